@@ -1,0 +1,158 @@
+/// A position in IR text, 1-based. `line == 0` means "not from a file"
+/// (a graph built in memory).
+public struct SourceLoc: Hashable, Sendable, Comparable {
+    public var line: Int
+    public var col: Int
+
+    public init(line: Int, col: Int) {
+        self.line = line
+        self.col = col
+    }
+
+    public static let none = SourceLoc(line: 0, col: 0)
+
+    public static func < (a: SourceLoc, b: SourceLoc) -> Bool {
+        (a.line, a.col) < (b.line, b.col)
+    }
+}
+
+/// A graph input: `%x: f32[N,1,28,28]`.
+public struct GraphInput: Sendable, Equatable {
+    public var name: String
+    public var type: TensorType
+    public var loc: SourceLoc = .none
+
+    public init(name: String, type: TensorType, loc: SourceLoc = .none) {
+        self.name = name
+        self.type = type
+        self.loc = loc
+    }
+}
+
+/// A named graph output: `loss: f32[]` in the signature, bound by `return`.
+public struct GraphOutput: Sendable, Equatable {
+    public var label: String
+    public var type: TensorType
+    /// The value returned for this output.
+    public var value: String
+    public var loc: SourceLoc = .none
+    public var valueLoc: SourceLoc = .none
+
+    public init(label: String, type: TensorType, value: String) {
+        self.label = label
+        self.type = type
+        self.value = value
+    }
+}
+
+/// One op application defining one value: `%c = conv2d %x, %w {...} : f32[...]`.
+public struct Node: Sendable, Equatable {
+    public var result: String
+    public var op: Op
+    public var operands: [String]
+    public var attrs: Attributes
+    /// The result type: written in the text, or filled in by the verifier.
+    public var type: TensorType?
+
+    // Where each part came from, for precise error carets.
+    public var loc: SourceLoc = .none
+    public var opLoc: SourceLoc = .none
+    public var operandLocs: [SourceLoc] = []
+    public var attrLocs: [String: SourceLoc] = [:]
+    public var typeLoc: SourceLoc = .none
+
+    public init(result: String, op: Op, operands: [String] = [], attrs: Attributes = Attributes(),
+                type: TensorType? = nil) {
+        self.result = result
+        self.op = op
+        self.operands = operands
+        self.attrs = attrs
+        self.type = type
+    }
+
+    public static func == (a: Node, b: Node) -> Bool {
+        a.result == b.result && a.op == b.op && a.operands == b.operands
+            && a.attrs == b.attrs && a.type == b.type
+    }
+}
+
+/// A dataflow graph of tensor values in SSA form: every value is defined once,
+/// by a graph input or by one node. Textual order is free; the verifier checks
+/// there are no cycles and `topologicalOrder()` gives an execution order.
+public struct Graph: Sendable, Equatable {
+    public var name: String
+    public var inputs: [GraphInput]
+    public var nodes: [Node]
+    public var outputs: [GraphOutput]
+    public var loc: SourceLoc = .none
+    public var returnLoc: SourceLoc = .none
+
+    public init(name: String, inputs: [GraphInput] = [], nodes: [Node] = [], outputs: [GraphOutput] = []) {
+        self.name = name
+        self.inputs = inputs
+        self.nodes = nodes
+        self.outputs = outputs
+    }
+
+    public static func == (a: Graph, b: Graph) -> Bool {
+        a.name == b.name && a.inputs == b.inputs && a.nodes == b.nodes && a.outputs == b.outputs
+    }
+
+    /// Index of the node defining each value (the first definition, if a
+    /// verifier error left several; none for a name a graph input defines).
+    public var definingNode: [String: Int] {
+        let inputNames = Set(inputs.map(\.name))
+        var map: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() where map[n.result] == nil && !inputNames.contains(n.result) { map[n.result] = i }
+        return map
+    }
+
+    /// The type of every value (inputs, and nodes whose type is known).
+    public var valueTypes: [String: TensorType] {
+        var map: [String: TensorType] = [:]
+        for i in inputs { map[i.name] = i.type }
+        for n in nodes { if let t = n.type { map[n.result] = t } }
+        return map
+    }
+
+    /// Node indices in an order where every operand is defined before use.
+    /// Stable: nodes already in order keep their textual order. Nodes on or
+    /// after a cycle are left out (the verifier reports the cycle).
+    public func topologicalOrder() -> [Int] {
+        let defining = definingNode
+        var pending = [Int](repeating: 0, count: nodes.count)
+        var users = [[Int]](repeating: [], count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            for operand in n.operands {
+                if let d = defining[operand] {
+                    pending[i] += 1
+                    users[d].append(i)
+                }
+            }
+        }
+        // Min-heap on node index keeps the order stable; graphs are small,
+        // so a sorted ready list is plenty.
+        var ready = (0..<nodes.count).filter { pending[$0] == 0 }
+        var order: [Int] = []
+        order.reserveCapacity(nodes.count)
+        while !ready.isEmpty {
+            let i = ready.removeFirst()
+            order.append(i)
+            for u in users[i] {
+                pending[u] -= 1
+                if pending[u] == 0 {
+                    let at = ready.firstIndex(where: { $0 > u }) ?? ready.count
+                    ready.insert(u, at: at)
+                }
+            }
+        }
+        return order
+    }
+
+    /// The graph with its nodes in topological order (the canonical order).
+    public func sorted() -> Graph {
+        var g = self
+        g.nodes = topologicalOrder().map { nodes[$0] }
+        return g
+    }
+}

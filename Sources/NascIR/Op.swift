@@ -1,0 +1,129 @@
+/// Every operation of the IR. Each later stage (interpreter, gradients, fusion,
+/// lowering) keeps one table entry per case, so adding an op means one entry
+/// per stage and the compiler points at every stage that lacks it.
+public enum Op: String, CaseIterable, Sendable {
+    // Sources: values that come from nowhere but the op itself.
+    case param          // trainable parameter
+    case state          // non-trainable buffer (batch-norm running statistics)
+    case const          // splat constant
+
+    // Elementwise.
+    case identity, relu, tanh, sigmoid
+    case add, sub, mul
+
+    // Layers.
+    case conv2d
+    case batchNorm = "batch_norm"
+    case biasAdd = "bias_add"
+    case matmul
+    case maxPool = "max_pool"
+    case avgPool = "avg_pool"
+    case globalAvgPool = "global_avg_pool"
+
+    // Shape.
+    case concat
+    case zeroPad = "zero_pad"
+    case flatten
+
+    // Lookup and losses.
+    case embedding
+    case softmax
+    case softmaxCrossEntropy = "softmax_cross_entropy"
+
+    public var name: String { rawValue }
+
+    public var signature: OpSignature { OpSignature.of(self) }
+}
+
+/// How many operands an op takes.
+public enum Arity: Sendable {
+    /// Exactly these operands, named for error messages.
+    case fixed([String])
+    /// At least `min` operands of the same role.
+    case variadic(min: Int)
+}
+
+/// An op's static description: operands and attributes. Shape inference lives
+/// in ShapeInference.swift; later stages keep their own tables.
+public struct OpSignature: Sendable {
+    public let arity: Arity
+    public let attributes: [AttrSpec]
+    /// Operand order does not matter (for the structural hash).
+    public let commutative: Bool
+    /// Ops without operands whose result type must be written in the text.
+    public var isSource: Bool {
+        if case .fixed(let names) = arity { return names.isEmpty }
+        return false
+    }
+
+    init(_ arity: Arity, _ attributes: [AttrSpec] = [], commutative: Bool = false) {
+        self.arity = arity
+        self.attributes = attributes
+        self.commutative = commutative
+    }
+
+    public func attribute(named name: String) -> AttrSpec? {
+        attributes.first { $0.name == name }
+    }
+
+    /// Initializers a `param` or `state` may use; `uniform` and `normal` need `scale`
+    /// (the bound, or the standard deviation), `constant` needs `value`.
+    public static let initializers = [
+        "zeros", "ones", "constant", "uniform", "normal",
+        "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
+    ]
+
+    static func of(_ op: Op) -> OpSignature {
+        let unary = OpSignature(.fixed(["x"]))
+        let window: [AttrSpec] = [
+            .required("window", .ints(count: 2, min: 1)),
+            .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
+            .defaulted("pad", .symbol(["valid", "same"]), .symbol("valid")),
+        ]
+        let initSpec: [AttrSpec] = [
+            .required("init", .symbol(initializers)),
+            .optional("scale", .float),
+            .optional("value", .float),
+        ]
+        switch op {
+        case .param, .state:
+            return OpSignature(.fixed([]), initSpec)
+        case .const:
+            return OpSignature(.fixed([]), [.required("value", .float)])
+        case .identity, .relu, .tanh, .sigmoid, .globalAvgPool, .flatten, .softmax:
+            return unary
+        case .add, .mul:
+            return OpSignature(.fixed(["lhs", "rhs"]), commutative: true)
+        case .sub:
+            return OpSignature(.fixed(["lhs", "rhs"]))
+        case .conv2d:
+            return OpSignature(.fixed(["x", "w"]), [
+                .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
+                .defaulted("pad", .symbol(["same", "valid"]), .symbol("same")),
+            ])
+        case .batchNorm:
+            return OpSignature(.fixed(["x", "gamma", "beta", "mean", "var"]), [
+                .defaulted("mode", .symbol(["train", "infer"]), .symbol("train")),
+                .defaulted("eps", .float, .float(1e-5)),
+                .defaulted("momentum", .float, .float(0.1)),
+            ])
+        case .biasAdd:
+            return OpSignature(.fixed(["x", "bias"]))
+        case .matmul:
+            return OpSignature(.fixed(["a", "b"]), [
+                .defaulted("transpose_a", .bool, .bool(false)),
+                .defaulted("transpose_b", .bool, .bool(false)),
+            ])
+        case .maxPool, .avgPool:
+            return OpSignature(.fixed(["x"]), window)
+        case .concat:
+            return OpSignature(.variadic(min: 1), [.defaulted("axis", .int(min: 0), .int(1))])
+        case .zeroPad:
+            return OpSignature(.fixed(["x"]), [.required("pads", .ints(count: 4, min: 0))])
+        case .embedding:
+            return OpSignature(.fixed(["table", "ids"]))
+        case .softmaxCrossEntropy:
+            return OpSignature(.fixed(["logits", "labels"]))
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import NascIR
+
+/// Reading IR files for commands: `-` means standard input. Errors are printed
+/// compiler-style to standard error and end the command with exit code 1.
+enum IRInput {
+    static func read(_ path: String) throws -> (bytes: [UInt8], name: String) {
+        if path == "-" {
+            return (Array(FileHandle.standardInput.readDataToEndOfFile()), "<stdin>")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CommandError("\(path): error: no such file")
+        }
+        guard !isDirectory.boolValue else { throw CommandError("\(path): error: is a directory, expected a .nasir file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandError("\(path): error: cannot read the file")
+        }
+        return (Array(data), path)
+    }
+
+    /// Parses and verifies `path`, or prints its diagnostics and fails.
+    static func load(_ path: String) throws -> Graph {
+        let (bytes, name) = try read(path)
+        do {
+            return try Verifier.parseAndVerify(bytes)
+        } catch {
+            throw CommandError(error.render(file: name, source: SourceText(bytes)))
+        }
+    }
+}
+
+/// A failure already worded for the user: printed to standard error as is, exit code 1.
+struct CommandError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+extension ParsableCommand {
+    /// Runs `body`, turning a `CommandError` into its message on standard error and exit code 1.
+    func reportingErrors(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as CommandError {
+            FileHandle.standardError.write(Data((error.message + "\n").utf8))
+            throw ExitCode.failure
+        }
+    }
+}
