@@ -27,6 +27,9 @@ public struct GraphInput: Sendable, Equatable {
         self.type = type
         self.loc = loc
     }
+
+    /// Equal in meaning: source positions do not count.
+    public static func == (a: GraphInput, b: GraphInput) -> Bool { a.name == b.name && a.type == b.type }
 }
 
 /// A named graph output: `loss: f32[]` in the signature, bound by `return`.
@@ -42,6 +45,11 @@ public struct GraphOutput: Sendable, Equatable {
         self.label = label
         self.type = type
         self.value = value
+    }
+
+    /// Equal in meaning: source positions do not count.
+    public static func == (a: GraphOutput, b: GraphOutput) -> Bool {
+        a.label == b.label && a.type == b.type && a.value == b.value
     }
 }
 
@@ -130,20 +138,15 @@ public struct Graph: Sendable, Equatable {
                 }
             }
         }
-        // Min-heap on node index keeps the order stable; graphs are small,
-        // so a sorted ready list is plenty.
-        var ready = (0..<nodes.count).filter { pending[$0] == 0 }
+        // Taking the lowest ready index first keeps the order stable.
+        var ready = MinHeap((0..<nodes.count).filter { pending[$0] == 0 })
         var order: [Int] = []
         order.reserveCapacity(nodes.count)
-        while !ready.isEmpty {
-            let i = ready.removeFirst()
+        while let i = ready.pop() {
             order.append(i)
             for u in users[i] {
                 pending[u] -= 1
-                if pending[u] == 0 {
-                    let at = ready.firstIndex(where: { $0 > u }) ?? ready.count
-                    ready.insert(u, at: at)
-                }
+                if pending[u] == 0 { ready.push(u) }
             }
         }
         return order
@@ -154,5 +157,42 @@ public struct Graph: Sendable, Equatable {
         var g = self
         g.nodes = topologicalOrder().map { nodes[$0] }
         return g
+    }
+}
+
+/// A binary min-heap of node indices, so ordering a large graph stays O(n log n).
+struct MinHeap {
+    private var items: [Int] = []
+
+    init(_ values: [Int]) {
+        for v in values { push(v) }
+    }
+
+    mutating func push(_ v: Int) {
+        items.append(v)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[parent] > items[i] else { break }
+            items.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Int? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        guard !items.isEmpty else { return top }
+        items[0] = last
+        var i = 0
+        while true {
+            let (l, r) = (2 * i + 1, 2 * i + 2)
+            var smallest = i
+            if l < items.count, items[l] < items[smallest] { smallest = l }
+            if r < items.count, items[r] < items[smallest] { smallest = r }
+            guard smallest != i else { return top }
+            items.swapAt(i, smallest)
+            i = smallest
+        }
     }
 }

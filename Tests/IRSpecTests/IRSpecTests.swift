@@ -87,4 +87,27 @@ final class IRSpecTests: XCTestCase {
         XCTAssertGreaterThan(checked, 0)
         XCTAssert(failures.isEmpty, failures.joined(separator: "\n\n"))
     }
+
+    /// The runner itself must fail bad specs: wrong expectations, missing
+    /// errors, crashes, and specs that check nothing.
+    func testRunnerRejectsBrokenSpecs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-spec-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let graph = "graph @g(%x: f32[N,4]) -> (y: f32[N,4]) {\n  %y = relu %q\n  return %y\n}\n"
+        let cases: [(String, String, String)] = [
+            ("wrong_message", "// RUN: not nasc verify %s\n// expected-error@+2 {{something else}}\n" + graph, "no error at line 4"),
+            ("wrong_line", "// RUN: not nasc verify %s\n// expected-error@+1 {{undefined value}}\n" + graph, "unexpected error"),
+            ("should_fail", "// RUN: nasc verify %s\n// CHECK: ok\n" + graph, "failed with status 1"),
+            ("crash", "// RUN: not bash -c 'kill -SEGV $$'\n// CHECK: x\n", "crashed"),
+            ("checks_nothing", "// RUN: nasc verify %s\n" + graph, "would check nothing"),
+            ("no_run", "// CHECK: x\n" + graph, "no RUN"),
+        ]
+        for (name, text, expected) in cases {
+            let path = dir.appendingPathComponent(name + ".nasir").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let problems = runner.run(try Spec(path: path)).joined(separator: "\n")
+            XCTAssertTrue(problems.contains(expected), "\(name): \(problems)")
+        }
+    }
 }
