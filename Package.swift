@@ -21,6 +21,13 @@ let package = Package(
         // The typed graph IR: types, op registry, parser, printer, verifier, hash.
         .target(name: "NascIR"),
 
+        // The reference interpreter: every op's meaning in plain loops (the oracle),
+        // training steps and gradient checks on top of it.
+        .target(name: "NascInterpreter", dependencies: ["NascIR", "NascPasses"]),
+
+        // Graph-to-graph passes: autodiff, running statistics, optimizer updates.
+        .target(name: "NascPasses", dependencies: ["NascIR"]),
+
         // The LLVM backend (host target description so far).
         .target(name: "NascLLVM", dependencies: ["CLLVM", "COpenBLAS"], swiftSettings: llvmInclude),
 
@@ -28,12 +35,13 @@ let package = Package(
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascLLVM",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),
 
         .testTarget(name: "NascIRTests", dependencies: ["NascIR"]),
+        .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses"]),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
         .testTarget(name: "IRSpecTests", dependencies: ["nasc"]),
     ]

@@ -8,8 +8,8 @@ public enum Op: String, CaseIterable, Sendable {
     case const          // splat constant
 
     // Elementwise.
-    case identity, relu, tanh, sigmoid
-    case add, sub, mul
+    case identity, relu, tanh, sigmoid, neg, sqrt
+    case add, sub, mul, div
 
     // Layers.
     case conv2d
@@ -29,6 +29,31 @@ public enum Op: String, CaseIterable, Sendable {
     case embedding
     case softmax
     case softmaxCrossEntropy = "softmax_cross_entropy"
+
+    // Reductions and reshapes that gradients and optimizers need.
+    case reduceSum = "reduce_sum"           // all elements -> f32[]
+    case channelSum = "channel_sum"         // every axis but 1 -> f32[C]
+    case batchMean = "batch_mean"           // per-channel batch statistics -> f32[C]
+    case batchVar = "batch_var"
+    case reshape                            // result type written, as for sources
+    case slice                              // a range along one axis
+    case crop                               // the inverse of zero_pad
+
+    // Gradient ops: each computes one operand's gradient of the op it is named
+    // after. Autodiff emits them; see GradientRules.swift in NascPasses.
+    case reluGrad = "relu_grad"
+    case tanhGrad = "tanh_grad"
+    case sigmoidGrad = "sigmoid_grad"
+    case conv2dGradInput = "conv2d_grad_input"
+    case conv2dGradFilter = "conv2d_grad_filter"
+    case batchNormGrad = "batch_norm_grad"
+    case batchNormGradGamma = "batch_norm_grad_gamma"
+    case maxPoolGrad = "max_pool_grad"
+    case avgPoolGrad = "avg_pool_grad"
+    case globalAvgPoolGrad = "global_avg_pool_grad"
+    case embeddingGrad = "embedding_grad"
+    case softmaxGrad = "softmax_grad"
+    case softmaxCrossEntropyGrad = "softmax_cross_entropy_grad"
 
     public var name: String { rawValue }
 
@@ -90,11 +115,12 @@ public struct OpSignature: Sendable {
             return OpSignature(.fixed([]), initSpec)
         case .const:
             return OpSignature(.fixed([]), [.required("value", .float)])
-        case .identity, .relu, .tanh, .sigmoid, .globalAvgPool, .flatten, .softmax:
+        case .identity, .relu, .tanh, .sigmoid, .neg, .sqrt, .globalAvgPool, .flatten, .softmax,
+             .reduceSum, .channelSum, .batchMean, .reshape:
             return unary
         case .add, .mul:
             return OpSignature(.fixed(["lhs", "rhs"]), commutative: true)
-        case .sub:
+        case .sub, .div:
             return OpSignature(.fixed(["lhs", "rhs"]))
         case .conv2d:
             return OpSignature(.fixed(["x", "w"]), [
@@ -124,6 +150,52 @@ public struct OpSignature: Sendable {
             return OpSignature(.fixed(["table", "ids"]))
         case .softmaxCrossEntropy:
             return OpSignature(.fixed(["logits", "labels"]))
+        case .batchVar:
+            // Unbiased (n - 1) variance is what running averages track, as PyTorch does.
+            return OpSignature(.fixed(["x"]), [.defaulted("unbiased", .bool, .bool(false))])
+        case .slice:
+            return OpSignature(.fixed(["x"]), [
+                .required("axis", .int(min: 1)), .required("start", .int(min: 0)), .required("size", .int(min: 1)),
+            ])
+        case .crop:
+            return OpSignature(.fixed(["x"]), [.required("pads", .ints(count: 4, min: 0))])
+
+        case .reluGrad:
+            return OpSignature(.fixed(["dy", "x"]))
+        case .tanhGrad, .sigmoidGrad, .softmaxGrad:
+            return OpSignature(.fixed(["dy", "y"]))
+        case .conv2dGradInput:
+            return OpSignature(.fixed(["dy", "w"]), [
+                .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
+                .defaulted("pad", .symbol(["same", "valid"]), .symbol("same")),
+                .required("input_size", .ints(count: 2, min: 1)),
+            ])
+        case .conv2dGradFilter:
+            return OpSignature(.fixed(["x", "dy"]), [
+                .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
+                .defaulted("pad", .symbol(["same", "valid"]), .symbol("same")),
+                .required("kernel", .ints(count: 2, min: 1)),
+            ])
+        case .batchNormGrad:
+            return OpSignature(.fixed(["dy", "x", "gamma", "mean", "var"]), [
+                .defaulted("mode", .symbol(["train", "infer"]), .symbol("train")),
+                .defaulted("eps", .float, .float(1e-5)),
+            ])
+        case .batchNormGradGamma:
+            return OpSignature(.fixed(["dy", "x", "mean", "var"]), [
+                .defaulted("mode", .symbol(["train", "infer"]), .symbol("train")),
+                .defaulted("eps", .float, .float(1e-5)),
+            ])
+        case .maxPoolGrad:
+            return OpSignature(.fixed(["dy", "x"]), window)
+        case .avgPoolGrad:
+            return OpSignature(.fixed(["dy"]), window + [.required("input_size", .ints(count: 2, min: 1))])
+        case .globalAvgPoolGrad:
+            return OpSignature(.fixed(["dy"]), [.required("input_size", .ints(count: 2, min: 1))])
+        case .embeddingGrad:
+            return OpSignature(.fixed(["dy", "ids"]), [.required("vocab", .int(min: 1))])
+        case .softmaxCrossEntropyGrad:
+            return OpSignature(.fixed(["logits", "labels", "dloss"]))
         }
     }
 }

@@ -25,11 +25,11 @@ public enum ShapeInference {
             }
             return t
 
-        case .identity, .relu, .tanh, .sigmoid:
+        case .identity, .relu, .tanh, .sigmoid, .neg, .sqrt:
             try requireF32(x, 0)
             return x[0]
 
-        case .add, .sub, .mul:
+        case .add, .sub, .mul, .div:
             try requireF32(x, 0)
             try requireF32(x, 1)
             if x[0].dims == x[1].dims || x[1].isScalar { return x[0] }
@@ -149,12 +149,18 @@ public enum ShapeInference {
                 throw InferError(message: "labels i32[\(x[1].dims[0])] do not match the batch of logits \(x[0])", operand: 1)
             }
             return TensorType(.f32, [])
+
+        case .reduceSum, .channelSum, .batchMean, .batchVar, .reshape, .slice, .crop,
+             .reluGrad, .tanhGrad, .sigmoidGrad, .conv2dGradInput, .conv2dGradFilter,
+             .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad,
+             .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad:
+            return try inferDerived(op, x, attrs, declared: declared)
         }
     }
 
     // MARK: - Helpers
 
-    private static func sourceType(_ op: Op, _ declared: TensorType?) throws(InferError) -> TensorType {
+    static func sourceType(_ op: Op, _ declared: TensorType?) throws(InferError) -> TensorType {
         guard let t = declared else {
             throw InferError(message: "'\(op.name)' needs its type written after ':', e.g. ': f32[36,1,3,3]'")
         }
@@ -179,17 +185,17 @@ public enum ShapeInference {
         }
     }
 
-    private static func requireF32(_ x: [TensorType], _ i: Int) throws(InferError) {
+    static func requireF32(_ x: [TensorType], _ i: Int) throws(InferError) {
         guard x[i].dtype == .f32 else { throw InferError(message: "expected an f32 tensor, got \(x[i])", operand: i) }
     }
 
-    private static func requireRank(_ x: [TensorType], _ i: Int, _ rank: Int, _ shape: String) throws(InferError) {
+    static func requireRank(_ x: [TensorType], _ i: Int, _ rank: Int, _ shape: String) throws(InferError) {
         guard x[i].rank == rank else { throw InferError(message: "expected \(shape), got \(x[i])", operand: i) }
     }
 
     /// Output size along one spatial axis. `same` keeps ceil(size / stride)
     /// (TensorFlow's rule); `valid` needs the window to fit.
-    private static func window(_ size: Dim, kernel: Int, stride: Int, pad: String, what: String) throws(InferError) -> Dim {
+    static func window(_ size: Dim, kernel: Int, stride: Int, pad: String, what: String) throws(InferError) -> Dim {
         guard case .fixed(let n) = size else { throw InferError(message: "spatial \(what) must be static", operand: 0) }
         if pad == "same" { return .fixed((n - 1) / stride + 1) }
         guard kernel <= n else {

@@ -89,7 +89,7 @@ public enum Verifier {
                 continue
             }
             if let problem = typeProblem(inferred) {
-                error(node.type != nil ? node.typeLoc : node.opLoc, "result of '\(node.op.name)' \(problem)")
+                error(node.type != nil ? node.typeLoc : node.opLoc, "result of '\(node.op.name)': \(problem)")
                 continue
             }
             if let declared = node.type, declared != inferred {

@@ -1,0 +1,36 @@
+import NascIR
+
+/// The stages that turn a forward graph (with a loss) into a training step.
+/// `nasc dump-ir --after STAGE` prints the graph after any of them.
+public enum Stage: String, CaseIterable, Sendable {
+    /// The verified forward graph as written.
+    case verify
+    /// Plus the backward pass: `grad.<param>` outputs.
+    case autodiff
+    /// Plus batch-norm running statistics and optimizer updates: `next.<name>` outputs.
+    case train
+}
+
+/// Settings of a training step.
+public struct TrainingOptions: Sendable {
+    public var loss = "loss"
+    public var optimizer = Optimizer.sgd(momentum: 0.9, nesterov: false)
+    public var weightDecay = 0.0
+
+    public init(loss: String = "loss", optimizer: Optimizer = .sgd(momentum: 0.9, nesterov: false), weightDecay: Double = 0) {
+        self.loss = loss
+        self.optimizer = optimizer
+        self.weightDecay = weightDecay
+    }
+}
+
+public enum Pipeline {
+    /// Runs the stages up to and including `stage` on a verified graph.
+    public static func run(_ graph: Graph, upTo stage: Stage, _ options: TrainingOptions = TrainingOptions()) throws(PassError) -> Graph {
+        if stage == .verify { return graph }
+        let differentiated = try Autodiff.run(graph, loss: options.loss)
+        if stage == .autodiff { return differentiated }
+        let withStatistics = try RunningStatistics.run(differentiated)
+        return try OptimizerUpdate.run(withStatistics, optimizer: options.optimizer, weightDecay: options.weightDecay)
+    }
+}
