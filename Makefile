@@ -49,6 +49,8 @@ search: release
 	$(NASC) version
 	$(NASC) verify ir-specs/models/*.nasir
 	$(NASC) dump-ir --hash ir-specs/models/nasrl_child.nasir
+	$(NASC) gradcheck ir-specs/autodiff/conv_bn_relu.nasir
+	$(NASC) run ir-specs/run/train_steps.nasir --after train --steps 40 --lr 0.5 --batch 8
 
 clean:
 	rm -rf .build

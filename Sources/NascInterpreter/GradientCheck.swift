@@ -44,9 +44,12 @@ public struct GradientCheck {
     public var passed: Bool { reports.allSatisfy { $0.worstError <= options.tolerance } }
     public var worstError: Double { reports.map(\.worstError).max() ?? 0 }
 
-    public static func run(_ graph: Graph, _ options: Options = Options()) throws -> GradientCheck {
+    /// `alter` edits the differentiated graph before it runs; tests use it to
+    /// plant a wrong gradient and show the check catches it.
+    public static func run(_ graph: Graph, _ options: Options = Options(),
+                           alter: (Graph) throws -> Graph = { $0 }) throws -> GradientCheck {
         let forward = try withScalarLoss(graph, options.loss)
-        let training = try Autodiff.run(forward, loss: options.loss)
+        let training = try alter(try Autodiff.run(forward, loss: options.loss))
         let lossValue = forward.outputs.first { $0.label == options.loss }!.value
         let inputs = RandomInputs.make(forward, batch: options.batch, seed: options.seed)
         let sources = Initializers.initializeAll(forward, seed: options.seed)

@@ -1,3 +1,4 @@
+import Foundation
 import NascIR
 
 /// A first-order optimizer, applied inside the training graph.
@@ -54,13 +55,13 @@ public enum OptimizerUpdate {
                 var direction = g
                 if momentum > 0 {
                     let buf = try b.add(.state, [], ["init": .symbol("zeros")], name: p + ".momentum", type: b.type(of: p))
-                    let scaled = try b.add(.mul, [buf, try b.scalar(momentum)], name: p + ".momentum")
+                    let scaled = try b.add(.mul, [buf, try b.scalar(momentum)], name: p + ".momentum.kept")
                     let newBuf = try b.add(.add, [scaled, g], name: p + ".momentum.next")
                     b.addOutput("next." + buf, newBuf)
                     direction = newBuf
                     if nesterov {
                         let look = try b.add(.mul, [newBuf, try b.scalar(momentum)], name: p + ".nesterov")
-                        direction = try b.add(.add, [g, look], name: p + ".nesterov")
+                        direction = try b.add(.add, [g, look], name: p + ".nesterov.direction")
                     }
                 }
                 let step = try b.add(.mul, [direction, lr], name: p + ".step")
@@ -88,7 +89,10 @@ public enum OptimizerUpdate {
     /// beta * old + (1 - beta) * new, named `<name>.next`.
     private static func mix(_ b: inout GraphBuilder, _ old: String, _ beta: Double, _ new: String, name: String) throws(PassError) -> String {
         let kept = try b.add(.mul, [old, try b.scalar(beta)], name: name + ".kept")
-        let added = try b.add(.mul, [new, try b.scalar(1 - beta)], name: name + ".added")
+        // 1 - 0.9 is 0.09999999999999998 in binary; 0.1 reads better and
+        // rounds to the same f32.
+        let oneMinus = Double(String(format: "%.15g", 1 - beta))!
+        let added = try b.add(.mul, [new, try b.scalar(oneMinus)], name: name + ".added")
         return try b.add(.add, [kept, added], name: name + ".next")
     }
 

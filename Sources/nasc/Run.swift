@@ -114,7 +114,7 @@ struct Run: ParsableCommand {
         }
         let name = String(spec[..<eq]).trimmingCharacters(in: CharacterSet(charactersIn: "%"))
         guard let input = graph.inputs.first(where: { $0.name == name }) else {
-            throw CommandError("--input \(name): @\(graph.name) has no input '%\(name)' (inputs: \(graph.inputs.map { "%" + $0.name }.joined(separator: ", ")))")
+            throw CommandError("--input \(name): error: @\(graph.name) has no input '%\(name)' (inputs: \(graph.inputs.map { "%" + $0.name }.joined(separator: ", ")))")
         }
         var text = String(spec[spec.index(after: eq)...])
         var origin = "--input \(name)"
