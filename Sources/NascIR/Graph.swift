@@ -61,6 +61,9 @@ public struct Node: Sendable, Equatable {
     public var attrs: Attributes
     /// The result type: written in the text, or filled in by the verifier.
     public var type: TensorType?
+    /// The fused kernel this node belongs to (`kernel @k3 { ... }` in the
+    /// text), set by the fusion pass; nil outside any kernel.
+    public var kernel: String?
 
     // Where each part came from, for precise error carets.
     public var loc: SourceLoc = .none
@@ -68,6 +71,7 @@ public struct Node: Sendable, Equatable {
     public var operandLocs: [SourceLoc] = []
     public var attrLocs: [String: SourceLoc] = [:]
     public var typeLoc: SourceLoc = .none
+    public var kernelLoc: SourceLoc = .none
 
     public init(result: String, op: Op, operands: [String] = [], attrs: Attributes = Attributes(),
                 type: TensorType? = nil) {
@@ -80,7 +84,7 @@ public struct Node: Sendable, Equatable {
 
     public static func == (a: Node, b: Node) -> Bool {
         a.result == b.result && a.op == b.op && a.operands == b.operands
-            && a.attrs == b.attrs && a.type == b.type
+            && a.attrs == b.attrs && a.type == b.type && a.kernel == b.kernel
     }
 }
 
@@ -124,30 +128,60 @@ public struct Graph: Sendable, Equatable {
     }
 
     /// Node indices in an order where every operand is defined before use.
-    /// Stable: nodes already in order keep their textual order. Nodes on or
-    /// after a cycle are left out (the verifier reports the cycle).
+    /// Stable: nodes already in order keep their textual order. The nodes of
+    /// a kernel stay together, ordered among themselves the same way. Nodes
+    /// on or after a cycle are left out (the verifier reports the cycle).
     public func topologicalOrder() -> [Int] {
+        // Schedule units: a kernel's nodes form one unit, any other node its own.
+        var unitOf = [Int](repeating: 0, count: nodes.count)
+        var units: [[Int]] = []
+        var kernelUnit: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() {
+            if let k = n.kernel, let u = kernelUnit[k] {
+                unitOf[i] = u
+                units[u].append(i)
+            } else {
+                unitOf[i] = units.count
+                if let k = n.kernel { kernelUnit[k] = units.count }
+                units.append([i])
+            }
+        }
         let defining = definingNode
-        var pending = [Int](repeating: 0, count: nodes.count)
-        var users = [[Int]](repeating: [], count: nodes.count)
+        var pending = [Int](repeating: 0, count: units.count)
+        var users = [[Int]](repeating: [], count: units.count)
         for (i, n) in nodes.enumerated() {
             for operand in n.operands {
-                if let d = defining[operand] {
-                    pending[i] += 1
-                    users[d].append(i)
+                if let d = defining[operand], unitOf[d] != unitOf[i] || d == i {
+                    pending[unitOf[i]] += 1
+                    users[unitOf[d]].append(unitOf[i])
                 }
             }
         }
-        // Taking the lowest ready index first keeps the order stable.
-        var ready = MinHeap((0..<nodes.count).filter { pending[$0] == 0 })
+        // Taking the lowest ready unit first keeps the order stable.
+        var ready = MinHeap((0..<units.count).filter { pending[$0] == 0 })
         var order: [Int] = []
         order.reserveCapacity(nodes.count)
-        while let i = ready.pop() {
-            order.append(i)
-            for u in users[i] {
-                pending[u] -= 1
-                if pending[u] == 0 { ready.push(u) }
+        while let u = ready.pop() {
+            order += units[u].count == 1 ? units[u] : orderWithin(units[u], defining)
+            for v in users[u] {
+                pending[v] -= 1
+                if pending[v] == 0 { ready.push(v) }
             }
+        }
+        return order
+    }
+
+    /// A kernel's own nodes in dependency order (stable).
+    private func orderWithin(_ members: [Int], _ defining: [String: Int]) -> [Int] {
+        let inside = Set(members)
+        var placed = Set<Int>(), order: [Int] = []
+        var remaining = members
+        while !remaining.isEmpty {
+            guard let next = remaining.firstIndex(where: { i in
+                nodes[i].operands.allSatisfy { defining[$0].map { !inside.contains($0) || placed.contains($0) } ?? true }
+            }) else { break }  // a cycle inside the kernel: the verifier reports it
+            placed.insert(remaining[next])
+            order.append(remaining.remove(at: next))
         }
         return order
     }

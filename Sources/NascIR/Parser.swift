@@ -114,7 +114,11 @@ public struct Parser {
         try expect("{")
         while !atKeyword("return") {
             if at("}") || token.kind == .eof { throw fail("'return' at the end of the graph") }
-            graph.nodes.append(try parseNode())
+            if atKeyword("kernel") {
+                try parseKernel(into: &graph)
+            } else {
+                graph.nodes.append(try parseNode())
+            }
         }
         graph.returnLoc = token.loc
         try bump()
@@ -136,6 +140,28 @@ public struct Parser {
         }
         try expect("}")
         return graph
+    }
+
+    /// `kernel @name { node... }`: nodes the fusion pass grouped into one kernel.
+    private mutating func parseKernel(into graph: inout Graph) throws(Diagnostic) {
+        try bump()
+        guard case .graphName(let name) = token.kind else { throw fail("a kernel name like '@k0'") }
+        let loc = token.loc
+        try bump()
+        try expect("{")
+        var count = 0
+        while !at("}") {
+            if token.kind == .eof || atKeyword("return") || atKeyword("kernel") {
+                throw fail("'}' to close kernel @\(name)")
+            }
+            var node = try parseNode()
+            node.kernel = name
+            node.kernelLoc = loc
+            graph.nodes.append(node)
+            count += 1
+        }
+        guard count > 0 else { throw Diagnostic(loc, "kernel @\(name) is empty") }
+        try bump()
     }
 
     private mutating func parseNode() throws(Diagnostic) -> Node {

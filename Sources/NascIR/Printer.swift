@@ -8,9 +8,16 @@ public enum Printer {
         out += ") -> ("
         out += graph.outputs.map { "\($0.label): \($0.type)" }.joined(separator: ", ")
         out += ") {\n"
+        var open: String? = nil
         for node in graph.nodes {
-            out += "  " + print(node) + "\n"
+            if node.kernel != open {
+                if open != nil { out += "  }\n" }
+                if let k = node.kernel { out += "  kernel @\(k) {\n" }
+                open = node.kernel
+            }
+            out += (open == nil ? "  " : "    ") + print(node) + "\n"
         }
+        if open != nil { out += "  }\n" }
         out += "  return"
         if !graph.outputs.isEmpty {
             out += " " + graph.outputs.map { "%" + $0.value }.joined(separator: ", ")

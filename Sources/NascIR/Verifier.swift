@@ -60,13 +60,36 @@ public enum Verifier {
             }
         }
 
+        // Kernels (from fusion): one block each, no sources inside.
+        var kernelEnd: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            guard let k = node.kernel else { continue }
+            if let last = kernelEnd[k], last != i - 1, graph.nodes[i - 1].kernel != k {
+                error(node.kernelLoc, "kernel @\(k) appears in two blocks; a kernel's nodes must be in one block")
+            }
+            kernelEnd[k] = i
+            if node.op == .param || node.op == .state {
+                error(node.opLoc, "a kernel cannot hold a '\(node.op.name)': parameters and states live outside kernels")
+            }
+        }
+
         // Cycles: whatever a topological sort cannot reach lies on or after one.
         let order = graph.topologicalOrder()
         if order.count < graph.nodes.count {
-            for cycle in cycles(in: graph, ordered: Set(order)) {
+            let found = cycles(in: graph, ordered: Set(order))
+            for cycle in found {
                 let names = cycle.map { "%" + graph.nodes[$0].result }
                 error(graph.nodes[cycle[0]].loc,
                       "cycle in the graph: \((names + [names[0]]).joined(separator: " -> ")) (each value feeds the next)")
+            }
+            if found.isEmpty {
+                // No cycle among values: a kernel reaches itself through outside nodes.
+                let left = Set(0..<graph.nodes.count).subtracting(order)
+                var reported = Set<String>()
+                for i in left.sorted() {
+                    guard let k = graph.nodes[i].kernel, reported.insert(k).inserted else { continue }
+                    error(graph.nodes[i].kernelLoc, "kernel @\(k) is not convex: a value it produces flows back into it through nodes outside it")
+                }
             }
             broken.formUnion(Set(0..<graph.nodes.count).subtracting(order))
         }

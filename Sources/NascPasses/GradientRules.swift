@@ -27,7 +27,9 @@ enum GradientRules {
         switch op {
         case .param, .state, .const: return nil  // sources have no operands
         case .identity: return { _, s in s.dy }
-        case .relu: return { b, s throws(PassError) in try b.add(.reluGrad, [s.dy, s.x[0]], name: s.name) }
+        // relu(x) > 0 exactly where x > 0: masking by the result lets the
+        // pre-activation die in its kernel instead of living until backward.
+        case .relu: return { b, s throws(PassError) in try b.add(.reluGrad, [s.dy, s.y], name: s.name) }
         case .tanh: return { b, s throws(PassError) in try b.add(.tanhGrad, [s.dy, s.y], name: s.name) }
         case .sigmoid: return { b, s throws(PassError) in try b.add(.sigmoidGrad, [s.dy, s.y], name: s.name) }
         case .neg: return { b, s throws(PassError) in try b.add(.neg, [s.dy], name: s.name) }

@@ -9,6 +9,12 @@ public enum Stage: String, CaseIterable, Sendable {
     case autodiff
     /// Plus batch-norm running statistics and optimizer updates: `next.<name>` outputs.
     case train
+    /// Canonicalized, common subexpressions merged, dead code removed.
+    case optimize
+    /// Ops grouped into kernels.
+    case fuse
+    /// The fused graph with its memory plan (printed as comments after it).
+    case plan
 }
 
 /// Settings of a training step.
@@ -31,6 +37,15 @@ public enum Pipeline {
         let differentiated = try Autodiff.run(graph, loss: options.loss)
         if stage == .autodiff { return differentiated }
         let withStatistics = try RunningStatistics.run(differentiated)
-        return try OptimizerUpdate.run(withStatistics, optimizer: options.optimizer, weightDecay: options.weightDecay)
+        let training = try OptimizerUpdate.run(withStatistics, optimizer: options.optimizer, weightDecay: options.weightDecay)
+        if stage == .train { return training }
+        let optimized = try simplify(training)
+        if stage == .optimize { return optimized }
+        return try Fusion.run(optimized)
+    }
+
+    /// canonicalize, cse, dce.
+    public static func simplify(_ graph: Graph) throws(PassError) -> Graph {
+        try CommonSubexpressions.run(try Canonicalize.run(graph))
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NascIR
 import NascPasses
 
@@ -16,7 +17,14 @@ struct DumpIR: ParsableCommand {
             default), autodiff (plus the backward pass: one grad.<param> \
             output per parameter), train (plus batch-norm running statistics \
             and optimizer updates: an input %lr and one next.<name> output \
-            per parameter and state, written back after each step).
+            per parameter and state, written back after each step), optimize \
+            (canonicalize, cse, dce), fuse (ops grouped into kernel blocks), \
+            plan (the fused graph followed by its memory plan for --batch, as \
+            comments).
+
+            --stats prints figures for every stage instead: ops, kernels, \
+            parameters, FLOPs per example, and the planned arena beside the \
+            naive sum of all intermediate buffers.
 
             --hash prints the graph's structural hash instead: equal for \
             graphs that differ only in value names or in the order of \
@@ -29,14 +37,60 @@ struct DumpIR: ParsableCommand {
               nasc dump-ir --hash child.nasir
               nasc dump-ir child.nasir --after autodiff
               nasc dump-ir child.nasir --after train --optimizer adam
+              nasc dump-ir child.nasir --after plan --batch 128
+              nasc dump-ir child.nasir --stats
               cat child.nasir | nasc dump-ir -
             """)
 
     @Argument(help: "The IR file ('-' reads standard input).")
     var file: String
 
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    private func planning<T>(_ body: () throws(PassError) -> T) throws -> T {
+        do { return try body() } catch { throw CommandError("\(file): error: \(error.message)") }
+    }
+
+    /// One row per stage; the training stages only when the graph has a loss.
+    private func printStatistics(_ source: Graph) throws {
+        var stages: [(String, Graph)] = [("as written", source)]
+        if source.outputs.contains(where: { $0.label == training.loss }) {
+            for stage in [Stage.train, .optimize, .fuse] {
+                stages.append((stage.rawValue, try runPipeline(source, upTo: stage, training, file: file)))
+            }
+        } else {
+            let simplified = try planning { () throws(PassError) in try Pipeline.simplify(source) }
+            stages.append(("optimize", simplified))
+            stages.append(("fuse", try planning { () throws(PassError) in try Fusion.run(simplified) }))
+        }
+        let first = GraphStatistics(source)
+        print("@\(source.name): \(first.parameters) parameters (\(first.parameterElements) elements), " +
+              "forward \(GraphStatistics.mflops(first.flopsPerExample)) MFLOP per example")
+        print("stage       ops  kernels  MFLOP/example  arena (N=\(batch))  naive sum      arena/naive")
+        for (name, g) in stages {
+            let s = GraphStatistics(g)
+            var arena = "-", naive = "-", ratio = "-"
+            if name == "fuse" {
+                let plan = try planning { () throws(PassError) in try MemoryPlan.plan(g, batch: batch) }
+                arena = MemoryPlan.human(plan.peakBytes)
+                naive = MemoryPlan.human(plan.naiveBytes)
+                ratio = String(format: "%.1f%%", 100 * Double(plan.peakBytes) / Double(max(plan.naiveBytes, 1)))
+            }
+            print(name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(s.ops).leftPad(5) + String(s.kernels).leftPad(9)
+                  + GraphStatistics.mflops(s.flopsPerExample).leftPad(15) + arena.leftPad(18) + naive.leftPad(11) + ratio.leftPad(17))
+        }
+    }
+
     @Flag(help: "Print the structural hash (64 hex digits) instead of the IR.")
     var hash = false
+
+    @Flag(help: "Print figures for every stage instead of the IR.")
+    var stats = false
+
+    @Option(help: "Batch size N for the memory plan and --stats.")
+    var batch = 128
 
     @Option(help: "The stage to print after: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
     var after: Stage = .verify
@@ -46,11 +100,19 @@ struct DumpIR: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let graph = try runPipeline(try IRInput.load(file), upTo: after, training, file: file)
+            let source = try IRInput.load(file)
+            if stats {
+                try printStatistics(source)
+                return
+            }
+            let graph = try runPipeline(source, upTo: after, training, file: file)
             if hash {
                 print(StructuralHash.hash(graph))
-            } else {
-                print(Printer.print(graph.sorted()), terminator: "")
+                return
+            }
+            print(Printer.print(graph.sorted()), terminator: "")
+            if after == .plan {
+                print(try planning { () throws(PassError) in try MemoryPlan.plan(graph, batch: batch) }.describe(), terminator: "")
             }
         }
     }

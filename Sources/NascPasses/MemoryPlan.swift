@@ -1,0 +1,155 @@
+import NascIR
+
+/// Where every tensor of a fused graph lives during one run, for a given
+/// batch size: graph inputs, parameters and states in their own storage;
+/// constants nowhere (kernels use their value); values that stay inside a
+/// kernel nowhere (they never reach memory); everything else in one arena,
+/// where buffers whose lifetimes do not overlap share bytes.
+///
+/// Lifetimes are kernel positions in execution order: a buffer is live from
+/// the kernel that writes it to the last kernel that reads it (graph
+/// outputs: to the end). An elementwise kernel may write its result over an
+/// operand buffer of the same size that dies in it (each element is read
+/// before it is written), and a `next.<p>` output may be written straight
+/// into the storage of `<p>` when no later kernel reads `<p>` and the kernel
+/// reads `<p>` only elementwise: that is how an optimizer update runs in place.
+public struct MemoryPlan: Sendable {
+    public enum Placement: Sendable, Equatable {
+        case arena(offset: Int)
+        /// Written over the storage of this value (an operand that dies, or the parameter it updates).
+        case inPlace(of: String)
+    }
+
+    public struct Buffer: Sendable {
+        public var value: String
+        public var bytes: Int
+        public var placement: Placement
+        /// Kernel positions: written in `first`, last read in `last`.
+        public var first: Int
+        public var last: Int
+    }
+
+    public var batch: Int
+    public var kernels: [String]
+    public var buffers: [Buffer]
+    /// Bytes the arena needs.
+    public var peakBytes: Int
+    /// Bytes if every value of the graph had its own buffer (no fusion, no reuse).
+    public var naiveBytes: Int
+
+    public static func bytes(_ t: TensorType, batch: Int) -> Int {
+        t.bound(batch: batch).reduce(t.dtype.byteSize, *)
+    }
+
+    public static func plan(_ graph: Graph, batch: Int) throws(PassError) -> MemoryPlan {
+        let g = graph.sorted()
+        let types = g.valueTypes
+        let defining = g.definingNode
+        guard g.nodes.allSatisfy({ $0.kernel != nil || PatternKind.of($0) == .source }) else {
+            throw PassError("memory planning needs a fused graph (run the fuse pass first)")
+        }
+
+        // Kernels in execution order, and where each value is written and read.
+        var kernels: [String] = []
+        var position: [String: Int] = [:]
+        for n in g.nodes { if let k = n.kernel, position[k] == nil { position[k] = kernels.count; kernels.append(k) } }
+        let end = kernels.count
+        var lastRead: [String: Int] = [:]
+        for n in g.nodes {
+            guard let k = n.kernel.flatMap({ position[$0] }) else { continue }
+            for v in n.operands where g.nodes[defining[v] ?? 0].kernel != n.kernel || defining[v] == nil {
+                lastRead[v] = max(lastRead[v] ?? -1, k)
+            }
+        }
+        let outputs = Set(g.outputs.map(\.value))
+        for v in outputs { lastRead[v] = end }
+
+        var naive = 0
+        var buffers: [Buffer] = []
+        for n in g.nodes {
+            guard let k = n.kernel, let t = n.type else { continue }
+            naive += bytes(t, batch: batch)
+            guard let last = lastRead[n.result] else { continue }  // never leaves its kernel
+            buffers.append(Buffer(value: n.result, bytes: bytes(t, batch: batch), placement: .arena(offset: -1),
+                                  first: position[k]!, last: last))
+        }
+
+        // Kernels that only do elementwise work may overwrite what they read.
+        var elementwiseKernel = Set<String>(kernels)
+        for n in g.nodes where n.kernel != nil && !PatternKind.of(n).isEpilogue { elementwiseKernel.remove(n.kernel!) }
+        // Values each kernel reads only through elementwise ops.
+        func readsOnlyElementwise(_ kernel: String, _ v: String) -> Bool {
+            g.nodes.allSatisfy { n in n.kernel != kernel || !n.operands.contains(v) || PatternKind.of(n).isEpilogue }
+        }
+
+        // In place: parameter and state updates.
+        let storageOf = Dictionary(g.outputs.filter { $0.label.hasPrefix("next.") }.map { ($0.value, String($0.label.dropFirst(5))) },
+                                   uniquingKeysWith: { a, _ in a })
+        for i in buffers.indices {
+            guard let target = storageOf[buffers[i].value], let d = defining[target],
+                  g.nodes[d].op == .param || g.nodes[d].op == .state,
+                  let kernel = g.nodes[defining[buffers[i].value]!].kernel,
+                  (lastRead[target] ?? -1) <= buffers[i].first,
+                  readsOnlyElementwise(kernel, target) else { continue }
+            buffers[i].placement = .inPlace(of: target)
+        }
+
+        // Arena: in execution order, each buffer reuses a dying operand of the
+        // same size (elementwise kernels) or takes the lowest free offset.
+        var placed: [(offset: Int, bytes: Int, first: Int, last: Int, value: String)] = []
+        var peak = 0
+        for i in buffers.indices where buffers[i].placement == .arena(offset: -1) {
+            let b = buffers[i]
+            let kernel = g.nodes[defining[b.value]!].kernel!
+            if elementwiseKernel.contains(kernel),
+               let donor = placed.first(where: { p in p.last == b.first && p.bytes == b.bytes && p.first < b.first
+                   && !placed.contains { $0.offset == p.offset && $0.first == b.first } }) {
+                buffers[i].placement = .inPlace(of: donor.value)
+                placed.append((donor.offset, b.bytes, b.first, b.last, b.value))
+                continue
+            }
+            let overlapping = placed.filter { $0.first <= b.last && b.first <= $0.last }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for p in overlapping where p.offset < offset + b.bytes && offset < p.offset + p.bytes {
+                offset = max(offset, p.offset + p.bytes)
+            }
+            // One pass may miss an earlier gap; repeat until nothing overlaps.
+            while let clash = overlapping.first(where: { $0.offset < offset + b.bytes && offset < $0.offset + $0.bytes }) {
+                offset = clash.offset + clash.bytes
+            }
+            offset = (offset + 63) / 64 * 64  // cache-line aligned
+            buffers[i].placement = .arena(offset: offset)
+            placed.append((offset, b.bytes, b.first, b.last, b.value))
+            peak = max(peak, offset + b.bytes)
+        }
+        _ = types
+        return MemoryPlan(batch: batch, kernels: kernels, buffers: buffers, peakBytes: peak, naiveBytes: naive)
+    }
+
+    /// The plan as `//` comment lines, to print after the graph it belongs to.
+    public func describe() -> String {
+        var out = "// memory plan for N = \(batch): arena \(peakBytes) bytes (\(MemoryPlan.human(peakBytes))); "
+        out += "naive \(naiveBytes) bytes (\(MemoryPlan.human(naiveBytes))), \(MemoryPlan.percent(peakBytes, naiveBytes)) of it\n"
+        for b in buffers {
+            let place: String
+            switch b.placement {
+            case .arena(let offset): place = "arena +\(offset)"
+            case .inPlace(let v): place = "in place of %\(v)"
+            }
+            out += "//   %\(b.value): \(b.bytes) bytes, \(place), live in kernels \(kernels[b.first])..\(b.last < kernels.count ? kernels[b.last] : "end")\n"
+        }
+        return out
+    }
+
+    public static func human(_ bytes: Int) -> String {
+        if bytes >= 1 << 20 { return String(format: "%.2f MiB", Double(bytes) / Double(1 << 20)) }
+        if bytes >= 1 << 10 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
+        return "\(bytes) B"
+    }
+
+    static func percent(_ a: Int, _ b: Int) -> String {
+        b == 0 ? "-" : String(format: "%.1f%%", 100 * Double(a) / Double(b))
+    }
+}
+
+import Foundation

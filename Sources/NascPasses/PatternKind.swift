@@ -1,0 +1,47 @@
+import NascIR
+
+/// How an op may fuse with its neighbours, after TVM's op patterns.
+public enum PatternKind: String, Sendable {
+    /// One output element from the same element of each operand.
+    case elementwise
+    /// Like elementwise, with some operands broadcast (a per-channel bias, a scalar).
+    case broadcast
+    /// Moves elements without arithmetic (concat, pad, slice, reshape, gather).
+    case injective
+    /// Each output element sums or compares many inputs.
+    case reduction
+    /// A GEMM-like op whose output can take an elementwise epilogue (conv, matmul).
+    case outElementwiseFusable = "out-elementwise-fusable"
+    /// Builds its output by scattered accumulation: nothing fuses after it.
+    case opaque
+    /// `param`, `state`, `const`: no computation, no kernel.
+    case source
+
+    /// Kinds that may join the kernel of the op producing their operand.
+    public var isEpilogue: Bool { self == .elementwise || self == .broadcast }
+
+    public static func of(_ node: Node) -> PatternKind {
+        switch node.op {
+        case .param, .state, .const:
+            return .source
+        case .identity, .relu, .tanh, .sigmoid, .neg, .sqrt, .reluGrad, .tanhGrad, .sigmoidGrad:
+            return .elementwise
+        case .add, .sub, .mul, .div:
+            return .broadcast
+        case .biasAdd:
+            return .broadcast
+        case .batchNorm:
+            // In inference mode batch norm is a per-channel scale and shift.
+            return node.attrs.symbol("mode") == "infer" ? .broadcast : .reduction
+        case .concat, .zeroPad, .crop, .slice, .flatten, .reshape, .embedding, .globalAvgPoolGrad:
+            return .injective
+        case .reduceSum, .channelSum, .batchMean, .batchVar, .globalAvgPool, .softmax, .softmaxCrossEntropy,
+             .softmaxCrossEntropyGrad, .softmaxGrad, .maxPool, .avgPool, .batchNormGrad, .batchNormGradGamma:
+            return .reduction
+        case .conv2d, .conv2dGradInput, .conv2dGradFilter, .matmul:
+            return .outElementwiseFusable
+        case .maxPoolGrad, .avgPoolGrad, .embeddingGrad:
+            return .opaque
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import NascIR
+import NascPasses
+import XCTest
+
+/// What fusion and planning must achieve on the training graphs of the
+/// NAS-RL children in ir-specs/ (and of random children): no two fusable
+/// elementwise kernels left adjacent, every parameter's update in a single
+/// kernel, and an arena of at most 75% of the naive sum of intermediates.
+final class FusionPropertyTests: XCTestCase {
+    static let children = ["ir-specs/models/nasrl_child.nasir", "ir-specs/parse/nasrl_child_skip.nasir",
+                           "ir-specs/autodiff/conv_bn_relu.nasir",
+                           "ir-specs/autodiff/skip_concat.nasir"]
+
+    static func root() -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    func check(_ forward: Graph, _ name: String, optimizer: Optimizer, arenaLimit: Double? = 0.75) throws -> (Int, Int) {
+        let training = try Pipeline.run(forward, upTo: .train, TrainingOptions(optimizer: optimizer, weightDecay: 1e-4))
+        let fused = try Pipeline.run(forward, upTo: .fuse, TrainingOptions(optimizer: optimizer, weightDecay: 1e-4))
+        let defining = fused.definingNode
+        let kernelOf = Dictionary(uniqueKeysWithValues: fused.nodes.compactMap { n in n.kernel.map { (n.result, $0) } })
+
+        // Kernels made only of elementwise ops, with their iteration shape.
+        var pure: [String: TensorType] = [:]
+        var impure = Set<String>()
+        for n in fused.nodes {
+            guard let k = n.kernel else { continue }
+            if PatternKind.of(n).isEpilogue && !impure.contains(k) { pure[k] = pure[k] ?? n.type } else { impure.insert(k); pure[k] = nil }
+        }
+        for n in fused.nodes {
+            guard let k = n.kernel, let shape = pure[k] else { continue }
+            for v in n.operands {
+                guard let p = kernelOf[v], p != k, pure[p] == shape else { continue }
+                XCTFail("\(name): elementwise kernels @\(p) and @\(k) of the same shape are adjacent (via %\(v))")
+            }
+        }
+
+        // Each parameter's update: every op between its gradient and next.<p> in one kernel.
+        let gradients = try Autodiff.run(forward).outputs.filter { $0.label.hasPrefix("grad.") }
+        for g in gradients {
+            let p = String(g.label.dropFirst(5))
+            guard let next = fused.outputs.first(where: { $0.label == "next." + p }), let d = defining[next.value],
+                  let k = fused.nodes[d].kernel else { XCTFail("\(name): no update of %\(p)"); continue }
+            // Walk back from next.<p> through the computing nodes of the
+            // parameter's shape (Adam's step size is a scalar shared by all
+            // updates, computed once) until the gradient.
+            let shape = fused.valueTypes[p]
+            var work = [next.value], seen = Set<String>()
+            while let v = work.popLast() {
+                guard seen.insert(v).inserted, v != g.value, let i = defining[v], PatternKind.of(fused.nodes[i]) != .source,
+                      fused.nodes[i].type == shape else { continue }
+                XCTAssertEqual(fused.nodes[i].kernel, k, "\(name): the update of %\(p) spans kernels (%\(v) is in @\(fused.nodes[i].kernel ?? "-"))")
+                if fused.nodes[i].result == g.value { continue }
+                work += fused.nodes[i].operands
+            }
+        }
+
+        let plan = try MemoryPlan.plan(fused, batch: 128)
+        if let limit = arenaLimit {
+            XCTAssertLessThanOrEqual(Double(plan.peakBytes), limit * Double(plan.naiveBytes), "\(name): arena \(plan.peakBytes) vs naive \(plan.naiveBytes)")
+        }
+        return (GraphStatistics(training).ops, GraphStatistics(fused).kernels)
+    }
+
+    func testNASChildrenFuseAndPlanAsRequired() throws {
+        for path in Self.children {
+            let text = try String(contentsOf: Self.root().appendingPathComponent(path), encoding: .utf8)
+            let forward = try graph(text)
+            for optimizer in [Optimizer.sgd(momentum: 0.9, nesterov: false), .adamDefault] {
+                let (ops, kernels) = try check(forward, path, optimizer: optimizer)
+                let plan = try MemoryPlan.plan(try Pipeline.run(forward, upTo: .fuse, TrainingOptions(optimizer: optimizer)), batch: 128)
+                print("\(path) (\(optimizer == .adamDefault ? "adam" : "sgd")): \(ops) ops -> \(kernels) kernels, arena \(MemoryPlan.human(plan.peakBytes)) of naive \(MemoryPlan.human(plan.naiveBytes))")
+            }
+        }
+    }
+
+    /// Random children are tiny (a few hundred bytes per tensor), where the
+    /// arena's share says little; they check the kernel structure.
+    func testRandomChildrenFuseAsRequired() throws {
+        for seed in UInt64(1)...60 {
+            var generator = RandomGraphs(seed: seed)
+            _ = try check(try graph(generator.make()), "random seed \(seed)", optimizer: seed % 2 == 0 ? .adamDefault : .sgd(momentum: 0.9, nesterov: false),
+                      arenaLimit: nil)
+        }
+    }
+}
