@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "NascPasses", dependencies: ["NascIR"]),
 
         // The LLVM backend (host target description so far).
-        .target(name: "NascLLVM", dependencies: ["CLLVM", "COpenBLAS"], swiftSettings: llvmInclude),
+        .target(name: "NascLLVM", dependencies: ["CLLVM", "COpenBLAS", "NascIR", "NascPasses"], swiftSettings: llvmInclude),
 
         // The command-line tool.
         .executableTarget(
@@ -41,7 +41,11 @@ let package = Package(
             swiftSettings: llvmInclude),
 
         .testTarget(name: "NascIRTests", dependencies: ["NascIR"]),
-        .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses"]),
+        // Shared by test targets: the random NAS-style graph generator.
+        .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
+        .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
+        .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascTestSupport"],
+                    swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
         .testTarget(name: "IRSpecTests", dependencies: ["nasc"]),
     ]

@@ -19,26 +19,5 @@ public enum RandomInputs {
         return out
     }
 
-    /// The exclusive upper bound each i32 value must respect, from its uses.
-    public static func indexLimits(_ graph: Graph) -> [String: Int] {
-        let types = graph.valueTypes
-        var limits: [String: Int] = [:]
-        func limit(_ v: String, _ n: Int?) {
-            guard let n else { return }
-            limits[v] = min(limits[v] ?? n, n)
-        }
-        for node in graph.nodes {
-            switch node.op {
-            case .softmaxCrossEntropy, .softmaxCrossEntropyGrad:
-                limit(node.operands[1], types[node.operands[0]]?.dims[1].staticValue)
-            case .embedding:
-                limit(node.operands[1], types[node.operands[0]]?.dims[0].staticValue)
-            case .embeddingGrad:
-                limit(node.operands[1], node.attrs.int("vocab"))
-            default:
-                break
-            }
-        }
-        return limits
-    }
+    public static func indexLimits(_ graph: Graph) -> [String: Int] { graph.indexLimits() }
 }

@@ -108,16 +108,13 @@ public struct MemoryPlan: Sendable {
                 placed.append((donor.offset, b.bytes, b.first, b.last, b.value))
                 continue
             }
-            let overlapping = placed.filter { $0.first <= b.last && b.first <= $0.last }.sorted { $0.offset < $1.offset }
+            // The lowest cache-line-aligned offset that clashes with no
+            // buffer live at the same time.
+            let overlapping = placed.filter { $0.first <= b.last && b.first <= $0.last }
             var offset = 0
-            for p in overlapping where p.offset < offset + b.bytes && offset < p.offset + p.bytes {
-                offset = max(offset, p.offset + p.bytes)
-            }
-            // One pass may miss an earlier gap; repeat until nothing overlaps.
             while let clash = overlapping.first(where: { $0.offset < offset + b.bytes && offset < $0.offset + $0.bytes }) {
-                offset = clash.offset + clash.bytes
+                offset = (clash.offset + clash.bytes + 63) / 64 * 64
             }
-            offset = (offset + 63) / 64 * 64  // cache-line aligned
             buffers[i].placement = .arena(offset: offset)
             placed.append((offset, b.bytes, b.first, b.last, b.value))
             peak = max(peak, offset + b.bytes)

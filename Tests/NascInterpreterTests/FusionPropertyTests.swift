@@ -1,6 +1,7 @@
 import Foundation
 import NascIR
 import NascPasses
+import NascTestSupport
 import XCTest
 
 /// What fusion and planning must achieve on the training graphs of the

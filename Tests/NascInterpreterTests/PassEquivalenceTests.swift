@@ -2,6 +2,7 @@ import Foundation
 import NascIR
 import NascInterpreter
 import NascPasses
+import NascTestSupport
 import XCTest
 
 /// Property: the optimizing pipeline (canonicalize, cse, dce, fuse) never

@@ -1,6 +1,7 @@
 import Foundation
 import NascIR
 import NascInterpreter
+import NascTestSupport
 import XCTest
 
 /// Property: on random composite graphs (RandomGraphs.swift), autodiff's

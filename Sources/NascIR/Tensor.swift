@@ -1,4 +1,4 @@
-import NascIR
+
 
 /// A concrete tensor for the reference interpreter: a shape and its elements
 /// in row-major order. Elements are `Double` whatever the IR element type, so
@@ -38,12 +38,12 @@ public struct Tensor: Equatable, Sendable {
 
     /// Flat offset of an index into a 4-D tensor (the layout of images: N, C, H, W).
     @inline(__always)
-    func at4(_ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Int {
+    public func at4(_ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Int {
         ((n * shape[1] + c) * shape[2] + h) * shape[3] + w
     }
 
     /// Elements per channel slice: a [N, C, rest...] tensor seen as N x C x inner.
-    var inner: Int { shape.dropFirst(2).reduce(1, *) }
+    public var inner: Int { shape.dropFirst(2).reduce(1, *) }
 }
 
 extension Tensor: CustomStringConvertible {

@@ -8,14 +8,14 @@ import NascInterpreter
 /// with a loss; sometimes an embedding branch as in a recurrent cell. Small
 /// sizes keep the interpreter fast. Used by property tests of autodiff (and,
 /// later, of the passes and backends).
-struct RandomGraphs {
+public struct RandomGraphs {
     var rng: SeededGenerator
     private var lines: [String] = []
     private var counter = 0
     /// Image-shaped values so far: name, channels, height, width.
     private var images: [(name: String, c: Int, h: Int, w: Int)] = []
 
-    init(seed: UInt64) { rng = SeededGenerator(seed: seed) }
+    public init(seed: UInt64) { rng = SeededGenerator(seed: seed) }
 
     private mutating func pick(_ n: Int) -> Int { rng.index(n) }
     private mutating func chance(_ p: Double) -> Bool { rng.unit() < p }
@@ -26,7 +26,7 @@ struct RandomGraphs {
     private mutating func emit(_ line: String) { lines.append("  " + line) }
 
     /// IR text of one random graph.
-    mutating func make() -> String {
+    public mutating func make() -> String {
         lines = []
         counter = 0
         let (c0, h0, w0) = (1 + pick(3), 3 + pick(5), 3 + pick(5))

@@ -1,0 +1,210 @@
+import NascIR
+
+/// The first op of a kernel that is not elementwise (a conv, a reduction, a
+/// gather...), as its own loop nest writing its whole result; the fused
+/// elementwise ops then run over that result (KernelLowering.swift). Every
+/// index stays inside its buffer: windows check their bounds, ids and
+/// labels outside their range are skipped (the executor rejects them first).
+extension Lowering {
+    /// The base pointer of a buffer; a constant operand gets a scratch copy
+    /// filled with its value (anchors read operands from memory).
+    func p(_ v: String) -> String {
+        if let r = pointers[v] { return r }
+        let value = constants[v] ?? 0
+        let t = type(v)
+        let buffer = scratch(t)
+        w.loop(to: count(t), "fill") { i in w.storeF(IRWriter.literal(value), buffer, i) }
+        pointers[v] = buffer
+        return buffer
+    }
+    func s(_ v: String, _ axis: Int) -> Int { type(v).dims[axis].staticValue ?? 1 }
+
+    /// Zeroes `floats` floats (an i64 operand) at `base`.
+    func zero(_ base: String, _ floats: String) {
+        let bytes = w.mul(floats, "4")
+        let raw = w.value("bitcast float* \(base) to i8*", "p")
+        w.emit("call void @llvm.memset.p0i8.i64(i8* align 4 \(raw), i8 0, i64 \(bytes), i1 false)")
+    }
+
+    func offset(_ base: String, _ index: String, _ type: String = "float") -> String { w.gep(type, base, index) }
+
+    /// C = op(A) op(B) through OpenBLAS, row-major; dims are i64 operands.
+    func sgemm(transA: Bool, transB: Bool, m: String, n: String, k: String, a: String, lda: String,
+               b: String, ldb: String, beta: String, c: String, ldc: String) {
+        func i32(_ v: String) -> String { w.value("trunc i64 \(v) to i32", "t") }
+        let args = ["i32 101", "i32 \(transA ? 112 : 111)", "i32 \(transB ? 112 : 111)", "i32 \(i32(m))", "i32 \(i32(n))", "i32 \(i32(k))",
+                    "float 1.0", "float* \(a)", "i32 \(i32(lda))", "float* \(b)", "i32 \(i32(ldb))", "float \(beta)", "float* \(c)", "i32 \(i32(ldc))"]
+        w.emit("call void @cblas_sgemm(\(args.joined(separator: ", ")))")
+    }
+
+    /// Window geometry along one axis, as the interpreter defines it.
+    struct Axis {
+        let size, kernel, stride, outputs, padBefore: Int
+        init(size: Int, kernel: Int, stride: Int, pad: String) {
+            self.size = size; self.kernel = kernel; self.stride = stride
+            if pad == "same" {
+                outputs = (size - 1) / stride + 1
+                padBefore = max((outputs - 1) * stride + kernel - size, 0) / 2
+            } else {
+                outputs = (size - kernel) / stride + 1
+                padBefore = 0
+            }
+        }
+    }
+
+    func axes(_ attrs: Attributes, h: Int, w wd: Int, kernel: [Int]) -> (Axis, Axis) {
+        let st = attrs.ints("stride"), pad = attrs.symbol("pad")
+        return (Axis(size: h, kernel: kernel[0], stride: st[0], pad: pad), Axis(size: wd, kernel: kernel[1], stride: st[1], pad: pad))
+    }
+
+    /// Input position o*stride - pad + k along an axis, and whether it is inside.
+    func tap(_ o: String, _ k: String, _ a: Axis) -> (String, String) {
+        let pos = w.add(w.sub(w.mul(o, "\(a.stride)"), "\(a.padBefore)"), k)
+        let low = w.value("icmp sge i64 \(pos), 0", "c")
+        let high = w.value("icmp slt i64 \(pos), \(a.size)", "c")
+        return (pos, w.value("and i1 \(low), \(high)", "c"))
+    }
+
+    /// im2col for one image: col[(c*KH+kh)*KW+kw, oh*OW+ow] = x[c, ih, iw] or 0.
+    func im2col(_ image: String, channels: Int, _ ah: Axis, _ aw: Axis, into col: String) {
+        let plane = ah.outputs * aw.outputs
+        w.loop(to: "\(channels)", "c") { c in
+            w.loop(to: "\(ah.kernel)", "kh") { kh in
+                w.loop(to: "\(aw.kernel)", "kw") { kw in
+                    let row = w.add(w.mul(w.add(w.mul(c, "\(ah.kernel)"), kh), "\(aw.kernel)"), kw)
+                    let rowBase = w.mul(row, "\(plane)")
+                    w.loop(to: "\(ah.outputs)", "oh") { oh in
+                        let (ih, okH) = tap(oh, kh, ah)
+                        w.loop(to: "\(aw.outputs)", "ow") { ow in
+                            let (iw, okW) = tap(ow, kw, aw)
+                            let ok = w.value("and i1 \(okH), \(okW)", "c")
+                            let safeH = w.value("select i1 \(ok), i64 \(ih), i64 0", "i")
+                            let safeW = w.value("select i1 \(ok), i64 \(iw), i64 0", "i")
+                            let v = w.loadF(image, w.add(w.mul(w.add(w.mul(c, "\(ah.size)"), safeH), "\(aw.size)"), safeW))
+                            let value = w.value("select i1 \(ok), float \(v), float 0.0", "f")
+                            w.storeF(value, col, w.add(rowBase, w.add(w.mul(oh, "\(aw.outputs)"), ow)))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// col2im for one image: x[c, ih, iw] += col[row, oh*OW+ow] (x zeroed first).
+    func col2im(_ col: String, channels: Int, _ ah: Axis, _ aw: Axis, into image: String) {
+        let plane = ah.outputs * aw.outputs
+        w.loop(to: "\(channels)", "c") { c in
+            w.loop(to: "\(ah.kernel)", "kh") { kh in
+                w.loop(to: "\(aw.kernel)", "kw") { kw in
+                    let row = w.add(w.mul(w.add(w.mul(c, "\(ah.kernel)"), kh), "\(aw.kernel)"), kw)
+                    let rowBase = w.mul(row, "\(plane)")
+                    w.loop(to: "\(ah.outputs)", "oh") { oh in
+                        let (ih, okH) = tap(oh, kh, ah)
+                        w.when(okH) {
+                            w.loop(to: "\(aw.outputs)", "ow") { ow in
+                                let (iw, okW) = tap(ow, kw, aw)
+                                w.when(okW) {
+                                    let v = w.loadF(col, w.add(rowBase, w.add(w.mul(oh, "\(aw.outputs)"), ow)))
+                                    let at = w.add(w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)"), iw)
+                                    w.storeF(w.f("fadd", w.loadF(image, at), v), image, at)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func lowerAnchor(_ n: Node) throws {
+        let x = n.operands
+        let out = p(n.result)
+        switch n.op {
+        case .conv2d:
+            let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
+            let (O, KH, KW) = (s(x[1], 0), s(x[1], 2), s(x[1], 3))
+            let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
+            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
+            let direct = KH == 1 && KW == 1 && ah.stride == 1 && aw.stride == 1
+            let col = direct ? "" : scratch(floats: (0, ckk * plane))
+            w.loop(to: "%n", "img") { img in
+                let image = offset(p(x[0]), w.mul(img, "\(C * H * W)"))
+                if !direct { im2col(image, channels: C, ah, aw, into: col) }
+                sgemm(transA: false, transB: false, m: "\(O)", n: "\(plane)", k: "\(ckk)", a: p(x[1]), lda: "\(ckk)",
+                      b: direct ? image : col, ldb: "\(plane)", beta: "0.0", c: offset(out, w.mul(img, "\(O * plane)")), ldc: "\(plane)")
+            }
+
+        case .conv2dGradInput:
+            let (O, C, KH, KW) = (s(x[1], 0), s(x[1], 1), s(x[1], 2), s(x[1], 3))
+            let size = n.attrs.ints("input_size")
+            let (ah, aw) = axes(n.attrs, h: size[0], w: size[1], kernel: [KH, KW])
+            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW, image = C * size[0] * size[1]
+            let col = scratch(floats: (0, ckk * plane))
+            zero(out, w.mul("%n", "\(image)"))
+            w.loop(to: "%n", "img") { img in
+                sgemm(transA: true, transB: false, m: "\(ckk)", n: "\(plane)", k: "\(O)", a: p(x[1]), lda: "\(ckk)",
+                      b: offset(p(x[0]), w.mul(img, "\(O * plane)")), ldb: "\(plane)", beta: "0.0", c: col, ldc: "\(plane)")
+                col2im(col, channels: C, ah, aw, into: offset(out, w.mul(img, "\(image)")))
+            }
+
+        case .conv2dGradFilter:
+            let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
+            let (O, KH, KW) = (s(n.result, 0), s(n.result, 2), s(n.result, 3))
+            let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
+            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
+            let col = scratch(floats: (0, ckk * plane))
+            zero(out, "\(O * ckk)")
+            w.loop(to: "%n", "img") { img in
+                im2col(offset(p(x[0]), w.mul(img, "\(C * H * W)")), channels: C, ah, aw, into: col)
+                sgemm(transA: false, transB: true, m: "\(O)", n: "\(ckk)", k: "\(plane)", a: offset(p(x[1]), w.mul(img, "\(O * plane)")),
+                      lda: "\(plane)", b: col, ldb: "\(plane)", beta: "1.0", c: out, ldc: "\(ckk)")
+            }
+
+        case .matmul:
+            let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))
+            let (a, b) = (type(x[0]).dims, type(x[1]).dims)
+            let m = dim(ta ? a[1] : a[0]), k = dim(ta ? a[0] : a[1]), cols = dim(tb ? b[0] : b[1])
+            sgemm(transA: ta, transB: tb, m: m, n: cols, k: k, a: p(x[0]), lda: dim(a[1]), b: p(x[1]), ldb: dim(b[1]),
+                  beta: "0.0", c: out, ldc: cols)
+
+        case .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar, .channelSum:
+            try lowerChannelOp(n)
+
+        case .reduceSum:
+            let acc = slot()
+            write("0.0", acc)
+            w.loop(to: count(type(x[0])), "e") { i in write(w.f("fadd", read(acc), w.loadF(p(x[0]), i)), acc) }
+            w.storeF(read(acc), out, "0")
+
+        case .globalAvgPool:
+            let inner = s(x[0], 2) * s(x[0], 3)
+            w.loop(to: w.mul("%n", "\(s(x[0], 1))"), "row") { row in
+                let acc = slot()
+                write("0.0", acc)
+                let base = w.mul(row, "\(inner)")
+                w.loop(to: "\(inner)", "j") { j in write(w.f("fadd", read(acc), w.loadF(p(x[0]), w.add(base, j))), acc) }
+                w.storeF(w.f("fdiv", read(acc), IRWriter.literal(Double(inner))), out, row)
+            }
+
+        case .globalAvgPoolGrad:
+            let size = n.attrs.ints("input_size"), inner = size[0] * size[1]
+            w.loop(to: w.mul("%n", "\(s(x[0], 1))"), "row") { row in
+                let v = w.f("fdiv", w.loadF(p(x[0]), row), IRWriter.literal(Double(inner)))
+                let base = w.mul(row, "\(inner)")
+                w.loop(to: "\(inner)", "j") { j in w.storeF(v, out, w.add(base, j)) }
+            }
+
+        case .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad:
+            lowerPool(n)
+
+        case .concat, .slice, .zeroPad, .crop, .flatten, .reshape:
+            lowerLayout(n)
+
+        case .embedding, .embeddingGrad, .softmax, .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad:
+            lowerRows(n)
+
+        default:
+            throw LoweringError(message: "internal: no lowering for '\(n.op.name)' as a kernel anchor")
+        }
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import NascIR
+import NascPasses
+
+/// A fused graph compiled to native kernels, with its memory: parameter and
+/// state storage, one arena laid out by the memory plan, and the kernels'
+/// workspace. `run` executes one step: every kernel in order, then each
+/// `next.<name>` output written back into `<name>` (unless the plan already
+/// wrote it in place).
+public final class CompiledGraph: @unchecked Sendable {
+    typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int64, UnsafeMutableRawPointer?) -> Void
+
+    /// Where a value's elements are during a run.
+    enum Slot {
+        case input(String)
+        case source(String)
+        case arena(Int)
+        case constant(Double)
+    }
+
+    public struct Timings: Sendable {
+        public var passes = 0.0
+        public var lowering = 0.0
+        public var llvm = CompileTimes()
+        public var kernels = 0
+        public var cacheHits = 0
+        public var cacheMisses = 0
+        public var total: Double { passes + lowering + llvm.parse + llvm.optimize + llvm.codegen }
+    }
+
+    public let graph: Graph
+    public let plan: MemoryPlan
+    public let maxBatch: Int
+    public private(set) var timings: Timings
+    public let workspaceBytes: Int
+    /// The LLVM IR text of the kernels (what the JIT compiled, before optimization).
+    public let llvmText: String
+
+    private let calls: [(function: KernelFunction, slots: [Slot])]
+    private let modules: [CompiledModule]
+    private var storage: [String: UnsafeMutablePointer<Float>] = [:]
+    private let arena: UnsafeMutableRawPointer
+    private let workspace: UnsafeMutableRawPointer
+    private let slots: [String: Slot]
+    private let limits: [String: Int]
+    private let types: [String: TensorType]
+
+    /// Optimizes, fuses, plans, lowers and JIT-compiles `graph` (any verified
+    /// graph: a forward graph or a training step) for batches up to `maxBatch`.
+    public static func compile(_ graph: Graph, maxBatch: Int, cache: KernelCache = .shared) throws -> CompiledGraph {
+        var timings = Timings()
+        var clock = Date()
+        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+        let fused = graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try Pipeline.simplify(graph))
+        let plan = try MemoryPlan.plan(fused, batch: maxBatch)
+        timings.passes = lap()
+        let lowered = try KernelLowering.lower(fused)
+        timings.lowering = lap()
+
+        let jit = try JIT.get()
+        let target = "\(jit.host.triple) \(jit.host.cpu) \(jit.host.features)"
+        var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
+        var modules: [CompiledModule] = []
+        var missing: [(index: Int, key: String, symbol: String)] = []
+        var module = ""
+        var seen: [String: String] = [:]  // key -> symbol, for duplicates within this graph
+        for (i, k) in lowered.enumerated() {
+            let key = target + "\n" + k.text
+            if let entry = cache.lookup(key) {
+                addresses[i] = entry.address
+                modules.append(entry.module)
+                timings.cacheHits += 1
+                continue
+            }
+            timings.cacheMisses += 1
+            if let symbol = seen[key] {
+                missing.append((i, key, symbol))
+                continue
+            }
+            let symbol = "nasc_" + SHA256.hex(key).prefix(24)
+            seen[key] = symbol
+            missing.append((i, key, symbol))
+            module += k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"
+        }
+        timings.kernels = lowered.count
+        if !missing.isEmpty {
+            let text = CompiledGraph.declarations + module + jit.functionAttributes + "\n"
+            let compiled = try jit.compile(text, functions: Array(Set(missing.map(\.symbol))), times: &timings.llvm)
+            modules.append(compiled)
+            for m in missing {
+                addresses[m.index] = compiled.symbols[m.symbol]
+                cache.insert(m.key, KernelCache.Entry(address: compiled.symbols[m.symbol]!, module: compiled))
+            }
+        }
+        let text = CompiledGraph.declarations + lowered.map { $0.text.replacingOccurrences(of: "@KERNEL(", with: "@\($0.kernel)(") }.joined(separator: "\n")
+            + jit.functionAttributes + "\n"
+        return CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, addresses: addresses.map { $0! },
+                             modules: modules, timings: timings, llvmText: text)
+    }
+
+    /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.
+    static let declarations = """
+        declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
+        declare float @expf(float)
+        declare float @logf(float)
+        declare float @tanhf(float)
+        declare float @llvm.sqrt.f32(float)
+        declare void @llvm.memset.p0i8.i64(i8*, i8, i64, i1)
+
+        """
+
+    private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, lowered: [LoweredKernel], addresses: [UnsafeRawPointer],
+                 modules: [CompiledModule], timings: Timings, llvmText: String) {
+        self.graph = graph
+        self.plan = plan
+        self.maxBatch = maxBatch
+        self.modules = modules
+        self.timings = timings
+        self.llvmText = llvmText
+        types = graph.valueTypes
+        limits = graph.indexLimits()
+
+        var slots: [String: Slot] = [:]
+        for input in graph.inputs { slots[input.name] = .input(input.name) }
+        for n in graph.nodes {
+            switch n.op {
+            case .param, .state: slots[n.result] = .source(n.result)
+            case .const: slots[n.result] = .constant(n.attrs.float("value"))
+            default: break
+            }
+        }
+        var placements: [String: MemoryPlan.Placement] = [:]
+        for b in plan.buffers { placements[b.value] = b.placement }
+        func resolve(_ v: String) -> Slot? {
+            if let s = slots[v] { return s }
+            switch placements[v] {
+            case .arena(let offset): return .arena(offset)
+            case .inPlace(let other): return resolve(other)
+            case nil: return nil
+            }
+        }
+        for b in plan.buffers { slots[b.value] = resolve(b.value) }
+        self.slots = slots
+
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.peakBytes, 64), alignment: 64)
+        workspaceBytes = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
+        workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64)
+        calls = zip(lowered, addresses).map { k, address in
+            (unsafeBitCast(address, to: KernelFunction.self), k.arguments.map { slots[$0]! })
+        }
+        for n in graph.nodes where n.op == .param || n.op == .state {
+            let count = n.type!.bound(batch: 1).reduce(1, *)
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            storage[n.result] = p
+        }
+    }
+
+    deinit {
+        arena.deallocate()
+        workspace.deallocate()
+        for p in storage.values { p.deallocate() }
+    }
+
+    // MARK: - Parameters and states
+
+    /// Sets parameters and states (values as the interpreter holds them).
+    public func setSources(_ values: [String: Tensor]) throws {
+        for (name, t) in values {
+            guard let p = storage[name] else { throw JITError(message: "@\(graph.name) has no param or state '%\(name)'") }
+            let count = types[name]!.bound(batch: 1).reduce(1, *)
+            guard t.count == count else { throw JITError(message: "'%\(name)' holds \(count) elements, got \(t.count)") }
+            for i in 0..<count { p[i] = Float(t.data[i]) }
+        }
+    }
+
+    /// Current parameters and states.
+    public func sources() -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (name, p) in storage {
+            let shape = types[name]!.bound(batch: 1)
+            out[name] = Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { Double(p[$0]) })
+        }
+        return out
+    }
+
+    // MARK: - Running
+
+    /// One step on a batch; returns every output by label.
+    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        var batch: Int? = nil
+        var floatInputs: [String: [Float]] = [:], intInputs: [String: [Int32]] = [:]
+        for input in graph.inputs {
+            guard let t = inputs[input.name] else { throw JITError(message: "missing input '%\(input.name)' (\(input.type))") }
+            if input.type.hasBatch {
+                guard t.rank == input.type.rank else { throw JITError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)") }
+                if let b = batch, b != t.shape[0] { throw JITError(message: "input '%\(input.name)' has batch size \(t.shape[0]) but an earlier input has \(b)") }
+                batch = t.shape[0]
+            }
+            guard t.shape == input.type.bound(batch: batch ?? 1) else {
+                throw JITError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)")
+            }
+            if input.type.dtype == .i32 {
+                let limit = limits[input.name] ?? Int(Int32.max)
+                for (i, v) in t.data.enumerated() where v < 0 || v >= Double(limit) || v != v.rounded() {
+                    throw JITError(message: "input '%\(input.name)' holds \(v) at position \(i); it must be an integer in 0..<\(limit)")
+                }
+                intInputs[input.name] = t.data.map { Int32($0) }
+            } else {
+                floatInputs[input.name] = t.data.map { Float($0) }
+            }
+        }
+        let n = batch ?? 1
+        guard n >= 1, n <= maxBatch else { throw JITError(message: "batch size \(n) is outside 1...\(maxBatch), the largest this graph was compiled for") }
+
+        func withInputPointers<R>(_ body: ([String: UnsafeMutableRawPointer]) throws -> R) rethrows -> R {
+            var pointers: [String: UnsafeMutableRawPointer] = [:]
+            var holders: [UnsafeMutableRawPointer] = []
+            defer { holders.forEach { $0.deallocate() } }
+            for (name, values) in floatInputs {
+                let p = UnsafeMutableRawPointer.allocate(byteCount: max(values.count, 1) * 4, alignment: 64)
+                values.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                pointers[name] = p
+                holders.append(p)
+            }
+            for (name, values) in intInputs {
+                let p = UnsafeMutableRawPointer.allocate(byteCount: max(values.count, 1) * 4, alignment: 64)
+                values.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                pointers[name] = p
+                holders.append(p)
+            }
+            return try body(pointers)
+        }
+
+        return withInputPointers { pointers in
+            func address(_ slot: Slot) -> UnsafeMutableRawPointer? {
+                switch slot {
+                case .input(let name): return pointers[name]
+                case .source(let name): return UnsafeMutableRawPointer(storage[name]!)
+                case .arena(let offset): return arena + offset
+                case .constant: return nil
+                }
+            }
+            var args = [UnsafeMutableRawPointer?](repeating: nil, count: calls.map(\.slots.count).max() ?? 0)
+            for call in calls {
+                for (i, s) in call.slots.enumerated() { args[i] = address(s) }
+                args.withUnsafeMutableBufferPointer { call.function($0.baseAddress, Int64(n), workspace) }
+            }
+            var outputs: [String: Tensor] = [:]
+            for o in graph.outputs {
+                let shape = o.type.bound(batch: n)
+                let count = shape.reduce(1, *)
+                var data = [Double](repeating: 0, count: count)
+                switch slots[o.value]! {
+                case .constant(let v):
+                    data = [Double](repeating: v, count: count)
+                case let slot:
+                    let p = address(slot)!
+                    if o.type.dtype == .i32 {
+                        let q = p.assumingMemoryBound(to: Int32.self)
+                        for i in 0..<count { data[i] = Double(q[i]) }
+                    } else {
+                        let q = p.assumingMemoryBound(to: Float.self)
+                        for i in 0..<count { data[i] = Double(q[i]) }
+                    }
+                }
+                outputs[o.label] = Tensor(o.type.dtype, shape: shape, data: data)
+            }
+            // Updates the plan did not write in place.
+            for o in graph.outputs where o.label.hasPrefix("next.") {
+                let target = String(o.label.dropFirst(5))
+                guard let p = storage[target], let t = outputs[o.label] else { continue }
+                if case .source(let s) = slots[o.value]!, s == target { continue }
+                for i in 0..<t.count { p[i] = Float(t.data[i]) }
+            }
+            return outputs
+        }
+    }
+}

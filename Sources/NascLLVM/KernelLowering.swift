@@ -1,0 +1,239 @@
+import NascIR
+import NascPasses
+
+/// A fused kernel lowered to one LLVM function:
+///
+///     define void @NAME(i8** %args, i64 %n, i8* %ws)
+///
+/// `args` holds one pointer per buffer the kernel reads or writes, in the
+/// order of `arguments`; `n` is the batch size; `ws` is scratch memory of
+/// `workspaceBytes(n)` bytes (im2col columns, batch statistics, and the
+/// anchor's result when no other kernel needs it). The text names the
+/// function `@KERNEL`, so equal kernels of different graphs have equal text:
+/// the kernel cache keys on it.
+public struct LoweredKernel: Sendable {
+    public var kernel: String
+    public var text: String
+    public var arguments: [String]
+    /// Workspace floats: a part that scales with the batch and a fixed part.
+    var workspacePerExample: Int
+    var workspaceFixed: Int
+
+    public func workspaceBytes(batch: Int) -> Int { 4 * (workspacePerExample * batch + workspaceFixed) }
+}
+
+public struct LoweringError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Lowers the kernels of a fused graph (see Fusion in NascPasses).
+public enum KernelLowering {
+    public static func lower(_ graph: Graph) throws -> [LoweredKernel] {
+        let g = graph.sorted()
+        let types = g.valueTypes
+        let defining = g.definingNode
+        var usedOutside: [String: Set<String>] = [:]   // value -> kernels (or "") reading it
+        for n in g.nodes { for v in n.operands { usedOutside[v, default: []].insert(n.kernel ?? "") } }
+        let outputs = Set(g.outputs.map(\.value))
+        var kernels: [String] = []
+        var members: [String: [Node]] = [:]
+        for n in g.nodes {
+            guard let k = n.kernel else {
+                guard PatternKind.of(n) == .source else { throw LoweringError(message: "'%\(n.result) = \(n.op.name)' is in no kernel: run the fuse pass first") }
+                continue
+            }
+            if members[k] == nil { kernels.append(k) }
+            members[k, default: []].append(n)
+        }
+        var out: [LoweredKernel] = []
+        for k in kernels {
+            let nodes = members[k]!
+            let inside = Set(nodes.map(\.result))
+            var inputs: [String] = []
+            for n in nodes {
+                for v in n.operands where !inside.contains(v) && !inputs.contains(v) {
+                    if let d = defining[v], g.nodes[d].op == .const { continue }
+                    inputs.append(v)
+                }
+            }
+            let results = nodes.map(\.result).filter { outputs.contains($0) || !(usedOutside[$0] ?? []).subtracting([k]).isEmpty }
+            var constants: [String: Double] = [:]
+            for n in nodes { for v in n.operands { if let d = defining[v], g.nodes[d].op == .const { constants[v] = g.nodes[d].attrs.float("value") } } }
+            let lowering = Lowering(nodes: nodes, types: types, arguments: inputs + results, constants: constants)
+            do {
+                out.append(try lowering.run(kernel: k))
+            } catch let error as LoweringError {
+                throw error
+            } catch {
+                throw LoweringError(message: "kernel @\(k): \(error)")
+            }
+        }
+        return out
+    }
+}
+
+/// The state of lowering one kernel.
+final class Lowering {
+    let nodes: [Node]
+    let types: [String: TensorType]
+    let arguments: [String]
+    let constants: [String: Double]
+    var w = IRWriter()
+    var allocas: [String] = []
+    /// Registers holding each buffer's base pointer.
+    var pointers: [String: String] = [:]
+    var wsPerExample = 0
+    var wsFixed = 0
+    /// Workspace carving: the next free float offset, as (per-example, fixed).
+    private var wsCursor: (Int, Int) = (0, 0)
+
+    init(nodes: [Node], types: [String: TensorType], arguments: [String], constants: [String: Double]) {
+        self.nodes = nodes
+        self.types = types
+        self.arguments = arguments
+        self.constants = constants
+    }
+
+    func type(_ v: String) -> TensorType { types[v]! }
+
+    /// A dim as an i64 operand: a literal, or %n for the batch.
+    func dim(_ d: Dim) -> String { d.staticValue.map(String.init) ?? "%n" }
+
+    /// Elements of a value with N bound to %n (emits the multiply).
+    func count(_ t: TensorType) -> String {
+        let perExample = t.elementsPerExample ?? 1
+        return t.hasBatch ? w.mul("%n", "\(perExample)") : "\(perExample)"
+    }
+
+    /// Carves `t`-sized scratch out of the workspace; returns a float* register.
+    func scratch(_ t: TensorType) -> String { scratch(floats: t.hasBatch ? (t.elementsPerExample ?? 1, 0) : (0, t.elementsPerExample ?? 1)) }
+
+    func scratch(floats: (perExample: Int, fixed: Int)) -> String {
+        let offset = w.add(w.mul("%n", "\(wsCursor.0)"), "\(wsCursor.1)")
+        wsCursor.0 += floats.perExample
+        wsCursor.1 += (floats.fixed + 15) / 16 * 16
+        wsPerExample = max(wsPerExample, wsCursor.0)
+        wsFixed = max(wsFixed, wsCursor.1)
+        return w.gep("float", "%wsf", offset)
+    }
+
+    /// A float stack slot (promoted to a register by LLVM's mem2reg).
+    func slot() -> String {
+        let r = w.fresh("acc")
+        allocas.append("  \(r) = alloca float, align 4")
+        return r
+    }
+    func read(_ slot: String) -> String { w.value("load float, float* \(slot), align 4", "f") }
+    func write(_ v: String, _ slot: String) { w.emit("store float \(v), float* \(slot), align 4") }
+
+    func run(kernel: String) throws -> LoweredKernel {
+        w.emit("%wsf = bitcast i8* %ws to float*")
+        for (i, a) in arguments.enumerated() {
+            let slotPtr = w.gep("i8*", "%args", "\(i)")
+            let raw = w.value("load i8*, i8** \(slotPtr), align 8", "a")
+            let elem = type(a).dtype == .i32 ? "i32" : "float"
+            pointers[a] = w.value("bitcast i8* \(raw) to \(elem)*", "buf")
+        }
+        let anchorKind = PatternKind.of(nodes[0])
+        var epilogue = nodes
+        if !anchorKind.isEpilogue {
+            let anchor = nodes[0]
+            if pointers[anchor.result] == nil { pointers[anchor.result] = scratch(type(anchor.result)) }
+            try lowerAnchor(anchor)
+            epilogue.removeFirst()
+        }
+        if !epilogue.isEmpty { try lowerElementwise(epilogue) }
+        w.emit("ret void")
+        let body = w.text.split(separator: "\n", omittingEmptySubsequences: false)
+        let text = "define void @KERNEL(i8** noalias %args, i64 %n, i8* noalias %ws) #0 {\nentry:\n"
+            + (allocas + body.map(String.init)).joined(separator: "\n") + "\n}\n"
+        return LoweredKernel(kernel: kernel, text: text, arguments: arguments,
+                             workspacePerExample: wsPerExample, workspaceFixed: wsFixed)
+    }
+
+    // MARK: - Elementwise loops (fused epilogues and pure elementwise kernels)
+
+    /// One loop over the shared shape computing every node; per-channel
+    /// operands (bias_add, inference batch norm) index by the channel of
+    /// axis 1, so those kernels loop over rows of (N, C) and an inner range.
+    func lowerElementwise(_ members: [Node]) throws {
+        let shape = members[0].type!
+        let perChannel = members.contains { $0.op == .biasAdd || $0.op == .batchNorm }
+        let inner = shape.rank >= 2 ? shape.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) } : 1
+        let channels = shape.rank >= 2 ? (shape.dims[1].staticValue ?? 1) : 1
+        // Scalars and constants are read once, before the loop.
+        var hoisted: [String: String] = [:]
+        for n in members {
+            for v in n.operands where hoisted[v] == nil {
+                if let c = constants[v] { hoisted[v] = IRWriter.literal(c) }
+                else if type(v).isScalar && !shape.isScalar, let p = pointers[v] { hoisted[v] = w.loadF(p, "0") }
+            }
+        }
+        func body(_ index: String, _ channel: String?) throws {
+            var regs = hoisted
+            for n in members {
+                func operand(_ k: Int) -> String {
+                    let v = n.operands[k]
+                    if let r = regs[v] { return r }
+                    return w.loadF(pointers[v]!, index)
+                }
+                func perChannel(_ k: Int) -> String { w.loadF(pointers[n.operands[k]]!, channel!) }
+                let r = try elementwise(n, operand, perChannel)
+                regs[n.result] = r
+            }
+            // Stores come last: a result may be planned over an operand's
+            // buffer, which a later op of this iteration still reads.
+            for n in members { if let p = pointers[n.result] { w.storeF(regs[n.result]!, p, index) } }
+        }
+        if perChannel {
+            let rows = shape.hasBatch ? w.mul("%n", "\(channels)") : "\(channels * (shape.dims[0].staticValue ?? 1))"
+            try w.loop(to: rows, "row") { row in
+                let c = w.srem(row, "\(channels)")
+                let base = w.mul(row, "\(inner)")
+                try w.loop(to: "\(inner)", "j") { j in try body(w.add(base, j), c) }
+            }
+        } else {
+            try w.loop(to: count(shape), "e") { i in try body(i, nil) }
+        }
+    }
+
+    /// One elementwise or broadcast op on scalar registers.
+    func elementwise(_ n: Node, _ x: (Int) -> String, _ channel: (Int) -> String) throws -> String {
+        switch n.op {
+        case .identity: return x(0)
+        case .relu:
+            let a = x(0)
+            let pos = w.value("fcmp ogt float \(a), 0.0", "c")
+            return w.value("select i1 \(pos), float \(a), float 0.0", "f")
+        case .neg: return w.value("fneg float \(x(0))", "f")
+        case .sqrt: return w.value("call float @llvm.sqrt.f32(float \(x(0)))", "f")
+        case .tanh: return w.value("call float @tanhf(float \(x(0)))", "f")
+        case .sigmoid:
+            let e = w.value("call float @expf(float \(w.value("fneg float \(x(0))", "f")))", "f")
+            return w.f("fdiv", "1.0", w.f("fadd", "1.0", e))
+        case .add: return w.f("fadd", x(0), x(1))
+        case .sub: return w.f("fsub", x(0), x(1))
+        case .mul: return w.f("fmul", x(0), x(1))
+        case .div: return w.f("fdiv", x(0), x(1))
+        case .reluGrad:
+            let (dy, y) = (x(0), x(1))
+            let pos = w.value("fcmp ogt float \(y), 0.0", "c")
+            return w.value("select i1 \(pos), float \(dy), float 0.0", "f")
+        case .tanhGrad:
+            let (dy, y) = (x(0), x(1))
+            return w.f("fmul", dy, w.f("fsub", "1.0", w.f("fmul", y, y)))
+        case .sigmoidGrad:
+            let (dy, y) = (x(0), x(1))
+            return w.f("fmul", w.f("fmul", dy, y), w.f("fsub", "1.0", y))
+        case .biasAdd: return w.f("fadd", x(0), channel(1))
+        case .batchNorm:  // inference mode: gamma * (x - mean) / sqrt(var + eps) + beta
+            let eps = IRWriter.literal(n.attrs.float("eps"))
+            let sd = w.value("call float @llvm.sqrt.f32(float \(w.f("fadd", channel(4), eps)))", "f")
+            let centered = w.f("fsub", x(0), channel(3))
+            return w.f("fadd", w.f("fdiv", w.f("fmul", channel(1), centered), sd), channel(2))
+        default:
+            throw LoweringError(message: "internal: '\(n.op.name)' is not elementwise")
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import NascIR
+
+/// Ops that move elements (concat, slice, pad, crop, reshape) and ops that
+/// work row by row (embedding, softmax, the classification loss).
+extension Lowering {
+    /// Elements from axis `axis` on (static), and the rows before it (may involve N).
+    func split(_ v: String, axis: Int) -> (outer: String, size: Int, inner: Int) {
+        let d = type(v).dims
+        let inner = d[(axis + 1)...].reduce(1) { $0 * ($1.staticValue ?? 1) }
+        var outer = "1"
+        for x in d[..<axis] { outer = w.mul(outer, dim(x)) }
+        return (outer, d[axis].staticValue ?? 1, inner)
+    }
+
+    func copy(from src: String, _ srcIndex: String, to dst: String, _ dstIndex: String, floats: Int) {
+        w.loop(to: "\(floats)", "k") { k in w.storeF(w.loadF(src, w.add(srcIndex, k)), dst, w.add(dstIndex, k)) }
+    }
+
+    func lowerLayout(_ n: Node) {
+        let x = n.operands, out = p(n.result)
+        switch n.op {
+        case .concat:
+            let axis = n.attrs.int("axis")
+            let (outer, total, inner) = split(n.result, axis: axis)
+            var start = 0
+            for v in x {
+                let size = s(v, axis)
+                let at = start
+                w.loop(to: outer, "o") { o in
+                    copy(from: p(v), w.mul(o, "\(size * inner)"), to: out, w.add(w.mul(o, "\(total * inner)"), "\(at * inner)"), floats: size * inner)
+                }
+                start += size
+            }
+        case .slice:
+            let axis = n.attrs.int("axis"), start = n.attrs.int("start")
+            let (outer, total, inner) = split(x[0], axis: axis)
+            let size = s(n.result, axis)
+            w.loop(to: outer, "o") { o in
+                copy(from: p(x[0]), w.add(w.mul(o, "\(total * inner)"), "\(start * inner)"), to: out, w.mul(o, "\(size * inner)"), floats: size * inner)
+            }
+        case .zeroPad, .crop:
+            let pads = n.attrs.ints("pads")
+            let (small, big) = n.op == .zeroPad ? (x[0], n.result) : (n.result, x[0])
+            let (h, wd, bh, bw) = (s(small, 2), s(small, 3), s(big, 2), s(big, 3))
+            if n.op == .zeroPad { zero(out, count(type(n.result))) }
+            w.loop(to: w.mul("%n", "\(s(small, 1))"), "plane") { plane in
+                w.loop(to: "\(h)", "row") { r in
+                    let smallAt = w.mul(w.add(w.mul(plane, "\(h)"), r), "\(wd)")
+                    let bigAt = w.add(w.mul(w.add(w.mul(plane, "\(bh)"), w.add(r, "\(pads[0])")), "\(bw)"), "\(pads[2])")
+                    if n.op == .zeroPad { copy(from: p(x[0]), smallAt, to: out, bigAt, floats: wd) }
+                    else { copy(from: p(x[0]), bigAt, to: out, smallAt, floats: wd) }
+                }
+            }
+        default:  // flatten, reshape: the same elements in the same order
+            w.loop(to: count(type(n.result)), "e") { i in w.storeF(w.loadF(p(x[0]), i), out, i) }
+        }
+    }
+
+    func lowerRows(_ n: Node) {
+        let x = n.operands, out = p(n.result)
+        switch n.op {
+        case .embedding:
+            let (vocab, width) = (s(x[0], 0), s(x[0], 1))
+            zero(out, count(type(n.result)))
+            w.loop(to: count(type(x[1])), "id") { i in
+                let id = w.loadI(p(x[1]), i)
+                let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(vocab)", "c"))", "c")
+                w.when(ok) { copy(from: p(x[0]), w.mul(id, "\(width)"), to: out, w.mul(i, "\(width)"), floats: width) }
+            }
+        case .embeddingGrad:
+            let (vocab, width) = (n.attrs.int("vocab"), s(n.result, 1))
+            zero(out, "\(vocab * width)")
+            w.loop(to: count(type(x[1])), "id") { i in
+                let id = w.loadI(p(x[1]), i)
+                let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(vocab)", "c"))", "c")
+                w.when(ok) {
+                    w.loop(to: "\(width)", "k") { k in
+                        let at = w.add(w.mul(id, "\(width)"), k)
+                        w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), w.add(w.mul(i, "\(width)"), k))), out, at)
+                    }
+                }
+            }
+        case .softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad:
+            let classes = s(x[0], 1)
+            let total = slot()
+            write("0.0", total)
+            let rowsF = w.value("sitofp i64 %n to float", "f")
+            w.loop(to: "%n", "row") { r in
+                let base = w.mul(r, "\(classes)")
+                let top = slot(), sum = slot()
+                write("0xFFF0000000000000", top)
+                w.loop(to: "\(classes)", "k") { k in
+                    let v = w.loadF(p(x[0]), w.add(base, k))
+                    let bigger = w.value("fcmp ogt float \(v), \(read(top))", "c")
+                    write(w.value("select i1 \(bigger), float \(v), float \(read(top))", "f"), top)
+                }
+                let m = read(top)
+                write("0.0", sum)
+                w.loop(to: "\(classes)", "k") { k in
+                    let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                    write(w.f("fadd", read(sum), e), sum)
+                }
+                let z = read(sum)
+                switch n.op {
+                case .softmax:
+                    w.loop(to: "\(classes)", "k") { k in
+                        let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                        w.storeF(w.f("fdiv", e, z), out, w.add(base, k))
+                    }
+                case .softmaxCrossEntropy:
+                    let label = w.loadI(p(x[1]), r)
+                    let ok = w.value("and i1 \(w.value("icmp sge i64 \(label), 0", "c")), \(w.value("icmp slt i64 \(label), \(classes)", "c"))", "c")
+                    w.when(ok) {
+                        let logZ = w.f("fadd", w.value("call float @logf(float \(z))", "f"), m)
+                        write(w.f("fadd", read(total), w.f("fsub", logZ, w.loadF(p(x[0]), w.add(base, label)))), total)
+                    }
+                default:  // grad: (softmax - onehot) * dloss / rows
+                    let scale = w.f("fdiv", w.loadF(p(x[2]), "0"), rowsF)
+                    let label = w.loadI(p(x[1]), r)
+                    w.loop(to: "\(classes)", "k") { k in
+                        let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                        let prob = w.f("fdiv", e, z)
+                        let hit = w.value("icmp eq i64 \(k), \(label)", "c")
+                        let target = w.value("select i1 \(hit), float 1.0, float 0.0", "f")
+                        w.storeF(w.f("fmul", w.f("fsub", prob, target), scale), out, w.add(base, k))
+                    }
+                }
+            }
+            if n.op == .softmaxCrossEntropy { w.storeF(w.f("fdiv", read(total), rowsF), out, "0") }
+        default:  // softmax_grad: dx = y * (dy - sum(dy * y))
+            let classes = s(x[1], 1)
+            w.loop(to: "%n", "row") { r in
+                let base = w.mul(r, "\(classes)")
+                let dot = slot()
+                write("0.0", dot)
+                w.loop(to: "\(classes)", "k") { k in
+                    let i = w.add(base, k)
+                    write(w.f("fadd", read(dot), w.f("fmul", w.loadF(p(x[0]), i), w.loadF(p(x[1]), i))), dot)
+                }
+                let d = read(dot)
+                w.loop(to: "\(classes)", "k") { k in
+                    let i = w.add(base, k)
+                    w.storeF(w.f("fmul", w.loadF(p(x[1]), i), w.f("fsub", w.loadF(p(x[0]), i), d)), out, i)
+                }
+            }
+        }
+    }
+}

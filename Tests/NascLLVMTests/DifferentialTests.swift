@@ -1,0 +1,234 @@
+import Foundation
+import NascIR
+import NascInterpreter
+import NascLLVM
+import NascPasses
+import NascTestSupport
+import XCTest
+
+/// The JIT against the interpreter, the oracle. The JIT computes in f32 and
+/// the interpreter in f64, so an element passes when
+///
+///     |jit - reference| <= 1e-4 * max(|reference|, mean |reference| of its tensor) + 1e-6
+///
+/// 1e-4 relative for elements of ordinary size; an element much smaller than
+/// its neighbours is measured against their size; and the 1e-6 floor admits
+/// values that are zero in exact arithmetic but come out as f32 rounding
+/// noise (a gradient through batch norm's mean, a scale that cancels).
+final class DifferentialTests: XCTestCase {
+    static let tolerance = 1e-4
+
+    /// Adam with epsilon 0.01 rather than 1e-8: a parameter whose gradient is
+    /// zero in exact arithmetic (a bias just before batch norm) gets f32
+    /// rounding noise as its gradient, and Adam with a tiny epsilon turns any
+    /// noise into a full step of lr, so two correct implementations would
+    /// disagree by a whole step. The code compiled is the same.
+    static let adam = Optimizer.adam(beta1: 0.9, beta2: 0.999, epsilon: 0.01)
+
+    /// The worst difference over all outputs as a fraction of its bound (at
+    /// most 1 when everything passes), failing on any element above it.
+    @discardableResult
+    func compare(_ g: Graph, _ name: String, batch: Int = 3, seed: UInt64 = 1, steps: Int = 1,
+                 file: StaticString = #filePath, line: UInt = #line) throws -> (Double, Set<Op>) {
+        let compiled = try CompiledGraph.compile(g, maxBatch: max(batch, 4))
+        var reference = TrainingStep(g, seed: seed)
+        try compiled.setSources(reference.sources)
+        var inputs = RandomInputs.make(g, batch: batch, seed: seed)
+        if g.inputs.contains(where: { $0.name == "lr" }) { inputs["lr"] = .scalar(0.05) }
+        var worst = 0.0
+        for step in 1...steps {
+            let expected = try reference.step(inputs)
+            let actual = try compiled.run(inputs)
+            for (label, e) in expected.outputs {
+                guard let a = actual[label] else { XCTFail("\(name): JIT lacks output \(label)", file: file, line: line); continue }
+                let scale = e.data.reduce(0) { $0 + abs($1) } / Double(max(e.count, 1))
+                for i in 0..<e.count {
+                    let difference = abs(a.data[i] - e.data[i])
+                    let bound = Self.tolerance * max(abs(e.data[i]), scale) + 1e-6
+                    worst = max(worst, difference / bound)
+                    if difference > bound {
+                        XCTFail("\(name) step \(step): output \(label)[\(i)] is \(a.data[i]) in the JIT, \(e.data[i]) in the interpreter", file: file, line: line)
+                        return (worst, [])
+                    }
+                }
+            }
+            // Keep both on the same parameters so errors do not compound.
+            try compiled.setSources(reference.sources)
+        }
+        return (worst, Set(compiled.graph.nodes.map(\.op)))
+    }
+
+    static func body(_ inputs: String, _ output: String, _ lines: String) -> String {
+        "graph @g(\(inputs)) -> (\(output)) {\n\(lines)\n}\n"
+    }
+
+    /// Forward graphs exercising every op with odd sizes, strides 2 and 3,
+    /// 1x7 and 7x1 kernels; each is compared forward, with its gradients
+    /// (autodiff), and as a training step (running statistics, optimizers).
+    static let graphs: [(String, String)] = [
+        ("elementwise and broadcasting", body("%x: f32[N,3,5], %y: i32[N]", "loss: f32[]", """
+              %s = param {init = uniform, scale = 1.0} : f32[]
+              %one = const {value = 1.0} : f32[]
+              %f = flatten %x
+              %q0 = reshape %f : f32[N,3,5]
+              %s0 = param {init = uniform, scale = 2.0} : f32[]
+              %q = mul %q0, %s0
+              %a = relu %q
+              %b = tanh %a
+              %c = sigmoid %q
+              %d = neg %c
+              %e = identity %d
+              %sq = mul %q, %q
+              %pos = add %sq, %one
+              %r = sqrt %pos
+              %t = sub %b, %e
+              %u = div %t, %r
+              %v = mul %u, %s
+              %k = div %v, %s
+              %z = add %k, %k
+              %fl = flatten %z
+              %w = param {init = glorot_uniform} : f32[15,4]
+              %logits = matmul %fl, %w
+              %loss = softmax_cross_entropy %logits, %y
+              return %loss
+            """)),
+        ("conv 3x5 stride 2, 1x7, 7x1, stride 3 valid, with batch norm", body("%x: f32[N,3,11,13], %y: i32[N]", "loss: f32[]", """
+              %w1 = param {init = he_normal} : f32[5,3,3,5]
+              %c1 = conv2d %x, %w1 {stride = [2, 2], pad = same}
+              %g1 = param {init = uniform, scale = 2.0} : f32[5]
+              %b1 = param {init = uniform, scale = 1.0} : f32[5]
+              %m1 = state {init = zeros} : f32[5]
+              %v1 = state {init = ones} : f32[5]
+              %n1 = batch_norm %c1, %g1, %b1, %m1, %v1
+              %r1 = relu %n1
+              %w2 = param {init = he_normal} : f32[4,5,1,7]
+              %c2 = conv2d %r1, %w2
+              %w3 = param {init = he_normal} : f32[3,4,7,1]
+              %c3 = conv2d %c2, %w3
+              %t3 = tanh %c3
+              %w4 = param {init = he_normal} : f32[2,3,2,2]
+              %c4 = conv2d %t3, %w4 {stride = [3, 3], pad = valid}
+              %w5 = param {init = he_normal} : f32[3,2,1,1]
+              %c5 = conv2d %c4, %w5
+              %p = global_avg_pool %c5
+              %loss = softmax_cross_entropy %p, %y
+              return %loss
+            """)),
+        ("pools, pad, concat, bias, inference batch norm", body("%x: f32[N,2,9,7], %y: i32[N]", "loss: f32[]", """
+              %w = param {init = he_normal} : f32[3,2,3,3]
+              %bias = param {init = uniform, scale = 1.0} : f32[3]
+              %c = conv2d %x, %w
+              %cb = bias_add %c, %bias
+              %g = param {init = uniform, scale = 2.0} : f32[3]
+              %b = param {init = uniform, scale = 1.0} : f32[3]
+              %m = state {init = uniform, scale = 0.5} : f32[3]
+              %v = state {init = constant, value = 1.5} : f32[3]
+              %n = batch_norm %cb, %g, %b, %m, %v {mode = infer}
+              %mp = max_pool %n {window = [3, 2], stride = [2, 2], pad = same}
+              %ap = avg_pool %n {window = [2, 3], stride = [2, 3], pad = same}
+              %ap2 = avg_pool %ap {window = [2, 1], stride = [1, 1], pad = valid}
+              %mp2 = max_pool %mp {window = [2, 2], stride = [3, 3], pad = valid}
+              %zp = zero_pad %mp2 {pads = [1, 1, 1, 1]}
+              %cat = concat %zp, %ap2
+              %f = flatten %cat
+              %wd = param {init = glorot_uniform} : f32[72,5]
+              %logits = matmul %f, %wd
+              %loss = softmax_cross_entropy %logits, %y
+              return %loss
+            """)),
+        ("embedding, softmax, transposed matmuls, reduce_sum", body("%ids: i32[N,3], %h: f32[N,6]", "loss: f32[]", """
+              %t = param {init = uniform, scale = 1.0} : f32[7,2]
+              %e = embedding %t, %ids
+              %f = flatten %e
+              %u = param {init = glorot_uniform} : f32[6,6]
+              %hu = matmul %h, %u {transpose_b = true}
+              %s = add %f, %hu
+              %sm = softmax %s
+              %a = param {init = glorot_uniform} : f32[5,6]
+              %z = matmul %sm, %a {transpose_b = true}
+              %c = param {init = glorot_uniform} : f32[5,4]
+              %cc = matmul %c, %c {transpose_a = true}
+              %zz = param {init = glorot_uniform} : f32[4,5]
+              %k = matmul %zz, %cc {transpose_a = true, transpose_b = true}
+              %out = matmul %z, %k
+              %sq = mul %out, %out
+              %loss = reduce_sum %sq
+              return %loss
+            """)),
+    ]
+
+    func testEveryOpForwardGradientAndTrainingStep() throws {
+        var covered = Set<Op>()
+        var worst = 0.0
+        for (name, text) in Self.graphs {
+            let forward = try Verifier.parseAndVerify(Array(text.utf8))
+            for (stage, options) in [(Stage.verify, TrainingOptions()), (.autodiff, TrainingOptions()),
+                                     (.train, TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: true), weightDecay: 0.01)),
+                                     (.train, TrainingOptions(optimizer: Self.adam))] {
+                let g = try Pipeline.run(forward, upTo: stage, options)
+                for batch in [1, 3] {
+                    let (error, ops) = try compare(g, "\(name) after \(stage) (batch \(batch))", batch: batch, steps: stage == .train ? 3 : 1)
+                    worst = max(worst, error)
+                    covered.formUnion(ops)
+                }
+            }
+        }
+        // identity never reaches the backend: canonicalize removes it.
+        let computing = Op.allCases.filter { ![.param, .state, .const, .identity].contains($0) }
+        XCTAssertEqual(computing.filter { !covered.contains($0) }.map(\.name), [], "ops no differential test compiles")
+        print("differential: every op, forward, gradients and training steps: worst difference \(worst) of the bound")
+    }
+
+    func testRandomGraphsAgreeWithTheInterpreter() throws {
+        let env = ProcessInfo.processInfo.environment
+        let cases = Int(env["NASC_GRAPH_CASES"] ?? "") ?? 150
+        let firstSeed = UInt64(env["NASC_GRAPH_SEED"] ?? "") ?? 1
+        var worst = 0.0
+        for seed in firstSeed..<firstSeed + UInt64(cases) {
+            var generator = RandomGraphs(seed: seed)
+            let forward = try Verifier.parseAndVerify(Array(generator.make().utf8))
+            let optimizer: Optimizer = seed % 2 == 0 ? Self.adam : .sgd(momentum: 0.9, nesterov: false)
+            let training = try Pipeline.run(forward, upTo: .train, TrainingOptions(optimizer: optimizer, weightDecay: 1e-3))
+            worst = max(worst, try compare(training, "random graph seed \(seed)", batch: 1 + Int(seed % 4), seed: seed, steps: 2).0)
+        }
+        print("differential: \(cases) random training graphs, 2 steps each: worst difference \(worst) of the bound")
+    }
+}
+
+extension DifferentialTests {
+    /// Debugging aid: every value as an output, so the first wrong one shows.
+    func firstDifference(_ g: Graph, batch: Int, seed: UInt64) throws -> String? {
+        var all = g
+        let existing = Set(g.outputs.map(\.value))
+        for n in g.sorted().nodes where !existing.contains(n.result) && n.op != .param && n.op != .state {
+            all.outputs.append(GraphOutput(label: "v." + n.result, type: n.type!, value: n.result))
+        }
+        all = try Verifier.verify(all)
+        let compiled = try CompiledGraph.compile(all, maxBatch: 4)
+        let reference = TrainingStep(all, seed: seed)
+        try compiled.setSources(reference.sources)
+        var inputs = RandomInputs.make(all, batch: batch, seed: seed)
+        if all.inputs.contains(where: { $0.name == "lr" }) { inputs["lr"] = .scalar(0.05) }
+        var r = reference
+        let expected = try r.step(inputs)
+        let actual = try compiled.run(inputs)
+        var report: [String] = []
+        for (label, e) in expected.outputs {
+            let a = actual[label]!
+            for i in 0..<e.count where abs(a.data[i] - e.data[i]) > 1e-3 * max(1, abs(e.data[i])) {
+                report.append("\(label)[\(i)]: \(a.data[i]) vs \(e.data[i])")
+                break
+            }
+        }
+        print(compiled.graph.sorted().nodes.filter { $0.kernel != nil }.map { "\($0.kernel!): \(Printer.print($0))" }.joined(separator: "\n"))
+        return report.isEmpty ? nil : report.joined(separator: "\n")
+    }
+
+    func testDebugFirstDifference() throws {
+        guard let spec = ProcessInfo.processInfo.environment["NASC_DEBUG_GRAPH"] else { return }
+        let forward = try Verifier.parseAndVerify(Array(try String(contentsOfFile: spec, encoding: .utf8).utf8))
+        let stage = Stage(rawValue: ProcessInfo.processInfo.environment["NASC_DEBUG_STAGE"] ?? "autodiff") ?? .autodiff
+        let g = try Pipeline.run(forward, upTo: stage)
+        print("first difference: \(try firstDifference(g, batch: 3, seed: 1) ?? "none")")
+    }
+}
