@@ -65,24 +65,43 @@ extension Lowering {
         return (pos, w.value("and i1 \(low), \(high)", "c"))
     }
 
+    /// The output positions o in [lo, hi) whose tap k lands inside the input:
+    /// 0 <= o*stride - pad + k < size. Integer bounds, so the inner loops copy
+    /// contiguous ranges without a test per element (and vectorize).
+    func validRange(_ k: String, _ a: Axis) -> (String, String) {
+        // lo = ceil((pad - k) / stride) clamped to >= 0; hi = floor((size - 1 + pad - k) / stride) + 1 clamped to <= outputs.
+        let num = w.sub("\(a.padBefore)", k)
+        let positive = w.value("icmp sgt i64 \(num), 0", "c")
+        let up = w.sdiv(w.add(num, "\(a.stride - 1)"), "\(a.stride)")
+        let lo = w.value("select i1 \(positive), i64 \(up), i64 0", "i")
+        let top = w.sub("\(a.size - 1 + a.padBefore)", k)  // >= 0 whenever any tap fits
+        let nonNegative = w.value("icmp sge i64 \(top), 0", "c")
+        let last = w.add(w.sdiv(top, "\(a.stride)"), "1")
+        let clamped = w.value("select i1 \(nonNegative), i64 \(last), i64 0", "i")
+        let small = w.value("icmp slt i64 \(clamped), \(a.outputs)", "c")
+        let hi = w.value("select i1 \(small), i64 \(clamped), i64 \(a.outputs)", "i")
+        let empty = w.value("icmp slt i64 \(hi), \(lo)", "c")
+        return (lo, w.value("select i1 \(empty), i64 \(lo), i64 \(hi)", "i"))
+    }
+
     /// im2col for one image: col[(c*KH+kh)*KW+kw, oh*OW+ow] = x[c, ih, iw] or 0.
     func im2col(_ image: String, channels: Int, _ ah: Axis, _ aw: Axis, into col: String) {
         let plane = ah.outputs * aw.outputs
+        zero(col, "\(channels * ah.kernel * aw.kernel * plane)")
         w.loop(to: "\(channels)", "c") { c in
             w.loop(to: "\(ah.kernel)", "kh") { kh in
+                let (ohLo, ohHi) = validRange(kh, ah)
                 w.loop(to: "\(aw.kernel)", "kw") { kw in
+                    let (owLo, owHi) = validRange(kw, aw)
                     let row = w.add(w.mul(w.add(w.mul(c, "\(ah.kernel)"), kh), "\(aw.kernel)"), kw)
                     let rowBase = w.mul(row, "\(plane)")
-                    w.loop(to: "\(ah.outputs)", "oh") { oh in
-                        let (ih, okH) = tap(oh, kh, ah)
-                        w.loop(to: "\(aw.outputs)", "ow") { ow in
-                            let (iw, okW) = tap(ow, kw, aw)
-                            let ok = w.value("and i1 \(okH), \(okW)", "c")
-                            let safeH = w.value("select i1 \(ok), i64 \(ih), i64 0", "i")
-                            let safeW = w.value("select i1 \(ok), i64 \(iw), i64 0", "i")
-                            let v = w.loadF(image, w.add(w.mul(w.add(w.mul(c, "\(ah.size)"), safeH), "\(aw.size)"), safeW))
-                            let value = w.value("select i1 \(ok), float \(v), float 0.0", "f")
-                            w.storeF(value, col, w.add(rowBase, w.add(w.mul(oh, "\(aw.outputs)"), ow)))
+                    w.loop(from: ohLo, to: ohHi, "oh") { oh in
+                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), "\(ah.padBefore)"), kh)
+                        let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
+                        let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
+                        w.loop(from: owLo, to: owHi, "ow") { ow in
+                            let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), "\(aw.padBefore)"), kw)
+                            w.storeF(w.loadF(image, w.add(inRow, iw)), col, w.add(outRow, ow))
                         }
                     }
                 }
@@ -95,20 +114,18 @@ extension Lowering {
         let plane = ah.outputs * aw.outputs
         w.loop(to: "\(channels)", "c") { c in
             w.loop(to: "\(ah.kernel)", "kh") { kh in
+                let (ohLo, ohHi) = validRange(kh, ah)
                 w.loop(to: "\(aw.kernel)", "kw") { kw in
+                    let (owLo, owHi) = validRange(kw, aw)
                     let row = w.add(w.mul(w.add(w.mul(c, "\(ah.kernel)"), kh), "\(aw.kernel)"), kw)
                     let rowBase = w.mul(row, "\(plane)")
-                    w.loop(to: "\(ah.outputs)", "oh") { oh in
-                        let (ih, okH) = tap(oh, kh, ah)
-                        w.when(okH) {
-                            w.loop(to: "\(aw.outputs)", "ow") { ow in
-                                let (iw, okW) = tap(ow, kw, aw)
-                                w.when(okW) {
-                                    let v = w.loadF(col, w.add(rowBase, w.add(w.mul(oh, "\(aw.outputs)"), ow)))
-                                    let at = w.add(w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)"), iw)
-                                    w.storeF(w.f("fadd", w.loadF(image, at), v), image, at)
-                                }
-                            }
+                    w.loop(from: ohLo, to: ohHi, "oh") { oh in
+                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), "\(ah.padBefore)"), kh)
+                        let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
+                        let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
+                        w.loop(from: owLo, to: owHi, "ow") { ow in
+                            let at = w.add(inRow, w.add(w.sub(w.mul(ow, "\(aw.stride)"), "\(aw.padBefore)"), kw))
+                            w.storeF(w.f("fadd", w.loadF(image, at), w.loadF(col, w.add(outRow, ow))), image, at)
                         }
                     }
                 }

@@ -62,7 +62,8 @@ public final class CompiledGraph: @unchecked Sendable {
         var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
         var modules: [CompiledModule] = []
         var missing: [(index: Int, key: String, symbol: String)] = []
-        var module = ""
+        var parts = [String](repeating: "", count: JIT.compileThreads)
+        var partSymbols = [[String]](repeating: [], count: JIT.compileThreads)
         var seen: [String: String] = [:]  // key -> symbol, for duplicates within this graph
         for (i, k) in lowered.enumerated() {
             let key = target + "\n" + k.text
@@ -80,14 +81,23 @@ public final class CompiledGraph: @unchecked Sendable {
             let symbol = "nasc_" + SHA256.hex(key).prefix(24)
             seen[key] = symbol
             missing.append((i, key, symbol))
-            module += k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"
+            // Balance the two modules by text size.
+            let part = parts.indices.min { parts[$0].count < parts[$1].count }!
+            parts[part] += k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"
+            partSymbols[part].append(symbol)
         }
         timings.kernels = lowered.count
         if !missing.isEmpty {
-            let text = CompiledGraph.declarations + module + jit.functionAttributes + "\n"
-            let compiled = try jit.compile(text, functions: Array(Set(missing.map(\.symbol))), times: &timings.llvm)
-            modules.append(compiled)
+            let jobs = parts.indices.filter { !partSymbols[$0].isEmpty }
+            var bySymbol: [String: CompiledModule] = [:]
+            for part in jobs {
+                let compiled = try jit.compile(CompiledGraph.declarations + parts[part] + jit.functionAttributes + "\n",
+                                               functions: partSymbols[part], times: &timings.llvm)
+                modules.append(compiled)
+                for symbol in compiled.symbols.keys { bySymbol[symbol] = compiled }
+            }
             for m in missing {
+                let compiled = bySymbol[m.symbol]!
                 addresses[m.index] = compiled.symbols[m.symbol]
                 cache.insert(m.key, KernelCache.Entry(address: compiled.symbols[m.symbol]!, module: compiled))
             }

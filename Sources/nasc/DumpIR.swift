@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NascIR
 import NascPasses
+import NascLLVM
 
 struct DumpIR: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,6 +40,7 @@ struct DumpIR: ParsableCommand {
               nasc dump-ir child.nasir --after train --optimizer adam
               nasc dump-ir child.nasir --after plan --batch 128
               nasc dump-ir child.nasir --stats
+              nasc dump-ir child.nasir --after train --emit llvm
               cat child.nasir | nasc dump-ir -
             """)
 
@@ -86,6 +88,11 @@ struct DumpIR: ParsableCommand {
     @Flag(help: "Print the structural hash (64 hex digits) instead of the IR.")
     var hash = false
 
+    @Option(help: "Print the kernels as LLVM IR instead (llvm): lowered and optimized for this CPU.")
+    var emit: EmitKind?
+
+    enum EmitKind: String, ExpressibleByArgument { case llvm }
+
     @Flag(help: "Print figures for every stage instead of the IR.")
     var stats = false
 
@@ -108,6 +115,15 @@ struct DumpIR: ParsableCommand {
             let graph = try runPipeline(source, upTo: after, training, file: file)
             if hash {
                 print(StructuralHash.hash(graph))
+                return
+            }
+            if emit == .llvm {
+                do {
+                    let compiled = try CompiledGraph.compile(graph, maxBatch: batch)
+                    print(try JIT.get().optimizedText(compiled.llvmText), terminator: "")
+                } catch {
+                    throw CommandError("\(file): error: \(error)")
+                }
                 return
             }
             print(Printer.print(graph.sorted()), terminator: "")

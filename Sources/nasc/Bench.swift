@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import NascIR
+import NascInterpreter
+import NascLLVM
+import NascPasses
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure compile latency, training throughput and memory on a suite of NAS-RL children.",
+        discussion: """
+            For each child of the suite (1 to 12 layers of conv + batch norm + \
+            ReLU with mixed kernel shapes, filters and skip connections, on \
+            28x28x1 images): the time from IR to a compiled training step \
+            with an empty kernel cache (cold) and a full one (warm), the \
+            median training-step throughput over --steps steps (SGD with \
+            momentum, batch --batch), and the memory the step needs (arena, \
+            workspace, parameters and optimizer state).
+
+            Tests/Benchmarks/peer.py runs this and the same children in \
+            PyTorch side by side and prints the ratios; see the README.
+
+            Examples:
+              nasc bench
+              nasc bench --steps 10 --threads 2 --json bench.json --children-dir /tmp/children
+            """)
+
+    @Option(help: "Batch size.")
+    var batch = 128
+
+    @Option(help: "Timed training steps per child (after one warm-up step).")
+    var steps = 5
+
+    @Option(help: "OpenBLAS threads.")
+    var threads = 2
+
+    @Option(help: "Only these children (comma-separated names, e.g. c1,c3).")
+    var only: String?
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write each child's IR and initial parameters (raw little-endian f32, in param order) to this folder.")
+    var childrenDir: String?
+
+    func run() throws {
+        BLASThreads.set(threads)
+        let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
+        var rows: [[String: Any]] = []
+        print("child  layers  MFLOP/img  compile cold  warm      step (median)  images/s  memory")
+        for (name, layers) in BenchmarkSuite.children where chosen?.contains(name) ?? true {
+            let text = BenchmarkSuite.ir(name, layers)
+            let forward = try Verifier.parseAndVerify(Array(text.utf8))
+            let sources = Initializers.initializeAll(forward, seed: 0)
+            if let dir = childrenDir {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try text.write(toFile: "\(dir)/\(name).nasir", atomically: true, encoding: .utf8)
+                var bytes = Data()
+                for n in forward.nodes where n.op == .param {
+                    for v in sources[n.result]!.data { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+                }
+                try bytes.write(to: URL(fileURLWithPath: "\(dir)/\(name).params"))
+            }
+            KernelCache.shared.removeAll()
+            let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
+            var start = Date()
+            let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch)
+            let cold = Date().timeIntervalSince(start)
+            start = Date()
+            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch)
+            let warm = Date().timeIntervalSince(start)
+            try compiled.setSources(sources)
+            var inputs = RandomInputs.make(forward, batch: batch, seed: 1)
+            inputs["lr"] = .scalar(0.01)
+            var times: [Double] = []
+            for i in 0...steps {
+                let t = Date()
+                _ = try compiled.run(inputs)
+                if i > 0 { times.append(Date().timeIntervalSince(t)) }
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            let paramBytes = compiled.graph.nodes.filter { $0.op == .param || $0.op == .state }
+                .reduce(0) { $0 + MemoryPlan.bytes($1.type!, batch: 1) }
+            let memory = compiled.plan.peakBytes + compiled.workspaceBytes + paramBytes
+            let mflops = Double(GraphStatistics(forward).flopsPerExample) / 1e6
+            print(name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(layers.count).leftPad(6) + String(format: "%11.1f", mflops)
+                  + String(format: "%11.1f ms", cold * 1000) + String(format: "%7.1f ms", warm * 1000)
+                  + String(format: "%12.1f ms", median * 1000) + String(format: "%10.0f", Double(batch) / median)
+                  + "  " + MemoryPlan.human(memory))
+            rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_warm_s": warm,
+                         "step_median_s": median, "images_per_s": Double(batch) / median, "memory_bytes": memory,
+                         "kernels": compiled.timings.kernels])
+        }
+        if let json {
+            let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "children": rows], options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: json))
+        }
+    }
+}

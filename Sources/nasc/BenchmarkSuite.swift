@@ -1,0 +1,72 @@
+import NascIR
+
+/// The children `nasc bench` measures: NAS-RL-space CNNs on 28x28x1 images
+/// (every layer conv + batch norm + ReLU, skip connections concatenated on
+/// depth, global average pooling and a dense classifier), from 1 to 12 layers
+/// with mixed kernel shapes and filter counts.
+enum BenchmarkSuite {
+    struct Layer {
+        var kernel: (Int, Int)
+        var filters: Int
+        /// Earlier layers (0-based) concatenated with the previous one as input.
+        var skips: [Int] = []
+    }
+
+    static let children: [(name: String, layers: [Layer])] = [
+        ("c1", [Layer(kernel: (3, 3), filters: 36)]),
+        ("c2", [Layer(kernel: (5, 5), filters: 24), Layer(kernel: (3, 3), filters: 48)]),
+        ("c3", [Layer(kernel: (3, 5), filters: 36), Layer(kernel: (5, 5), filters: 48), Layer(kernel: (7, 3), filters: 64, skips: [0])]),
+        ("c4", [Layer(kernel: (1, 7), filters: 24), Layer(kernel: (7, 1), filters: 24), Layer(kernel: (3, 3), filters: 36),
+                Layer(kernel: (3, 3), filters: 36, skips: [1])]),
+        ("c6", [Layer(kernel: (3, 3), filters: 24), Layer(kernel: (5, 3), filters: 24), Layer(kernel: (3, 5), filters: 36, skips: [0]),
+                Layer(kernel: (1, 1), filters: 36), Layer(kernel: (3, 3), filters: 48, skips: [2]), Layer(kernel: (3, 3), filters: 48)]),
+        ("c8", [Layer(kernel: (3, 3), filters: 24), Layer(kernel: (3, 3), filters: 24), Layer(kernel: (5, 5), filters: 24, skips: [0]),
+                Layer(kernel: (3, 1), filters: 36), Layer(kernel: (1, 3), filters: 36), Layer(kernel: (3, 3), filters: 36, skips: [2]),
+                Layer(kernel: (1, 1), filters: 48), Layer(kernel: (3, 3), filters: 48, skips: [4])]),
+        ("c10", (0..<10).map { i in Layer(kernel: [(3, 3), (1, 3), (3, 1), (5, 5), (1, 1)][i % 5], filters: [24, 24, 36, 36, 48][i % 5],
+                                          skips: i >= 3 && i % 3 == 0 ? [i - 3] : []) }),
+        ("c12", (0..<12).map { i in Layer(kernel: [(3, 3), (3, 3), (1, 1), (5, 3), (3, 5), (1, 7)][i % 6], filters: [24, 36, 24, 36, 24, 36][i % 6],
+                                          skips: i >= 4 && i % 4 == 0 ? [i - 4, i - 2] : []) }),
+    ]
+
+    /// IR text of a child.
+    static func ir(_ name: String, _ layers: [Layer], classes: Int = 10) -> String {
+        var lines: [String] = []
+        var channels: [Int] = []
+        var outputs: [String] = []
+        for (i, layer) in layers.enumerated() {
+            let l = i + 1
+            var input = i == 0 ? "x" : outputs[i - 1]
+            var inChannels = i == 0 ? 1 : channels[i - 1]
+            if !layer.skips.isEmpty && i > 0 {
+                let parts = layer.skips.map { outputs[$0] } + [outputs[i - 1]]
+                input = "s\(l)"
+                lines.append("  %s\(l) = concat \(parts.map { "%" + $0 }.joined(separator: ", "))")
+                inChannels = layer.skips.map { channels[$0] }.reduce(0, +) + channels[i - 1]
+            }
+            let (kh, kw) = layer.kernel, f = layer.filters
+            lines += [
+                "  %w\(l) = param {init = he_normal} : f32[\(f),\(inChannels),\(kh),\(kw)]",
+                "  %g\(l) = param {init = ones} : f32[\(f)]",
+                "  %b\(l) = param {init = zeros} : f32[\(f)]",
+                "  %m\(l) = state {init = zeros} : f32[\(f)]",
+                "  %v\(l) = state {init = ones} : f32[\(f)]",
+                "  %c\(l) = conv2d %\(input), %w\(l)",
+                "  %n\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
+                "  %h\(l) = relu %n\(l)",
+            ]
+            channels.append(f)
+            outputs.append("h\(l)")
+        }
+        let last = channels.last!
+        lines += [
+            "  %pool = global_avg_pool %\(outputs.last!)",
+            "  %wd = param {init = glorot_uniform} : f32[\(last),\(classes)]",
+            "  %bd = param {init = zeros} : f32[\(classes)]",
+            "  %d = matmul %pool, %wd",
+            "  %logits = bias_add %d, %bd",
+            "  %loss = softmax_cross_entropy %logits, %y",
+        ]
+        return "graph @\(name)(%x: f32[N,1,28,28], %y: i32[N]) -> (loss: f32[]) {\n" + lines.joined(separator: "\n") + "\n  return %loss\n}\n"
+    }
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Runs `nasc bench` and the same children in PyTorch (eager and torch.compile)
+side by side, with the same initial weights, batch size and thread count, and
+prints a table of ratios (Markdown, for the README).
+
+    python3 Tests/Benchmarks/peer.py [--nasc .build/release/nasc] [--steps 5] [--threads 2]
+
+PyTorch is not a dependency of nasc: install it in a virtual environment
+outside the repository (pip install torch numpy) and run this script with it.
+"""
+import argparse, json, math, os, re, statistics, subprocess, sys, tempfile, time
+
+import numpy as np
+
+# Every torch.compile starts cold, as a new child in a search would.
+os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+import torch
+import torch.nn.functional as F
+
+NODE = re.compile(r"%(\S+) = (\w+)(?: ([^{:]*?))?(?: \{(.*)\})?(?: : (\S+))?$")
+
+
+def parse(text):
+    """The nodes of a nasc IR file: (result, op, operands, attrs, type)."""
+    nodes = []
+    for line in text.splitlines():
+        line = line.strip()
+        m = NODE.match(line)
+        if not m:
+            continue
+        result, op, operands, attrs, typ = m.groups()
+        operands = [o.strip().lstrip("%") for o in operands.split(",")] if operands else []
+        parsed = {}
+        if attrs:
+            for k, v in re.findall(r"(\w+) = (\[[^\]]*\]|[^,]+)", attrs):
+                parsed[k] = v.strip()
+        shape = [int(d) for d in re.findall(r"\d+", typ.split("[", 1)[1])] if typ else None
+        nodes.append((result, op, operands, parsed, shape))
+    return nodes
+
+
+class Child:
+    def __init__(self, text, params_path):
+        self.nodes = parse(text)
+        flat = np.fromfile(params_path, dtype="<f4")
+        self.params, self.states, offset = {}, {}, 0
+        for result, op, _, attrs, shape in self.nodes:
+            if op == "param":
+                n = math.prod(shape)
+                self.params[result] = torch.tensor(flat[offset:offset + n].reshape(shape), requires_grad=True)
+                offset += n
+            elif op == "state":
+                self.states[result] = torch.zeros(shape) if attrs["init"] == "zeros" else torch.ones(shape)
+        assert offset == flat.size, "parameter file does not match the IR"
+
+    def loss(self, x, y):
+        v = {"x": x, "y": y}
+        v.update(self.params)
+        v.update(self.states)
+        for result, op, o, attrs, shape in self.nodes:
+            if op in ("param", "state"):
+                continue
+            if op == "conv2d":
+                v[result] = F.conv2d(v[o[0]], v[o[1]], padding="same")
+            elif op == "batch_norm":
+                v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=True, momentum=0.1, eps=1e-5)
+            elif op == "relu":
+                v[result] = F.relu(v[o[0]])
+            elif op == "concat":
+                v[result] = torch.cat([v[a] for a in o], dim=1)
+            elif op == "global_avg_pool":
+                v[result] = v[o[0]].mean(dim=(2, 3))
+            elif op == "matmul":
+                v[result] = v[o[0]] @ v[o[1]]
+            elif op == "bias_add":
+                v[result] = v[o[0]] + v[o[1]]
+            elif op == "softmax_cross_entropy":
+                v[result] = F.cross_entropy(v[o[0]], v[o[1]])
+            else:
+                raise SystemExit(f"peer.py: op {op} is not supported")
+        return v["loss"]
+
+
+def measure(child, step_fn, x, y, steps):
+    """First step's time (includes any compilation), then the median of `steps` more."""
+    t = time.perf_counter()
+    step_fn(x, y)
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step_fn(x, y)
+        times.append(time.perf_counter() - t)
+    return first, statistics.median(times)
+
+
+def make_step(child, compiled):
+    opt = torch.optim.SGD(child.params.values(), lr=0.01, momentum=0.9)
+    loss_fn = torch.compile(child.loss) if compiled else child.loss
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(x, y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nasc", default=".build/release/nasc")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--only", default=None, help="comma-separated child names")
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    work = tempfile.mkdtemp(prefix="nasc-bench-")
+    cmd = [args.nasc, "bench", "--steps", str(args.steps), "--threads", str(args.threads), "--batch", str(args.batch),
+           "--json", f"{work}/nasc.json", "--children-dir", work]
+    if args.only:
+        cmd += ["--only", args.only]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    ours = json.load(open(f"{work}/nasc.json"))["children"]
+
+    rows = []
+    for c in ours:
+        name = c["name"]
+        text = open(f"{work}/{name}.nasir").read()
+        gen = torch.Generator().manual_seed(1)
+        x = torch.randn(args.batch, 1, 28, 28, generator=gen)
+        y = torch.randint(0, 10, (args.batch,), generator=gen)
+        eager_first, eager = measure(None, make_step(Child(text, f"{work}/{name}.params"), False), x, y, args.steps)
+        if args.no_compile:
+            comp_first, comp = float("nan"), float("nan")
+        else:
+            torch._dynamo.reset()
+            comp_first, comp = measure(None, make_step(Child(text, f"{work}/{name}.params"), True), x, y, args.steps)
+        rows.append((c, eager, comp, comp_first))
+        print(f"{name}: eager {args.batch / eager:.0f} img/s, torch.compile {args.batch / comp:.0f} img/s "
+              f"(first step {comp_first:.1f} s), nasc {c['images_per_s']:.0f} img/s", flush=True)
+
+    print()
+    print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9); "
+          f"torch {torch.__version__}.")
+    print()
+    print("| child | layers | MFLOP/img | nasc compile cold / warm | nasc img/s | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | nasc memory |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ratios_e, ratios_c, firsts = [], [], []
+    for c, eager, comp, comp_first in rows:
+        ours_ips = c["images_per_s"]
+        re_, rc = ours_ips / (args.batch / eager), ours_ips / (args.batch / comp)
+        nasc_first = c["compile_cold_s"] + c["step_median_s"]
+        ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
+        print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "
+              f"| {ours_ips:.0f} | {args.batch/eager:.0f} | {args.batch/comp:.0f} | {re_:.2f}x | {rc:.2f}x "
+              f"| {nasc_first:.2f} s / {comp_first:.1f} s ({comp_first/nasc_first:.0f}x faster) | {c['memory_bytes']/2**20:.0f} MiB |")
+    gm = lambda xs: math.exp(sum(math.log(v) for v in xs) / len(xs))
+    cold = statistics.median(c["compile_cold_s"] for c, *_ in rows)
+    print()
+    print(f"Geometric mean throughput: {gm(ratios_e):.2f}x PyTorch eager, {gm(ratios_c):.2f}x torch.compile. "
+          f"Median cold compile of a training step: {cold*1000:.0f} ms. "
+          f"Architecture to first trained step: {gm(firsts):.0f}x faster than torch.compile (geometric mean).")
+
+
+if __name__ == "__main__":
+    main()
