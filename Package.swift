@@ -17,6 +17,8 @@ let package = Package(
         // System libraries: the LLVM C API and OpenBLAS's CBLAS.
         .systemLibrary(name: "CLLVM", path: "Sources/CLLVM"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
 
         // The typed graph IR: types, op registry, parser, printer, verifier, hash.
         .target(name: "NascIR"),
@@ -28,6 +30,18 @@ let package = Package(
         // Graph-to-graph passes: autodiff, running statistics, optimizer updates.
         .target(name: "NascPasses", dependencies: ["NascIR"]),
 
+        // Datasets: IDX (MNIST, Fashion-MNIST), CIFAR-10 binary batches, Penn Treebank.
+        .target(name: "NascData", dependencies: ["CZlib"]),
+
+        // Training: the trainer, learning-rate schedules, checkpoints, progress.
+        .target(name: "NascTraining", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData"],
+                swiftSettings: llvmInclude),
+
+        // The search: the NAS-RL space, the REINFORCE controller (compiled by nasc),
+        // regularized evolution, random search, the trial store.
+        .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining", "CSQLite"],
+                swiftSettings: llvmInclude),
+
         // The LLVM backend (host target description so far).
         .target(name: "NascLLVM", dependencies: ["CLLVM", "COpenBLAS", "NascIR", "NascPasses"], swiftSettings: llvmInclude),
 
@@ -35,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),
@@ -44,6 +58,11 @@ let package = Package(
         // Shared by test targets: the random NAS-style graph generator.
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
         .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
+        .testTarget(name: "NascDataTests", dependencies: ["NascData"]),
+        .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascSearch"],
+                    swiftSettings: llvmInclude),
+        .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining"],
+                    swiftSettings: llvmInclude),
         .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascTestSupport"],
                     swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.

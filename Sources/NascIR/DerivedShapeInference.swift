@@ -125,6 +125,12 @@ extension ShapeInference {
             guard case .fixed = x[0].dims.last! else { throw InferError(message: "the embedding axis must be static", operand: 0) }
             return TensorType(.f32, [.fixed(attrs.int("vocab")), x[0].dims.last!])
 
+        case .weightedSoftmaxCrossEntropyGrad:
+            guard x[2] == TensorType(.f32, [x[0].dims.first ?? .fixed(1)]) else {
+                throw InferError(message: "weights must be f32[\(x[0].dims.first.map(\.description) ?? "N")], got \(x[2])", operand: 2)
+            }
+            return try inferDerived(.softmaxCrossEntropyGrad, [x[0], x[1], x[3]], attrs, declared: declared)
+
         case .softmaxCrossEntropyGrad:
             try requireF32(x, 0)
             try requireRank(x, 0, 2, "logits f32[N,K]")

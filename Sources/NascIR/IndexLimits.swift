@@ -10,7 +10,7 @@ extension Graph {
         }
         for node in nodes {
             switch node.op {
-            case .softmaxCrossEntropy, .softmaxCrossEntropyGrad:
+            case .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
                 limit(node.operands[1], types[node.operands[0]]?.dims[1].staticValue)
             case .embedding:
                 limit(node.operands[1], types[node.operands[0]]?.dims[0].staticValue)

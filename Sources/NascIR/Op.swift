@@ -29,6 +29,9 @@ public enum Op: String, CaseIterable, Sendable {
     case embedding
     case softmax
     case softmaxCrossEntropy = "softmax_cross_entropy"
+    /// Cross-entropy weighted per example: REINFORCE's loss, each sampled
+    /// decision's log-probability times its child's advantage.
+    case weightedSoftmaxCrossEntropy = "weighted_softmax_cross_entropy"
 
     // Reductions and reshapes that gradients and optimizers need.
     case reduceSum = "reduce_sum"           // all elements -> f32[]
@@ -54,6 +57,7 @@ public enum Op: String, CaseIterable, Sendable {
     case embeddingGrad = "embedding_grad"
     case softmaxGrad = "softmax_grad"
     case softmaxCrossEntropyGrad = "softmax_cross_entropy_grad"
+    case weightedSoftmaxCrossEntropyGrad = "weighted_softmax_cross_entropy_grad"
 
     public var name: String { rawValue }
 
@@ -196,6 +200,10 @@ public struct OpSignature: Sendable {
             return OpSignature(.fixed(["dy", "ids"]), [.required("vocab", .int(min: 1))])
         case .softmaxCrossEntropyGrad:
             return OpSignature(.fixed(["logits", "labels", "dloss"]))
+        case .weightedSoftmaxCrossEntropy:
+            return OpSignature(.fixed(["logits", "labels", "weights"]))
+        case .weightedSoftmaxCrossEntropyGrad:
+            return OpSignature(.fixed(["logits", "labels", "weights", "dloss"]))
         }
     }
 }

@@ -139,6 +139,12 @@ public enum ShapeInference {
             try requireRank(x, 0, 2, "f32[N,K]")
             return x[0]
 
+        case .weightedSoftmaxCrossEntropy:
+            guard x[2] == TensorType(.f32, [x[0].dims.first ?? .fixed(1)]) else {
+                throw InferError(message: "weights must be f32[\(x[0].dims.first.map(\.description) ?? "N")], one per row of the logits, got \(x[2])", operand: 2)
+            }
+            return try infer(.softmaxCrossEntropy, Array(x.prefix(2)), attrs, declared: declared)
+
         case .softmaxCrossEntropy:
             try requireF32(x, 0)
             try requireRank(x, 0, 2, "logits f32[N,K]")
@@ -153,7 +159,7 @@ public enum ShapeInference {
         case .reduceSum, .channelSum, .batchMean, .batchVar, .reshape, .slice, .crop,
              .reluGrad, .tanhGrad, .sigmoidGrad, .conv2dGradInput, .conv2dGradFilter,
              .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad,
-             .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad:
+             .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropyGrad:
             return try inferDerived(op, x, attrs, declared: declared)
         }
     }

@@ -146,6 +146,8 @@ public struct Interpreter {
         case .softmaxGrad: return softmaxGrad(x[0], x[1])
         case .softmaxCrossEntropy: return try softmaxCrossEntropy(x[0], x[1])
         case .softmaxCrossEntropyGrad: return try softmaxCrossEntropyGrad(x[0], x[1], x[2])
+        case .weightedSoftmaxCrossEntropy: return try softmaxCrossEntropy(x[0], x[1], weights: x[2])
+        case .weightedSoftmaxCrossEntropyGrad: return try softmaxCrossEntropyGrad(x[0], x[1], x[3], weights: x[2])
         }
     }
 }

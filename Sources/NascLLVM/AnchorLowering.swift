@@ -217,7 +217,8 @@ extension Lowering {
         case .concat, .slice, .zeroPad, .crop, .flatten, .reshape:
             lowerLayout(n)
 
-        case .embedding, .embeddingGrad, .softmax, .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad:
+        case .embedding, .embeddingGrad, .softmax, .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad,
+             .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
             lowerRows(n)
 
         default:

@@ -80,7 +80,8 @@ extension Lowering {
                     }
                 }
             }
-        case .softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad:
+        case .softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
+            let weighted = n.op == .weightedSoftmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropyGrad
             let classes = s(x[0], 1)
             let total = slot()
             write("0.0", total)
@@ -107,15 +108,18 @@ extension Lowering {
                         let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                         w.storeF(w.f("fdiv", e, z), out, w.add(base, k))
                     }
-                case .softmaxCrossEntropy:
+                case .softmaxCrossEntropy, .weightedSoftmaxCrossEntropy:
                     let label = w.loadI(p(x[1]), r)
                     let ok = w.value("and i1 \(w.value("icmp sge i64 \(label), 0", "c")), \(w.value("icmp slt i64 \(label), \(classes)", "c"))", "c")
                     w.when(ok) {
                         let logZ = w.f("fadd", w.value("call float @logf(float \(z))", "f"), m)
-                        write(w.f("fadd", read(total), w.f("fsub", logZ, w.loadF(p(x[0]), w.add(base, label)))), total)
+                        var term = w.f("fsub", logZ, w.loadF(p(x[0]), w.add(base, label)))
+                        if weighted { term = w.f("fmul", term, w.loadF(p(x[2]), r)) }
+                        write(w.f("fadd", read(total), term), total)
                     }
-                default:  // grad: (softmax - onehot) * dloss / rows
-                    let scale = w.f("fdiv", w.loadF(p(x[2]), "0"), rowsF)
+                default:  // grad: (softmax - onehot) * dloss / rows (times the row's weight)
+                    var scale = w.f("fdiv", w.loadF(p(x[weighted ? 3 : 2]), "0"), rowsF)
+                    if weighted { scale = w.f("fmul", scale, w.loadF(p(x[2]), r)) }
                     let label = w.loadI(p(x[1]), r)
                     w.loop(to: "\(classes)", "k") { k in
                         let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
@@ -126,7 +130,7 @@ extension Lowering {
                     }
                 }
             }
-            if n.op == .softmaxCrossEntropy { w.storeF(w.f("fdiv", read(total), rowsF), out, "0") }
+            if n.op == .softmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropy { w.storeF(w.f("fdiv", read(total), rowsF), out, "0") }
         default:  // softmax_grad: dx = y * (dy - sum(dy * y))
             let classes = s(x[1], 1)
             w.loop(to: "%n", "row") { r in

@@ -126,6 +126,13 @@ enum GradientRules {
                 guard s.operand == 0 else { throw PassError("internal: labels are not differentiable") }
                 return try b.add(.softmaxCrossEntropyGrad, [s.x[0], s.x[1], s.dy], name: s.name)
             }
+        case .weightedSoftmaxCrossEntropy:
+            return { b, s throws(PassError) in
+                guard s.operand == 0 else {
+                    throw PassError("autodiff: '%\(s.y)': gradients with respect to the labels or weights of weighted_softmax_cross_entropy are not supported")
+                }
+                return try b.add(.weightedSoftmaxCrossEntropyGrad, [s.x[0], s.x[1], s.x[2], s.dy], name: s.name)
+            }
         case .reduceSum:
             // Every element receives the scalar dy.
             return { b, s throws(PassError) in
@@ -133,10 +140,31 @@ enum GradientRules {
                 return try b.add(.mul, [ones, s.dy], name: s.name)
             }
 
-        case .channelSum, .batchMean, .batchVar, .slice, .crop,
+        case .slice:
+            // The slice's gradient in place, zeros around it: a concat of
+            // constant blocks (which the JIT fills without memory traffic
+            // from elsewhere) and dy.
+            return { b, s throws(PassError) in
+                let x = b.type(of: s.x[0])
+                let (axis, start, size) = (s.attrs.int("axis"), s.attrs.int("start"), s.attrs.int("size"))
+                let total = x.dims[axis].staticValue!
+                var parts: [String] = []
+                for (offset, length) in [(0, start), (start + size, total - start - size)] where length > 0 {
+                    var dims = x.dims
+                    dims[axis] = .fixed(length)
+                    let zeros = try b.add(.const, [], ["value": .float(0)], name: s.name + ".zeros", type: TensorType(.f32, dims))
+                    if offset == 0 { parts.append(zeros) } else { parts.append(contentsOf: [zeros]) }
+                }
+                var ordered: [String] = []
+                if start > 0 { ordered.append(parts.removeFirst()) }
+                ordered.append(s.dy)
+                ordered += parts
+                return try b.add(.concat, ordered, ["axis": .int(axis)], name: s.name)
+            }
+        case .channelSum, .batchMean, .batchVar, .crop,
              .reluGrad, .tanhGrad, .sigmoidGrad, .conv2dGradInput, .conv2dGradFilter,
              .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad,
-             .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad:
+             .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropyGrad:
             return nil
         }
     }

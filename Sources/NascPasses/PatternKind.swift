@@ -36,7 +36,7 @@ public enum PatternKind: String, Sendable {
         case .concat, .zeroPad, .crop, .slice, .flatten, .reshape, .embedding, .globalAvgPoolGrad:
             return .injective
         case .reduceSum, .channelSum, .batchMean, .batchVar, .globalAvgPool, .softmax, .softmaxCrossEntropy,
-             .softmaxCrossEntropyGrad, .softmaxGrad, .maxPool, .avgPool, .batchNormGrad, .batchNormGradGamma:
+             .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad, .softmaxGrad, .maxPool, .avgPool, .batchNormGrad, .batchNormGradGamma:
             return .reduction
         case .conv2d, .conv2dGradInput, .conv2dGradFilter, .matmul:
             return .outElementwiseFusable

@@ -125,6 +125,12 @@ final class OpGradientTests: XCTestCase {
               %loss = softmax_cross_entropy %z2, %y
               return %loss
             """)),
+        ("weighted softmax cross-entropy", body("%h: f32[N,5], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
+              %w = param {init = glorot_uniform} : f32[5,3]
+              %z = matmul %h, %w
+              %loss = weighted_softmax_cross_entropy %z, %a, %adv
+              return %loss
+            """)),
         ("reduce sum", body("%x: f32[N,3]", "loss: f32[]", """
               %p = param {init = uniform, scale = 1.0} : f32[3]
               %b = bias_add %x, %p

@@ -1,0 +1,2 @@
+// zlib, for gzip-compressed dataset files (Debian's zlib1g-dev).
+#include <zlib.h>

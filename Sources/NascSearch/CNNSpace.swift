@@ -1,0 +1,129 @@
+/// The NAS-RL convolutional search space (Zoph & Le 2017): every layer picks
+/// a filter height and width in {1, 3, 5, 7}, a number of filters in
+/// {24, 36, 48, 64} and optionally a stride in {1, 2, 3}; its inputs are
+/// chosen by skip decisions from every earlier layer (the controller's anchor
+/// points). Every layer is conv + batch norm + ReLU. The paper's repair
+/// rules make every decision sequence a valid network: a layer with no
+/// input takes the image; outputs no later layer consumes are concatenated
+/// into the classifier; inputs of different sizes are zero-padded to the
+/// largest.
+public struct CNNSpace: Sendable, Equatable {
+    public var layers: Int
+    public var strides: Bool
+    public static let kernelSizes = [1, 3, 5, 7]
+    public static let filterCounts = [24, 36, 48, 64]
+    public static let strideValues = [1, 2, 3]
+
+    public init(layers: Int, strides: Bool = false) {
+        self.layers = layers
+        self.strides = strides
+    }
+
+    public enum Kind: Sendable, Equatable {
+        case height, width, filters, stride
+        /// Whether layer `from`'s output feeds layer `to`.
+        case skip(from: Int, to: Int)
+    }
+
+    public struct Decision: Sendable, Equatable {
+        public var layer: Int
+        public var kind: Kind
+        public var options: Int
+    }
+
+    /// The decisions in the order the controller emits them: per layer its
+    /// filter height, width, count (and stride), then its anchor's skip choices.
+    public var decisions: [Decision] {
+        var out: [Decision] = []
+        for i in 0..<layers {
+            out.append(Decision(layer: i, kind: .height, options: 4))
+            out.append(Decision(layer: i, kind: .width, options: 4))
+            out.append(Decision(layer: i, kind: .filters, options: 4))
+            if strides { out.append(Decision(layer: i, kind: .stride, options: 3)) }
+            for j in 0..<i { out.append(Decision(layer: i, kind: .skip(from: j, to: i), options: 2)) }
+        }
+        return out
+    }
+
+    /// A layer as the decisions set it.
+    public struct Layer: Sendable, Equatable {
+        public var kernel: (Int, Int)
+        public var filters: Int
+        public var stride: Int
+        public var inputs: [Int]
+        public static func == (a: Layer, b: Layer) -> Bool {
+            a.kernel == b.kernel && a.filters == b.filters && a.stride == b.stride && a.inputs == b.inputs
+        }
+    }
+
+    public func layers(_ choices: [Int]) -> [Layer] {
+        let ds = decisions
+        precondition(choices.count == ds.count, "expected \(ds.count) decisions, got \(choices.count)")
+        var out = (0..<layers).map { _ in Layer(kernel: (3, 3), filters: 24, stride: 1, inputs: []) }
+        for (d, c) in zip(ds, choices) {
+            switch d.kind {
+            case .height: out[d.layer].kernel.0 = CNNSpace.kernelSizes[c]
+            case .width: out[d.layer].kernel.1 = CNNSpace.kernelSizes[c]
+            case .filters: out[d.layer].filters = CNNSpace.filterCounts[c]
+            case .stride: out[d.layer].stride = CNNSpace.strideValues[c]
+            case .skip(let from, _): if c == 1 { out[d.layer].inputs.append(from) }
+            }
+        }
+        return out
+    }
+
+    /// The child as IR text: image input `%x`, labels `%y`, outputs loss and logits.
+    public func ir(_ choices: [Int], name: String = "child", channels: Int = 1, size: Int = 28, classes: Int = 10) -> String {
+        let spec = layers(choices)
+        var lines: [String] = []
+        var shapes: [(c: Int, h: Int, w: Int)] = []
+        var consumed = Set<Int>()
+
+        /// One value from several: zero-pad to the largest, concatenate on depth.
+        func combine(_ sources: [(name: String, c: Int, h: Int, w: Int)], _ tag: String) -> (String, Int, Int, Int) {
+            if sources.count == 1 { return sources[0] }
+            let h = sources.map(\.h).max()!, w = sources.map(\.w).max()!
+            var parts: [String] = []
+            for (k, s) in sources.enumerated() {
+                if s.h == h && s.w == w { parts.append(s.name); continue }
+                let (dh, dw) = (h - s.h, w - s.w)
+                let padded = "\(tag)_pad\(k)"
+                lines.append("  %\(padded) = zero_pad %\(s.name) {pads = [\(dh / 2), \(dh - dh / 2), \(dw / 2), \(dw - dw / 2)]}")
+                parts.append(padded)
+            }
+            lines.append("  %\(tag) = concat \(parts.map { "%" + $0 }.joined(separator: ", "))")
+            return (tag, sources.map(\.c).reduce(0, +), h, w)
+        }
+
+        for (i, layer) in spec.enumerated() {
+            let l = i + 1
+            let sources = layer.inputs.isEmpty ? [("x", channels, size, size)] : layer.inputs.map { j in ("h\(j + 1)", shapes[j].c, shapes[j].h, shapes[j].w) }
+            consumed.formUnion(layer.inputs)
+            let (input, c, h, w) = combine(sources, "in\(l)")
+            let (kh, kw) = layer.kernel, f = layer.filters, s = layer.stride
+            lines += [
+                "  %w\(l) = param {init = he_normal} : f32[\(f),\(c),\(kh),\(kw)]",
+                "  %g\(l) = param {init = ones} : f32[\(f)]",
+                "  %b\(l) = param {init = zeros} : f32[\(f)]",
+                "  %m\(l) = state {init = zeros} : f32[\(f)]",
+                "  %v\(l) = state {init = ones} : f32[\(f)]",
+                "  %c\(l) = conv2d %\(input), %w\(l) {stride = [\(s), \(s)], pad = same}",
+                "  %n\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
+                "  %h\(l) = relu %n\(l)",
+            ]
+            shapes.append((f, (h - 1) / s + 1, (w - 1) / s + 1))
+        }
+        let ends = (0..<spec.count).filter { !consumed.contains($0) }
+        let (features, c, _, _) = combine(ends.map { ("h\($0 + 1)", shapes[$0].c, shapes[$0].h, shapes[$0].w) }, "top")
+        lines += [
+            "  %pool = global_avg_pool %\(features)",
+            "  %wd = param {init = glorot_uniform} : f32[\(c),\(classes)]",
+            "  %bd = param {init = zeros} : f32[\(classes)]",
+            "  %d = matmul %pool, %wd",
+            "  %logits = bias_add %d, %bd",
+            "  %loss = softmax_cross_entropy %logits, %y",
+        ]
+        return "graph @\(name)(%x: f32[N,\(channels),\(size),\(size)], %y: i32[N]) -> (loss: f32[], logits: f32[N,\(classes)]) {\n"
+            + lines.joined(separator: "\n") + "\n  return %loss, %logits\n}\n"
+    }
+}

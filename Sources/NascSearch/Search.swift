@@ -1,0 +1,147 @@
+import Foundation
+import NascData
+import NascIR
+import NascLLVM
+import NascPasses
+import NascTraining
+
+/// The search loop: propose children, train each briefly, reward it with
+/// its validation accuracy cubed (Zoph & Le), let the strategy learn, and
+/// record every trial. A child whose structural hash was seen before reuses
+/// that reward instead of training again; a child that fails is recorded
+/// with its error and the search goes on.
+public final class Search {
+    public struct Options: Sendable {
+        public var space = CNNSpace(layers: 3)
+        public var strategy = "reinforce"
+        public var children = 24
+        /// Children per controller update (and per proposal round).
+        public var perUpdate = 4
+        public var trainImages = 3000
+        public var validationImages = 1000
+        public var epochs = 1
+        public var batch = 64
+        public var learningRate = 0.05
+        public var seed: UInt64 = 0
+        public var directory = "nasc-run"
+        public var verbose = true
+        public init() {}
+    }
+
+    public let options: Options
+    public let store: TrialStore
+    var strategy: SearchStrategy
+    let train: ImageDataset
+    let validation: ImageDataset
+    var log: FileHandle?
+    var seen: [String: (reward: Double, accuracy: Double)] = [:]
+
+    public init(options: Options, train: ImageDataset, validation: ImageDataset) throws {
+        self.options = options
+        self.train = train
+        self.validation = validation
+        try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+        store = try TrialStore(path: "\(options.directory)/trials.db")
+        switch options.strategy {
+        case "random": strategy = RandomSearch(space: options.space, seed: options.seed)
+        case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: options.seed)
+        default: strategy = try ReinforceController(space: options.space, seed: options.seed, maxBatch: max(options.perUpdate, 1))
+        }
+        let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "strategy": options.strategy,
+                                     "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
+                                     "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: "\(options.directory)/search.json"))
+        FileManager.default.createFile(atPath: "\(options.directory)/search.log", contents: nil)
+        log = FileHandle(forWritingAtPath: "\(options.directory)/search.log")
+        // Resume: children already in the store count, and their rewards are reused.
+        for t in try store.all() where t.status != "failed" { seen[t.hash] = (t.reward, t.validationAccuracy) }
+    }
+
+    func say(_ line: String) {
+        if options.verbose { print(line); fflush(stdout) }
+        log?.write(Data((line + "\n").utf8))
+    }
+
+    /// Trains one child; returns its trial (reward 0 and the error if it failed).
+    func evaluate(_ choices: [Int], id: Int) -> TrialStore.Trial {
+        let text = options.space.ir(choices, name: "child\(id)")
+        var trial = TrialStore.Trial(id: id, strategy: strategy.name, decisions: choices, hash: "", reward: 0, validationAccuracy: 0,
+                                     parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: 0, status: "ok", error: "")
+        do {
+            let graph = try Verifier.parseAndVerify(Array(text.utf8))
+            trial.hash = StructuralHash.hash(graph)
+            let stats = GraphStatistics(graph)
+            trial.parameters = stats.parameterElements
+            trial.flops = stats.flopsPerExample
+            if let known = seen[trial.hash] {
+                trial.status = "cached"
+                trial.reward = known.reward
+                trial.validationAccuracy = known.accuracy
+                return trial
+            }
+            var o = Trainer.Options()
+            o.epochs = options.epochs
+            o.batch = options.batch
+            o.learningRate = options.learningRate
+            o.seed = options.seed &+ UInt64(id)
+            o.verbose = false
+            var start = Date()
+            let trainer = try Trainer(graph, options: o)
+            trial.compileSeconds = Date().timeIntervalSince(start)
+            start = Date()
+            var best = 0.0
+            for _ in 0..<options.epochs {
+                best = max(best, try trainer.trainEpoch(train, validation: validation).validationAccuracy)
+            }
+            trial.trainSeconds = Date().timeIntervalSince(start)
+            trial.validationAccuracy = best
+            trial.reward = pow(best, 3)
+            seen[trial.hash] = (trial.reward, best)
+        } catch {
+            trial.status = "failed"
+            trial.error = "\(error)"
+        }
+        return trial
+    }
+
+    /// Runs the search; returns every trial, best first.
+    @discardableResult
+    public func run() throws -> [TrialStore.Trial] {
+        let start = Date()
+        var done = try store.all().count
+        var bestReward = (try store.all().map(\.reward).max()) ?? 0
+        say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
+            + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count)")
+        while done < options.children {
+            let round = min(options.perUpdate, options.children - done)
+            let proposals = try strategy.propose(round)
+            var rewards: [Double] = []
+            for choices in proposals {
+                let trial = evaluate(choices, id: done + 1)
+                try store.insert(trial)
+                rewards.append(trial.reward)
+                done += 1
+                bestReward = max(bestReward, trial.reward)
+                let elapsed = Date().timeIntervalSince(start)
+                let eta = elapsed / Double(done) * Double(options.children - done)
+                let what = trial.status == "failed" ? "FAILED: \(trial.error)" : String(format: "accuracy %.4f reward %.4f%@", trial.validationAccuracy, trial.reward,
+                                                                                     trial.status == "cached" ? " (seen before: reused)" : "")
+                say(String(format: "[%d/%d] child %@ %@; best reward %.4f; %.1f s compile, %.1f s train; ETA %@",
+                           done, options.children, String(trial.hash.prefix(10)), what, bestReward,
+                           trial.compileSeconds, trial.trainSeconds, Progress.clock(eta)))
+            }
+            try strategy.observe(proposals, rewards: rewards)
+        }
+        let trials = try store.all().sorted { $0.reward > $1.reward }
+        if let best = trials.first {
+            try options.space.ir(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
+        }
+        if let controller = strategy as? ReinforceController {
+            try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: done, tensors: controller.parameters)
+                .write(to: "\(options.directory)/controller.ckpt")
+        }
+        say(String(format: "search finished in %@", Progress.clock(Date().timeIntervalSince(start))))
+        return trials
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import NascIR
+import NascInterpreter
+import NascLLVM
+import NascPasses
+
+/// A search strategy: proposes decision sequences and learns from their
+/// rewards. Random search, regularized evolution and the REINFORCE
+/// controller share this interface, so the search loop is one.
+public protocol SearchStrategy {
+    var name: String { get }
+    /// The next `count` children to evaluate.
+    mutating func propose(_ count: Int) throws -> [[Int]]
+    /// Rewards of children proposed earlier (in the same order).
+    mutating func observe(_ children: [[Int]], rewards: [Double]) throws
+}
+
+/// Uniform over the space: the honest baseline.
+public struct RandomSearch: SearchStrategy {
+    public let name = "random"
+    let options: [Int]
+    var rng: SeededGenerator
+
+    public init(space: CNNSpace, seed: UInt64) {
+        options = space.decisions.map(\.options)
+        rng = SeededGenerator(seed: seed)
+    }
+
+    public mutating func propose(_ count: Int) -> [[Int]] {
+        (0..<count).map { _ in options.map { rng.index($0) } }
+    }
+
+    public mutating func observe(_ children: [[Int]], rewards: [Double]) {}
+}
+
+/// Regularized evolution (Real et al. 2019): a population of the last
+/// `population` children; each new child mutates one decision of the best of
+/// `sample` random members; the oldest member dies. Until the population is
+/// full, children are random.
+public struct RegularizedEvolution: SearchStrategy {
+    public let name = "evolution"
+    let options: [Int]
+    let population: Int, sample: Int
+    var members: [(choices: [Int], reward: Double)] = []
+    var rng: SeededGenerator
+
+    public init(space: CNNSpace, population: Int = 20, sample: Int = 5, seed: UInt64) {
+        options = space.decisions.map(\.options)
+        self.population = population
+        self.sample = sample
+        rng = SeededGenerator(seed: seed)
+    }
+
+    public mutating func propose(_ count: Int) -> [[Int]] {
+        (0..<count).map { _ in
+            guard members.count >= population else { return options.map { rng.index($0) } }
+            let contenders = (0..<sample).map { _ in members[rng.index(members.count)] }
+            var child = contenders.max { $0.reward < $1.reward }!.choices
+            // Mutate one decision to a different option.
+            let mutable = options.indices.filter { options[$0] > 1 }
+            let d = mutable[rng.index(mutable.count)]
+            child[d] = (child[d] + 1 + rng.index(options[d] - 1)) % options[d]
+            return child
+        }
+    }
+
+    public mutating func observe(_ children: [[Int]], rewards: [Double]) {
+        for (c, r) in zip(children, rewards) {
+            members.append((c, r))
+            if members.count > population { members.removeFirst() }
+        }
+    }
+}
+
+/// The REINFORCE controller (Zoph & Le 2017): the LSTM of ControllerGraph,
+/// JIT-compiled by nasc itself, both its sampling pass and its training step
+/// (autodiff of the REINFORCE loss plus Adam, lr 6e-4). The baseline is an
+/// exponential moving average of rewards (decay 0.95).
+public final class ReinforceController: SearchStrategy {
+    public let name = "reinforce"
+    public let graph: ControllerGraph
+    let forward: CompiledGraph
+    let step: CompiledGraph
+    public private(set) var baseline: Double? = nil
+    public var baselineDecay = 0.95
+    public var learningRate = 6e-4
+    var rng: SeededGenerator
+    let batchLimit: Int
+
+    public init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16) throws {
+        graph = ControllerGraph(space: space)
+        let g = try Verifier.parseAndVerify(Array(graph.text.utf8))
+        batchLimit = maxBatch
+        forward = try CompiledGraph.compile(g, maxBatch: maxBatch)
+        step = try CompiledGraph.compile(try Pipeline.run(g, upTo: .train, TrainingOptions(optimizer: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
+                                         maxBatch: maxBatch)
+        try step.setSources(Initializers.initializeAll(step.graph, seed: seed))
+        rng = SeededGenerator(seed: seed ^ 0xC0_17_20_11)
+    }
+
+    /// The controller's parameters, for checkpoints.
+    public var parameters: [String: Tensor] { step.sources() }
+    public func restore(_ p: [String: Tensor]) throws { try step.setSources(p) }
+
+    func inputs(_ tokens: [[Int]], _ actions: [[Int]], advantages: [Double]) -> [String: Tensor] {
+        let n = tokens.count
+        var out: [String: Tensor] = [:]
+        for t in 0..<graph.decisions.count {
+            out["tok\(t)"] = Tensor(.i32, shape: [n], data: tokens.map { Double($0[t]) })
+            out["act\(t)"] = Tensor(.i32, shape: [n], data: actions.map { Double($0[t]) })
+        }
+        out["adv"] = Tensor(shape: [n], data: advantages)
+        return out
+    }
+
+    /// Tokens fed at each step for a sequence of choices.
+    func tokens(_ choices: [Int]) -> [Int] {
+        [0] + zip(graph.decisions, choices).dropLast().map { ControllerGraph.token($0, $1) }
+    }
+
+    /// Samples `count` children autoregressively: step t's probabilities come
+    /// from a forward pass that feeds back the choices already made.
+    public func propose(_ count: Int) throws -> [[Int]] {
+        var out: [[Int]] = []
+        var start = 0
+        while start < count {
+            let n = min(batchLimit, count - start)
+            let T = graph.decisions.count
+            var choices = [[Int]](repeating: [Int](repeating: 0, count: T), count: n)
+            try forward.setSources(step.sources().filter { name, _ in forward.graph.nodes.contains { $0.result == name } })
+            for t in 0..<T {
+                let probs = try forward.run(inputs(choices.map(tokens), choices, advantages: [Double](repeating: 0, count: n)))["p\(t)"]!
+                let k = graph.decisions[t].options
+                for r in 0..<n {
+                    var u = rng.unit(), pick = k - 1
+                    for o in 0..<k {
+                        u -= probs.data[r * k + o]
+                        if u < 0 { pick = o; break }
+                    }
+                    choices[r][t] = pick
+                }
+            }
+            out += choices
+            start += n
+        }
+        return out
+    }
+
+    /// One REINFORCE update from the children's rewards.
+    public func observe(_ children: [[Int]], rewards: [Double]) throws {
+        guard !children.isEmpty else { return }
+        let mean = rewards.reduce(0, +) / Double(rewards.count)
+        let b = baseline ?? mean
+        var start = 0
+        while start < children.count {
+            let end = min(start + batchLimit, children.count)
+            let batch = Array(children[start..<end])
+            var x = inputs(batch.map(tokens), batch, advantages: rewards[start..<end].map { $0 - b })
+            x["lr"] = .scalar(learningRate)
+            _ = try step.run(x)
+            start = end
+        }
+        baseline = baseline.map { baselineDecay * $0 + (1 - baselineDecay) * mean } ?? mean
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import NascData
+import NascIR
+import NascInterpreter
+import NascLLVM
+import NascPasses
+
+/// Trains a graph (an image classifier: an f32 image input, an i32 label
+/// input, outputs `loss` and the logits) on an image dataset with its
+/// JIT-compiled training step, and evaluates it with its inference graph.
+public final class Trainer {
+    public struct Options: Sendable {
+        public var epochs = 10
+        public var batch = 128
+        public var learningRate = 0.05
+        public var schedule = LearningRateSchedule.cosine
+        public var training = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: true), weightDecay: 5e-4)
+        public var seed: UInt64 = 0
+        /// Train on at most this many examples per epoch (nil: all).
+        public var limit: Int? = nil
+        /// Print progress.
+        public var verbose = true
+        public init() {}
+    }
+
+    public struct EpochResult: Sendable {
+        public var epoch: Int
+        public var trainLoss: Double
+        public var validationAccuracy: Double
+        public var seconds: Double
+        public var imagesPerSecond: Double
+    }
+
+    public let forward: Graph
+    public let options: Options
+    public let step: CompiledGraph
+    public let inference: CompiledGraph
+    public private(set) var epochsDone = 0
+    public private(set) var stepsDone = 0
+    let imageInput: String, labelInput: String, logits: String
+
+    public init(_ forward: Graph, options: Options) throws {
+        self.forward = forward
+        self.options = options
+        guard let image = forward.inputs.first(where: { $0.type.dtype == .f32 }), let label = forward.inputs.first(where: { $0.type.dtype == .i32 }),
+              forward.inputs.count == 2 else {
+            throw PassError("@\(forward.name) must take an f32 image input and an i32 label input to train on images")
+        }
+        guard let out = forward.outputs.first(where: { $0.label != options.training.loss && $0.type.rank == 2 }) else {
+            throw PassError("@\(forward.name) needs a logits output f32[N,classes] besides '\(options.training.loss)' to be evaluated")
+        }
+        imageInput = image.name
+        labelInput = label.name
+        logits = out.label
+        step = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options.training), maxBatch: options.batch)
+        inference = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: options.batch)
+        try step.setSources(Initializers.initializeAll(step.graph, seed: options.seed))
+    }
+
+    /// Parameters, states and optimizer buffers, for checkpoints.
+    public func checkpoint() -> Checkpoint {
+        Checkpoint(graphName: forward.name, graphHash: StructuralHash.hash(forward), epoch: epochsDone, step: stepsDone, tensors: step.sources())
+    }
+
+    /// Continues from a checkpoint of the same graph.
+    public func restore(_ c: Checkpoint, path: String) throws {
+        try c.check(against: step.graph, path: path)
+        try step.setSources(c.tensors)
+        epochsDone = c.epoch
+        stepsDone = c.step
+    }
+
+    func inputs(_ data: ImageDataset, _ indices: ArraySlice<Int>) -> [String: Tensor] {
+        let (px, lb) = data.batch(indices)
+        return [imageInput: Tensor(shape: [indices.count, data.channels, data.height, data.width], data: px.map(Double.init)),
+                labelInput: Tensor(.i32, shape: [indices.count], data: lb.map(Double.init))]
+    }
+
+    /// One epoch over `train`, then accuracy on `validation`.
+    @discardableResult
+    public func trainEpoch(_ train: ImageDataset, validation: ImageDataset) throws -> EpochResult {
+        let epoch = epochsDone
+        let start = Date()
+        var order = train.shuffled(seed: options.seed &+ UInt64(epoch) &* 7919)
+        if let limit = options.limit { order = Array(order.prefix(limit)) }
+        let batches = stride(from: 0, to: order.count, by: options.batch).map { order[$0..<min($0 + options.batch, order.count)] }
+        let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epoch + 1)/\(options.epochs)") : nil
+        var lossSum = 0.0, seen = 0
+        for (b, indices) in batches.enumerated() {
+            var x = inputs(train, indices)
+            let lr = options.schedule.rate(base: options.learningRate, epoch: epoch, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
+            x["lr"] = .scalar(lr)
+            let out = try step.run(x)
+            let loss = out[options.training.loss]!.data[0]
+            guard loss.isFinite else { throw PassError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr") }
+            lossSum += loss * Double(indices.count)
+            seen += indices.count
+            stepsDone += 1
+            progress?.update(b + 1, String(format: "loss %.4f  %.0f img/s  lr %.4g", lossSum / Double(seen), Double(seen) / Date().timeIntervalSince(start), lr))
+        }
+        progress?.finish()
+        let seconds = Date().timeIntervalSince(start)
+        epochsDone += 1
+        let accuracy = try evaluate(validation)
+        return EpochResult(epoch: epochsDone, trainLoss: lossSum / Double(max(seen, 1)), validationAccuracy: accuracy,
+                           seconds: seconds, imagesPerSecond: Double(seen) / seconds)
+    }
+
+    /// Accuracy of the inference graph (running statistics) on `data`.
+    public func evaluate(_ data: ImageDataset) throws -> Double {
+        guard data.count > 0 else { return 0 }
+        let sources = step.sources()
+        try inference.setSources(sources.filter { name, _ in inference.graph.nodes.contains { $0.result == name } })
+        var correct = 0
+        for start in stride(from: 0, to: data.count, by: options.batch) {
+            let indices = Array(start..<min(start + options.batch, data.count))[...]
+            let out = try inference.run(inputs(data, indices))[logits]!
+            let classes = out.shape[1]
+            for (k, i) in indices.enumerated() {
+                let row = out.data[(k * classes)..<((k + 1) * classes)]
+                let predicted = row.indices.max { row[$0] < row[$1] }! - k * classes
+                if predicted == Int(data.labels[i]) { correct += 1 }
+            }
+        }
+        return Double(correct) / Double(data.count)
+    }
+}

@@ -1,0 +1,175 @@
+import ArgumentParser
+import Foundation
+import NascData
+import NascIR
+import NascLLVM
+import NascSearch
+import NascTraining
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Search the NAS-RL CNN space: propose children, train each briefly, learn from their validation accuracy.",
+        discussion: """
+            With no options this is what `make search` runs: a real, small \
+            search on Fashion-MNIST with the REINFORCE controller (about 10 \
+            minutes on 2 cores): 24 children of 3 layers, each trained one \
+            epoch on 3,000 training images and rewarded with its accuracy on \
+            1,000 held-out training images, cubed. The test set is never \
+            used for rewards.
+
+            The run folder holds trials.db (every child: decisions, IR hash, \
+            reward, accuracy, parameters, FLOPs, compile and train time, \
+            status), best.nasir, controller.ckpt (REINFORCE), search.json and \
+            search.log. Run again with the same --out to continue a run. \
+            `nasc retrain RUN` trains the best child fully.
+
+            Examples:
+              nasc search
+              nasc search --strategy evolution --children 100 --layers 4 --out runs/evo
+              sqlite3 nasc-run/trials.db 'select id, reward, hash from trials order by reward desc limit 5'
+            """)
+
+    @Option(help: "Strategy: reinforce, evolution or random.")
+    var strategy = "reinforce"
+
+    @Option(help: "Children to evaluate.")
+    var children = 24
+
+    @Option(help: "Layers per child.")
+    var layers = 3
+
+    @Flag(help: "Let each layer choose a stride in {1, 2, 3}.")
+    var strides = false
+
+    @Option(help: "Children per controller update.")
+    var perUpdate = 4
+
+    @Option(help: "Training images per child (from the training split).")
+    var trainImages = 3000
+
+    @Option(help: "Held-out training images for the reward.")
+    var validationImages = 1000
+
+    @Option(help: "Epochs per child.")
+    var epochs = 1
+
+    @Option(help: "Batch size for children.")
+    var batch = 64
+
+    @Option(help: "Children's learning rate.")
+    var lr = 0.05
+
+    @Option(help: "Dataset: fashion-mnist, mnist or cifar10.")
+    var dataset: DatasetChoice = .fashionMNIST
+
+    @Option(help: "Folder holding the dataset files.")
+    var data: String?
+
+    @Option(help: "Seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenBLAS threads.")
+    var threads = 2
+
+    @Option(name: .customLong("out"), help: "Run folder.")
+    var directory = "nasc-run"
+
+    func validate() throws {
+        guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
+        guard children >= 1, layers >= 1, layers <= 12, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1 else {
+            throw ValidationError("counts must be at least 1 (and --layers at most 12)")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            BLASThreads.set(threads)
+            let full: ImageDataset
+            do { full = try dataset.load(data).train } catch let e as DatasetError { throw CommandError(e.description) }
+            let (rest, validation) = full.split(validation: validationImages)
+            var o = Search.Options()
+            o.space = CNNSpace(layers: layers, strides: strides)
+            o.strategy = strategy
+            o.children = children
+            o.perUpdate = perUpdate
+            o.trainImages = trainImages
+            o.validationImages = validationImages
+            o.epochs = epochs
+            o.batch = batch
+            o.learningRate = lr
+            o.seed = seed
+            o.directory = directory
+            let search: Search
+            do {
+                search = try Search(options: o, train: rest.subset(0..<min(trainImages, rest.count)), validation: validation)
+            } catch { throw CommandError("\(directory): error: \(error)") }
+            let trials = try search.run()
+            print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")
+            print(" rank  trial  reward   accuracy  params    MFLOP/img  hash")
+            for (rank, t) in trials.prefix(5).enumerated() {
+                print(String(format: "%5d  %5d  %.4f   %.4f    %-8d  %9.1f  %@", rank + 1, t.id, t.reward, t.validationAccuracy, t.parameters,
+                             Double(t.flops) / 1e6, String(t.hash.prefix(16))))
+            }
+            print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
+            print("train it fully: nasc retrain \(directory)")
+        }
+    }
+}
+
+struct Retrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a search's best child (or --trial K) fully and report its test accuracy.",
+        discussion: """
+            Example:
+              nasc retrain nasc-run --epochs 10 --save best.ckpt
+            """)
+
+    @Argument(help: "A run folder written by nasc search.")
+    var folder: String
+
+    @Option(help: "Retrain this trial instead of the best.")
+    var trial: Int?
+
+    @Option(help: "Epochs.")
+    var epochs = 10
+
+    @Option(help: "Batch size.")
+    var batch = 128
+
+    @Option(help: "Learning rate.")
+    var lr = 0.05
+
+    @Option(help: "Dataset: fashion-mnist, mnist or cifar10.")
+    var dataset: DatasetChoice = .fashionMNIST
+
+    @Option(help: "Folder holding the dataset files.")
+    var data: String?
+
+    @Option(help: "Write the trained weights here.")
+    var save: String?
+
+    func run() throws {
+        try reportingErrors {
+            guard let configData = FileManager.default.contents(atPath: "\(folder)/search.json"),
+                  let config = try? JSONSerialization.jsonObject(with: configData) as? [String: Any],
+                  let layers = config["layers"] as? Int else {
+                throw CommandError("\(folder): error: not a search run folder (no readable search.json)")
+            }
+            let space = CNNSpace(layers: layers, strides: config["strides"] as? Bool ?? false)
+            let trials = try TrialStore(path: "\(folder)/trials.db").all()
+            guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? trials.max(by: { $0.reward < $1.reward }) else {
+                throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
+            }
+            let text = space.ir(chosen.decisions, name: "trial\(chosen.id)")
+            try text.write(toFile: "\(folder)/trial\(chosen.id).nasir", atomically: true, encoding: .utf8)
+            print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward))): \(folder)/trial\(chosen.id).nasir")
+            var arguments = ["\(folder)/trial\(chosen.id).nasir", "--dataset", dataset.rawValue, "--epochs", "\(epochs)",
+                             "--batch", "\(batch)", "--lr", "\(lr)"]
+            if let data { arguments += ["--data", data] }
+            if let save { arguments += ["--save", save] }
+            var train = try Train.parse(arguments)
+            try train.run()
+        }
+    }
+}

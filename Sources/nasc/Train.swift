@@ -1,0 +1,177 @@
+import ArgumentParser
+import Foundation
+import NascData
+import NascIR
+import NascLLVM
+import NascPasses
+import NascTraining
+
+/// Where the datasets come from.
+enum DatasetChoice: String, ExpressibleByArgument, CaseIterable {
+    case fashionMNIST = "fashion-mnist", mnist, cifar10
+
+    var defaultDirectory: String {
+        switch self {
+        case .fashionMNIST: return "/usr/share/datasets/fashion-mnist"
+        case .mnist: return "/usr/share/datasets/mnist"
+        case .cifar10: return "cifar-10-batches-bin"
+        }
+    }
+
+    /// Training and test splits.
+    func load(_ directory: String?) throws -> (train: ImageDataset, test: ImageDataset) {
+        let dir = directory ?? defaultDirectory
+        switch self {
+        case .fashionMNIST, .mnist:
+            func file(_ base: String) -> String {
+                let gz = "\(dir)/\(base).gz"
+                return FileManager.default.fileExists(atPath: gz) ? gz : "\(dir)/\(base)"
+            }
+            return (try IDX.load(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte")),
+                    try IDX.load(images: file("t10k-images-idx3-ubyte"), labels: file("t10k-labels-idx1-ubyte")))
+        case .cifar10:
+            return (try CIFAR10.load(directory: dir), try CIFAR10.load(directory: dir, test: true))
+        }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train an architecture on a dataset with its JIT-compiled training step.",
+        discussion: """
+            The last --validation training images are held out: each epoch \
+            prints the training loss and the accuracy on them, and the test \
+            set is used once, at the end. Batch norm trains on batch \
+            statistics and is evaluated with its running ones.
+
+            Example:
+              nasc train ir-specs/models/reference_cnn.nasir --dataset fashion-mnist --epochs 10 --save cnn.ckpt
+            """)
+
+    @Argument(help: "The architecture (an IR file with inputs image f32[N,C,H,W] and labels i32[N], outputs loss and logits).")
+    var file: String
+
+    @Option(help: "Dataset: \(DatasetChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var dataset: DatasetChoice = .fashionMNIST
+
+    @Option(help: "Folder holding the dataset files (default: where Debian's package puts them).")
+    var data: String?
+
+    @Option(help: "Epochs.")
+    var epochs = 10
+
+    @Option(help: "Batch size.")
+    var batch = 128
+
+    @Option(help: "Base learning rate.")
+    var lr = 0.05
+
+    @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.")
+    var schedule = "cosine"
+
+    @Option(help: "Seed for initialization and shuffling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Training images held out for validation.")
+    var validation = 5000
+
+    @Option(help: "Use only this many training images per epoch (quick runs).")
+    var limit: Int?
+
+    @Option(help: "OpenBLAS threads.")
+    var threads = 2
+
+    @Option(help: "Write a checkpoint here after every epoch.")
+    var save: String?
+
+    @Option(help: "Resume from this checkpoint.")
+    var resume: String?
+
+    @OptionGroup(title: "Training step")
+    var training: TrainingFlags
+
+    func validate() throws {
+        guard epochs >= 1, batch >= 1, lr > 0, validation >= 0, threads >= 1 else {
+            throw ValidationError("--epochs, --batch, --threads must be at least 1, --lr positive, --validation at least 0")
+        }
+        guard ["constant", "step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant, step or cosine") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            BLASThreads.set(threads)
+            let graph = try IRInput.load(file)
+            let (full, test): (ImageDataset, ImageDataset)
+            do { (full, test) = try dataset.load(data) } catch let e as DatasetError { throw CommandError(e.description) }
+            let (trainSet, validationSet) = full.split(validation: validation)
+            var options = Trainer.Options()
+            options.epochs = epochs
+            options.batch = batch
+            options.learningRate = lr
+            options.schedule = schedule == "cosine" ? .cosine : schedule == "step" ? .step(every: max(epochs / 3, 1), gamma: 0.1) : .constant
+            options.seed = seed
+            options.limit = limit
+            options.training = training.options
+            print("@\(graph.name) on \(dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
+            let start = Date()
+            let trainer: Trainer
+            do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }
+            print(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
+                         trainer.step.timings.kernels, Date().timeIntervalSince(start)))
+            if let resume {
+                do { try trainer.restore(try Checkpoint.read(resume), path: resume) } catch let e as DatasetError { throw CommandError(e.description) }
+                print("resumed from \(resume) after epoch \(trainer.epochsDone)")
+            }
+            while trainer.epochsDone < epochs {
+                let r = try trainer.trainEpoch(trainSet, validation: validationSet)
+                print(String(format: "epoch %d/%d: train loss %.4f, validation accuracy %.4f, %.1f s (%.0f img/s)",
+                             r.epoch, epochs, r.trainLoss, r.validationAccuracy, r.seconds, r.imagesPerSecond))
+                if let save { try trainer.checkpoint().write(to: save) }
+            }
+            let accuracy = try trainer.evaluate(test)
+            print(String(format: "test accuracy %.4f (%d images), total %.1f s", accuracy, test.count, Date().timeIntervalSince(start)))
+            if let save { print("checkpoint: \(save)") }
+        }
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate trained weights on a dataset's test set.",
+        discussion: """
+            Example:
+              nasc eval ir-specs/models/reference_cnn.nasir --weights cnn.ckpt
+            """)
+
+    @Argument(help: "The architecture the weights were trained for.")
+    var file: String
+
+    @Option(help: "A checkpoint written by nasc train --save.")
+    var weights: String
+
+    @Option(help: "Dataset: \(DatasetChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var dataset: DatasetChoice = .fashionMNIST
+
+    @Option(help: "Folder holding the dataset files.")
+    var data: String?
+
+    @Option(help: "Batch size.")
+    var batch = 256
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try IRInput.load(file)
+            let test: ImageDataset
+            do { test = try dataset.load(data).test } catch let e as DatasetError { throw CommandError(e.description) }
+            var options = Trainer.Options()
+            options.batch = batch
+            options.verbose = false
+            let trainer: Trainer
+            do {
+                trainer = try Trainer(graph, options: options)
+                try trainer.restore(try Checkpoint.read(weights), path: weights)
+            } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
+            print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import NascData
+import NascIR
+import NascLLVM
+import NascPasses
+import NascTraining
+import XCTest
+
+/// Training with the compiled step on a small synthetic image set, and
+/// checkpoints: round trip, resume, corruption.
+final class TrainerTests: XCTestCase {
+    static let cnn = """
+        graph @tiny(%x: f32[N,1,8,8], %y: i32[N]) -> (loss: f32[], logits: f32[N,3]) {
+          %w = param {init = he_normal} : f32[6,1,3,3]
+          %g = param {init = ones} : f32[6]
+          %b = param {init = zeros} : f32[6]
+          %m = state {init = zeros} : f32[6]
+          %v = state {init = ones} : f32[6]
+          %c = conv2d %x, %w
+          %n = batch_norm %c, %g, %b, %m, %v
+          %r = relu %n
+          %p = max_pool %r {window = [2, 2], stride = [2, 2]}
+          %f = flatten %p
+          %wd = param {init = glorot_uniform} : f32[96,3]
+          %bd = param {init = zeros} : f32[3]
+          %z = matmul %f, %wd
+          %logits = bias_add %z, %bd
+          %loss = softmax_cross_entropy %logits, %y
+          return %loss, %logits
+        }
+        """
+
+    /// Bars: horizontal, vertical, diagonal, at random places, with noise.
+    static func bars(_ count: Int, seed: UInt64) -> ImageDataset {
+        var state = seed
+        func unit() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24)
+        }
+        var px: [Float] = [], labels: [Int32] = []
+        for i in 0..<count {
+            let label = i % 3, k = Int(unit() * 8) % 8
+            var img = (0..<64).map { _ in 0.3 * (unit() - 0.5) }
+            for j in 0..<8 {
+                switch label {
+                case 0: img[k * 8 + j] += 1
+                case 1: img[j * 8 + k] += 1
+                default: img[j * 8 + j] += 1
+                }
+            }
+            px += img
+            labels.append(Int32(label))
+        }
+        return ImageDataset(channels: 1, height: 8, width: 8, classes: 3, pixels: px, labels: labels)
+    }
+
+    func options(epochs: Int) -> Trainer.Options {
+        var o = Trainer.Options()
+        o.epochs = epochs
+        o.batch = 32
+        o.learningRate = 0.05
+        o.seed = 3
+        o.verbose = false
+        return o
+    }
+
+    override func setUp() { BLASThreads.set(1) }  // bit-for-bit repeatable GEMMs
+
+    func testTrainingLearnsAndIsDeterministic() throws {
+        let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
+        let (train, validation) = Self.bars(480, seed: 1).split(validation: 96)
+        func run() throws -> [Trainer.EpochResult] {
+            let t = try Trainer(g, options: options(epochs: 3))
+            return try (0..<3).map { _ in try t.trainEpoch(train, validation: validation) }
+        }
+        let a = try run(), b = try run()
+        XCTAssertEqual(a.map(\.trainLoss), b.map(\.trainLoss))
+        XCTAssertEqual(a.map(\.validationAccuracy), b.map(\.validationAccuracy))
+        XCTAssertGreaterThan(a.last!.validationAccuracy, 0.9, "\(a.map(\.validationAccuracy))")
+        XCTAssertLessThan(a.last!.trainLoss, a.first!.trainLoss)
+    }
+
+    func testCheckpointRoundTripAndResume() throws {
+        let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
+        let (train, validation) = Self.bars(192, seed: 2).split(validation: 48)
+        let path = NSTemporaryDirectory() + "nasc-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let straight = try Trainer(g, options: options(epochs: 2))
+        try straight.trainEpoch(train, validation: validation)
+        try straight.checkpoint().write(to: path)
+        let saved = try Checkpoint.read(path)
+        XCTAssertEqual(saved, straight.checkpoint())
+        XCTAssertEqual(saved.epoch, 1)
+        let second = try straight.trainEpoch(train, validation: validation)
+
+        let resumed = try Trainer(g, options: options(epochs: 2))
+        try resumed.restore(saved, path: path)
+        let again = try resumed.trainEpoch(train, validation: validation)
+        XCTAssertEqual(again.trainLoss, second.trainLoss)
+        XCTAssertEqual(resumed.checkpoint().tensors, straight.checkpoint().tensors)
+    }
+
+    func testBadCheckpointsAreClearErrors() throws {
+        let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
+        let path = NSTemporaryDirectory() + "nasc-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let t = try Trainer(g, options: options(epochs: 1))
+        try t.checkpoint().write(to: path)
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        func expect(_ fragment: String) {
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains(fragment), "\($0)") }
+        }
+        bytes[bytes.count / 2] ^= 0xFF
+        expect("checksum mismatch: the checkpoint is corrupt or truncated")
+        bytes[bytes.count / 2] ^= 0xFF
+        let whole = bytes
+        bytes = Array(whole.prefix(whole.count - 10))
+        expect("checksum mismatch")
+        bytes = whole
+        bytes[0] = 0x41
+        expect("not a nasc checkpoint (bad magic)")
+        // A checkpoint of another graph.
+        var other = t.checkpoint()
+        other.tensors["w"] = Tensor(shape: [6, 1, 5, 5], repeating: 0)
+        XCTAssertThrowsError(try t.restore(other, path: "x.ckpt")) {
+            XCTAssertTrue("\($0)".contains("'%w' is [6, 1, 5, 5] in the checkpoint but f32[6,1,3,3] in @tiny"), "\($0)")
+        }
+    }
+}
