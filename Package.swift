@@ -42,6 +42,9 @@ let package = Package(
         .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining", "CSQLite"],
                 swiftSettings: llvmInclude),
 
+        // Standalone C99 inference code for a trained architecture.
+        .target(name: "NascCEmitter", dependencies: ["NascIR", "NascPasses"]),
+
         // The LLVM backend (host target description so far).
         .target(name: "NascLLVM", dependencies: ["CLLVM", "COpenBLAS", "NascIR", "NascPasses"], swiftSettings: llvmInclude),
 
@@ -49,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascSearch",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascSearch", "NascCEmitter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),
@@ -59,6 +62,8 @@ let package = Package(
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
         .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
         .testTarget(name: "NascDataTests", dependencies: ["NascData"]),
+        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascCEmitter"],
+                    swiftSettings: llvmInclude),
         .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascSearch"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining"],

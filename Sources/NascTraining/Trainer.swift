@@ -109,19 +109,24 @@ public final class Trainer {
     /// Accuracy of the inference graph (running statistics) on `data`.
     public func evaluate(_ data: ImageDataset) throws -> Double {
         guard data.count > 0 else { return 0 }
+        let predicted = try predictions(data)
+        return Double(zip(predicted, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
+    }
+
+    /// The inference graph's predicted class for every example.
+    public func predictions(_ data: ImageDataset) throws -> [Int] {
         let sources = step.sources()
         try inference.setSources(sources.filter { name, _ in inference.graph.nodes.contains { $0.result == name } })
-        var correct = 0
+        var out: [Int] = []
         for start in stride(from: 0, to: data.count, by: options.batch) {
             let indices = Array(start..<min(start + options.batch, data.count))[...]
-            let out = try inference.run(inputs(data, indices))[logits]!
-            let classes = out.shape[1]
-            for (k, i) in indices.enumerated() {
-                let row = out.data[(k * classes)..<((k + 1) * classes)]
-                let predicted = row.indices.max { row[$0] < row[$1] }! - k * classes
-                if predicted == Int(data.labels[i]) { correct += 1 }
+            let result = try inference.run(inputs(data, indices))[logits]!
+            let classes = result.shape[1]
+            for k in 0..<indices.count {
+                let row = result.data[(k * classes)..<((k + 1) * classes)]
+                out.append(row.indices.max { row[$0] < row[$1] }! - k * classes)
             }
         }
-        return Double(correct) / Double(data.count)
+        return out
     }
 }

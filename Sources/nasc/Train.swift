@@ -158,6 +158,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Batch size.")
     var batch = 256
 
+    @Option(help: "Also write the predicted class of every test image here, one per line (compare with emitted C).")
+    var predictions: String?
+
     func run() throws {
         try reportingErrors {
             let graph = try IRInput.load(file)
@@ -172,6 +175,11 @@ struct Eval: ParsableCommand {
                 try trainer.restore(try Checkpoint.read(weights), path: weights)
             } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
             print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
+            if let predictions {
+                try (try trainer.predictions(test)).map(String.init).joined(separator: "\n").appending("\n")
+                    .write(toFile: predictions, atomically: true, encoding: .utf8)
+                print("predictions: \(predictions)")
+            }
         }
     }
 }

@@ -1,0 +1,251 @@
+import Foundation
+import NascIR
+import NascPasses
+
+/// Loop nests for each op at batch 1, the same semantics as the interpreter
+/// (TensorFlow's `same` padding, pools that ignore padding).
+extension CWriter {
+    struct Axis {
+        let size, kernel, stride, outputs, padBefore: Int
+        init(size: Int, kernel: Int, stride: Int, pad: String) {
+            self.size = size; self.kernel = kernel; self.stride = stride
+            if pad == "same" {
+                outputs = (size - 1) / stride + 1
+                padBefore = max((outputs - 1) * stride + kernel - size, 0) / 2
+            } else {
+                outputs = (size - kernel) / stride + 1
+                padBefore = 0
+            }
+        }
+    }
+
+    mutating func anchorCode(_ n: Node, _ out: String) throws -> [String] {
+        let x = try n.operands.map { v -> String in
+            if let d = defining[v], graph.nodes[d].op == .const { throw CEmitterError("constant operand of '\(n.op.name)' is not supported in emitted C") }
+            return try pointer(v)
+        }
+        let s = shape(n.result)
+        switch n.op {
+        case .conv2d:
+            let (xs, ws) = (shape(n.operands[0]), shape(n.operands[1]))
+            let st = n.attrs.ints("stride"), pad = n.attrs.symbol("pad")
+            let ah = Axis(size: xs[2], kernel: ws[2], stride: st[0], pad: pad), aw = Axis(size: xs[3], kernel: ws[3], stride: st[1], pad: pad)
+            return [
+                "for (long o = 0; o < \(ws[0]); o++)",
+                "  for (long oh = 0; oh < \(ah.outputs); oh++)",
+                "    for (long ow = 0; ow < \(aw.outputs); ow++) {",
+                "      float acc = 0.0f;",
+                "      for (long c = 0; c < \(ws[1]); c++)",
+                "        for (long kh = 0; kh < \(ws[2]); kh++) {",
+                "          long ih = oh * \(ah.stride) - \(ah.padBefore) + kh;",
+                "          if (ih < 0 || ih >= \(ah.size)) continue;",
+                "          for (long kw = 0; kw < \(ws[3]); kw++) {",
+                "            long iw = ow * \(aw.stride) - \(aw.padBefore) + kw;",
+                "            if (iw < 0 || iw >= \(aw.size)) continue;",
+                "            acc += \(x[0])[(c * \(ah.size) + ih) * \(aw.size) + iw] * \(x[1])[((o * \(ws[1]) + c) * \(ws[2]) + kh) * \(ws[3]) + kw];",
+                "          }",
+                "        }",
+                "      \(out)[(o * \(ah.outputs) + oh) * \(aw.outputs) + ow] = acc;",
+                "    }",
+            ]
+        case .matmul:
+            let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))
+            let (a, b) = (shape(n.operands[0]), shape(n.operands[1]))
+            let (m, k, p) = (s[0], ta ? a[0] : a[1], s[1])
+            let ai = ta ? "t * \(a[1]) + i" : "i * \(a[1]) + t", bi = tb ? "j * \(b[1]) + t" : "t * \(b[1]) + j"
+            return [
+                "for (long i = 0; i < \(m); i++)",
+                "  for (long j = 0; j < \(p); j++) {",
+                "    float acc = 0.0f;",
+                "    for (long t = 0; t < \(k); t++) acc += \(x[0])[\(ai)] * \(x[1])[\(bi)];",
+                "    \(out)[i * \(p) + j] = acc;",
+                "  }",
+            ]
+        case .maxPool, .avgPool:
+            let xs = shape(n.operands[0]), k = n.attrs.ints("window"), st = n.attrs.ints("stride"), pad = n.attrs.symbol("pad")
+            let ah = Axis(size: xs[2], kernel: k[0], stride: st[0], pad: pad), aw = Axis(size: xs[3], kernel: k[1], stride: st[1], pad: pad)
+            let max = n.op == .maxPool
+            return [
+                "for (long c = 0; c < \(xs[1]); c++)",
+                "  for (long oh = 0; oh < \(ah.outputs); oh++)",
+                "    for (long ow = 0; ow < \(aw.outputs); ow++) {",
+                max ? "      float best = -INFINITY;" : "      float sum = 0.0f; float taps = 0.0f;",
+                "      for (long kh = 0; kh < \(k[0]); kh++) {",
+                "        long ih = oh * \(ah.stride) - \(ah.padBefore) + kh;",
+                "        if (ih < 0 || ih >= \(ah.size)) continue;",
+                "        for (long kw = 0; kw < \(k[1]); kw++) {",
+                "          long iw = ow * \(aw.stride) - \(aw.padBefore) + kw;",
+                "          if (iw < 0 || iw >= \(aw.size)) continue;",
+                "          float v = \(x[0])[(c * \(ah.size) + ih) * \(aw.size) + iw];",
+                max ? "          if (v > best) best = v;" : "          sum += v; taps += 1.0f;",
+                "        }",
+                "      }",
+                "      \(out)[(c * \(ah.outputs) + oh) * \(aw.outputs) + ow] = \(max ? "best" : "sum / taps");",
+                "    }",
+            ]
+        case .globalAvgPool:
+            let xs = shape(n.operands[0]), inner = xs[2] * xs[3]
+            return [
+                "for (long c = 0; c < \(xs[1]); c++) {",
+                "  float sum = 0.0f;",
+                "  for (long j = 0; j < \(inner); j++) sum += \(x[0])[c * \(inner) + j];",
+                "  \(out)[c] = sum / \(CWriter.literal(Double(inner)));",
+                "}",
+            ]
+        case .concat:
+            let axis = n.attrs.int("axis")
+            let outer = s[..<axis].reduce(1, *), inner = s[(axis + 1)...].reduce(1, *)
+            var lines: [String] = []
+            var start = 0
+            for (v, p) in zip(n.operands, x) {
+                let size = shape(v)[axis]
+                lines.append("for (long o = 0; o < \(outer); o++) memcpy(\(out) + o * \(s[axis] * inner) + \(start * inner), \(p) + o * \(size * inner), \(size * inner) * sizeof(float));")
+                start += size
+            }
+            return lines
+        case .slice:
+            let axis = n.attrs.int("axis"), xs = shape(n.operands[0])
+            let outer = s[..<axis].reduce(1, *), inner = s[(axis + 1)...].reduce(1, *)
+            return ["for (long o = 0; o < \(outer); o++) memcpy(\(out) + o * \(s[axis] * inner), \(x[0]) + o * \(xs[axis] * inner) + \(n.attrs.int("start") * inner), \(s[axis] * inner) * sizeof(float));"]
+        case .zeroPad, .crop:
+            let p = n.attrs.ints("pads")
+            let (small, big) = n.op == .zeroPad ? (shape(n.operands[0]), s) : (s, shape(n.operands[0]))
+            let copy = n.op == .zeroPad
+                ? "memcpy(\(out) + (c * \(big[2]) + r + \(p[0])) * \(big[3]) + \(p[2]), \(x[0]) + (c * \(small[2]) + r) * \(small[3]), \(small[3]) * sizeof(float));"
+                : "memcpy(\(out) + (c * \(small[2]) + r) * \(small[3]), \(x[0]) + (c * \(big[2]) + r + \(p[0])) * \(big[3]) + \(p[2]), \(small[3]) * sizeof(float));"
+            return (n.op == .zeroPad ? ["memset(\(out), 0, \(s.reduce(1, *)) * sizeof(float));"] : [])
+                + ["for (long c = 0; c < \(small[1]); c++)", "  for (long r = 0; r < \(small[2]); r++) \(copy)"]
+        case .flatten, .reshape:
+            return ["memcpy(\(out), \(x[0]), \(s.reduce(1, *)) * sizeof(float));"]
+        case .softmax:
+            let k = s[1]
+            return [
+                "for (long r = 0; r < \(s[0]); r++) {",
+                "  float top = -INFINITY, z = 0.0f;",
+                "  for (long j = 0; j < \(k); j++) if (\(x[0])[r * \(k) + j] > top) top = \(x[0])[r * \(k) + j];",
+                "  for (long j = 0; j < \(k); j++) z += expf(\(x[0])[r * \(k) + j] - top);",
+                "  for (long j = 0; j < \(k); j++) \(out)[r * \(k) + j] = expf(\(x[0])[r * \(k) + j] - top) / z;",
+                "}",
+            ]
+        default:
+            throw CEmitterError("'\(n.op.name)' is not supported in emitted C (inference graphs of the NAS-RL spaces do not need it)")
+        }
+    }
+
+    /// One loop over the kernel's shape computing its elementwise ops.
+    mutating func epilogueCode(_ members: [Node], anchorPointers: [String: String], outside: Set<String>) throws -> [String] {
+        let s = members[0].type!.bound(batch: 1)
+        let total = s.reduce(1, *)
+        let channels = s.count >= 2 ? s[1] : 1, inner = s.count >= 2 ? s[2...].reduce(1, *) : 1
+        var lines = ["for (long i = 0; i < \(total); i++) {"]
+        if members.contains(where: { $0.op == .biasAdd || $0.op == .batchNorm }) {
+            lines.append("  long ch = (i / \(inner)) % \(channels);")
+        }
+        var regs: [String: String] = [:]
+        var counter = 0
+        for n in members {
+            var args: [String] = []
+            for (k, v) in n.operands.enumerated() {
+                if let r = regs[v] { args.append(r); continue }
+                if let d = defining[v], graph.nodes[d].op == .const { args.append(CWriter.literal(graph.nodes[d].attrs.float("value"))); continue }
+                let p = try anchorPointers[v] ?? pointer(v)
+                let perChannel = (n.op == .biasAdd && k == 1) || (n.op == .batchNorm && k >= 1)
+                args.append(perChannel ? "\(p)[ch]" : count(v) == 1 && total > 1 ? "\(p)[0]" : "\(p)[i]")
+            }
+            let e: String
+            switch n.op {
+            case .identity: e = args[0]
+            case .relu: e = "(\(args[0]) > 0.0f ? \(args[0]) : 0.0f)"
+            case .tanh: e = "tanhf(\(args[0]))"
+            case .sigmoid: e = "(1.0f / (1.0f + expf(-\(args[0]))))"
+            case .neg: e = "(-\(args[0]))"
+            case .sqrt: e = "sqrtf(\(args[0]))"
+            case .add, .biasAdd: e = "(\(args[0]) + \(args[1]))"
+            case .sub: e = "(\(args[0]) - \(args[1]))"
+            case .mul: e = "(\(args[0]) * \(args[1]))"
+            case .div: e = "(\(args[0]) / \(args[1]))"
+            case .batchNorm:
+                e = "(\(args[1]) * (\(args[0]) - \(args[3])) / sqrtf(\(args[4]) + \(CWriter.literal(n.attrs.float("eps")))) + \(args[2]))"
+            default: throw CEmitterError("'\(n.op.name)' is not supported in emitted C")
+            }
+            counter += 1
+            let r = "t\(counter)"
+            lines.append("  float \(r) = \(e);")
+            regs[n.result] = r
+        }
+        for n in members where outside.contains(n.result) {
+            lines.append("  \(try pointer(n.result))[i] = \(regs[n.result]!);")
+        }
+        return lines + ["}"]
+    }
+
+    /// A driver: reads images (IDX, as in MNIST, or raw little-endian f32)
+    /// and prints each one's predicted class.
+    static func driver(_ name: String, _ shape: [Int]) -> String {
+        let upper = name.uppercased()
+        return """
+            /* \(name)_main.c: classifies images with \(name)_infer. Generated by nasc emit-c.
+               Usage: \(name) [--logits] FILE
+               FILE is an uncompressed IDX image file (magic 0x00000803, pixels scaled to [0, 1])
+               or raw little-endian float32 images of \(upper)_INPUT_SIZE values each.
+               Prints one predicted class per line (with --logits, the logits). */
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include "\(name).h"
+
+            static float input[\(upper)_INPUT_SIZE];
+            static float output[\(upper)_OUTPUT_SIZE];
+
+            static int logits;
+
+            static void classify(void) {
+                int best = 0;
+                \(name)_infer(input, output);
+                if (logits) {
+                    for (int k = 0; k < \(upper)_OUTPUT_SIZE; k++) printf(k ? " %.9g" : "%.9g", output[k]);
+                    printf("\\n");
+                    return;
+                }
+                for (int k = 1; k < \(upper)_OUTPUT_SIZE; k++) if (output[k] > output[best]) best = k;
+                printf("%d\\n", best);
+            }
+
+            int main(int argc, char **argv) {
+                FILE *f;
+                unsigned char header[16];
+                size_t got;
+                long images = 0;
+                if (argc == 3 && argv[1][0] == '-' && argv[1][1] == '-' && argv[1][2] == 'l') { logits = 1; argv++; argc--; }
+                if (argc != 2) { fprintf(stderr, "usage: %s [--logits] IMAGES (IDX or raw float32)\\n", argv[0]); return 2; }
+                f = fopen(argv[1], "rb");
+                if (!f) { perror(argv[1]); return 1; }
+                got = fread(header, 1, 4, f);
+                if (got == 4 && header[0] == 0 && header[1] == 0 && header[2] == 8 && header[3] == 3) {
+                    unsigned char pixels[\(upper)_INPUT_SIZE];
+                    long n, h, w;
+                    if (fread(header + 4, 1, 12, f) != 12) { fprintf(stderr, "%s: truncated IDX header\\n", argv[1]); return 1; }
+                    n = ((long)header[4] << 24) | (header[5] << 16) | (header[6] << 8) | header[7];
+                    h = ((long)header[8] << 24) | (header[9] << 16) | (header[10] << 8) | header[11];
+                    w = ((long)header[12] << 24) | (header[13] << 16) | (header[14] << 8) | header[15];
+                    if (h * w != \(upper)_INPUT_SIZE) { fprintf(stderr, "%s: images are %ldx%ld, the model takes \(shape.dropFirst().map(String.init).joined(separator: "x"))\\n", argv[1], h, w); return 1; }
+                    for (long i = 0; i < n; i++) {
+                        if (fread(pixels, 1, sizeof pixels, f) != sizeof pixels) { fprintf(stderr, "%s: truncated at image %ld\\n", argv[1], i); return 1; }
+                        for (long j = 0; j < \(upper)_INPUT_SIZE; j++) input[j] = pixels[j] / 255.0f;
+                        classify();
+                        images++;
+                    }
+                } else {
+                    rewind(f);
+                    while (fread(input, sizeof(float), \(upper)_INPUT_SIZE, f) == \(upper)_INPUT_SIZE) {
+                        classify();
+                        images++;
+                    }
+                }
+                fclose(f);
+                fprintf(stderr, "%ld images\\n", images);
+                return 0;
+            }
+
+            """
+    }
+}

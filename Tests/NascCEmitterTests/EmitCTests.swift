@@ -1,0 +1,95 @@
+import Foundation
+import NascCEmitter
+import NascData
+import NascIR
+import NascLLVM
+import NascPasses
+import NascTraining
+import XCTest
+
+/// The emitted C: builds warning-free under gcc and clang, runs clean under
+/// ASan and UBSan, agrees with the JIT's inference, and generated/ is up to
+/// date with the emitter.
+final class EmitCTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let fashion = "/usr/share/datasets/fashion-mnist"
+
+    func sh(_ command: String, in dir: String) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", command]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func load(_ path: String) throws -> Graph { try Verifier.parseAndVerify(Array(try String(contentsOfFile: path, encoding: .utf8).utf8)) }
+
+    /// The generated/ folder is what the emitter writes today from the committed weights.
+    func testGeneratedIsUpToDate() throws {
+        let graph = try load("\(Self.root)/ir-specs/models/small_cnn.nasir")
+        let weights = try Checkpoint.read("\(Self.root)/generated/small_cnn.ckpt")
+        let emitted = try CEmitter.emit(graph, weights: weights.tensors, name: "small_cnn")
+        for (file, text) in [("small_cnn.h", emitted.header), ("small_cnn.c", emitted.source), ("small_cnn_main.c", emitted.driver)] {
+            let committed = try String(contentsOfFile: "\(Self.root)/generated/\(file)", encoding: .utf8)
+            XCTAssertTrue(committed == text, "generated/\(file) is out of date: run `make generated`")
+        }
+    }
+
+    /// Compiles generated/ with both compilers and strict warnings, under the
+    /// sanitizers, and checks its logits and classes against the JIT on real
+    /// test images.
+    func testEmittedCBuildsCleanAndAgreesWithTheJIT() throws {
+        guard FileManager.default.fileExists(atPath: Self.fashion) else { throw XCTSkip("dataset-fashion-mnist is not installed") }
+        let dir = NSTemporaryDirectory() + "nasc-c-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for f in ["small_cnn.h", "small_cnn.c", "small_cnn_main.c"] {
+            try FileManager.default.copyItem(atPath: "\(Self.root)/generated/\(f)", toPath: "\(dir)/\(f)")
+        }
+        let strict = "-std=c99 -O2 -Wall -Wextra -Werror small_cnn.c small_cnn_main.c -lm"
+        for (cc, out) in [("gcc", "model_gcc"), ("clang", "model_clang")] {
+            let r = try sh("\(cc) \(strict) -o \(out)", in: dir)
+            XCTAssertEqual(r.status, 0, "\(cc) failed:\n\(r.err)")
+        }
+        let sanitized = try sh("clang -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all small_cnn.c small_cnn_main.c -lm -o model_san", in: dir)
+        XCTAssertEqual(sanitized.status, 0, sanitized.err)
+
+        // 200 test images as raw float32 (the driver's second format) and as IDX.
+        let test = try IDX.load(images: "\(Self.fashion)/t10k-images-idx3-ubyte.gz", labels: "\(Self.fashion)/t10k-labels-idx1-ubyte.gz").subset(0..<200)
+        var raw = Data()
+        for v in test.pixels { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        try raw.write(to: URL(fileURLWithPath: "\(dir)/images.f32"))
+
+        let c = try sh("./model_gcc --logits images.f32", in: dir)
+        XCTAssertEqual(c.status, 0, c.err)
+        let cLogits = c.out.split(separator: "\n").map { $0.split(separator: " ").map { Double($0)! } }
+        XCTAssertEqual(cLogits.count, 200)
+        let asan = try sh("./model_san images.f32", in: dir)
+        XCTAssertEqual(asan.status, 0, "sanitizers:\n\(asan.err)")
+        XCTAssertFalse(asan.err.contains("runtime error"), asan.err)
+
+        // The JIT's inference graph on the same images and weights.
+        let graph = try load("\(Self.root)/ir-specs/models/small_cnn.nasir")
+        let weights = try Checkpoint.read("\(Self.root)/generated/small_cnn.ckpt")
+        let inference = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 200)
+        try inference.setSources(weights.tensors.filter { name, _ in inference.graph.nodes.contains { $0.result == name } })
+        let jit = try inference.run(["x": Tensor(shape: [200, 1, 28, 28], data: test.pixels.map(Double.init)),
+                                     "y": Tensor(.i32, shape: [200], data: test.labels.map(Double.init))])["logits"]!
+        var worst = 0.0, sameClass = 0
+        for i in 0..<200 {
+            let row = Array(jit.data[(i * 10)..<((i + 1) * 10)])
+            let scale = row.reduce(0) { $0 + abs($1) } / 10
+            for k in 0..<10 { worst = max(worst, abs(cLogits[i][k] - row[k]) / max(abs(row[k]), scale)) }
+            if cLogits[i].indices.max(by: { cLogits[i][$0] < cLogits[i][$1] }) == row.indices.max(by: { row[$0] < row[$1] }) { sameClass += 1 }
+        }
+        print("emitted C vs JIT on 200 Fashion-MNIST test images: worst relative logit difference \(worst), \(sameClass)/200 same class")
+        XCTAssertLessThanOrEqual(worst, 1e-5)
+        XCTAssertEqual(sameClass, 200)
+    }
+}
