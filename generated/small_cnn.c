@@ -913,21 +913,22 @@ static float small_cnn_scratch[6272];
 /* kernel @k0: %c1 = conv2d, %n1 = bias_add, %h1 = relu */
 static void small_cnn_k0(const float *input) {
     (void)input;
+    memset(small_cnn_scratch, 0, 6272 * sizeof(float));
     for (long o = 0; o < 8; o++)
-      for (long oh = 0; oh < 28; oh++)
-        for (long ow = 0; ow < 28; ow++) {
-          float acc = 0.0f;
-          for (long c = 0; c < 1; c++)
-            for (long kh = 0; kh < 3; kh++) {
-              long ih = oh * 1 - 1 + kh;
-              if (ih < 0 || ih >= 28) continue;
-              for (long kw = 0; kw < 3; kw++) {
-                long iw = ow * 1 - 1 + kw;
-                if (iw < 0 || iw >= 28) continue;
-                acc += input[(c * 28 + ih) * 28 + iw] * small_cnn_n1_w[((o * 1 + c) * 3 + kh) * 3 + kw];
-              }
+      for (long c = 0; c < 1; c++)
+        for (long kh = 0; kh < 3; kh++) {
+          long ohlo = (1 - kh + 0) / 1; if (1 - kh <= 0) ohlo = 0;
+          long ohhi = (28 - kh) / 1 + 1; if (ohhi > 28) ohhi = 28;
+          for (long kw = 0; kw < 3; kw++) {
+            long owlo = (1 - kw + 0) / 1; if (1 - kw <= 0) owlo = 0;
+            long owhi = (28 - kw) / 1 + 1; if (owhi > 28) owhi = 28;
+            const float wv = small_cnn_n1_w[((o * 1 + c) * 3 + kh) * 3 + kw];
+            for (long oh = ohlo; oh < ohhi; oh++) {
+              const float *row = input + (c * 28 + oh * 1 - 1 + kh) * 28 - 1 + kw;
+              float *dst = small_cnn_scratch + (o * 28 + oh) * 28;
+              for (long ow = owlo; ow < owhi; ow++) dst[ow] += wv * row[ow * 1];
             }
-          small_cnn_scratch[(o * 28 + oh) * 28 + ow] = acc;
+          }
         }
     for (long i = 0; i < 6272; i++) {
       long ch = (i / 784) % 8;
@@ -961,21 +962,22 @@ static void small_cnn_k1(const float *input) {
 /* kernel @k2: %c2 = conv2d, %n2 = bias_add, %h2 = relu */
 static void small_cnn_k2(const float *input) {
     (void)input;
+    memset(small_cnn_scratch, 0, 3136 * sizeof(float));
     for (long o = 0; o < 16; o++)
-      for (long oh = 0; oh < 14; oh++)
-        for (long ow = 0; ow < 14; ow++) {
-          float acc = 0.0f;
-          for (long c = 0; c < 8; c++)
-            for (long kh = 0; kh < 3; kh++) {
-              long ih = oh * 1 - 1 + kh;
-              if (ih < 0 || ih >= 14) continue;
-              for (long kw = 0; kw < 3; kw++) {
-                long iw = ow * 1 - 1 + kw;
-                if (iw < 0 || iw >= 14) continue;
-                acc += (small_cnn_arena + 6272)[(c * 14 + ih) * 14 + iw] * small_cnn_n2_w[((o * 8 + c) * 3 + kh) * 3 + kw];
-              }
+      for (long c = 0; c < 8; c++)
+        for (long kh = 0; kh < 3; kh++) {
+          long ohlo = (1 - kh + 0) / 1; if (1 - kh <= 0) ohlo = 0;
+          long ohhi = (14 - kh) / 1 + 1; if (ohhi > 14) ohhi = 14;
+          for (long kw = 0; kw < 3; kw++) {
+            long owlo = (1 - kw + 0) / 1; if (1 - kw <= 0) owlo = 0;
+            long owhi = (14 - kw) / 1 + 1; if (owhi > 14) owhi = 14;
+            const float wv = small_cnn_n2_w[((o * 8 + c) * 3 + kh) * 3 + kw];
+            for (long oh = ohlo; oh < ohhi; oh++) {
+              const float *row = (small_cnn_arena + 6272) + (c * 14 + oh * 1 - 1 + kh) * 14 - 1 + kw;
+              float *dst = small_cnn_scratch + (o * 14 + oh) * 14;
+              for (long ow = owlo; ow < owhi; ow++) dst[ow] += wv * row[ow * 1];
             }
-          small_cnn_scratch[(o * 14 + oh) * 14 + ow] = acc;
+          }
         }
     for (long i = 0; i < 3136; i++) {
       long ch = (i / 196) % 16;

@@ -27,25 +27,32 @@ extension CWriter {
         let s = shape(n.result)
         switch n.op {
         case .conv2d:
+            // Zero the output, then accumulate one tap at a time over the
+            // output positions whose input is inside the image: the inner
+            // loop runs over a contiguous row, which compilers vectorize.
             let (xs, ws) = (shape(n.operands[0]), shape(n.operands[1]))
             let st = n.attrs.ints("stride"), pad = n.attrs.symbol("pad")
             let ah = Axis(size: xs[2], kernel: ws[2], stride: st[0], pad: pad), aw = Axis(size: xs[3], kernel: ws[3], stride: st[1], pad: pad)
+            func range(_ a: Axis, _ k: String, _ o: String) -> [String] {
+                // o*stride - pad + k in [0, size)  <=>  o in [lo, hi)
+                ["long \(o)lo = (\(a.padBefore) - \(k) + \(a.stride - 1)) / \(a.stride); if (\(a.padBefore) - \(k) <= 0) \(o)lo = 0;",
+                 "long \(o)hi = (\(a.size - 1 + a.padBefore) - \(k)) / \(a.stride) + 1; if (\(o)hi > \(a.outputs)) \(o)hi = \(a.outputs);"]
+            }
             return [
+                "memset(\(out), 0, \(s.reduce(1, *)) * sizeof(float));",
                 "for (long o = 0; o < \(ws[0]); o++)",
-                "  for (long oh = 0; oh < \(ah.outputs); oh++)",
-                "    for (long ow = 0; ow < \(aw.outputs); ow++) {",
-                "      float acc = 0.0f;",
-                "      for (long c = 0; c < \(ws[1]); c++)",
-                "        for (long kh = 0; kh < \(ws[2]); kh++) {",
-                "          long ih = oh * \(ah.stride) - \(ah.padBefore) + kh;",
-                "          if (ih < 0 || ih >= \(ah.size)) continue;",
-                "          for (long kw = 0; kw < \(ws[3]); kw++) {",
-                "            long iw = ow * \(aw.stride) - \(aw.padBefore) + kw;",
-                "            if (iw < 0 || iw >= \(aw.size)) continue;",
-                "            acc += \(x[0])[(c * \(ah.size) + ih) * \(aw.size) + iw] * \(x[1])[((o * \(ws[1]) + c) * \(ws[2]) + kh) * \(ws[3]) + kw];",
-                "          }",
+                "  for (long c = 0; c < \(ws[1]); c++)",
+                "    for (long kh = 0; kh < \(ws[2]); kh++) {",
+            ] + range(ah, "kh", "oh").map { "      " + $0 } + [
+                "      for (long kw = 0; kw < \(ws[3]); kw++) {",
+            ] + range(aw, "kw", "ow").map { "        " + $0 } + [
+                "        const float wv = \(x[1])[((o * \(ws[1]) + c) * \(ws[2]) + kh) * \(ws[3]) + kw];",
+                "        for (long oh = ohlo; oh < ohhi; oh++) {",
+                "          const float *row = \(x[0]) + (c * \(ah.size) + oh * \(ah.stride) - \(ah.padBefore) + kh) * \(aw.size) - \(aw.padBefore) + kw;",
+                "          float *dst = \(out) + (o * \(ah.outputs) + oh) * \(aw.outputs);",
+                "          for (long ow = owlo; ow < owhi; ow++) dst[ow] += wv * row[ow * \(aw.stride)];",
                 "        }",
-                "      \(out)[(o * \(ah.outputs) + oh) * \(aw.outputs) + ow] = acc;",
+                "      }",
                 "    }",
             ]
         case .matmul:

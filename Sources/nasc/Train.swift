@@ -161,6 +161,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Also write the predicted class of every test image here, one per line (compare with emitted C).")
     var predictions: String?
 
+    @Flag(help: "Also measure batch-1 inference latency with the JIT (median over 500 images).")
+    var latency = false
+
     func run() throws {
         try reportingErrors {
             let graph = try IRInput.load(file)
@@ -175,6 +178,23 @@ struct Eval: ParsableCommand {
                 try trainer.restore(try Checkpoint.read(weights), path: weights)
             } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
             print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
+            if latency {
+                BLASThreads.set(1)
+                let single = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1)
+                try single.setSources(try Checkpoint.read(weights).tensors.filter { name, _ in single.graph.nodes.contains { $0.result == name } })
+                var times: [Double] = []
+                let image = graph.inputs.first { $0.type.dtype == .f32 }!.name, label = graph.inputs.first { $0.type.dtype == .i32 }?.name
+                for i in 0..<min(500, test.count) {
+                    let batch = test.batch([i][...])
+                    var inputs = [image: Tensor(shape: [1, test.channels, test.height, test.width], data: batch.pixels.map(Double.init))]
+                    if let label { inputs[label] = Tensor(.i32, shape: [1], data: [Double(batch.labels[0])]) }
+                    let start = Date()
+                    _ = try single.run(inputs)
+                    times.append(Date().timeIntervalSince(start))
+                }
+                times.sort()
+                print(String(format: "JIT batch-1 latency: median %.3f ms", times[times.count / 2] * 1000))
+            }
             if let predictions {
                 try (try trainer.predictions(test)).map(String.init).joined(separator: "\n").appending("\n")
                     .write(toFile: predictions, atomically: true, encoding: .utf8)

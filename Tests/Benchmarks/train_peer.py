@@ -55,6 +55,9 @@ class Model(torch.nn.Module):
                 v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=training, momentum=0.1, eps=1e-5)
             elif op == "relu": v[result] = F.relu(v[o[0]])
             elif op == "max_pool": v[result] = F.max_pool2d(v[o[0]], 2)
+            elif op == "avg_pool":
+                k = int(attrs["window"].strip("[]").split(",")[0])
+                v[result] = F.avg_pool2d(v[o[0]], k, ceil_mode=attrs.get("pad") == "same", count_include_pad=False)
             elif op == "flatten": v[result] = v[o[0]].flatten(1)
             elif op == "matmul": v[result] = v[o[0]] @ v[o[1]]
             elif op == "bias_add": v[result] = v[o[0]] + (v[o[1]] if v[o[0]].dim() == 2 else v[o[1]].view(1, -1, 1, 1))
