@@ -14,14 +14,14 @@ public final class Search {
     public struct Options: Sendable {
         public var space = CNNSpace(layers: 3)
         public var strategy = "reinforce"
-        public var children = 24
+        public var children = 40
         /// Children per controller update (and per proposal round).
         public var perUpdate = 4
-        public var trainImages = 3000
+        public var trainImages = 5000
         public var validationImages = 1000
         public var epochs = 1
-        public var batch = 64
-        public var learningRate = 0.05
+        public var batch = 32
+        public var learningRate = 0.1
         public var seed: UInt64 = 0
         public var directory = "nasc-run"
         public var verbose = true
