@@ -5,19 +5,7 @@ import NascPasses
 /// Loop nests for each op at batch 1, the same semantics as the interpreter
 /// (TensorFlow's `same` padding, pools that ignore padding).
 extension CWriter {
-    struct Axis {
-        let size, kernel, stride, outputs, padBefore: Int
-        init(size: Int, kernel: Int, stride: Int, pad: String) {
-            self.size = size; self.kernel = kernel; self.stride = stride
-            if pad == "same" {
-                outputs = (size - 1) / stride + 1
-                padBefore = max((outputs - 1) * stride + kernel - size, 0) / 2
-            } else {
-                outputs = (size - kernel) / stride + 1
-                padBefore = 0
-            }
-        }
-    }
+    typealias Axis = WindowGeometry
 
     mutating func anchorCode(_ n: Node, _ out: String) throws -> [String] {
         let x = try n.operands.map { v -> String in

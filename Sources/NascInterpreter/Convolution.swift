@@ -1,27 +1,6 @@
 import NascIR
 
-/// Where a sliding window starts along one axis. `same` pads so the output
-/// has ceil(size / stride) positions, splitting the padding as TensorFlow
-/// does (the extra row or column at the end); `valid` does not pad.
-struct WindowAxis {
-    let outputs: Int
-    let padBefore: Int
-    let stride: Int
-
-    init(size: Int, kernel: Int, stride: Int, pad: String) {
-        self.stride = stride
-        if pad == "same" {
-            outputs = (size - 1) / stride + 1
-            padBefore = max((outputs - 1) * stride + kernel - size, 0) / 2
-        } else {
-            outputs = (size - kernel) / stride + 1
-            padBefore = 0
-        }
-    }
-
-    /// Input position of window tap `k` at output position `o` (may be out of range: padding).
-    @inline(__always) func input(_ o: Int, _ k: Int) -> Int { o * stride - padBefore + k }
-}
+typealias WindowAxis = WindowGeometry
 
 extension Interpreter {
     /// The two window axes of a conv or pool over a [.., .., H, W] input.

@@ -37,20 +37,7 @@ extension Lowering {
         w.emit("call void @cblas_sgemm(\(args.joined(separator: ", ")))")
     }
 
-    /// Window geometry along one axis, as the interpreter defines it.
-    struct Axis {
-        let size, kernel, stride, outputs, padBefore: Int
-        init(size: Int, kernel: Int, stride: Int, pad: String) {
-            self.size = size; self.kernel = kernel; self.stride = stride
-            if pad == "same" {
-                outputs = (size - 1) / stride + 1
-                padBefore = max((outputs - 1) * stride + kernel - size, 0) / 2
-            } else {
-                outputs = (size - kernel) / stride + 1
-                padBefore = 0
-            }
-        }
-    }
+    typealias Axis = WindowGeometry
 
     func axes(_ attrs: Attributes, h: Int, w wd: Int, kernel: [Int]) -> (Axis, Axis) {
         let st = attrs.ints("stride"), pad = attrs.symbol("pad")

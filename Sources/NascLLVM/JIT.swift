@@ -113,23 +113,7 @@ public final class JIT: @unchecked Sendable {
 
         let tsContext = LLVMOrcCreateNewThreadSafeContext()
         defer { LLVMOrcDisposeThreadSafeContext(tsContext) }
-        let context = LLVMOrcThreadSafeContextGetContext(tsContext)
-        let buffer = text.withCString { LLVMCreateMemoryBufferWithMemoryRangeCopy($0, strlen($0), "nasc-kernels") }
-        var module: LLVMModuleRef?
-        var message: UnsafeMutablePointer<CChar>?
-        guard LLVMParseIRInContext(context, buffer, &module, &message) == 0, let module else {
-            defer { LLVMDisposeMessage(message) }
-            throw JITError(message: "lowering produced LLVM IR that does not parse: \(message.map { String(cString: $0) } ?? "")")
-        }
-        if LLVMVerifyModule(module, LLVMReturnStatusAction, &message) != 0 {
-            defer { LLVMDisposeMessage(message); LLVMDisposeModule(module) }
-            throw JITError(message: "lowering produced invalid LLVM IR: \(message.map { String(cString: $0) } ?? "")")
-        }
-        LLVMDisposeMessage(message)
-        LLVMSetTarget(module, host.triple)
-        let layout = LLVMCreateTargetDataLayout(passMachine)
-        LLVMSetModuleDataLayout(module, layout)
-        LLVMDisposeTargetData(layout)
+        let module = try parseVerified(text, in: LLVMOrcThreadSafeContextGetContext(tsContext), machine: passMachine)
         times.parse += lap()
 
         let options = LLVMCreatePassBuilderOptions()
@@ -157,12 +141,9 @@ public final class JIT: @unchecked Sendable {
         return CompiledModule(tracker: tracker, symbols: symbols)
     }
 
-    /// The module as LLVM optimizes it (for `--emit llvm`).
-    public func optimizedText(_ text: String) throws -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        let context = LLVMContextCreate()
-        defer { LLVMContextDispose(context) }
+    /// Parses LLVM IR text and verifies it, set up for the host target: a
+    /// lowering bug becomes an error with LLVM's explanation, never an abort.
+    private func parseVerified(_ text: String, in context: LLVMContextRef?, machine: LLVMTargetMachineRef) throws -> LLVMModuleRef {
         let buffer = text.withCString { LLVMCreateMemoryBufferWithMemoryRangeCopy($0, strlen($0), "nasc-kernels") }
         var module: LLVMModuleRef?
         var message: UnsafeMutablePointer<CChar>?
@@ -170,16 +151,26 @@ public final class JIT: @unchecked Sendable {
             defer { LLVMDisposeMessage(message) }
             throw JITError(message: "lowering produced LLVM IR that does not parse: \(message.map { String(cString: $0) } ?? "")")
         }
-        defer { LLVMDisposeModule(module) }
         if LLVMVerifyModule(module, LLVMReturnStatusAction, &message) != 0 {
-            defer { LLVMDisposeMessage(message) }
+            defer { LLVMDisposeMessage(message); LLVMDisposeModule(module) }
             throw JITError(message: "lowering produced invalid LLVM IR: \(message.map { String(cString: $0) } ?? "")")
         }
         LLVMDisposeMessage(message)
         LLVMSetTarget(module, host.triple)
-        let layout = LLVMCreateTargetDataLayout(passMachine)
+        let layout = LLVMCreateTargetDataLayout(machine)
         LLVMSetModuleDataLayout(module, layout)
         LLVMDisposeTargetData(layout)
+        return module
+    }
+
+    /// The module as LLVM optimizes it (for `--emit llvm`).
+    public func optimizedText(_ text: String) throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let context = LLVMContextCreate()
+        defer { LLVMContextDispose(context) }
+        let module = try parseVerified(text, in: context, machine: passMachine)
+        defer { LLVMDisposeModule(module) }
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }
         try JIT.check(LLVMRunPasses(module, pipeline, passMachine, options), "optimizing")

@@ -14,10 +14,10 @@ public final class Search {
     public struct Options: Sendable {
         public var space = CNNSpace(layers: 3)
         public var strategy = "reinforce"
-        public var children = 40
+        public var children = 32
         /// Children per controller update (and per proposal round).
         public var perUpdate = 4
-        public var trainImages = 5000
+        public var trainImages = 4000
         public var validationImages = 1000
         public var epochs = 1
         public var batch = 32
@@ -42,20 +42,34 @@ public final class Search {
         self.validation = validation
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         store = try TrialStore(path: "\(options.directory)/trials.db")
+        let previous = try store.all()
+        // A resumed run draws new random numbers, not the first run's again.
+        let seed = options.seed &+ UInt64(previous.count) &* 1_000_003
         switch options.strategy {
-        case "random": strategy = RandomSearch(space: options.space, seed: options.seed)
-        case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: options.seed)
-        default: strategy = try ReinforceController(space: options.space, seed: options.seed, maxBatch: max(options.perUpdate, 1))
+        case "random": strategy = RandomSearch(space: options.space, seed: seed)
+        case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: seed)
+        default: strategy = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1))
         }
         let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "strategy": options.strategy,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
                                      "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: "\(options.directory)/search.json"))
-        FileManager.default.createFile(atPath: "\(options.directory)/search.log", contents: nil)
-        log = FileHandle(forWritingAtPath: "\(options.directory)/search.log")
-        // Resume: children already in the store count, and their rewards are reused.
-        for t in try store.all() where t.status != "failed" { seen[t.hash] = (t.reward, t.validationAccuracy) }
+        // The log grows across runs of the same folder, like the trial store.
+        let logPath = "\(options.directory)/search.log"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        log = FileHandle(forWritingAtPath: logPath)
+        log?.seekToEndOfFile()
+        // Resume: children already in the store count, and their rewards are
+        // reused; evolution rebuilds its population from them, the controller
+        // reloads its last checkpoint.
+        for t in previous where t.status != "failed" { seen[t.hash] = (t.reward, t.validationAccuracy) }
+        if let controller = strategy as? ReinforceController {
+            let path = "\(options.directory)/controller.ckpt"
+            if FileManager.default.fileExists(atPath: path) { try controller.restore(try Checkpoint.read(path).tensors) }
+        } else if !previous.isEmpty {
+            try strategy.observe(previous.map(\.decisions), rewards: previous.map(\.reward))
+        }
     }
 
     func say(_ line: String) {
@@ -105,6 +119,14 @@ public final class Search {
         return trial
     }
 
+    /// The controller's parameters and Adam state, after every update, so a
+    /// killed search resumes where it stopped.
+    func saveController(step: Int) throws {
+        guard let controller = strategy as? ReinforceController else { return }
+        try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: step, tensors: controller.parameters)
+            .write(to: "\(options.directory)/controller.ckpt")
+    }
+
     /// Runs the search; returns every trial, best first.
     @discardableResult
     public func run() throws -> [TrialStore.Trial] {
@@ -132,14 +154,11 @@ public final class Search {
                            trial.compileSeconds, trial.trainSeconds, Progress.clock(eta)))
             }
             try strategy.observe(proposals, rewards: rewards)
+            try saveController(step: done)
         }
         let trials = try store.all().sorted { $0.reward > $1.reward }
         if let best = trials.first {
             try options.space.ir(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
-        }
-        if let controller = strategy as? ReinforceController {
-            try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: done, tensors: controller.parameters)
-                .write(to: "\(options.directory)/controller.ckpt")
         }
         say(String(format: "search finished in %@", Progress.clock(Date().timeIntervalSince(start))))
         return trials
