@@ -14,7 +14,7 @@ public final class Search {
     public struct Options: Sendable {
         public var space = CNNSpace(layers: 3)
         public var strategy = "reinforce"
-        public var children = 32
+        public var children = 24
         /// Children per controller update (and per proposal round).
         public var perUpdate = 4
         public var trainImages = 4000

@@ -13,7 +13,7 @@ struct SearchCommand: ParsableCommand {
         discussion: """
             With no options this is what `make search` runs: a real, small \
             search on Fashion-MNIST with the REINFORCE controller (about 10 \
-            minutes on 2 cores): 32 children of 3 layers, each trained one \
+            minutes on 2 cores): 24 children of 3 layers, each trained one \
             epoch on 4,000 training images (batch 32, lr 0.1) and rewarded \
             with its accuracy on 1,000 held-out training images, cubed. The test set is never \
             used for rewards.
@@ -34,7 +34,7 @@ struct SearchCommand: ParsableCommand {
     var strategy = "reinforce"
 
     @Option(help: "Children to evaluate.")
-    var children = 32
+    var children = 24
 
     @Option(help: "Layers per child.")
     var layers = 3

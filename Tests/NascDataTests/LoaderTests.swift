@@ -131,6 +131,17 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(d.shuffled(seed: 4).sorted(), Array(0..<10))
     }
 
+    /// The real corpus, when `make ptb` has exported it: Mikolov's split has a
+    /// 10,000-word vocabulary (with <unk> and <eos>).
+    func testPennTreebankExport() throws {
+        let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/data/ptb"
+        guard FileManager.default.fileExists(atPath: base + "/ptb.train.txt") else { throw XCTSkip("run `make ptb` to export Penn Treebank") }
+        let ptb = try PennTreebank.load(directory: base)
+        XCTAssertEqual(ptb.vocabulary.count, 10_000)
+        XCTAssertGreaterThan(ptb.train.count, 900_000)
+        XCTAssertGreaterThan(ptb.valid.count, 70_000)
+    }
+
     func testFashionMNISTFromTheDebianPackage() throws {
         let base = "/usr/share/datasets/fashion-mnist"
         guard FileManager.default.fileExists(atPath: base) else { throw XCTSkip("dataset-fashion-mnist is not installed") }
