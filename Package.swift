@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "NascPasses", dependencies: ["NascIR"]),
 
         // Datasets: IDX (MNIST, Fashion-MNIST), CIFAR-10 binary batches, Penn Treebank.
-        .target(name: "NascData", dependencies: ["CZlib"]),
+        .target(name: "NascData", dependencies: ["NascIR", "CZlib"]),
 
         // Training: the trainer, learning-rate schedules, checkpoints, progress.
         .target(name: "NascTraining", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData"],
@@ -61,7 +61,7 @@ let package = Package(
         // Shared by test targets: the random NAS-style graph generator.
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
         .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
-        .testTarget(name: "NascDataTests", dependencies: ["NascData"]),
+        .testTarget(name: "NascDataTests", dependencies: ["NascData", "NascIR"]),
         .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascCEmitter"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascSearch"],

@@ -31,7 +31,7 @@ enum FoldBatchNorm {
             values[wName] = folded
             values[bName] = bias
             let conv = g.nodes[ci]
-            g.nodes.append(Node(result: wName, op: .param, attrs: Attributes([("init", .symbol("zeros"))]), type: conv.nodes0Type(w.shape)))
+            g.nodes.append(Node(result: wName, op: .param, attrs: Attributes([("init", .symbol("zeros"))]), type: TensorType(.f32, w.shape.map { .fixed($0) })))
             g.nodes.append(Node(result: bName, op: .param, attrs: Attributes([("init", .symbol("zeros"))]), type: TensorType(.f32, [.fixed(channels)])))
             g.nodes[ci].operands[1] = wName
             g.nodes[i] = Node(result: n.result, op: .biasAdd, operands: [conv.result, bName])
@@ -41,8 +41,4 @@ enum FoldBatchNorm {
         for i in g.nodes.indices where g.nodes[i].op != .param && g.nodes[i].op != .state && g.nodes[i].op != .const { g.nodes[i].type = nil }
         return try CEmitterError.wrap { try DeadCodeElimination.run(try Verifier.verify(g).sorted()) }
     }
-}
-
-extension Node {
-    func nodes0Type(_ shape: [Int]) -> TensorType { TensorType(.f32, shape.map { .fixed($0) }) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NascIR
 
 /// CIFAR-10's binary batches: records of 1 label byte and 3072 pixel bytes
 /// (1024 red, 1024 green, 1024 blue, row-major 32x32), 10,000 per file:
@@ -52,17 +53,10 @@ public enum CIFAR10 {
     /// pad 4 pixels (with zeros, the normalized mean) and crop a random
     /// 32x32 window, then flip horizontally with probability 1/2.
     public static func augment(_ pixels: inout [Float], count: Int, seed: UInt64) {
-        var state = seed
-        func next() -> UInt64 {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SeededGenerator(seed: seed)
         var out = [Float](repeating: 0, count: 3072)
         for k in 0..<count {
-            let dy = Int(next() % 9) - 4, dx = Int(next() % 9) - 4, flip = next() % 2 == 1
+            let dy = rng.index(9) - 4, dx = rng.index(9) - 4, flip = rng.index(2) == 1
             for c in 0..<3 {
                 for y in 0..<32 {
                     for x in 0..<32 {

@@ -1,3 +1,5 @@
+import NascIR
+
 /// Labelled images in memory, NCHW floats, with seeded minibatches.
 public struct ImageDataset: Sendable {
     public let channels, height, width, classes: Int
@@ -31,19 +33,12 @@ public struct ImageDataset: Sendable {
         return (subset(0..<(count - v)), subset((count - v)..<count))
     }
 
-    /// Example indices in a seeded random order (Fisher-Yates on SplitMix64).
+    /// Example indices in a seeded random order (Fisher-Yates).
     public func shuffled(seed: UInt64) -> [Int] {
         var order = Array(0..<count)
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SeededGenerator(seed: seed)
         for i in stride(from: count - 1, to: 0, by: -1) {
-            order.swapAt(i, Int(next() % UInt64(i + 1)))
+            order.swapAt(i, rng.index(i + 1))
         }
         return order
     }

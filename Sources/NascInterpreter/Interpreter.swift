@@ -1,3 +1,4 @@
+import Foundation
 import NascIR
 
 /// A run-time error: inputs that do not fit the graph, or data the types
@@ -152,4 +153,3 @@ public struct Interpreter {
     }
 }
 
-import Foundation

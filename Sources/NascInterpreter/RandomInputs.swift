@@ -7,7 +7,7 @@ public enum RandomInputs {
     public static func make(_ graph: Graph, batch: Int, seed: UInt64) -> [String: Tensor] {
         var rng = SeededGenerator(seed: seed ^ 0x5EED_1A9E)
         var out: [String: Tensor] = [:]
-        let limits = indexLimits(graph)
+        let limits = graph.indexLimits()
         for input in graph.inputs {
             var t = Tensor(input.type.dtype, shape: input.type.bound(batch: batch))
             let limit = limits[input.name] ?? 2
@@ -18,6 +18,4 @@ public enum RandomInputs {
         }
         return out
     }
-
-    public static func indexLimits(_ graph: Graph) -> [String: Int] { graph.indexLimits() }
 }

@@ -71,10 +71,11 @@ extension Lowering {
         return (lo, w.value("select i1 \(empty), i64 \(lo), i64 \(hi)", "i"))
     }
 
-    /// im2col for one image: col[(c*KH+kh)*KW+kw, oh*OW+ow] = x[c, ih, iw] or 0.
-    func im2col(_ image: String, channels: Int, _ ah: Axis, _ aw: Axis, into col: String) {
+    /// The loop nest im2col and col2im share: for every filter tap and every
+    /// output position whose input is inside the image, `body(colIndex,
+    /// imageIndex)` with col laid out as [(c*KH+kh)*KW+kw, oh*OW+ow].
+    func forEachValidTap(channels: Int, _ ah: Axis, _ aw: Axis, _ body: (_ col: String, _ image: String) -> Void) {
         let plane = ah.outputs * aw.outputs
-        zero(col, "\(channels * ah.kernel * aw.kernel * plane)")
         w.loop(to: "\(channels)", "c") { c in
             w.loop(to: "\(ah.kernel)", "kh") { kh in
                 let (ohLo, ohHi) = validRange(kh, ah)
@@ -88,7 +89,7 @@ extension Lowering {
                         let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
                         w.loop(from: owLo, to: owHi, "ow") { ow in
                             let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), "\(aw.padBefore)"), kw)
-                            w.storeF(w.loadF(image, w.add(inRow, iw)), col, w.add(outRow, ow))
+                            body(w.add(outRow, ow), w.add(inRow, iw))
                         }
                     }
                 }
@@ -96,27 +97,16 @@ extension Lowering {
         }
     }
 
+    /// im2col for one image: col[(c*KH+kh)*KW+kw, oh*OW+ow] = x[c, ih, iw] or 0.
+    func im2col(_ image: String, channels: Int, _ ah: Axis, _ aw: Axis, into col: String) {
+        zero(col, "\(channels * ah.kernel * aw.kernel * ah.outputs * aw.outputs)")
+        forEachValidTap(channels: channels, ah, aw) { at, from in w.storeF(w.loadF(image, from), col, at) }
+    }
+
     /// col2im for one image: x[c, ih, iw] += col[row, oh*OW+ow] (x zeroed first).
     func col2im(_ col: String, channels: Int, _ ah: Axis, _ aw: Axis, into image: String) {
-        let plane = ah.outputs * aw.outputs
-        w.loop(to: "\(channels)", "c") { c in
-            w.loop(to: "\(ah.kernel)", "kh") { kh in
-                let (ohLo, ohHi) = validRange(kh, ah)
-                w.loop(to: "\(aw.kernel)", "kw") { kw in
-                    let (owLo, owHi) = validRange(kw, aw)
-                    let row = w.add(w.mul(w.add(w.mul(c, "\(ah.kernel)"), kh), "\(aw.kernel)"), kw)
-                    let rowBase = w.mul(row, "\(plane)")
-                    w.loop(from: ohLo, to: ohHi, "oh") { oh in
-                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), "\(ah.padBefore)"), kh)
-                        let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
-                        let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
-                        w.loop(from: owLo, to: owHi, "ow") { ow in
-                            let at = w.add(inRow, w.add(w.sub(w.mul(ow, "\(aw.stride)"), "\(aw.padBefore)"), kw))
-                            w.storeF(w.f("fadd", w.loadF(image, at), w.loadF(col, w.add(outRow, ow))), image, at)
-                        }
-                    }
-                }
-            }
+        forEachValidTap(channels: channels, ah, aw) { from, at in
+            w.storeF(w.f("fadd", w.loadF(image, at), w.loadF(col, from)), image, at)
         }
     }
 

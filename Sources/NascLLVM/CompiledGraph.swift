@@ -61,9 +61,9 @@ public final class CompiledGraph: @unchecked Sendable {
         let target = "\(jit.host.triple) \(jit.host.cpu) \(jit.host.features)"
         var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
         var modules: [CompiledModule] = []
+        // Kernels the cache lacks compile together, in one module.
         var missing: [(index: Int, key: String, symbol: String)] = []
-        var parts = [String](repeating: "", count: JIT.compileThreads)
-        var partSymbols = [[String]](repeating: [], count: JIT.compileThreads)
+        var module = ""
         var seen: [String: String] = [:]  // key -> symbol, for duplicates within this graph
         for (i, k) in lowered.enumerated() {
             let key = target + "\n" + k.text
@@ -81,23 +81,14 @@ public final class CompiledGraph: @unchecked Sendable {
             let symbol = "nasc_" + SHA256.hex(key).prefix(24)
             seen[key] = symbol
             missing.append((i, key, symbol))
-            // Balance the two modules by text size.
-            let part = parts.indices.min { parts[$0].count < parts[$1].count }!
-            parts[part] += k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"
-            partSymbols[part].append(symbol)
+            module += k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"
         }
         timings.kernels = lowered.count
         if !missing.isEmpty {
-            let jobs = parts.indices.filter { !partSymbols[$0].isEmpty }
-            var bySymbol: [String: CompiledModule] = [:]
-            for part in jobs {
-                let compiled = try jit.compile(CompiledGraph.declarations + parts[part] + jit.functionAttributes + "\n",
-                                               functions: partSymbols[part], times: &timings.llvm)
-                modules.append(compiled)
-                for symbol in compiled.symbols.keys { bySymbol[symbol] = compiled }
-            }
+            let compiled = try jit.compile(CompiledGraph.declarations + module + jit.functionAttributes + "\n",
+                                           functions: Array(Set(missing.map(\.symbol))), times: &timings.llvm)
+            modules.append(compiled)
             for m in missing {
-                let compiled = bySymbol[m.symbol]!
                 addresses[m.index] = compiled.symbols[m.symbol]
                 cache.insert(m.key, KernelCache.Entry(address: compiled.symbols[m.symbol]!, module: compiled))
             }
@@ -182,6 +173,13 @@ public final class CompiledGraph: @unchecked Sendable {
             guard t.count == count else { throw JITError(message: "'%\(name)' holds \(count) elements, got \(t.count)") }
             for i in 0..<count { p[i] = Float(t.data[i]) }
         }
+    }
+
+    /// Sets the parameters and states this graph has, ignoring other names:
+    /// an inference graph takes its weights from a training step's sources,
+    /// which also hold optimizer buffers.
+    public func setSources(matching values: [String: Tensor]) throws {
+        try setSources(values.filter { storage[$0.key] != nil })
     }
 
     /// Current parameters and states.

@@ -43,17 +43,15 @@ public final class JIT: @unchecked Sendable {
     public static func get() throws -> JIT { try shared.get() }
 
     let jit: LLVMOrcLLJITRef
-    /// Target machines for the optimization pipeline (the JIT owns its own).
-    /// Compiling two modules on two threads at once crashed inside LLVM 14
-    /// (tried: a target machine per thread), so compiles are serial.
-    let passMachines: [LLVMTargetMachineRef]
-    var passMachine: LLVMTargetMachineRef { passMachines[0] }
-    public static let compileThreads = 1
+    /// A separate target machine for the optimization pipeline (the JIT owns
+    /// its own). Compiling two modules on two threads at once crashed inside
+    /// LLVM 14, so compiles are serial, under `lock`.
+    let passMachine: LLVMTargetMachineRef
     public let host: HostTarget
     private let lock = NSLock()
 
     /// The optimization pipeline (LLVM's new pass manager syntax).
-    public var pipeline = ProcessInfo.processInfo.environment["NASC_LLVM_PIPELINE"] ?? "default<O2>"
+    public let pipeline = "default<O2>"
 
     /// Attributes every kernel function carries.
     public var functionAttributes: String {
@@ -74,15 +72,13 @@ public final class JIT: @unchecked Sendable {
                 defer { LLVMDisposeMessage(message) }
                 throw JITError(message: "LLVM has no target for \(host.triple): \(message.map { String(cString: $0) } ?? "")")
             }
-            let level = ProcessInfo.processInfo.environment["NASC_CODEGEN_LEVEL"].flatMap(UInt32.init).map { LLVMCodeGenOptLevel(rawValue: $0) }
-                ?? LLVMCodeGenLevelAggressive
             guard let tm = LLVMCreateTargetMachine(target, host.triple, host.cpu, host.features,
-                                                   level, LLVMRelocPIC, LLVMCodeModelJITDefault) else {
+                                                   LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelJITDefault) else {
                 throw JITError(message: "cannot create a target machine for \(host.cpu)")
             }
             return tm
         }
-        passMachines = try (0..<JIT.compileThreads).map { _ in try machine() }
+        passMachine = try machine()
         let builder = LLVMOrcCreateLLJITBuilder()
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(try machine()))
         var jit: LLVMOrcLLJITRef?
@@ -104,8 +100,7 @@ public final class JIT: @unchecked Sendable {
     /// Parses, verifies, optimizes (O2) and compiles a module of LLVM IR text,
     /// and returns the addresses of `functions`. A module that does not verify
     /// is an error with LLVM's explanation, never a crash.
-    public func compile(_ text: String, functions: [String], times: inout CompileTimes, thread: Int = 0) throws -> CompiledModule {
-        let passMachine = passMachines[thread % passMachines.count]
+    public func compile(_ text: String, functions: [String], times: inout CompileTimes) throws -> CompiledModule {
         lock.lock()
         defer { lock.unlock() }
         var clock = Date()
@@ -116,17 +111,7 @@ public final class JIT: @unchecked Sendable {
         let module = try parseVerified(text, in: LLVMOrcThreadSafeContextGetContext(tsContext), machine: passMachine)
         times.parse += lap()
 
-        let options = LLVMCreatePassBuilderOptions()
-        defer { LLVMDisposePassBuilderOptions(options) }
-        let env = ProcessInfo.processInfo.environment
-        LLVMPassBuilderOptionsSetLoopVectorization(options, env["NASC_NO_VEC"] == nil ? 1 : 0)
-        LLVMPassBuilderOptionsSetSLPVectorization(options, env["NASC_NO_SLP"] == nil ? 1 : 0)
-        // Unrolling multiplies compile time by five (2 s -> 0.35 s for a
-        // 3-layer child's training step) for no measurable speed: the time
-        // goes to OpenBLAS, and the vectorizer already widens the loops.
-        LLVMPassBuilderOptionsSetLoopUnrolling(options, env["NASC_UNROLL"] == nil ? 0 : 1)
-        LLVMPassBuilderOptionsSetLoopInterleaving(options, env["NASC_UNROLL"] == nil ? 0 : 1)
-        try JIT.check(LLVMRunPasses(module, pipeline, passMachine, options), "optimizing")
+        try optimize(module)
         times.optimize += lap()
 
         let tracker = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(jit))!
@@ -139,6 +124,21 @@ public final class JIT: @unchecked Sendable {
         }
         times.codegen += lap()
         return CompiledModule(tracker: tracker, symbols: symbols)
+    }
+
+    /// O2 for the host, vectorizing, without unrolling: unrolling multiplied
+    /// compile time by five (2 s -> 0.35 s for a 3-layer child's training
+    /// step) for no measurable speed, since the time goes to OpenBLAS and the
+    /// vectorizer already widens the loops. `--emit llvm` shows exactly what
+    /// the JIT compiles.
+    private func optimize(_ module: LLVMModuleRef) throws {
+        let options = LLVMCreatePassBuilderOptions()
+        defer { LLVMDisposePassBuilderOptions(options) }
+        LLVMPassBuilderOptionsSetLoopVectorization(options, 1)
+        LLVMPassBuilderOptionsSetSLPVectorization(options, 1)
+        LLVMPassBuilderOptionsSetLoopUnrolling(options, 0)
+        LLVMPassBuilderOptionsSetLoopInterleaving(options, 0)
+        try JIT.check(LLVMRunPasses(module, pipeline, passMachine, options), "optimizing")
     }
 
     /// Parses LLVM IR text and verifies it, set up for the host target: a
@@ -171,9 +171,7 @@ public final class JIT: @unchecked Sendable {
         defer { LLVMContextDispose(context) }
         let module = try parseVerified(text, in: context, machine: passMachine)
         defer { LLVMDisposeModule(module) }
-        let options = LLVMCreatePassBuilderOptions()
-        defer { LLVMDisposePassBuilderOptions(options) }
-        try JIT.check(LLVMRunPasses(module, pipeline, passMachine, options), "optimizing")
+        try optimize(module)
         let printed = LLVMPrintModuleToString(module)
         defer { LLVMDisposeMessage(printed) }
         return String(cString: printed!)

@@ -148,18 +148,14 @@ enum GradientRules {
                 let x = b.type(of: s.x[0])
                 let (axis, start, size) = (s.attrs.int("axis"), s.attrs.int("start"), s.attrs.int("size"))
                 let total = x.dims[axis].staticValue!
-                var parts: [String] = []
-                for (offset, length) in [(0, start), (start + size, total - start - size)] where length > 0 {
+                func zeros(_ length: Int) throws(PassError) -> [String] {
+                    guard length > 0 else { return [] }
                     var dims = x.dims
                     dims[axis] = .fixed(length)
-                    let zeros = try b.add(.const, [], ["value": .float(0)], name: s.name + ".zeros", type: TensorType(.f32, dims))
-                    if offset == 0 { parts.append(zeros) } else { parts.append(contentsOf: [zeros]) }
+                    return [try b.add(.const, [], ["value": .float(0)], name: s.name + ".zeros", type: TensorType(.f32, dims))]
                 }
-                var ordered: [String] = []
-                if start > 0 { ordered.append(parts.removeFirst()) }
-                ordered.append(s.dy)
-                ordered += parts
-                return try b.add(.concat, ordered, ["axis": .int(axis)], name: s.name)
+                let parts = try zeros(start) + [s.dy] + zeros(total - start - size)
+                return try b.add(.concat, parts, ["axis": .int(axis)], name: s.name)
             }
         case .channelSum, .batchMean, .batchVar, .crop,
              .reluGrad, .tanhGrad, .sigmoidGrad, .conv2dGradInput, .conv2dGradFilter,

@@ -43,7 +43,6 @@ public struct MemoryPlan: Sendable {
 
     public static func plan(_ graph: Graph, batch: Int) throws(PassError) -> MemoryPlan {
         let g = graph.sorted()
-        let types = g.valueTypes
         let defining = g.definingNode
         guard g.nodes.allSatisfy({ $0.kernel != nil || PatternKind.of($0) == .source }) else {
             throw PassError("memory planning needs a fused graph (run the fuse pass first)")
@@ -119,7 +118,6 @@ public struct MemoryPlan: Sendable {
             placed.append((offset, b.bytes, b.first, b.last, b.value))
             peak = max(peak, offset + b.bytes)
         }
-        _ = types
         return MemoryPlan(batch: batch, kernels: kernels, buffers: buffers, peakBytes: peak, naiveBytes: naive)
     }
 

@@ -131,8 +131,9 @@ public final class Search {
     @discardableResult
     public func run() throws -> [TrialStore.Trial] {
         let start = Date()
-        var done = try store.all().count
-        var bestReward = (try store.all().map(\.reward).max()) ?? 0
+        let earlier = try store.all()
+        var done = earlier.count
+        var bestReward = earlier.map(\.reward).max() ?? 0
         say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
             + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count)")
         while done < options.children {

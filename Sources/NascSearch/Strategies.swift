@@ -127,7 +127,7 @@ public final class ReinforceController: SearchStrategy {
             let n = min(batchLimit, count - start)
             let T = graph.decisions.count
             var choices = [[Int]](repeating: [Int](repeating: 0, count: T), count: n)
-            try forward.setSources(step.sources().filter { name, _ in forward.graph.nodes.contains { $0.result == name } })
+            try forward.setSources(matching: step.sources())
             for t in 0..<T {
                 let probs = try forward.run(inputs(choices.map(tokens), choices, advantages: [Double](repeating: 0, count: n)))["p\(t)"]!
                 let k = graph.decisions[t].options

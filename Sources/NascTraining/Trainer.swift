@@ -115,8 +115,7 @@ public final class Trainer {
 
     /// The inference graph's predicted class for every example.
     public func predictions(_ data: ImageDataset) throws -> [Int] {
-        let sources = step.sources()
-        try inference.setSources(sources.filter { name, _ in inference.graph.nodes.contains { $0.result == name } })
+        try inference.setSources(matching: step.sources())
         var out: [Int] = []
         for start in stride(from: 0, to: data.count, by: options.batch) {
             let indices = Array(start..<min(start + options.batch, data.count))[...]

@@ -181,7 +181,7 @@ struct Eval: ParsableCommand {
             if latency {
                 BLASThreads.set(1)
                 let single = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1)
-                try single.setSources(try Checkpoint.read(weights).tensors.filter { name, _ in single.graph.nodes.contains { $0.result == name } })
+                try single.setSources(matching: try Checkpoint.read(weights).tensors)
                 var times: [Double] = []
                 let image = graph.inputs.first { $0.type.dtype == .f32 }!.name, label = graph.inputs.first { $0.type.dtype == .i32 }?.name
                 for i in 0..<min(500, test.count) {

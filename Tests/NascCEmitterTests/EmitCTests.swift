@@ -78,7 +78,7 @@ final class EmitCTests: XCTestCase {
         let graph = try load("\(Self.root)/ir-specs/models/small_cnn.nasir")
         let weights = try Checkpoint.read("\(Self.root)/generated/small_cnn.ckpt")
         let inference = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 200)
-        try inference.setSources(weights.tensors.filter { name, _ in inference.graph.nodes.contains { $0.result == name } })
+        try inference.setSources(matching: weights.tensors)
         let jit = try inference.run(["x": Tensor(shape: [200, 1, 28, 28], data: test.pixels.map(Double.init)),
                                      "y": Tensor(.i32, shape: [200], data: test.labels.map(Double.init))])["logits"]!
         var worst = 0.0, sameClass = 0

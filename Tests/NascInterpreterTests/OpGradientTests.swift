@@ -1,6 +1,7 @@
 import NascIR
 import NascInterpreter
 @testable import NascPasses
+import NascTestSupport
 import XCTest
 
 /// Every differentiable op's gradient rule against finite differences, on
@@ -8,13 +9,9 @@ import XCTest
 /// padding, transposes, broadcasting). Outputs that are not scalars are
 /// checked through half their sum of squares.
 final class OpGradientTests: XCTestCase {
-    static func body(_ inputs: String, _ output: String, _ lines: String) -> String {
-        "graph @g(\(inputs)) -> (\(output)) {\n\(lines)\n}\n"
-    }
-
     /// name, inputs, output signature, body (ending in `return`).
     static let graphs: [(String, String)] = [
-        ("unary and binary elementwise, with scalar broadcasting", body("%x: f32[N,3,4]", "y: f32[N,3,4]", """
+        ("unary and binary elementwise, with scalar broadcasting", graphText("%x: f32[N,3,4]", "y: f32[N,3,4]", """
               %p = param {init = normal, scale = 1.0} : f32[3,4]
               %s = param {init = uniform, scale = 1.0} : f32[]
               %one = const {value = 1.0} : f32[]
@@ -40,26 +37,26 @@ final class OpGradientTests: XCTestCase {
               %y = mul %again, %b
               return %y
             """)),
-        ("conv2d 3x5 stride 2 same", body("%x: f32[N,2,7,8]", "y: f32[N,3,4,4]", """
+        ("conv2d 3x5 stride 2 same", graphText("%x: f32[N,2,7,8]", "y: f32[N,3,4,4]", """
               %w = param {init = he_normal} : f32[3,2,3,5]
               %y = conv2d %x, %w {stride = [2, 2], pad = same}
               return %y
             """)),
-        ("conv2d 1x7 and 7x1 same", body("%x: f32[N,2,7,7]", "y: f32[N,2,7,7]", """
+        ("conv2d 1x7 and 7x1 same", graphText("%x: f32[N,2,7,7]", "y: f32[N,2,7,7]", """
               %w1 = param {init = he_normal} : f32[3,2,1,7]
               %w2 = param {init = he_normal} : f32[2,3,7,1]
               %h = conv2d %x, %w1
               %y = conv2d %h, %w2
               return %y
             """)),
-        ("conv2d stride 3 valid and stride [1,2] same", body("%x: f32[N,2,8,7]", "y: f32[N,2,3,1]", """
+        ("conv2d stride 3 valid and stride [1,2] same", graphText("%x: f32[N,2,8,7]", "y: f32[N,2,3,1]", """
               %w1 = param {init = he_normal} : f32[3,2,2,4]
               %w2 = param {init = he_normal} : f32[2,3,1,1]
               %h = conv2d %x, %w1 {stride = [3, 3], pad = valid}
               %y = conv2d %h, %w2 {stride = [1, 2], pad = same}
               return %y
             """)),
-        ("batch norm train 4-D and 2-D", body("%x: f32[N,3,3,3]", "y: f32[N,3]", """
+        ("batch norm train 4-D and 2-D", graphText("%x: f32[N,3,3,3]", "y: f32[N,3]", """
               %g = param {init = uniform, scale = 2.0} : f32[3]
               %b = param {init = uniform, scale = 1.0} : f32[3]
               %m = state {init = zeros} : f32[3]
@@ -74,7 +71,7 @@ final class OpGradientTests: XCTestCase {
               %y = batch_norm %p, %g2, %b2, %m2, %v2 {mode = train, eps = 0.001}
               return %y
             """)),
-        ("batch norm infer", body("%x: f32[N,2,2,3]", "y: f32[N,2,2,3]", """
+        ("batch norm infer", graphText("%x: f32[N,2,2,3]", "y: f32[N,2,2,3]", """
               %g = param {init = uniform, scale = 2.0} : f32[2]
               %b = param {init = uniform, scale = 1.0} : f32[2]
               %m = state {init = uniform, scale = 1.0} : f32[2]
@@ -82,7 +79,7 @@ final class OpGradientTests: XCTestCase {
               %y = batch_norm %x, %g, %b, %m, %v {mode = infer}
               return %y
             """)),
-        ("bias add and matmul with every transpose", body("%x: f32[N,4]", "y: f32[N,2]", """
+        ("bias add and matmul with every transpose", graphText("%x: f32[N,4]", "y: f32[N,2]", """
               %a = param {init = glorot_uniform} : f32[4,3]
               %b = param {init = glorot_uniform} : f32[5,3]
               %c = param {init = glorot_uniform} : f32[2,5]
@@ -97,7 +94,7 @@ final class OpGradientTests: XCTestCase {
               %y = matmul %kb, %t {transpose_b = true}
               return %y
             """)),
-        ("max and avg pools, same and valid, strided", body("%x: f32[N,2,7,6]", "y: f32[N,2,1,2]", """
+        ("max and avg pools, same and valid, strided", graphText("%x: f32[N,2,7,6]", "y: f32[N,2,1,2]", """
               %w = param {init = he_normal} : f32[2,2,3,3]
               %c = conv2d %x, %w
               %mp = max_pool %c {window = [3, 2], stride = [2, 2], pad = same}
@@ -106,7 +103,7 @@ final class OpGradientTests: XCTestCase {
               %y = avg_pool %mv {window = [1, 1], stride = [1, 1], pad = valid}
               return %y
             """)),
-        ("concat, zero pad, global average pool", body("%x: f32[N,1,5,5]", "y: f32[N,5]", """
+        ("concat, zero pad, global average pool", graphText("%x: f32[N,1,5,5]", "y: f32[N,5]", """
               %w1 = param {init = he_normal} : f32[2,1,3,3]
               %w2 = param {init = he_normal} : f32[3,1,5,5]
               %a = conv2d %x, %w1
@@ -116,7 +113,7 @@ final class OpGradientTests: XCTestCase {
               %y = global_avg_pool %cat
               return %y
             """)),
-        ("embedding, softmax and softmax cross-entropy", body("%ids: i32[N,2], %y: i32[N]", "loss: f32[]", """
+        ("embedding, softmax and softmax cross-entropy", graphText("%ids: i32[N,2], %y: i32[N]", "loss: f32[]", """
               %t = param {init = uniform, scale = 1.0} : f32[6,3]
               %e = embedding %t, %ids
               %f = flatten %e
@@ -128,13 +125,13 @@ final class OpGradientTests: XCTestCase {
               %loss = softmax_cross_entropy %z2, %y
               return %loss
             """)),
-        ("weighted softmax cross-entropy", body("%h: f32[N,5], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
+        ("weighted softmax cross-entropy", graphText("%h: f32[N,5], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
               %w = param {init = glorot_uniform} : f32[5,3]
               %z = matmul %h, %w
               %loss = weighted_softmax_cross_entropy %z, %a, %adv
               return %loss
             """)),
-        ("reduce sum", body("%x: f32[N,3]", "loss: f32[]", """
+        ("reduce sum", graphText("%x: f32[N,3]", "loss: f32[]", """
               %p = param {init = uniform, scale = 1.0} : f32[3]
               %b = bias_add %x, %p
               %t = tanh %b

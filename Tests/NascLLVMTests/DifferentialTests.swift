@@ -58,15 +58,11 @@ final class DifferentialTests: XCTestCase {
         return (worst, Set(compiled.graph.nodes.map(\.op)))
     }
 
-    static func body(_ inputs: String, _ output: String, _ lines: String) -> String {
-        "graph @g(\(inputs)) -> (\(output)) {\n\(lines)\n}\n"
-    }
-
     /// Forward graphs exercising every op with odd sizes, strides 2 and 3,
     /// 1x7 and 7x1 kernels; each is compared forward, with its gradients
     /// (autodiff), and as a training step (running statistics, optimizers).
     static let graphs: [(String, String)] = [
-        ("elementwise and broadcasting", body("%x: f32[N,3,5], %y: i32[N]", "loss: f32[]", """
+        ("elementwise and broadcasting", graphText("%x: f32[N,3,5], %y: i32[N]", "loss: f32[]", """
               %s = param {init = uniform, scale = 1.0} : f32[]
               %one = const {value = 1.0} : f32[]
               %f = flatten %x
@@ -92,7 +88,7 @@ final class DifferentialTests: XCTestCase {
               %loss = softmax_cross_entropy %logits, %y
               return %loss
             """)),
-        ("conv 3x5 stride 2, 1x7, 7x1, stride 3 valid, with batch norm", body("%x: f32[N,3,11,13], %y: i32[N]", "loss: f32[]", """
+        ("conv 3x5 stride 2, 1x7, 7x1, stride 3 valid, with batch norm", graphText("%x: f32[N,3,11,13], %y: i32[N]", "loss: f32[]", """
               %w1 = param {init = he_normal} : f32[5,3,3,5]
               %c1 = conv2d %x, %w1 {stride = [2, 2], pad = same}
               %g1 = param {init = uniform, scale = 2.0} : f32[5]
@@ -114,7 +110,7 @@ final class DifferentialTests: XCTestCase {
               %loss = softmax_cross_entropy %p, %y
               return %loss
             """)),
-        ("pools, pad, concat, bias, inference batch norm", body("%x: f32[N,2,9,7], %y: i32[N]", "loss: f32[]", """
+        ("pools, pad, concat, bias, inference batch norm", graphText("%x: f32[N,2,9,7], %y: i32[N]", "loss: f32[]", """
               %w = param {init = he_normal} : f32[3,2,3,3]
               %bias = param {init = uniform, scale = 1.0} : f32[3]
               %c = conv2d %x, %w
@@ -136,14 +132,14 @@ final class DifferentialTests: XCTestCase {
               %loss = softmax_cross_entropy %logits, %y
               return %loss
             """)),
-        ("weighted cross-entropy", body("%h: f32[N,6], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
+        ("weighted cross-entropy", graphText("%h: f32[N,6], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
               %w = param {init = glorot_uniform} : f32[6,5]
               %z = matmul %h, %w
               %t = tanh %z
               %loss = weighted_softmax_cross_entropy %t, %a, %adv
               return %loss
             """)),
-        ("embedding, softmax, transposed matmuls, reduce_sum", body("%ids: i32[N,3], %h: f32[N,6]", "loss: f32[]", """
+        ("embedding, softmax, transposed matmuls, reduce_sum", graphText("%ids: i32[N,3], %h: f32[N,6]", "loss: f32[]", """
               %t = param {init = uniform, scale = 1.0} : f32[7,2]
               %e = embedding %t, %ids
               %f = flatten %e
