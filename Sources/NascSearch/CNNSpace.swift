@@ -7,17 +7,29 @@
 /// input takes the image; outputs no later layer consumes are concatenated
 /// into the classifier; inputs of different sizes are zero-padded to the
 /// largest.
+///
+/// With `poolEvery = K` (the paper's max-pooling variant) the layers come in
+/// stages of K, and each stage works at half the resolution of the one
+/// before: a value that crosses into a later stage (a skip, the image, an
+/// output bound for the classifier) passes through one 2x2 max pool per
+/// stage boundary. Pooling keeps deep children cheap enough to train fully.
 public struct CNNSpace: Sendable, Equatable {
     public var layers: Int
     public var strides: Bool
+    /// Layers per resolution stage; 0 means a single stage (no pooling).
+    public var poolEvery: Int
     public static let kernelSizes = [1, 3, 5, 7]
     public static let filterCounts = [24, 36, 48, 64]
     public static let strideValues = [1, 2, 3]
 
-    public init(layers: Int, strides: Bool = false) {
+    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0) {
         self.layers = layers
         self.strides = strides
+        self.poolEvery = poolEvery
     }
+
+    /// The resolution stage of layer `i` (0-based); the image is in stage 0.
+    public func stage(_ i: Int) -> Int { poolEvery > 0 ? i / poolEvery : 0 }
 
     public enum Kind: Sendable, Equatable {
         case height, width, filters, stride
@@ -79,6 +91,21 @@ public struct CNNSpace: Sendable, Equatable {
         var shapes: [(c: Int, h: Int, w: Int)] = []
         var consumed = Set<Int>()
 
+        /// `value` after `times` 2x2 max pools, each emitted once; a map
+        /// already one pixel wide is not pooled further.
+        var emitted = Set<String>()
+        func pooled(_ value: (name: String, c: Int, h: Int, w: Int), _ times: Int) -> (name: String, c: Int, h: Int, w: Int) {
+            var v = value
+            for k in 0..<times where v.h >= 2 && v.w >= 2 {
+                let name = "\(value.name)_pool\(k + 1)"
+                if emitted.insert(name).inserted {
+                    lines.append("  %\(name) = max_pool %\(v.name) {window = [2, 2], stride = [2, 2], pad = valid}")
+                }
+                v = (name, v.c, v.h / 2, v.w / 2)
+            }
+            return v
+        }
+
         /// One value from several: zero-pad to the largest, concatenate on depth.
         func combine(_ sources: [(name: String, c: Int, h: Int, w: Int)], _ tag: String) -> (String, Int, Int, Int) {
             if sources.count == 1 { return sources[0] }
@@ -95,9 +122,15 @@ public struct CNNSpace: Sendable, Equatable {
             return (tag, sources.map(\.c).reduce(0, +), h, w)
         }
 
+        /// Layer `j`'s output (or the image for -1), brought to stage `target`.
+        func source(_ j: Int, into target: Int) -> (name: String, c: Int, h: Int, w: Int) {
+            if j < 0 { return pooled(("x", channels, size, size), target) }
+            return pooled(("h\(j + 1)", shapes[j].c, shapes[j].h, shapes[j].w), target - stage(j))
+        }
+
         for (i, layer) in spec.enumerated() {
             let l = i + 1
-            let sources = layer.inputs.isEmpty ? [("x", channels, size, size)] : layer.inputs.map { j in ("h\(j + 1)", shapes[j].c, shapes[j].h, shapes[j].w) }
+            let sources = (layer.inputs.isEmpty ? [-1] : layer.inputs).map { source($0, into: stage(i)) }
             consumed.formUnion(layer.inputs)
             let (input, c, h, w) = combine(sources, "in\(l)")
             let (kh, kw) = layer.kernel, f = layer.filters, s = layer.stride
@@ -114,7 +147,7 @@ public struct CNNSpace: Sendable, Equatable {
             shapes.append((f, (h - 1) / s + 1, (w - 1) / s + 1))
         }
         let ends = (0..<spec.count).filter { !consumed.contains($0) }
-        let (features, c, _, _) = combine(ends.map { ("h\($0 + 1)", shapes[$0].c, shapes[$0].h, shapes[$0].w) }, "top")
+        let (features, c, _, _) = combine(ends.map { source($0, into: stage(spec.count - 1)) }, "top")
         lines += [
             "  %pool = global_avg_pool %\(features)",
             "  %wd = param {init = glorot_uniform} : f32[\(c),\(classes)]",

@@ -17,6 +17,7 @@ public final class Search {
         public var children = 24
         /// Children per controller update (and per proposal round).
         public var perUpdate = 4
+        public var controllerLearningRate = 6e-4
         public var trainImages = 4000
         public var validationImages = 1000
         public var epochs = 1
@@ -48,9 +49,13 @@ public final class Search {
         switch options.strategy {
         case "random": strategy = RandomSearch(space: options.space, seed: seed)
         case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: seed)
-        default: strategy = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1))
+        default:
+            let controller = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1))
+            controller.learningRate = options.controllerLearningRate
+            strategy = controller
         }
-        let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "strategy": options.strategy,
+        let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "pool_every": options.space.poolEvery,
+                                     "strategy": options.strategy, "controller_lr": options.controllerLearningRate,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
                                      "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])

@@ -42,8 +42,14 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Let each layer choose a stride in {1, 2, 3}.")
     var strides = false
 
+    @Option(help: ArgumentHelp("Halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
+    var poolEvery = 0
+
     @Option(help: "Children per controller update.")
     var perUpdate = 4
+
+    @Option(help: "The REINFORCE controller's Adam learning rate (the paper's 6e-4 suits thousands of children; a few hundred need more).")
+    var controllerLr = 6e-4
 
     @Option(help: "Training images per child (from the training split).")
     var trainImages = 4000
@@ -77,8 +83,8 @@ struct SearchCommand: ParsableCommand {
 
     func validate() throws {
         guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
-        guard children >= 1, layers >= 1, layers <= 12, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1 else {
-            throw ValidationError("counts must be at least 1 (and --layers at most 12)")
+        guard children >= 1, layers >= 1, layers <= 12, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1, poolEvery >= 0, controllerLr > 0 else {
+            throw ValidationError("counts must be at least 1, --layers at most 12, --pool-every at least 0, --controller-lr positive")
         }
     }
 
@@ -89,10 +95,11 @@ struct SearchCommand: ParsableCommand {
             do { full = try dataset.load(data).train } catch let e as DatasetError { throw CommandError(e.description) }
             let (rest, validation) = full.split(validation: validationImages)
             var o = Search.Options()
-            o.space = CNNSpace(layers: layers, strides: strides)
+            o.space = CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery)
             o.strategy = strategy
             o.children = children
             o.perUpdate = perUpdate
+            o.controllerLearningRate = controllerLr
             o.trainImages = trainImages
             o.validationImages = validationImages
             o.epochs = epochs
@@ -156,7 +163,7 @@ struct Retrain: ParsableCommand {
                   let layers = config["layers"] as? Int else {
                 throw CommandError("\(folder): error: not a search run folder (no readable search.json)")
             }
-            let space = CNNSpace(layers: layers, strides: config["strides"] as? Bool ?? false)
+            let space = CNNSpace(layers: layers, strides: config["strides"] as? Bool ?? false, poolEvery: config["pool_every"] as? Int ?? 0)
             let trials = try TrialStore(path: "\(folder)/trials.db").all()
             guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? trials.max(by: { $0.reward < $1.reward }) else {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")

@@ -10,8 +10,8 @@ final class SearchTests: XCTestCase {
     /// with the repair rules: no input -> the image; unconsumed outputs ->
     /// the classifier; different sizes -> zero-padded.
     func testEveryChildVerifies() throws {
-        for strides in [false, true] {
-            let space = CNNSpace(layers: 4, strides: strides)
+        for (strides, poolEvery) in [(false, 0), (true, 0), (false, 1), (true, 2)] {
+            let space = CNNSpace(layers: poolEvery == 1 ? 6 : 4, strides: strides, poolEvery: poolEvery)
             var search = RandomSearch(space: space, seed: 3)
             for choices in search.propose(60) {
                 let text = space.ir(choices)
@@ -26,6 +26,15 @@ final class SearchTests: XCTestCase {
         XCTAssertTrue(text.contains("%in3 = concat %h1, %h2"), text)
         XCTAssertTrue(text.contains("%pool = global_avg_pool %h3"), text)
         XCTAssertTrue(text.contains("f32[48,1,1,3]"), text)  // layer 1: height 1, width 3, 48 filters
+
+        // Pooling after every layer: layer 3 (14x14 -> stage 2, 7x7) takes
+        // layer 1 (28x28) through two pools and layer 2 (14x14) through one.
+        let pooled = CNNSpace(layers: 3, poolEvery: 1).ir(choices)
+        XCTAssertTrue(pooled.contains("%x_pool1 = max_pool %x {window = [2, 2], stride = [2, 2], pad = valid}"), pooled)  // layer 2 takes the image
+        XCTAssertTrue(pooled.contains("%h1_pool2 = max_pool %h1_pool1"), pooled)
+        XCTAssertTrue(pooled.contains("%in3 = concat %h1_pool2, %h2_pool1"), pooled)
+        let graph = try Verifier.parseAndVerify(Array(pooled.utf8))
+        XCTAssertEqual(graph.valueTypes["h3"]?.description, "f32[N,36,7,7]")
     }
 
     /// The controller's REINFORCE gradient equals the gradient of the
