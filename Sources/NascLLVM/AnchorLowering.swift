@@ -167,7 +167,7 @@ extension Lowering {
         case .reduceSum:
             let acc = slot()
             write("0.0", acc)
-            w.loop(to: count(type(x[0])), "e") { i in write(w.f("fadd", read(acc), w.loadF(p(x[0]), i)), acc) }
+            w.loop(to: count(type(x[0])), "e") { i in accumulate(acc, w.loadF(p(x[0]), i)) }
             w.storeF(read(acc), out, "0")
 
         case .globalAvgPool:
@@ -176,7 +176,7 @@ extension Lowering {
                 let acc = slot()
                 write("0.0", acc)
                 let base = w.mul(row, "\(inner)")
-                w.loop(to: "\(inner)", "j") { j in write(w.f("fadd", read(acc), w.loadF(p(x[0]), w.add(base, j))), acc) }
+                w.loop(to: "\(inner)", "j") { j in accumulate(acc, w.loadF(p(x[0]), w.add(base, j))) }
                 w.storeF(w.f("fdiv", read(acc), IRWriter.literal(Double(inner))), out, row)
             }
 

@@ -25,13 +25,13 @@ extension Lowering {
         let m = perChannelCount(v)
         let sum = slot()
         write("0.0", sum)
-        forEachInChannel(v, c) { i in write(w.f("fadd", read(sum), w.loadF(p(v), i)), sum) }
+        forEachInChannel(v, c) { i in accumulate(sum, w.loadF(p(v), i)) }
         let mean = w.f("fdiv", read(sum), m)
         let sq = slot()
         write("0.0", sq)
         forEachInChannel(v, c) { i in
             let d = w.f("fsub", w.loadF(p(v), i), mean)
-            write(w.f("fadd", read(sq), w.f("fmul", d, d)), sq)
+            accumulate(sq, w.f("fmul", d, d))
         }
         return (mean, w.f("fdiv", read(sq), m))
     }
@@ -69,8 +69,8 @@ extension Lowering {
                 forEachInChannel(x[1], c) { i in
                     let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
                     let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
-                    write(w.f("fadd", read(sumG), g), sumG)
-                    write(w.f("fadd", read(sumGX), w.f("fmul", g, xhat)), sumGX)
+                    accumulate(sumG, g)
+                    accumulate(sumGX, w.f("fmul", g, xhat))
                 }
                 let m = perChannelCount(x[1])
                 let (sg, sgx) = (read(sumG), read(sumGX))
@@ -87,7 +87,7 @@ extension Lowering {
                 write("0.0", acc)
                 forEachInChannel(x[1], c) { i in
                     let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
-                    write(w.f("fadd", read(acc), w.f("fmul", w.loadF(p(x[0]), i), xhat)), acc)
+                    accumulate(acc, w.f("fmul", w.loadF(p(x[0]), i), xhat))
                 }
                 w.storeF(read(acc), out, c)
             case .batchMean:
@@ -106,7 +106,7 @@ extension Lowering {
             default:  // channel_sum
                 let acc = slot()
                 write("0.0", acc)
-                forEachInChannel(x[0], c) { i in write(w.f("fadd", read(acc), w.loadF(p(x[0]), i)), acc) }
+                forEachInChannel(x[0], c) { i in accumulate(acc, w.loadF(p(x[0]), i)) }
                 w.storeF(read(acc), out, c)
             }
         }
@@ -141,8 +141,8 @@ extension Lowering {
                                 let (iw, okW) = tap(ow, kw, aw)
                                 w.when(okW) {
                                     let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
-                                    write(w.f("fadd", read(count), "1.0"), count)
-                                    if n.op == .avgPool { write(w.f("fadd", read(sum), w.loadF(src, at)), sum) }
+                                    accumulate(count, "1.0")
+                                    if n.op == .avgPool { accumulate(sum, w.loadF(src, at)) }
                                     if n.op == .maxPool || n.op == .maxPoolGrad {
                                         let v = w.loadF(src, at)
                                         let better = w.value("fcmp ogt float \(v), \(read(best))", "c")

@@ -36,11 +36,22 @@ public final class CompiledGraph: @unchecked Sendable {
     /// The LLVM IR text of the kernels (what the JIT compiled, before optimization).
     public let llvmText: String
 
-    private let calls: [(function: KernelFunction, slots: [Slot])]
+    /// Each kernel call: its function, its buffers, and how it may run as
+    /// batch chunks (nil: whole batch only).
+    private let calls: [(function: KernelFunction, slots: [Slot], split: BatchSplit?)]
+    /// Seconds spent in each kernel (in `kernels` order) since profiling was
+    /// switched on; nil when off, so a normal run reads no clock.
+    public private(set) var kernelSeconds: [Double]? = nil
+    /// The kernels in execution order, with the ops each one fuses.
+    public let kernels: [(name: String, ops: [String])]
     private let modules: [CompiledModule]
     private var storage: [String: UnsafeMutablePointer<Float>] = [:]
     private let arena: UnsafeMutableRawPointer
-    private let workspace: UnsafeMutableRawPointer
+    /// One workspace per thread: batch chunks run at once.
+    private var workspaces: [UnsafeMutableRawPointer] = []
+    /// Per thread after the first, room for a partial sum over its chunk.
+    private var partials: [UnsafeMutablePointer<Float>] = []
+    private let partialFloats: Int
     private let slots: [String: Slot]
     private let limits: [String: Int]
     private let types: [String: TensorType]
@@ -93,10 +104,32 @@ public final class CompiledGraph: @unchecked Sendable {
                 cache.insert(m.key, KernelCache.Entry(address: compiled.symbols[m.symbol]!, module: compiled))
             }
         }
+        if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { writePerfMap(lowered, fused, addresses.map { $0! }) }
         let text = CompiledGraph.declarations + lowered.map { $0.text.replacingOccurrences(of: "@KERNEL(", with: "@\($0.kernel)(") }.joined(separator: "\n")
             + jit.functionAttributes + "\n"
         return CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, addresses: addresses.map { $0! },
                              modules: modules, timings: timings, llvmText: text)
+    }
+
+    /// NASC_PERF_MAP=1: appends the kernels to /tmp/perf-PID.map, so `perf
+    /// report` names JIT code by kernel and ops (Debian's LLVM 14 lacks its
+    /// perf listener). A function's size is taken as the gap to the next one.
+    static func writePerfMap(_ lowered: [LoweredKernel], _ graph: Graph, _ addresses: [UnsafeRawPointer]) {
+        let starts = Set(addresses.map { UInt(bitPattern: $0) }).sorted()
+        var lines = ""
+        for (k, address) in zip(lowered, addresses) {
+            let start = UInt(bitPattern: address)
+            let next = starts.first { $0 > start } ?? start + 65536
+            let ops = graph.nodes.filter { $0.kernel == k.kernel }.map(\.op.name).joined(separator: "+")
+            lines += String(start, radix: 16) + " " + String(min(next - start, 65536), radix: 16) + " \(graph.name).\(k.kernel).\(ops)\n"
+        }
+        let path = "/tmp/perf-\(getpid()).map"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if let file = FileHandle(forWritingAtPath: path) {
+            file.seekToEndOfFile()
+            file.write(Data(lines.utf8))
+            file.closeFile()
+        }
     }
 
     /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.
@@ -119,6 +152,7 @@ public final class CompiledGraph: @unchecked Sendable {
         self.timings = timings
         self.llvmText = llvmText
         types = graph.valueTypes
+        kernels = lowered.map { k in (k.kernel, graph.nodes.filter { $0.kernel == k.kernel }.map(\.op.name)) }
         limits = graph.indexLimits()
 
         var slots: [String: Slot] = [:]
@@ -145,10 +179,12 @@ public final class CompiledGraph: @unchecked Sendable {
 
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.peakBytes, 64), alignment: 64)
         workspaceBytes = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
-        workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64)
+        let members = Dictionary(grouping: graph.nodes.filter { $0.kernel != nil }, by: { $0.kernel! })
         calls = zip(lowered, addresses).map { k, address in
-            (unsafeBitCast(address, to: KernelFunction.self), k.arguments.map { slots[$0]! })
+            (unsafeBitCast(address, to: KernelFunction.self), k.arguments.map { slots[$0]! },
+             BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: graph.valueTypes))
         }
+        partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
         for n in graph.nodes where n.op == .param || n.op == .state {
             let count = n.type!.bound(batch: 1).reduce(1, *)
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -159,7 +195,8 @@ public final class CompiledGraph: @unchecked Sendable {
 
     deinit {
         arena.deallocate()
-        workspace.deallocate()
+        workspaces.forEach { $0.deallocate() }
+        partials.forEach { $0.deallocate() }
         for p in storage.values { p.deallocate() }
     }
 
@@ -193,6 +230,14 @@ public final class CompiledGraph: @unchecked Sendable {
     }
 
     // MARK: - Running
+
+    /// How many kernels run as batch chunks when there are several threads.
+    public var chunkedKernels: Int { calls.filter { $0.split != nil }.count }
+    /// How many of those add up partial sums (weight gradients).
+    public var summedKernels: Int { calls.filter { if case .sum = $0.split { return true } else { return false } }.count }
+
+    /// Starts (or restarts) timing every kernel call.
+    public func startProfiling() { kernelSeconds = Array(repeating: 0, count: calls.count) }
 
     /// One step on a batch; returns every output by label.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
@@ -249,10 +294,34 @@ public final class CompiledGraph: @unchecked Sendable {
                 case .constant: return nil
                 }
             }
-            var args = [UnsafeMutableRawPointer?](repeating: nil, count: calls.map(\.slots.count).max() ?? 0)
-            for call in calls {
-                for (i, s) in call.slots.enumerated() { args[i] = address(s) }
-                args.withUnsafeMutableBufferPointer { call.function($0.baseAddress, Int64(n), workspace) }
+            let threads = min(BLASThreads.current, n)
+            while workspaces.count < threads {
+                workspaces.append(UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64))
+            }
+            while partials.count < threads - 1 { partials.append(UnsafeMutablePointer<Float>.allocate(capacity: max(partialFloats, 1))) }
+            let base = calls.map { $0.slots.map(address) }
+            for (k, call) in calls.enumerated() {
+                let start = kernelSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+                if threads > 1, let split = call.split {
+                    // Chunk t covers examples [t*n/threads, (t+1)*n/threads).
+                    BLASThreads.setBLAS(1)
+                    let (workspaces, partials) = (self.workspaces, self.partials)
+                    DispatchQueue.concurrentPerform(iterations: threads) { t in
+                        let lo = t * n / threads, hi = (t + 1) * n / threads
+                        var args = zip(base[k], split.bytesPerExample).map { p, bytes in p.map { $0 + lo * bytes } }
+                        if case .sum(_, let result, _) = split, t > 0 { args[result] = UnsafeMutableRawPointer(partials[t - 1]) }
+                        args.withUnsafeMutableBufferPointer { call.function($0.baseAddress, Int64(hi - lo), workspaces[t]) }
+                    }
+                    if case .sum(_, let result, let floats) = split {
+                        let out = base[k][result]!.assumingMemoryBound(to: Float.self)
+                        for partial in partials.prefix(threads - 1) { for i in 0..<floats { out[i] += partial[i] } }
+                    }
+                } else {
+                    BLASThreads.setBLAS(threads)
+                    var args = base[k]
+                    args.withUnsafeMutableBufferPointer { call.function($0.baseAddress, Int64(n), workspaces[0]) }
+                }
+                if kernelSeconds != nil { kernelSeconds![k] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             }
             var outputs: [String: Tensor] = [:]
             for o in graph.outputs {

@@ -126,6 +126,10 @@ final class Lowering {
     }
     func read(_ slot: String) -> String { w.value("load float, float* \(slot), align 4", "f") }
     func write(_ v: String, _ slot: String) { w.emit("store float \(v), float* \(slot), align 4") }
+    /// slot += v, as a reduction LLVM may reorder: `reassoc` lets the loop
+    /// vectorizer keep one partial sum per vector lane (sums over a batch of
+    /// feature maps ran one add at a time, a quarter of a training step).
+    func accumulate(_ slot: String, _ v: String) { write(w.value("fadd reassoc float \(read(slot)), \(v)", "f"), slot) }
 
     func run(kernel: String) throws -> LoweredKernel {
         w.emit("%wsf = bitcast i8* %ws to float*")

@@ -99,7 +99,7 @@ extension Lowering {
                 write("0.0", sum)
                 w.loop(to: "\(classes)", "k") { k in
                     let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
-                    write(w.f("fadd", read(sum), e), sum)
+                    accumulate(sum, e)
                 }
                 let z = read(sum)
                 switch n.op {
@@ -115,7 +115,7 @@ extension Lowering {
                         let logZ = w.f("fadd", w.value("call float @logf(float \(z))", "f"), m)
                         var term = w.f("fsub", logZ, w.loadF(p(x[0]), w.add(base, label)))
                         if weighted { term = w.f("fmul", term, w.loadF(p(x[2]), r)) }
-                        write(w.f("fadd", read(total), term), total)
+                        accumulate(total, term)
                     }
                 default:  // grad: (softmax - onehot) * dloss / rows (times the row's weight)
                     var scale = w.f("fdiv", w.loadF(p(x[weighted ? 3 : 2]), "0"), rowsF)
@@ -139,7 +139,7 @@ extension Lowering {
                 write("0.0", dot)
                 w.loop(to: "\(classes)", "k") { k in
                     let i = w.add(base, k)
-                    write(w.f("fadd", read(dot), w.f("fmul", w.loadF(p(x[0]), i), w.loadF(p(x[1]), i))), dot)
+                    accumulate(dot, w.f("fmul", w.loadF(p(x[0]), i), w.loadF(p(x[1]), i)))
                 }
                 let d = read(dot)
                 w.loop(to: "\(classes)", "k") { k in

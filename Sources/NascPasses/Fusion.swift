@@ -7,9 +7,10 @@ import NascIR
 /// The rule, after TVM's FuseOps: an elementwise or broadcast op joins the
 /// kernel of an operand's producer when it iterates over the same shape and
 /// the join keeps every kernel convex (no path leaves the kernel and comes
-/// back). Any kernel except one anchored by an opaque op takes such an
-/// epilogue, so bias, batch norm in inference mode and activations follow a
-/// conv or matmul, and a gradient flows straight into its optimizer update.
+/// back). Any kernel except one anchored by an opaque op or by a sum over
+/// the batch (a weight gradient, which runs as batch chunks on several
+/// threads: see PatternKind.sumsOverBatch) takes such an epilogue, so bias,
+/// batch norm in inference mode and activations follow a conv or matmul.
 /// Then kernels of elementwise ops merge into the kernel they feed when the
 /// shapes match: chains and diamonds become one loop, and an elementwise op
 /// on parameters alone (weight decay) becomes the prologue of the update it
@@ -19,11 +20,14 @@ public enum Fusion {
         var members: [Int]
         let anchorKind: PatternKind
         let shape: TensorType
+        /// Anchored by an opaque op or a sum over the batch: takes no epilogue.
+        let closed: Bool
         var alive = true
-        init(anchor: Int, kind: PatternKind, shape: TensorType) {
+        init(anchor: Int, kind: PatternKind, shape: TensorType, closed: Bool) {
             members = [anchor]
             anchorKind = kind
             self.shape = shape
+            self.closed = closed
         }
         /// Every member is elementwise or broadcast: the group is one plain loop.
         var isPureElementwise: Bool { anchorKind.isEpilogue }
@@ -33,6 +37,7 @@ public enum Fusion {
         var g = graph.sorted()
         for i in g.nodes.indices { g.nodes[i].kernel = nil }
         let defining = g.definingNode
+        let types = g.valueTypes
         var groupOf = [Int?](repeating: nil, count: g.nodes.count)
         var groups: [Group] = []
 
@@ -80,7 +85,7 @@ public enum Fusion {
                 let candidates = node.operands.filter { producerGroup($0) != nil }
                     .sorted { a, b in !groups[producerGroup(a)!].isPureElementwise && groups[producerGroup(b)!].isPureElementwise }
                 for v in candidates {
-                    guard let p = producerGroup(v), groups[p].anchorKind != .opaque, groups[p].shape == shape else { continue }
+                    guard let p = producerGroup(v), !groups[p].closed, groups[p].shape == shape else { continue }
                     // Another operand's kernel must not depend on this one.
                     let others = node.operands.compactMap(producerGroup).filter { $0 != p }
                     guard !others.contains(where: { anc[$0].contains(p) }) else { continue }
@@ -92,7 +97,8 @@ public enum Fusion {
             }
             if !joined {
                 groupOf[i] = groups.count
-                groups.append(Group(anchor: i, kind: kind, shape: shape))
+                groups.append(Group(anchor: i, kind: kind, shape: shape,
+                                    closed: kind == .opaque || PatternKind.sumsOverBatch(node, types)))
             }
         }
 
@@ -112,7 +118,7 @@ public enum Fusion {
                     // its operands whole in memory.
                     let anchor = g.nodes[groups[c].members[0]]
                     let feedsAnchor = groups[h].members.contains { anchor.operands.contains(g.nodes[$0].result) }
-                    guard groups[c].isPureElementwise || (anc[h].isEmpty && !feedsAnchor), groups[c].anchorKind != .opaque,
+                    guard groups[c].isPureElementwise || (anc[h].isEmpty && !feedsAnchor), !groups[c].closed,
                           convex(h, c, anc) else { continue }
                     for m in groups[h].members { groupOf[m] = c }
                     groups[c].members += groups[h].members

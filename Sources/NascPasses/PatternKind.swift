@@ -44,4 +44,26 @@ public enum PatternKind: String, Sendable {
             return .opaque
         }
     }
+
+    /// Whether `node` adds up one contribution per example into a result
+    /// without N (a weight or bias gradient, a summed loss). Such a kernel
+    /// runs as batch chunks on several threads whose partial sums the
+    /// executor adds (NascLLVM's BatchSplit), so it takes no epilogue: the
+    /// epilogue would see a partial sum. The operands carrying N must have it
+    /// leading, so a chunk of examples is one block of memory.
+    public static func sumsOverBatch(_ node: Node, _ types: [String: TensorType]) -> Bool {
+        guard let result = node.type, !result.hasBatch else { return false }
+        func batchLed(_ v: String) -> Bool {
+            guard let t = types[v] else { return false }
+            return t.dims.first == .batch && !t.dims.dropFirst().contains(.batch)
+        }
+        switch node.op {
+        case .conv2dGradFilter, .channelSum, .reduceSum:
+            return node.operands.allSatisfy(batchLed)
+        case .matmul:  // a^T b over a batch: [N,K]^T [N,M]
+            return node.attrs.bool("transpose_a") && !node.attrs.bool("transpose_b") && node.operands.allSatisfy(batchLed)
+        default:
+            return false
+        }
+    }
 }

@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Only these children (comma-separated names, e.g. c1,c3).")
     var only: String?
 
+    @Flag(help: "After each child, list its kernels by time spent in them.")
+    var profile = false
+
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
@@ -74,6 +77,7 @@ struct Bench: ParsableCommand {
             inputs["lr"] = .scalar(0.01)
             var times: [Double] = []
             for i in 0...steps {
+                if i == 1 && profile { compiled.startProfiling() }
                 let t = Date()
                 _ = try compiled.run(inputs)
                 if i > 0 { times.append(Date().timeIntervalSince(t)) }
@@ -91,10 +95,22 @@ struct Bench: ParsableCommand {
             rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_warm_s": warm,
                          "step_median_s": median, "images_per_s": Double(batch) / median, "memory_bytes": memory,
                          "kernels": compiled.timings.kernels])
+            if profile, let seconds = compiled.kernelSeconds { printProfile(compiled, seconds) }
         }
         if let json {
             let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "children": rows], options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    /// The kernels that take the most time, with the ops they fuse.
+    func printProfile(_ compiled: CompiledGraph, _ seconds: [Double]) {
+        let total = seconds.reduce(0, +)
+        print("  kernel      ms/step   share  ops")
+        for k in seconds.indices.sorted(by: { seconds[$0] > seconds[$1] }).prefix(12) {
+            let (name, ops) = compiled.kernels[k]
+            print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%10.2f  %5.1f%%  ", seconds[k] * 1000 / Double(steps), 100 * seconds[k] / total)
+                  + ops.joined(separator: " "))
         }
     }
 }

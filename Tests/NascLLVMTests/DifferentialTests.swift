@@ -265,3 +265,46 @@ extension DifferentialTests {
         print("JIT parameters after 3 training steps: worst difference \(worst) of the bound")
     }
 }
+
+extension DifferentialTests {
+    /// Kernels that BatchSplit runs as batch chunks on two threads (partial
+    /// sums added, for weight gradients) give what one thread gives on the
+    /// whole batch (odd batches: uneven chunks).
+    func testBatchChunksOnTwoThreadsMatchOneThread() throws {
+        defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
+        var chunked = 0, summed = 0, worst = 0.0
+        for seed in UInt64(1)...40 {
+            var generator = RandomGraphs(seed: seed)
+            let forward = try Verifier.parseAndVerify(Array(generator.make().utf8))
+            let training = try Pipeline.run(forward, upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false)))
+            let compiled = try CompiledGraph.compile(training, maxBatch: 8)
+            chunked += compiled.chunkedKernels
+            summed += compiled.summedKernels
+            let sources = TrainingStep(training, seed: seed).sources
+            var inputs = RandomInputs.make(training, batch: 5 + Int(seed % 3), seed: seed)
+            inputs["lr"] = .scalar(0.05)
+            var results: [[String: Tensor]] = []
+            for threads in [1, 2] {
+                BLASThreads.set(threads)
+                try compiled.setSources(sources)
+                results.append(try compiled.run(inputs))
+            }
+            for (label, one) in results[0] {
+                let two = results[1][label]!
+                let scale = one.data.reduce(0) { $0 + abs($1) } / Double(max(one.count, 1))
+                for i in 0..<one.count {
+                    let bound = 1e-5 * max(abs(one.data[i]), scale) + 1e-7
+                    worst = max(worst, abs(two.data[i] - one.data[i]) / bound)
+                    if abs(two.data[i] - one.data[i]) > bound {
+                        XCTFail("seed \(seed): \(label)[\(i)] is \(two.data[i]) on two threads, \(one.data[i]) on one")
+                        return
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(chunked, 40, "BatchSplit should chunk the per-example kernels of these graphs")
+        XCTAssertGreaterThan(summed, 20, "BatchSplit should sum weight gradients over chunks in these graphs")
+        print("batch chunks: \(chunked) chunked kernels (\(summed) summing) over 40 random training graphs; two threads vs one: worst difference \(worst) of the bound")
+    }
+}
+
