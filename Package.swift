@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "NascDataTests", dependencies: ["NascData", "NascIR"]),
         .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascCEmitter"],
                     swiftSettings: llvmInclude),
-        .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascSearch"],
+        .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining"],
                     swiftSettings: llvmInclude),

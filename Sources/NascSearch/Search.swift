@@ -5,6 +5,11 @@ import NascLLVM
 import NascPasses
 import NascTraining
 
+public struct SearchError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
 /// The search loop: propose children, train each briefly, reward it with
 /// its validation accuracy cubed (Zoph & Le), let the strategy learn, and
 /// record every trial. A child whose structural hash was seen before reuses
@@ -38,6 +43,9 @@ public final class Search {
     var seen: [String: (reward: Double, accuracy: Double)] = [:]
 
     public init(options: Options, train: ImageDataset, validation: ImageDataset) throws {
+        guard train.height == train.width else {
+            throw SearchError(message: "the search space builds square images; these are \(train.height)x\(train.width)")
+        }
         self.options = options
         self.train = train
         self.validation = validation
@@ -56,6 +64,7 @@ public final class Search {
         }
         let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "pool_every": options.space.poolEvery,
                                      "strategy": options.strategy, "controller_lr": options.controllerLearningRate,
+                                     "channels": train.channels, "size": train.height, "classes": train.classes,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
                                      "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
@@ -82,9 +91,14 @@ public final class Search {
         log?.write(Data((line + "\n").utf8))
     }
 
+    /// A child as IR for this search's images and classes.
+    func child(_ choices: [Int], name: String) -> String {
+        options.space.ir(choices, name: name, channels: train.channels, size: train.height, classes: train.classes)
+    }
+
     /// Trains one child; returns its trial (reward 0 and the error if it failed).
     func evaluate(_ choices: [Int], id: Int) -> TrialStore.Trial {
-        let text = options.space.ir(choices, name: "child\(id)")
+        let text = child(choices, name: "child\(id)")
         var trial = TrialStore.Trial(id: id, strategy: strategy.name, decisions: choices, hash: "", reward: 0, validationAccuracy: 0,
                                      parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: 0, status: "ok", error: "")
         do {
@@ -164,7 +178,7 @@ public final class Search {
         }
         let trials = try store.all().sorted { $0.reward > $1.reward }
         if let best = trials.first {
-            try options.space.ir(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
+            try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
         }
         say(String(format: "search finished in %@", Progress.clock(Date().timeIntervalSince(start))))
         return trials

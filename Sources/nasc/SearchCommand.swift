@@ -168,7 +168,8 @@ struct Retrain: ParsableCommand {
             guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? trials.max(by: { $0.reward < $1.reward }) else {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
             }
-            let text = space.ir(chosen.decisions, name: "trial\(chosen.id)")
+            let text = space.ir(chosen.decisions, name: "trial\(chosen.id)", channels: config["channels"] as? Int ?? 1,
+                                size: config["size"] as? Int ?? 28, classes: config["classes"] as? Int ?? 10)
             try text.write(toFile: "\(folder)/trial\(chosen.id).nasir", atomically: true, encoding: .utf8)
             print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward))): \(folder)/trial\(chosen.id).nasir")
             var arguments = ["\(folder)/trial\(chosen.id).nasir", "--dataset", dataset.rawValue, "--epochs", "\(epochs)",

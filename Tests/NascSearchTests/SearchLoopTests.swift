@@ -1,0 +1,91 @@
+import Foundation
+import NascData
+import NascIR
+import NascSearch
+import XCTest
+
+/// The search loop end to end on a tiny synthetic dataset: every child
+/// trained and recorded, repeats reused, the best child written, the run
+/// continued where it stopped, the images' geometry respected.
+final class SearchLoopTests: XCTestCase {
+    /// Images whose class is the quadrant holding a bright square: learnable
+    /// in a few steps, so rewards differ between children.
+    static func quadrants(_ count: Int, channels: Int = 1, size: Int = 8, seed: UInt64) -> ImageDataset {
+        var rng = SeededGenerator(seed: seed)
+        var pixels: [Float] = [], labels: [Int32] = []
+        for _ in 0..<count {
+            let label = Int(rng.unit() * 4) % 4
+            var image = [Float](repeating: 0, count: channels * size * size)
+            let (top, left) = (label / 2 * size / 2, label % 2 * size / 2)
+            for c in 0..<channels { for y in top..<(top + size / 2) { for x in left..<(left + size / 2) { image[(c * size + y) * size + x] = 1 } } }
+            for i in image.indices { image[i] += Float(rng.unit() - 0.5) * 0.2 }
+            pixels += image
+            labels.append(Int32(label))
+        }
+        return ImageDataset(channels: channels, height: size, width: size, classes: 4, pixels: pixels, labels: labels)
+    }
+
+    func directory() throws -> String {
+        let d = NSTemporaryDirectory() + "nasc-search-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: d) }
+        return d
+    }
+
+    func options(_ dir: String, strategy: String, children: Int) -> Search.Options {
+        var o = Search.Options()
+        o.space = CNNSpace(layers: 1)  // 3 decisions of 4 options: 64 children, so repeats come soon
+        o.strategy = strategy
+        o.children = children
+        o.batch = 16
+        o.directory = dir
+        o.verbose = false
+        return o
+    }
+
+    func testSearchRecordsReusesAndResumes() throws {
+        let (train, validation) = (Self.quadrants(64, seed: 1), Self.quadrants(32, seed: 2))
+        for strategy in ["random", "evolution", "reinforce"] {
+            let dir = try directory()
+            let first = try Search(options: options(dir, strategy: strategy, children: 16), train: train, validation: validation).run()
+            XCTAssertEqual(first.count, 16, strategy)
+            XCTAssertEqual(first.map(\.reward), first.map(\.reward).sorted(by: >), "\(strategy): trials come best first")
+            for t in first {
+                XCTAssertNotEqual(t.status, "failed", "\(strategy): \(t.error)")
+                XCTAssertEqual(t.reward, pow(t.validationAccuracy, 3), accuracy: 1e-12)
+                XCTAssertGreaterThan(t.flops, 0)
+            }
+            // A repeated child reuses the reward of its first training.
+            let byHash = Dictionary(grouping: first, by: \.hash)
+            for (hash, same) in byHash where same.count > 1 {
+                XCTAssertEqual(Set(same.map(\.reward)).count, 1, "\(strategy): child \(hash) got different rewards")
+                XCTAssertEqual(same.filter { $0.status == "ok" }.count, 1, "\(strategy): child \(hash) was trained twice")
+            }
+            // The best child is on disk as IR for these 8x8 images.
+            let best = try Verifier.parseAndVerify(Array(try String(contentsOfFile: "\(dir)/best.nasir", encoding: .utf8).utf8))
+            XCTAssertEqual(best.inputs.first?.type.description, "f32[N,1,8,8]")
+            XCTAssertEqual(StructuralHash.hash(best), first[0].hash)
+
+            // Running again with a larger budget continues: 16 kept, 8 more.
+            let second = try Search(options: options(dir, strategy: strategy, children: 24), train: train, validation: validation).run()
+            XCTAssertEqual(second.count, 24, strategy)
+            XCTAssertEqual(Set(second.map(\.id)), Set(1...24), strategy)
+            let log = try String(contentsOfFile: "\(dir)/search.log", encoding: .utf8)
+            XCTAssertTrue(log.contains("[16/16]") && log.contains("[24/24]"), "\(strategy): the log keeps both runs")
+        }
+    }
+
+    func testRandomChildrenRepeatAndAreReused() throws {
+        let dir = try directory()
+        let trials = try Search(options: options(dir, strategy: "random", children: 24),
+                                train: Self.quadrants(32, seed: 3), validation: Self.quadrants(16, seed: 4)).run()
+        // 24 draws from 64 children repeat with probability above 99%.
+        XCTAssertGreaterThan(trials.filter { $0.status == "cached" }.count, 0)
+    }
+
+    func testNonSquareImagesAreAnError() throws {
+        let data = ImageDataset(channels: 1, height: 4, width: 6, classes: 2, pixels: [Float](repeating: 0, count: 48), labels: [0, 1])
+        XCTAssertThrowsError(try Search(options: options(try directory(), strategy: "random", children: 1), train: data, validation: data)) {
+            XCTAssertTrue("\($0)".contains("4x6"), "\($0)")
+        }
+    }
+}
