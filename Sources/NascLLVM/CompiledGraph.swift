@@ -65,7 +65,9 @@ public final class CompiledGraph: @unchecked Sendable {
         let fused = graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try Pipeline.simplify(graph))
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
         timings.passes = lap()
-        let lowered = try KernelLowering.lower(fused)
+        var inPlace: [String: String] = [:]
+        for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
+        let lowered = try KernelLowering.lower(fused, inPlace: inPlace)
         timings.lowering = lap()
 
         let jit = try JIT.get()

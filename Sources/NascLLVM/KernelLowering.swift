@@ -29,7 +29,12 @@ public struct LoweringError: Error, CustomStringConvertible {
 
 /// Lowers the kernels of a fused graph (see Fusion in NascPasses).
 public enum KernelLowering {
-    public static func lower(_ graph: Graph) throws -> [LoweredKernel] {
+    /// `inPlace` maps a result to the operand whose buffer the memory plan
+    /// gives it: the kernel then writes through the operand's own pointer,
+    /// so LLVM sees each element read and rewritten at one address and
+    /// vectorizes the loop (through two pointers it could not rule out a
+    /// partial overlap, and fell back to scalar code).
+    public static func lower(_ graph: Graph, inPlace: [String: String] = [:]) throws -> [LoweredKernel] {
         let g = graph.sorted()
         let types = g.valueTypes
         let defining = g.definingNode
@@ -61,6 +66,7 @@ public enum KernelLowering {
             var constants: [String: Double] = [:]
             for n in nodes { for v in n.operands { if let d = defining[v], g.nodes[d].op == .const { constants[v] = g.nodes[d].attrs.float("value") } } }
             let lowering = Lowering(nodes: nodes, types: types, arguments: inputs + results, constants: constants)
+            for r in results { if let o = inPlace[r], inputs.contains(o) { lowering.sharedBuffer[r] = o } }
             do {
                 out.append(try lowering.run(kernel: k))
             } catch let error as LoweringError {
@@ -83,6 +89,8 @@ final class Lowering {
     var allocas: [String] = []
     /// Registers holding each buffer's base pointer.
     var pointers: [String: String] = [:]
+    /// Results written over an operand's buffer: result -> operand.
+    var sharedBuffer: [String: String] = [:]
     var wsPerExample = 0
     var wsFixed = 0
     /// Workspace carving: the next free float offset, as (per-example, fixed).
@@ -139,6 +147,7 @@ final class Lowering {
             let elem = type(a).dtype == .i32 ? "i32" : "float"
             pointers[a] = w.value("bitcast i8* \(raw) to \(elem)*", "buf")
         }
+        for (result, operand) in sharedBuffer where type(result).dtype == type(operand).dtype { pointers[result] = pointers[operand] }
         let anchorKind = PatternKind.of(nodes[0])
         var epilogue = nodes
         if !anchorKind.isEpilogue {
