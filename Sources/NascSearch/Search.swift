@@ -17,12 +17,14 @@ public struct SearchError: Error, CustomStringConvertible {
 /// with its error and the search goes on.
 public final class Search {
     public struct Options: Sendable {
-        public var space = CNNSpace(layers: 3)
+        public var space = CNNSpace(layers: 4, poolEvery: 1)
         public var strategy = "reinforce"
-        public var children = 24
+        public var children = 100
         /// Children per controller update (and per proposal round).
         public var perUpdate = 4
-        public var controllerLearningRate = 6e-4
+        public var controllerLearningRate = 0.01
+        /// β of the controller's entropy bonus (0: none, as in the paper).
+        public var entropyWeight = 0.0
         public var trainImages = 4000
         public var validationImages = 1000
         public var epochs = 1
@@ -52,6 +54,7 @@ public final class Search {
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         store = try TrialStore(path: "\(options.directory)/trials.db")
         let previous = try store.all()
+        try Search.checkSameSpace(options, train, previous: previous)
         // A resumed run draws new random numbers, not the first run's again.
         let seed = options.seed &+ UInt64(previous.count) &* 1_000_003
         switch options.strategy {
@@ -60,10 +63,11 @@ public final class Search {
         default:
             let controller = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1))
             controller.learningRate = options.controllerLearningRate
+            controller.entropyWeight = options.entropyWeight
             strategy = controller
         }
         let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "pool_every": options.space.poolEvery,
-                                     "strategy": options.strategy, "controller_lr": options.controllerLearningRate,
+                                     "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
                                      "channels": train.channels, "size": train.height, "classes": train.classes,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
                                      "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
@@ -83,6 +87,29 @@ public final class Search {
             if FileManager.default.fileExists(atPath: path) { try controller.restore(try Checkpoint.read(path).tensors) }
         } else if !previous.isEmpty {
             try strategy.observe(previous.map(\.decisions), rewards: previous.map(\.reward))
+        }
+    }
+
+    /// A run continues only in the space it started in: its trials'
+    /// decisions mean nothing in another.
+    static func checkSameSpace(_ options: Options, _ train: ImageDataset, previous: [TrialStore.Trial]) throws {
+        guard !previous.isEmpty else { return }
+        if let data = FileManager.default.contents(atPath: "\(options.directory)/search.json"),
+           let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let now: [(key: String, flag: String, value: Int)] = [
+                ("layers", "--layers", options.space.layers), ("pool_every", "--pool-every", options.space.poolEvery),
+                ("strides", "--strides", options.space.strides ? 1 : 0), ("channels", "image channels", train.channels),
+                ("size", "image size", train.height), ("classes", "classes", train.classes)]
+            for (key, flag, value) in now {
+                let was = (old[key] as? Int) ?? (old[key] as? Bool).map { $0 ? 1 : 0 } ?? (key == "pool_every" || key == "strides" ? 0 : nil)
+                if let was, was != value {
+                    throw SearchError(message: "this folder holds a search with \(flag) \(was), not \(value): continue it with the same settings, or pass another --out")
+                }
+            }
+        }
+        let expected = options.space.decisions.count
+        if let odd = previous.first(where: { $0.decisions.count != expected }) {
+            throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, this space has \(expected): continue it with the same settings, or pass another --out")
         }
     }
 
@@ -138,6 +165,10 @@ public final class Search {
         return trial
     }
 
+    /// The entropy of the uniform distribution over children, in nats: where
+    /// the controller's starts, and what its falling entropy is measured against.
+    var uniformEntropy: Double { options.space.decisions.reduce(0) { $0 + Foundation.log(Double($1.options)) } }
+
     /// The controller's parameters and Adam state, after every update, so a
     /// killed search resumes where it stopped.
     func saveController(step: Int) throws {
@@ -175,6 +206,9 @@ public final class Search {
             }
             try strategy.observe(proposals, rewards: rewards)
             try saveController(step: done)
+            if let entropy = (strategy as? ReinforceController)?.lastEntropy {
+                say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, uniformEntropy))
+            }
         }
         let trials = try store.all().sorted { $0.reward > $1.reward }
         if let best = trials.first {

@@ -76,6 +76,11 @@ public struct RegularizedEvolution: SearchStrategy {
 /// JIT-compiled by nasc itself, both its sampling pass and its training step
 /// (autodiff of the REINFORCE loss plus Adam, lr 6e-4). The baseline is an
 /// exponential moving average of rewards (decay 0.95).
+///
+/// The optional entropy bonus (weight β, as in ENAS) adds β·(−log P(child))
+/// to each child's reward: since E[∇ log P] = 0, REINFORCE on that reward is
+/// an unbiased estimate of ∇(β·H), the gradient of the entropy of the
+/// controller's distribution over children, which keeps it exploring.
 public final class ReinforceController: SearchStrategy {
     public let name = "reinforce"
     public let graph: ControllerGraph
@@ -84,6 +89,11 @@ public final class ReinforceController: SearchStrategy {
     public private(set) var baseline: Double? = nil
     public var baselineDecay = 0.95
     public var learningRate = 6e-4
+    /// β of the entropy bonus; 0 turns it off.
+    public var entropyWeight = 0.0
+    /// Mean −log P(child) of the last update's children: an estimate of the
+    /// entropy of the controller's distribution, in nats.
+    public private(set) var lastEntropy: Double?
     var rng: SeededGenerator
     let batchLimit: Int
 
@@ -146,9 +156,31 @@ public final class ReinforceController: SearchStrategy {
         return out
     }
 
+    /// log P(child) under the current controller, for each child.
+    public func logProbabilities(_ children: [[Int]]) throws -> [Double] {
+        try forward.setSources(matching: step.sources())
+        var out: [Double] = []
+        var start = 0
+        while start < children.count {
+            let batch = Array(children[start..<min(start + batchLimit, children.count)])
+            let r = try forward.run(inputs(batch.map(tokens), batch, advantages: [Double](repeating: 0, count: batch.count)))
+            for (row, choices) in batch.enumerated() {
+                out.append(graph.decisions.indices.reduce(0.0) { sum, t in
+                    sum + Foundation.log(r["p\(t)"]!.data[row * graph.decisions[t].options + choices[t]])
+                })
+            }
+            start += batch.count
+        }
+        return out
+    }
+
     /// One REINFORCE update from the children's rewards.
-    public func observe(_ children: [[Int]], rewards: [Double]) throws {
+    public func observe(_ children: [[Int]], rewards observed: [Double]) throws {
         guard !children.isEmpty else { return }
+        var rewards = observed
+        let logP = try logProbabilities(children)
+        lastEntropy = -logP.reduce(0, +) / Double(logP.count)
+        if entropyWeight != 0 { rewards = zip(rewards, logP).map { $0 - entropyWeight * $1 } }
         let mean = rewards.reduce(0, +) / Double(rewards.count)
         let b = baseline ?? mean
         var start = 0

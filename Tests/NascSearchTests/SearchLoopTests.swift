@@ -82,6 +82,20 @@ final class SearchLoopTests: XCTestCase {
         XCTAssertGreaterThan(trials.filter { $0.status == "cached" }.count, 0)
     }
 
+    func testContinuingInAnotherSpaceIsAnError() throws {
+        let dir = try directory()
+        let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
+        try Search(options: options(dir, strategy: "random", children: 2), train: train, validation: validation).run()
+        var other = options(dir, strategy: "random", children: 4)
+        other.space = CNNSpace(layers: 2)
+        XCTAssertThrowsError(try Search(options: other, train: train, validation: validation)) {
+            XCTAssertTrue("\($0)".contains("--layers 1, not 2"), "\($0)")
+        }
+        XCTAssertThrowsError(try Search(options: options(dir, strategy: "random", children: 4), train: Self.quadrants(32, size: 12, seed: 5), validation: validation)) {
+            XCTAssertTrue("\($0)".contains("image size 8, not 12"), "\($0)")
+        }
+    }
+
     func testNonSquareImagesAreAnError() throws {
         let data = ImageDataset(channels: 1, height: 4, width: 6, classes: 2, pixels: [Float](repeating: 0, count: 48), labels: [0, 1])
         XCTAssertThrowsError(try Search(options: options(try directory(), strategy: "random", children: 1), train: data, validation: data)) {

@@ -58,31 +58,63 @@ final class SearchTests: XCTestCase {
             let r = try forward.run(inputs: inputs, sources: s)
             return (0..<64).map { n in (0..<3).reduce(1.0) { $0 * r.output("p\($1)")!.data[n * 4 + sequences[n][$1]] } }
         }
-        func expected(_ s: [String: Tensor]) throws -> Double {
-            zip(try probabilities(s), sequences).reduce(0) { $0 + $1.0 * reward($1.1) }
-        }
-        // REINFORCE loss with weights N * P(seq) * R(seq): its gradient is -grad J.
         let p = try probabilities(sources)
-        var weighted = inputs
-        weighted["adv"] = Tensor(shape: [64], data: zip(p, sequences).map { 64 * $0 * reward($1) })
-        let gradients = try Interpreter(try Autodiff.run(graph)).run(inputs: weighted, sources: sources)
-        var rng = SeededGenerator(seed: 1)
-        var worst = 0.0, checked = 0
-        for name in ["emb", "W1", "U2", "b2", "head_height", "headb_width", "head_filters"] {
-            let grad = gradients.output("grad." + name)!
-            for _ in 0..<6 {
-                let i = rng.index(grad.count)
-                var plus = sources, minus = sources
-                plus[name]!.data[i] += 1e-5
-                minus[name]!.data[i] -= 1e-5
-                let numeric = (try expected(plus) - expected(minus)) / 2e-5
-                let error = abs(-grad.data[i] - numeric) / max(abs(numeric), abs(grad.data[i]), 1e-4)
-                worst = max(worst, error)
-                checked += 1
+        // Two objectives: the expected reward, and the entropy of the
+        // distribution over children, whose REINFORCE estimate (the entropy
+        // bonus) uses the reward -log P(child) at the current parameters.
+        let objectives: [(name: String, value: ([Double]) -> Double, reward: [Double])] = [
+            ("expected reward", { q in zip(q, sequences).reduce(0) { $0 + $1.0 * reward($1.1) } }, sequences.map(reward)),
+            ("entropy", { q in q.reduce(0) { $0 - $1 * log($1) } }, p.map { -log($0) }),
+        ]
+        for objective in objectives {
+            // REINFORCE loss with weights N * P(seq) * R(seq): its gradient is -grad J.
+            var weighted = inputs
+            weighted["adv"] = Tensor(shape: [64], data: zip(p, objective.reward).map { 64 * $0 * $1 })
+            let gradients = try Interpreter(try Autodiff.run(graph)).run(inputs: weighted, sources: sources)
+            var rng = SeededGenerator(seed: 1)
+            var worst = 0.0, checked = 0
+            for name in ["emb", "W1", "U2", "b2", "head_height", "headb_width", "head_filters"] {
+                let grad = gradients.output("grad." + name)!
+                for _ in 0..<6 {
+                    let i = rng.index(grad.count)
+                    var plus = sources, minus = sources
+                    plus[name]!.data[i] += 1e-5
+                    minus[name]!.data[i] -= 1e-5
+                    let numeric = (objective.value(try probabilities(plus)) - objective.value(try probabilities(minus))) / 2e-5
+                    let error = abs(-grad.data[i] - numeric) / max(abs(numeric), abs(grad.data[i]), 1e-4)
+                    worst = max(worst, error)
+                    checked += 1
+                }
             }
+            print("REINFORCE gradient vs finite differences of the \(objective.name): \(checked) elements, worst error \(worst)")
+            XCTAssertLessThan(worst, 1e-5, objective.name)
         }
-        print("REINFORCE gradient vs finite differences of the expected reward: \(checked) elements, worst error \(worst)")
-        XCTAssertLessThan(worst, 1e-5)
+    }
+
+    /// A controller trained towards one child has a peaked distribution;
+    /// with every reward 0 afterwards, the entropy bonus spreads it out
+    /// again, and without the bonus it does not.
+    func testEntropyBonusRaisesTheControllersEntropy() throws {
+        let space = CNNSpace(layers: 2)
+        var after: [Double: Double] = [:]
+        var before = 0.0
+        for weight in [0.0, 1.0] {
+            let controller = try ReinforceController(space: space, seed: 2, maxBatch: 8)
+            controller.learningRate = 0.02
+            let favourite = space.decisions.map { _ in 0 }
+            for _ in 0..<30 { try controller.observe([favourite, try controller.propose(1)[0]], rewards: [1, 0]) }
+            func entropy() throws -> Double {  // -E[log P(child)] over 256 of the controller's own samples
+                let samples = try controller.propose(256)
+                return -(try controller.logProbabilities(samples)).reduce(0, +) / 256
+            }
+            before = try entropy()
+            controller.entropyWeight = weight
+            for _ in 0..<60 { try controller.observe(try controller.propose(8), rewards: [Double](repeating: 0, count: 8)) }
+            after[weight] = try entropy()
+            print("entropy bonus \(weight): controller entropy \(before) -> \(after[weight]!) nats (uniform \(space.decisions.reduce(0) { $0 + log(Double($1.options)) }))")
+        }
+        XCTAssertGreaterThan(after[1]!, 2 * before)
+        XCTAssertGreaterThan(after[1]!, after[0]! + 0.3)
     }
 
     /// On a reward with a known optimum (the share of decisions matching a
