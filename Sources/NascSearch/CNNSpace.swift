@@ -28,6 +28,16 @@ public struct CNNSpace: Sendable, Equatable {
         self.poolEvery = poolEvery
     }
 
+    /// The same space with `layers` layers. Its decisions are a prefix of
+    /// this space's (decisions come layer by layer), which is what lets the
+    /// paper's schedule grow children during a search.
+    public func withLayers(_ layers: Int) -> CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery) }
+
+    /// The number of layers whose decisions number `count`, if any.
+    public func layers(forDecisions count: Int) -> Int? {
+        (1...max(layers, 1)).first { withLayers($0).decisions.count == count }
+    }
+
     /// The resolution stage of layer `i` (0-based); the image is in stage 0.
     public func stage(_ i: Int) -> Int { poolEvery > 0 ? i / poolEvery : 0 }
 
@@ -68,10 +78,13 @@ public struct CNNSpace: Sendable, Equatable {
         }
     }
 
+    /// The layers a decision sequence sets: this space's full sequence, or
+    /// the prefix of a smaller child (see `withLayers`).
     public func layers(_ choices: [Int]) -> [Layer] {
-        let ds = decisions
-        precondition(choices.count == ds.count, "expected \(ds.count) decisions, got \(choices.count)")
-        var out = (0..<layers).map { _ in Layer(kernel: (3, 3), filters: 24, stride: 1, inputs: []) }
+        let n = layers(forDecisions: choices.count)
+        precondition(n != nil, "\(choices.count) decisions make no child of this space (\(decisions.count) for \(layers) layers)")
+        let ds = withLayers(n!).decisions
+        var out = (0..<n!).map { _ in Layer(kernel: (3, 3), filters: 24, stride: 1, inputs: []) }
         for (d, c) in zip(ds, choices) {
             switch d.kind {
             case .height: out[d.layer].kernel.0 = CNNSpace.kernelSizes[c]

@@ -10,8 +10,9 @@ import NascIR
 /// fixed 0 for "no skip", so P(skip) = sigmoid(logit).
 ///
 /// Inputs: `%tok<t>: i32[N]` (the token fed at step t), `%act<t>: i32[N]`
-/// (the choice taken at t), `%adv: f32[N]` (each row's advantage). Outputs:
-/// `loss` = mean over rows of adv × (−log P(sequence)) (REINFORCE), and
+/// (the choice taken at t), `%adv<t>: f32[N]` (each row's advantage at step
+/// t: the child's advantage, or 0 past the end of a shorter child). Outputs:
+/// `loss` = mean over rows of Σ_t adv_t × (−log p_t(choice)) (REINFORCE), and
 /// `p<t>`, the probabilities at each step. One row per sampled child.
 public struct ControllerGraph {
     public static let hidden = 35
@@ -107,7 +108,7 @@ public struct ControllerGraph {
                 emit("%\(logits) = bias_add %\(logits)_m, %headb_\(kind)")
             }
             emit("%p\(t) = softmax %\(logits)")
-            emit("%nll\(t) = weighted_softmax_cross_entropy %\(logits), %act\(t), %adv")
+            emit("%nll\(t) = weighted_softmax_cross_entropy %\(logits), %act\(t), %adv\(t)")
             losses.append("nll\(t)")
             outputs.append("p\(t)")
         }
@@ -117,7 +118,7 @@ public struct ControllerGraph {
             total = "loss_sum\(k)"
         }
         emit("%loss = identity %\(total)")
-        let inputs = (0..<T).map { "%tok\($0): i32[N], %act\($0): i32[N]" }.joined(separator: ", ") + ", %adv: f32[N]"
+        let inputs = (0..<T).map { "%tok\($0): i32[N], %act\($0): i32[N], %adv\($0): f32[N]" }.joined(separator: ", ")
         let outs = "loss: f32[], " + outputs.enumerated().map { "\($1): f32[N,\(decisions[$0].options)]" }.joined(separator: ", ")
         return "graph @controller(\(inputs)) -> (\(outs)) {\n" + lines.joined(separator: "\n") + "\n  return %loss, " + outputs.map { "%" + $0 }.joined(separator: ", ") + "\n}\n"
     }

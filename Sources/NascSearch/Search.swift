@@ -25,6 +25,12 @@ public final class Search {
         public var controllerLearningRate = 0.01
         /// β of the controller's entropy bonus (0: none, as in the paper).
         public var entropyWeight = 0.0
+        /// The paper's growing schedule: children start with `growFrom`
+        /// layers and gain 2 every `growEvery` children, up to the space's
+        /// layers (Zoph & Le: from 6, every 1,600). 0: children always have
+        /// the space's layers.
+        public var growFrom = 0
+        public var growEvery = 0
         public var trainImages = 4000
         public var validationImages = 1000
         public var epochs = 1
@@ -68,6 +74,7 @@ public final class Search {
         }
         let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "pool_every": options.space.poolEvery,
                                      "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
+                                     "grow_from": options.growFrom, "grow_every": options.growEvery,
                                      "channels": train.channels, "size": train.height, "classes": train.classes,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
                                      "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
@@ -107,10 +114,15 @@ public final class Search {
                 }
             }
         }
-        let expected = options.space.decisions.count
-        if let odd = previous.first(where: { $0.decisions.count != expected }) {
-            throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, this space has \(expected): continue it with the same settings, or pass another --out")
+        if let odd = previous.first(where: { options.space.layers(forDecisions: $0.decisions.count) == nil }) {
+            throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, which make no child of this space (\(options.space.decisions.count) for \(options.space.layers) layers): continue it with the same settings, or pass another --out")
         }
+    }
+
+    /// Layers of the children proposed after `done` children.
+    func layers(after done: Int) -> Int {
+        guard options.growFrom > 0, options.growEvery > 0 else { return options.space.layers }
+        return min(options.space.layers, options.growFrom + 2 * (done / options.growEvery))
     }
 
     func say(_ line: String) {
@@ -186,8 +198,17 @@ public final class Search {
         var bestReward = earlier.map(\.reward).max() ?? 0
         say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
             + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count)")
+        var grownTo = 0
         while done < options.children {
-            let round = min(options.perUpdate, options.children - done)
+            // A round never straddles a growth step: its children share a length.
+            var round = min(options.perUpdate, options.children - done)
+            if options.growEvery > 0 { round = min(round, options.growEvery - done % options.growEvery) }
+            let layers = layers(after: done)
+            if layers != grownTo && options.growFrom > 0 {
+                say("children now have \(layers) layers")
+                grownTo = layers
+            }
+            strategy.length = options.space.withLayers(layers).decisions.count
             let proposals = try strategy.propose(round)
             var rewards: [Double] = []
             for choices in proposals {

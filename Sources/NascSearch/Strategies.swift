@@ -9,6 +9,9 @@ import NascPasses
 /// controller share this interface, so the search loop is one.
 public protocol SearchStrategy {
     var name: String { get }
+    /// Decisions per proposed child: the whole space's, or a prefix of them
+    /// while a growing schedule keeps the children smaller.
+    var length: Int { get set }
     /// The next `count` children to evaluate.
     mutating func propose(_ count: Int) throws -> [[Int]]
     /// Rewards of children proposed earlier (in the same order).
@@ -19,15 +22,17 @@ public protocol SearchStrategy {
 public struct RandomSearch: SearchStrategy {
     public let name = "random"
     let options: [Int]
+    public var length: Int
     var rng: SeededGenerator
 
     public init(space: CNNSpace, seed: UInt64) {
         options = space.decisions.map(\.options)
+        length = options.count
         rng = SeededGenerator(seed: seed)
     }
 
     public mutating func propose(_ count: Int) -> [[Int]] {
-        (0..<count).map { _ in options.map { rng.index($0) } }
+        (0..<count).map { _ in options.prefix(length).map { rng.index($0) } }
     }
 
     public mutating func observe(_ children: [[Int]], rewards: [Double]) {}
@@ -40,12 +45,14 @@ public struct RandomSearch: SearchStrategy {
 public struct RegularizedEvolution: SearchStrategy {
     public let name = "evolution"
     let options: [Int]
+    public var length: Int
     let population: Int, sample: Int
     var members: [(choices: [Int], reward: Double)] = []
     var rng: SeededGenerator
 
     public init(space: CNNSpace, population: Int = 20, sample: Int = 5, seed: UInt64) {
         options = space.decisions.map(\.options)
+        length = options.count
         self.population = population
         self.sample = sample
         rng = SeededGenerator(seed: seed)
@@ -53,11 +60,13 @@ public struct RegularizedEvolution: SearchStrategy {
 
     public mutating func propose(_ count: Int) -> [[Int]] {
         (0..<count).map { _ in
-            guard members.count >= population else { return options.map { rng.index($0) } }
+            guard members.count >= population else { return options.prefix(length).map { rng.index($0) } }
             let contenders = (0..<sample).map { _ in members[rng.index(members.count)] }
-            var child = contenders.max { $0.reward < $1.reward }!.choices
+            var child = Array(contenders.max { $0.reward < $1.reward }!.choices.prefix(length))
+            // A parent from before the children grew gets random new layers.
+            while child.count < length { child.append(rng.index(options[child.count])) }
             // Mutate one decision to a different option.
-            let mutable = options.indices.filter { options[$0] > 1 }
+            let mutable = (0..<length).filter { options[$0] > 1 }
             let d = mutable[rng.index(mutable.count)]
             child[d] = (child[d] + 1 + rng.index(options[d] - 1)) % options[d]
             return child
@@ -84,8 +93,10 @@ public struct RegularizedEvolution: SearchStrategy {
 public final class ReinforceController: SearchStrategy {
     public let name = "reinforce"
     public let graph: ControllerGraph
+    public var length: Int
     let forward: CompiledGraph
-    let step: CompiledGraph
+    /// The training step (REINFORCE loss, autodiff, Adam), for tests too.
+    public let step: CompiledGraph
     public private(set) var baseline: Double? = nil
     public var baselineDecay = 0.95
     public var learningRate = 6e-4
@@ -99,6 +110,7 @@ public final class ReinforceController: SearchStrategy {
 
     public init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16) throws {
         graph = ControllerGraph(space: space)
+        length = graph.decisions.count
         let g = try Verifier.parseAndVerify(Array(graph.text.utf8))
         batchLimit = maxBatch
         forward = try CompiledGraph.compile(g, maxBatch: maxBatch)
@@ -112,15 +124,23 @@ public final class ReinforceController: SearchStrategy {
     public var parameters: [String: Tensor] { step.sources() }
     public func restore(_ p: [String: Tensor]) throws { try step.setSources(p) }
 
+    /// The graph's inputs for children of any length: a step past a child's
+    /// last decision gets token and action 0 and advantage 0, so it adds
+    /// nothing to the loss.
     func inputs(_ tokens: [[Int]], _ actions: [[Int]], advantages: [Double]) -> [String: Tensor] {
         let n = tokens.count
         var out: [String: Tensor] = [:]
         for t in 0..<graph.decisions.count {
-            out["tok\(t)"] = Tensor(.i32, shape: [n], data: tokens.map { Double($0[t]) })
-            out["act\(t)"] = Tensor(.i32, shape: [n], data: actions.map { Double($0[t]) })
+            out["tok\(t)"] = Tensor(.i32, shape: [n], data: tokens.map { Double(t < $0.count ? $0[t] : 0) })
+            out["act\(t)"] = Tensor(.i32, shape: [n], data: actions.map { Double(t < $0.count ? $0[t] : 0) })
+            out["adv\(t)"] = Tensor(shape: [n], data: zip(actions, advantages).map { t < $0.count ? $1 : 0 })
         }
-        out["adv"] = Tensor(shape: [n], data: advantages)
         return out
+    }
+
+    /// The training step's inputs for children and their advantages (without %lr).
+    public func stepInputs(_ children: [[Int]], advantages: [Double]) -> [String: Tensor] {
+        inputs(children.map(tokens), children, advantages: advantages)
     }
 
     /// Tokens fed at each step for a sequence of choices.
@@ -135,7 +155,7 @@ public final class ReinforceController: SearchStrategy {
         var start = 0
         while start < count {
             let n = min(batchLimit, count - start)
-            let T = graph.decisions.count
+            let T = length
             var choices = [[Int]](repeating: [Int](repeating: 0, count: T), count: n)
             try forward.setSources(matching: step.sources())
             for t in 0..<T {
@@ -165,7 +185,7 @@ public final class ReinforceController: SearchStrategy {
             let batch = Array(children[start..<min(start + batchLimit, children.count)])
             let r = try forward.run(inputs(batch.map(tokens), batch, advantages: [Double](repeating: 0, count: batch.count)))
             for (row, choices) in batch.enumerated() {
-                out.append(graph.decisions.indices.reduce(0.0) { sum, t in
+                out.append(choices.indices.reduce(0.0) { sum, t in
                     sum + Foundation.log(r["p\(t)"]!.data[row * graph.decisions[t].options + choices[t]])
                 })
             }

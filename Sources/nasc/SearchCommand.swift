@@ -30,6 +30,7 @@ struct SearchCommand: ParsableCommand {
               nasc search
               nasc search --strategy evolution --children 200 --out runs/evo
               nasc search --layers 6 --pool-every 2 --strides --children 300 --out runs/deep
+              nasc search --layers 8 --pool-every 2 --grow-from 2 --grow-every 100 --children 400 --out runs/grow
               sqlite3 nasc-run/trials.db 'select id, reward, hash from trials order by reward desc limit 5'
             """)
 
@@ -47,6 +48,12 @@ struct SearchCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
     var poolEvery = 1
+
+    @Option(help: ArgumentHelp("The paper's growing schedule: children start with L layers and gain 2 every --grow-every children, up to --layers; 0: off.", valueName: "L"))
+    var growFrom = 0
+
+    @Option(help: ArgumentHelp("Children between two growth steps (the paper: 1,600).", valueName: "M"))
+    var growEvery = 0
 
     @Option(help: "Children per controller update.")
     var perUpdate = 4
@@ -89,6 +96,9 @@ struct SearchCommand: ParsableCommand {
 
     func validate() throws {
         guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
+        guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= layers else {
+            throw ValidationError("--grow-from and --grow-every go together: --grow-from L (at most --layers) and --grow-every M, both at least 1")
+        }
         guard children >= 1, layers >= 1, layers <= 12, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1, poolEvery >= 0, controllerLr > 0, entropyWeight >= 0 else {
             throw ValidationError("counts must be at least 1, --layers at most 12, --pool-every at least 0, --controller-lr positive, --entropy-weight at least 0")
         }
@@ -107,6 +117,8 @@ struct SearchCommand: ParsableCommand {
             o.perUpdate = perUpdate
             o.controllerLearningRate = controllerLr
             o.entropyWeight = entropyWeight
+            o.growFrom = growFrom
+            o.growEvery = growEvery
             o.trainImages = trainImages
             o.validationImages = validationImages
             o.epochs = epochs

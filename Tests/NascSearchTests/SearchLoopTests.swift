@@ -74,6 +74,22 @@ final class SearchLoopTests: XCTestCase {
         }
     }
 
+    /// The growing schedule: 1-layer children first, then 3-layer ones, for
+    /// every strategy (evolution extends its short parents, the controller
+    /// samples and learns from prefixes).
+    func testChildrenGrowOnSchedule() throws {
+        let (train, validation) = (Self.quadrants(32, seed: 7), Self.quadrants(16, seed: 8))
+        for strategy in ["random", "evolution", "reinforce"] {
+            var o = options(try directory(), strategy: strategy, children: 12)
+            o.space = CNNSpace(layers: 3, poolEvery: 1)
+            o.growFrom = 1
+            o.growEvery = 6
+            let trials = try Search(options: o, train: train, validation: validation).run().sorted { $0.id < $1.id }
+            XCTAssertEqual(trials.map(\.decisions.count), [Int](repeating: 3, count: 6) + [Int](repeating: 12, count: 6), strategy)
+            XCTAssertTrue(trials.allSatisfy { $0.status != "failed" }, strategy)
+        }
+    }
+
     func testRandomChildrenRepeatAndAreReused() throws {
         let dir = try directory()
         let trials = try Search(options: options(dir, strategy: "random", children: 24),

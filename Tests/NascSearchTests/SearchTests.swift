@@ -37,6 +37,33 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(graph.valueTypes["h3"]?.description, "f32[N,36,7,7]")
     }
 
+    /// A smaller child's decisions are a prefix of the space's: its IR is the
+    /// smaller space's child, and the controller's loss for it counts its own
+    /// steps only (what the growing schedule relies on).
+    func testShorterChildrenArePrefixes() throws {
+        let big = CNNSpace(layers: 3, poolEvery: 1)
+        var random = RandomSearch(space: big, seed: 5)
+        let full = random.propose(1)[0]
+        for layers in 1...2 {
+            let small = big.withLayers(layers)
+            XCTAssertEqual(big.decisions.prefix(small.decisions.count).map(\.options), small.decisions.map(\.options))
+            let prefix = Array(full.prefix(small.decisions.count))
+            XCTAssertEqual(big.ir(prefix), small.ir(prefix))
+            XCTAssertEqual(big.layers(forDecisions: prefix.count), layers)
+        }
+        XCTAssertNil(big.layers(forDecisions: 4))
+
+        let controller = try ReinforceController(space: big, seed: 3, maxBatch: 2)
+        controller.length = big.withLayers(2).decisions.count
+        let child = try controller.propose(1)[0]
+        XCTAssertEqual(child.count, 7)
+        // The step's loss at lr 0 is adv * (-log P(child)) over the child's 7 steps.
+        var x = controller.stepInputs([child], advantages: [0.5])
+        x["lr"] = .scalar(0)
+        let loss = try controller.step.run(x)["loss"]!.data[0]
+        XCTAssertEqual(loss, -0.5 * (try controller.logProbabilities([child])[0]), accuracy: 1e-4)
+    }
+
     /// The controller's REINFORCE gradient equals the gradient of the
     /// expected reward, computed exactly over a tiny space (every sequence
     /// enumerated) and checked against finite differences, in double
@@ -47,8 +74,9 @@ final class SearchTests: XCTestCase {
         let graph = try Verifier.parseAndVerify(Array(controller.text.utf8))
         let sequences = (0..<64).map { [$0 / 16, $0 / 4 % 4, $0 % 4] }
         func reward(_ s: [Int]) -> Double { Double(s[0] == 2 ? 1 : 0) + 0.5 * Double(s[2]) + 0.1 * Double(s[1]) }
-        var inputs: [String: Tensor] = ["adv": Tensor(shape: [64], repeating: 0)]
+        var inputs: [String: Tensor] = [:]
         for t in 0..<3 {
+            inputs["adv\(t)"] = Tensor(shape: [64], repeating: 0)
             inputs["tok\(t)"] = Tensor(.i32, shape: [64], data: sequences.map { t == 0 ? 0 : Double(ControllerGraph.token(controller.decisions[t - 1], $0[t - 1])) })
             inputs["act\(t)"] = Tensor(.i32, shape: [64], data: sequences.map { Double($0[t]) })
         }
@@ -69,7 +97,7 @@ final class SearchTests: XCTestCase {
         for objective in objectives {
             // REINFORCE loss with weights N * P(seq) * R(seq): its gradient is -grad J.
             var weighted = inputs
-            weighted["adv"] = Tensor(shape: [64], data: zip(p, objective.reward).map { 64 * $0 * $1 })
+            for t in 0..<3 { weighted["adv\(t)"] = Tensor(shape: [64], data: zip(p, objective.reward).map { 64 * $0 * $1 }) }
             let gradients = try Interpreter(try Autodiff.run(graph)).run(inputs: weighted, sources: sources)
             var rng = SeededGenerator(seed: 1)
             var worst = 0.0, checked = 0
