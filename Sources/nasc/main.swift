@@ -15,7 +15,7 @@ struct Nasc: ParsableCommand {
               nasc dump-ir --hash ir-specs/models/nasrl_child.nasir
             """,
         version: NascVersion.string,
-        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, SearchCommand.self, Retrain.self, EmitC.self, Version.self])
+        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, SearchCommand.self, Retrain.self, Sample.self, EmitC.self, Version.self])
 }
 
 Nasc.main()
