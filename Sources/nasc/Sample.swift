@@ -24,14 +24,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Search space: cnn or rnn-cell.")
     var space: Space = .cnn
 
-    @Option(help: "Layers (cnn).")
-    var layers = 4
-
-    @Flag(help: "Strides are decisions (cnn).")
-    var strides = false
-
-    @Option(help: ArgumentHelp("A 2x2 max pool after every K layers; 0: never (cnn).", valueName: "K"))
-    var poolEvery = 1
+    @OptionGroup(title: "cnn space") var spaceFlags: SpaceFlags
 
     @Option(help: "The tree's base, a power of two (rnn-cell).")
     var base = 8
@@ -43,7 +36,6 @@ struct Sample: ParsableCommand {
     var decisions: String?
 
     func validate() throws {
-        guard layers >= 1, layers <= 12, poolEvery >= 0 else { throw ValidationError("--layers must be 1...12 and --pool-every at least 0") }
         guard base >= 2, base <= 64, base & (base - 1) == 0 else { throw ValidationError("--base must be a power of two from 2 to 64") }
     }
 
@@ -51,7 +43,7 @@ struct Sample: ParsableCommand {
         try reportingErrors {
             let options: [Int]
             switch space {
-            case .cnn: options = CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery).decisions.map(\.options)
+            case .cnn: options = spaceFlags.space.decisions.map(\.options)
             case .rnnCell: options = RNNCellSpace(base: base).decisions.map(\.options)
             }
             var choices: [Int]
@@ -70,9 +62,9 @@ struct Sample: ParsableCommand {
             let text: String
             switch space {
             case .cnn:
-                let cnn = CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery)
+                let cnn = spaceFlags.space
                 guard cnn.layers(forDecisions: choices.count) != nil else {
-                    throw CommandError("--decisions: \(choices.count) decisions make no child of this space (\(options.count) for \(layers) layers, or the prefix for fewer layers)")
+                    throw CommandError("--decisions: \(choices.count) decisions make no child of this space (\(options.count) for \(spaceFlags.layers) layers, or the prefix for fewer layers)")
                 }
                 try check(choices, options)
                 text = cnn.ir(choices)

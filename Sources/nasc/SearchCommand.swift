@@ -40,14 +40,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Children to evaluate.")
     var children = 100
 
-    @Option(help: "Layers per child.")
-    var layers = 4
-
-    @Flag(help: "Let each layer choose a stride in {1, 2, 3}.")
-    var strides = false
-
-    @Option(help: ArgumentHelp("Halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
-    var poolEvery = 1
+    @OptionGroup var spaceFlags: SpaceFlags
 
     @Option(help: ArgumentHelp("The paper's growing schedule: children start with L layers and gain 2 every --grow-every children, up to --layers; 0: off.", valueName: "L"))
     var growFrom = 0
@@ -96,11 +89,11 @@ struct SearchCommand: ParsableCommand {
 
     func validate() throws {
         guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
-        guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= layers else {
+        guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
             throw ValidationError("--grow-from and --grow-every go together: --grow-from L (at most --layers) and --grow-every M, both at least 1")
         }
-        guard children >= 1, layers >= 1, layers <= 12, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1, poolEvery >= 0, controllerLr > 0, entropyWeight >= 0 else {
-            throw ValidationError("counts must be at least 1, --layers at most 12, --pool-every at least 0, --controller-lr positive, --entropy-weight at least 0")
+        guard children >= 1, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1, controllerLr > 0, entropyWeight >= 0 else {
+            throw ValidationError("counts must be at least 1, --controller-lr positive, --entropy-weight at least 0")
         }
     }
 
@@ -111,7 +104,7 @@ struct SearchCommand: ParsableCommand {
             do { full = try dataset.load(data).train } catch let e as DatasetError { throw CommandError(e.description) }
             let (rest, validation) = full.split(validation: validationImages)
             var o = Search.Options()
-            o.space = CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery)
+            o.space = spaceFlags.space
             o.strategy = strategy
             o.children = children
             o.perUpdate = perUpdate

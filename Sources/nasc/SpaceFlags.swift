@@ -1,0 +1,21 @@
+import ArgumentParser
+import NascSearch
+
+/// Flags that shape the NAS-RL CNN space, shared by `search` and `sample`.
+struct SpaceFlags: ParsableArguments {
+    @Option(help: "Layers per child.")
+    var layers = 4
+
+    @Flag(help: "Let each layer choose a stride in {1, 2, 3}.")
+    var strides = false
+
+    @Option(help: ArgumentHelp("Halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
+    var poolEvery = 1
+
+    func validate() throws {
+        guard layers >= 1, layers <= 12 else { throw ValidationError("--layers must be from 1 to 12") }
+        guard poolEvery >= 0 else { throw ValidationError("--pool-every must be at least 0") }
+    }
+
+    var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery) }
+}
