@@ -31,7 +31,7 @@ public final class Search {
         /// the space's layers.
         public var growFrom = 0
         public var growEvery = 0
-        public var trainImages = 4000
+        public var trainImages = 8000
         public var validationImages = 1000
         public var epochs = 1
         public var batch = 32
