@@ -6,13 +6,17 @@ struct Nasc: ParsableCommand {
         commandName: "nasc",
         abstract: "Neural architecture search, built like a compiler.",
         discussion: """
-            Every child architecture is a graph in nasc's typed IR (files ending in .nasir). \
-            These commands read, check and print that IR.
+            Every child architecture is a graph in nasc's typed IR (files \
+            ending in .nasir): nasc searches for children, and compiles, \
+            trains, checks and deploys any graph.
 
             Examples:
-              nasc verify ir-specs/models/nasrl_child.nasir
-              nasc dump-ir ir-specs/models/nasrl_child.nasir
-              nasc dump-ir --hash ir-specs/models/nasrl_child.nasir
+              nasc search                               # the default search, ~10 min
+              nasc retrain nasc-run --save best.ckpt    # its best child, trained fully
+              nasc sample --seed 3                      # a child of the space, as IR
+              nasc dump-ir nasc-run/best.nasir --after fuse
+              nasc gradcheck ir-specs/autodiff/conv_bn_relu.nasir
+              nasc emit-c nasc-run/best.nasir --weights best.ckpt --out best
             """,
         version: NascVersion.string,
         subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, SearchCommand.self, Retrain.self, Sample.self, EmitC.self, Version.self])
