@@ -74,10 +74,11 @@ public final class CompiledGraph: @unchecked Sendable {
         let target = "\(jit.host.triple) \(jit.host.cpu) \(jit.host.features)"
         var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
         var modules: [CompiledModule] = []
-        // Kernels the cache lacks compile together, in one module.
+        // Kernels the cache lacks compile in one module per thread, the
+        // modules side by side; duplicates within this graph compile once.
         var missing: [(index: Int, key: String, symbol: String)] = []
-        var module = ""
-        var seen: [String: String] = [:]  // key -> symbol, for duplicates within this graph
+        var unique: [(symbol: String, text: String)] = []
+        var seen: [String: String] = [:]  // key -> symbol
         for (i, k) in lowered.enumerated() {
             let key = target + "\n" + k.text
             if let entry = cache.lookup(key) {
@@ -94,16 +95,27 @@ public final class CompiledGraph: @unchecked Sendable {
             let symbol = "nasc_" + SHA256.hex(key).prefix(24)
             seen[key] = symbol
             missing.append((i, key, symbol))
-            module += k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"
+            unique.append((symbol, k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"))
         }
         timings.kernels = lowered.count
-        if !missing.isEmpty {
-            let compiled = try jit.compile(CompiledGraph.declarations + module + jit.functionAttributes + "\n",
-                                           functions: Array(Set(missing.map(\.symbol))), times: &timings.llvm)
-            modules.append(compiled)
+        if !unique.isEmpty {
+            // Groups of about equal text, largest kernels first.
+            let groupCount = min(max(BLASThreads.current, 1), unique.count)
+            var groups = [(text: String, functions: [String])](repeating: ("", []), count: groupCount)
+            for u in unique.sorted(by: { $0.text.utf8.count > $1.text.utf8.count }) {
+                let g = groups.indices.min { groups[$0].text.utf8.count < groups[$1].text.utf8.count }!
+                groups[g].text += u.text
+                groups[g].functions.append(u.symbol)
+            }
+            let compiled = try jit.compile(modules: groups.map { (CompiledGraph.declarations + $0.text + jit.functionAttributes + "\n", $0.functions) },
+                                           times: &timings.llvm)
+            modules += compiled
+            var owner: [String: CompiledModule] = [:]
+            for m in compiled { for name in m.symbols.keys { owner[name] = m } }
             for m in missing {
-                addresses[m.index] = compiled.symbols[m.symbol]
-                cache.insert(m.key, KernelCache.Entry(address: compiled.symbols[m.symbol]!, module: compiled))
+                let module = owner[m.symbol]!
+                addresses[m.index] = module.symbols[m.symbol]
+                cache.insert(m.key, KernelCache.Entry(address: module.symbols[m.symbol]!, module: module))
             }
         }
         if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { writePerfMap(lowered, fused, addresses.map { $0! }) }

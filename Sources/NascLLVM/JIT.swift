@@ -44,9 +44,14 @@ public final class JIT: @unchecked Sendable {
 
     let jit: LLVMOrcLLJITRef
     /// A separate target machine for the optimization pipeline (the JIT owns
-    /// its own). Compiling two modules on two threads at once crashed inside
-    /// LLVM 14, so compiles are serial, under `lock`.
+    /// its own). Two threads compiling through LLJIT's own compiler at once
+    /// crashed inside LLVM 14, so calls into the JIT are serial, under
+    /// `lock`; `compile(modules:)` parallelizes below it, with a context and
+    /// target machines per thread, and hands LLJIT finished object files.
     let passMachine: LLVMTargetMachineRef
+    /// Target machines of the threads that compile modules side by side
+    /// (`compile(modules:)`): one each, as LLVM's are not shared.
+    private var workerMachines: [LLVMTargetMachineRef] = []
     public let host: HostTarget
     private let lock = NSLock()
 
@@ -65,19 +70,7 @@ public final class JIT: @unchecked Sendable {
         LLVMInitializeX86AsmPrinter()
         let host = HostTarget.detect()
         self.host = host
-        func machine() throws -> LLVMTargetMachineRef {
-            var target: LLVMTargetRef?
-            var message: UnsafeMutablePointer<CChar>?
-            guard LLVMGetTargetFromTriple(host.triple, &target, &message) == 0, let target else {
-                defer { LLVMDisposeMessage(message) }
-                throw JITError(message: "LLVM has no target for \(host.triple): \(message.map { String(cString: $0) } ?? "")")
-            }
-            guard let tm = LLVMCreateTargetMachine(target, host.triple, host.cpu, host.features,
-                                                   LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelJITDefault) else {
-                throw JITError(message: "cannot create a target machine for \(host.cpu)")
-            }
-            return tm
-        }
+        func machine() throws -> LLVMTargetMachineRef { try JIT.machine(for: host) }
         passMachine = try machine()
         let builder = LLVMOrcCreateLLJITBuilder()
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(try machine()))
@@ -88,6 +81,20 @@ public final class JIT: @unchecked Sendable {
         try JIT.check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&generator, LLVMOrcLLJITGetGlobalPrefix(jit), nil, nil),
                       "searching the process's symbols")
         LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), generator)
+    }
+
+    static func machine(for host: HostTarget) throws -> LLVMTargetMachineRef {
+        var target: LLVMTargetRef?
+        var message: UnsafeMutablePointer<CChar>?
+        guard LLVMGetTargetFromTriple(host.triple, &target, &message) == 0, let target else {
+            defer { LLVMDisposeMessage(message) }
+            throw JITError(message: "LLVM has no target for \(host.triple): \(message.map { String(cString: $0) } ?? "")")
+        }
+        guard let tm = LLVMCreateTargetMachine(target, host.triple, host.cpu, host.features,
+                                               LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelJITDefault) else {
+            throw JITError(message: "cannot create a target machine for \(host.cpu)")
+        }
+        return tm
     }
 
     static func check(_ error: LLVMErrorRef?, _ what: String) throws {
@@ -126,19 +133,86 @@ public final class JIT: @unchecked Sendable {
         return CompiledModule(tracker: tracker, symbols: symbols)
     }
 
+    /// Compiles modules side by side, one thread each: every thread parses,
+    /// verifies, optimizes and generates an object file with its own LLVM
+    /// context and target machine, and the JIT only links the objects. (Two
+    /// threads sharing LLJIT's own compiler crashed inside LLVM 14.) The
+    /// times are the slowest thread's per stage, plus linking in codegen.
+    public func compile(modules: [(text: String, functions: [String])], times: inout CompileTimes) throws -> [CompiledModule] {
+        if modules.count == 1 { return [try compile(modules[0].text, functions: modules[0].functions, times: &times)] }
+        lock.lock()
+        defer { lock.unlock() }
+        while workerMachines.count < modules.count { workerMachines.append(try JIT.machine(for: host)) }
+        let machines = workerMachines
+        var objects = [LLVMMemoryBufferRef?](repeating: nil, count: modules.count)
+        var failures = [String?](repeating: nil, count: modules.count)
+        var stageTimes = [CompileTimes](repeating: CompileTimes(), count: modules.count)
+        objects.withUnsafeMutableBufferPointer { objects in
+            failures.withUnsafeMutableBufferPointer { failures in
+                stageTimes.withUnsafeMutableBufferPointer { stageTimes in
+                    DispatchQueue.concurrentPerform(iterations: modules.count) { i in
+                        var clock = Date()
+                        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+                        let context = LLVMContextCreate()
+                        defer { LLVMContextDispose(context) }
+                        do {
+                            let module = try parseVerified(modules[i].text, in: context, machine: machines[i])
+                            defer { LLVMDisposeModule(module) }
+                            stageTimes[i].parse = lap()
+                            try optimize(module, machine: machines[i])
+                            stageTimes[i].optimize = lap()
+                            var message: UnsafeMutablePointer<CChar>?
+                            var object: LLVMMemoryBufferRef?
+                            if LLVMTargetMachineEmitToMemoryBuffer(machines[i], module, LLVMObjectFile, &message, &object) != 0 {
+                                defer { LLVMDisposeMessage(message) }
+                                throw JITError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
+                            }
+                            objects[i] = object
+                            stageTimes[i].codegen = lap()
+                        } catch {
+                            failures[i] = "\(error)"
+                        }
+                    }
+                }
+            }
+        }
+        if let failure = failures.compactMap({ $0 }).first {
+            objects.compactMap { $0 }.forEach { LLVMDisposeMemoryBuffer($0) }
+            throw JITError(message: failure)
+        }
+        times.parse += stageTimes.map(\.parse).max() ?? 0
+        times.optimize += stageTimes.map(\.optimize).max() ?? 0
+        let start = Date()
+        var out: [CompiledModule] = []
+        for (i, m) in modules.enumerated() {
+            let tracker = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(jit))!
+            // The JIT takes ownership of the object buffer.
+            try JIT.check(LLVMOrcLLJITAddObjectFileWithRT(jit, tracker, objects[i]), "adding an object file")
+            var symbols: [String: UnsafeRawPointer] = [:]
+            for name in m.functions {
+                var address: LLVMOrcExecutorAddress = 0
+                try JIT.check(LLVMOrcLLJITLookup(jit, &address, name), "linking \(name)")
+                symbols[name] = UnsafeRawPointer(bitPattern: UInt(address))
+            }
+            out.append(CompiledModule(tracker: tracker, symbols: symbols))
+        }
+        times.codegen += (stageTimes.map(\.codegen).max() ?? 0) + Date().timeIntervalSince(start)
+        return out
+    }
+
     /// O2 for the host, vectorizing, without unrolling: unrolling multiplied
     /// compile time by five (2 s -> 0.35 s for a 3-layer child's training
     /// step) for no measurable speed, since the time goes to OpenBLAS and the
     /// vectorizer already widens the loops. `--emit llvm` shows exactly what
     /// the JIT compiles.
-    private func optimize(_ module: LLVMModuleRef) throws {
+    private func optimize(_ module: LLVMModuleRef, machine: LLVMTargetMachineRef? = nil) throws {
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }
         LLVMPassBuilderOptionsSetLoopVectorization(options, 1)
         LLVMPassBuilderOptionsSetSLPVectorization(options, 1)
         LLVMPassBuilderOptionsSetLoopUnrolling(options, 0)
         LLVMPassBuilderOptionsSetLoopInterleaving(options, 0)
-        try JIT.check(LLVMRunPasses(module, pipeline, passMachine, options), "optimizing")
+        try JIT.check(LLVMRunPasses(module, pipeline, machine ?? passMachine, options), "optimizing")
     }
 
     /// Parses LLVM IR text and verifies it, set up for the host target: a
