@@ -118,32 +118,12 @@ public final class CompiledGraph: @unchecked Sendable {
                 cache.insert(m.key, KernelCache.Entry(address: module.symbols[m.symbol]!, module: module))
             }
         }
-        if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { writePerfMap(lowered, fused, addresses.map { $0! }) }
         let text = CompiledGraph.declarations + lowered.map { $0.text.replacingOccurrences(of: "@KERNEL(", with: "@\($0.kernel)(") }.joined(separator: "\n")
             + jit.functionAttributes + "\n"
-        return CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, addresses: addresses.map { $0! },
-                             modules: modules, timings: timings, llvmText: text)
-    }
-
-    /// NASC_PERF_MAP=1: appends the kernels to /tmp/perf-PID.map, so `perf
-    /// report` names JIT code by kernel and ops (Debian's LLVM 14 lacks its
-    /// perf listener). A function's size is taken as the gap to the next one.
-    static func writePerfMap(_ lowered: [LoweredKernel], _ graph: Graph, _ addresses: [UnsafeRawPointer]) {
-        let starts = Set(addresses.map { UInt(bitPattern: $0) }).sorted()
-        var lines = ""
-        for (k, address) in zip(lowered, addresses) {
-            let start = UInt(bitPattern: address)
-            let next = starts.first { $0 > start } ?? start + 65536
-            let ops = graph.nodes.filter { $0.kernel == k.kernel }.map(\.op.name).joined(separator: "+")
-            lines += String(start, radix: 16) + " " + String(min(next - start, 65536), radix: 16) + " \(graph.name).\(k.kernel).\(ops)\n"
-        }
-        let path = "/tmp/perf-\(getpid()).map"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        if let file = FileHandle(forWritingAtPath: path) {
-            file.seekToEndOfFile()
-            file.write(Data(lines.utf8))
-            file.closeFile()
-        }
+        let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, addresses: addresses.map { $0! },
+                                     modules: modules, timings: timings, llvmText: text)
+        if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { compiled.writePerfMap(addresses.map { $0! }) }
+        return compiled
     }
 
     /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.
@@ -165,8 +145,10 @@ public final class CompiledGraph: @unchecked Sendable {
         self.modules = modules
         self.timings = timings
         self.llvmText = llvmText
-        types = graph.valueTypes
-        kernels = lowered.map { k in (k.kernel, graph.nodes.filter { $0.kernel == k.kernel }.map(\.op.name)) }
+        let types = graph.valueTypes
+        self.types = types
+        let members = Dictionary(grouping: graph.nodes.filter { $0.kernel != nil }, by: { $0.kernel! })
+        kernels = lowered.map { k in (k.kernel, (members[k.kernel] ?? []).map(\.op.name)) }
         limits = graph.indexLimits()
 
         var slots: [String: Slot] = [:]
@@ -193,10 +175,9 @@ public final class CompiledGraph: @unchecked Sendable {
 
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.peakBytes, 64), alignment: 64)
         workspaceBytes = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
-        let members = Dictionary(grouping: graph.nodes.filter { $0.kernel != nil }, by: { $0.kernel! })
         calls = zip(lowered, addresses).map { k, address in
             (unsafeBitCast(address, to: KernelFunction.self), k.arguments.map { slots[$0]! },
-             BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: graph.valueTypes))
+             BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types))
         }
         partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
         for n in graph.nodes where n.op == .param || n.op == .state {
@@ -244,6 +225,26 @@ public final class CompiledGraph: @unchecked Sendable {
     }
 
     // MARK: - Running
+
+    /// NASC_PERF_MAP=1: appends the kernels to /tmp/perf-PID.map, so `perf
+    /// report` names JIT code by kernel and ops (Debian's LLVM 14 lacks its
+    /// perf listener). A function's size is taken as the gap to the next one.
+    func writePerfMap(_ addresses: [UnsafeRawPointer]) {
+        let starts = Set(addresses.map { UInt(bitPattern: $0) }).sorted()
+        var lines = ""
+        for ((name, ops), address) in zip(kernels, addresses) {
+            let start = UInt(bitPattern: address)
+            let next = starts.first { $0 > start } ?? start + 65536
+            lines += String(start, radix: 16) + " " + String(min(next - start, 65536), radix: 16) + " \(graph.name).\(name).\(ops.joined(separator: "+"))\n"
+        }
+        let path = "/tmp/perf-\(getpid()).map"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if let file = FileHandle(forWritingAtPath: path) {
+            file.seekToEndOfFile()
+            file.write(Data(lines.utf8))
+            file.closeFile()
+        }
+    }
 
     /// How many kernels run as batch chunks when there are several threads.
     public var chunkedKernels: Int { calls.filter { $0.split != nil }.count }

@@ -104,42 +104,14 @@ public final class JIT: @unchecked Sendable {
         throw JITError(message: "LLVM error \(what): \(message.map { String(cString: $0) } ?? "unknown")")
     }
 
-    /// Parses, verifies, optimizes (O2) and compiles a module of LLVM IR text,
-    /// and returns the addresses of `functions`. A module that does not verify
-    /// is an error with LLVM's explanation, never a crash.
-    public func compile(_ text: String, functions: [String], times: inout CompileTimes) throws -> CompiledModule {
-        lock.lock()
-        defer { lock.unlock() }
-        var clock = Date()
-        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
-
-        let tsContext = LLVMOrcCreateNewThreadSafeContext()
-        defer { LLVMOrcDisposeThreadSafeContext(tsContext) }
-        let module = try parseVerified(text, in: LLVMOrcThreadSafeContextGetContext(tsContext), machine: passMachine)
-        times.parse += lap()
-
-        try optimize(module)
-        times.optimize += lap()
-
-        let tracker = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(jit))!
-        try JIT.check(LLVMOrcLLJITAddLLVMIRModuleWithRT(jit, tracker, LLVMOrcCreateNewThreadSafeModule(module, tsContext)), "adding the module")
-        var symbols: [String: UnsafeRawPointer] = [:]
-        for name in functions {
-            var address: LLVMOrcExecutorAddress = 0
-            try JIT.check(LLVMOrcLLJITLookup(jit, &address, name), "compiling \(name)")
-            symbols[name] = UnsafeRawPointer(bitPattern: UInt(address))
-        }
-        times.codegen += lap()
-        return CompiledModule(tracker: tracker, symbols: symbols)
-    }
-
     /// Compiles modules side by side, one thread each: every thread parses,
     /// verifies, optimizes and generates an object file with its own LLVM
     /// context and target machine, and the JIT only links the objects. (Two
     /// threads sharing LLJIT's own compiler crashed inside LLVM 14.) The
     /// times are the slowest thread's per stage, plus linking in codegen.
+    /// A module that does not verify is an error with LLVM's explanation,
+    /// never a crash.
     public func compile(modules: [(text: String, functions: [String])], times: inout CompileTimes) throws -> [CompiledModule] {
-        if modules.count == 1 { return [try compile(modules[0].text, functions: modules[0].functions, times: &times)] }
         lock.lock()
         defer { lock.unlock() }
         while workerMachines.count < modules.count { workerMachines.append(try JIT.machine(for: host)) }
