@@ -46,6 +46,8 @@ public final class Search {
     public let store: TrialStore
     var strategy: SearchStrategy
     let train: ImageDataset
+    /// The space and the images this search's children are built for.
+    let shape: ChildShape
     let validation: ImageDataset
     var log: FileHandle?
     var seen: [String: (reward: Double, accuracy: Double)] = [:]
@@ -56,11 +58,12 @@ public final class Search {
         }
         self.options = options
         self.train = train
+        shape = ChildShape(space: options.space, channels: train.channels, size: train.height, classes: train.classes)
         self.validation = validation
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         store = try TrialStore(path: "\(options.directory)/trials.db")
         let previous = try store.all()
-        try Search.checkSameSpace(options, train, previous: previous)
+        try Search.checkSameSpace(options, shape, previous: previous)
         // A resumed run draws new random numbers, not the first run's again.
         let seed = options.seed &+ UInt64(previous.count) &* 1_000_003
         switch options.strategy {
@@ -72,12 +75,11 @@ public final class Search {
             controller.entropyWeight = options.entropyWeight
             strategy = controller
         }
-        let config: [String: Any] = ["layers": options.space.layers, "strides": options.space.strides, "pool_every": options.space.poolEvery,
+        let config = shape.json.merging([
                                      "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
                                      "grow_from": options.growFrom, "grow_every": options.growEvery,
-                                     "channels": train.channels, "size": train.height, "classes": train.classes,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
-                                     "batch": options.batch, "lr": options.learningRate, "seed": options.seed]
+                                     "batch": options.batch, "lr": options.learningRate, "seed": options.seed] as [String: Any]) { a, _ in a }
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: "\(options.directory)/search.json"))
         // The log grows across runs of the same folder, like the trial store.
@@ -99,20 +101,10 @@ public final class Search {
 
     /// A run continues only in the space it started in: its trials'
     /// decisions mean nothing in another.
-    static func checkSameSpace(_ options: Options, _ train: ImageDataset, previous: [TrialStore.Trial]) throws {
+    static func checkSameSpace(_ options: Options, _ shape: ChildShape, previous: [TrialStore.Trial]) throws {
         guard !previous.isEmpty else { return }
-        if let data = FileManager.default.contents(atPath: "\(options.directory)/search.json"),
-           let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            let now: [(key: String, flag: String, value: Int)] = [
-                ("layers", "--layers", options.space.layers), ("pool_every", "--pool-every", options.space.poolEvery),
-                ("strides", "--strides", options.space.strides ? 1 : 0), ("channels", "image channels", train.channels),
-                ("size", "image size", train.height), ("classes", "classes", train.classes)]
-            for (key, flag, value) in now {
-                let was = (old[key] as? Int) ?? (old[key] as? Bool).map { $0 ? 1 : 0 } ?? (key == "pool_every" || key == "strides" ? 0 : nil)
-                if let was, was != value {
-                    throw SearchError(message: "this folder holds a search with \(flag) \(was), not \(value): continue it with the same settings, or pass another --out")
-                }
-            }
+        if let old = ChildShape.recorded(in: options.directory), let difference = old.difference(from: shape) {
+            throw SearchError(message: "this folder holds a search with \(difference): continue it with the same settings, or pass another --out")
         }
         if let odd = previous.first(where: { options.space.layers(forDecisions: $0.decisions.count) == nil }) {
             throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, which make no child of this space (\(options.space.decisions.count) for \(options.space.layers) layers): continue it with the same settings, or pass another --out")
@@ -131,9 +123,7 @@ public final class Search {
     }
 
     /// A child as IR for this search's images and classes.
-    func child(_ choices: [Int], name: String) -> String {
-        options.space.ir(choices, name: name, channels: train.channels, size: train.height, classes: train.classes)
-    }
+    func child(_ choices: [Int], name: String) -> String { shape.ir(choices, name: name) }
 
     /// Trains one child; returns its trial (reward 0 and the error if it failed).
     func evaluate(_ choices: [Int], id: Int) -> TrialStore.Trial {

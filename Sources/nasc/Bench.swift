@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed training steps per child (after one warm-up step).")
     var steps = 5
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads, for batch chunks of kernels and for OpenBLAS.")
     var threads = 2
 
     @Option(help: "Only these children (comma-separated names, e.g. c1,c3).")

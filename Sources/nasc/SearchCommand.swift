@@ -72,16 +72,12 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Children's learning rate.")
     var lr = 0.1
 
-    @Option(help: "Dataset: fashion-mnist, mnist or cifar10.")
-    var dataset: DatasetChoice = .fashionMNIST
-
-    @Option(help: "Folder holding the dataset files.")
-    var data: String?
+    @OptionGroup var datasetFlags: DatasetFlags
 
     @Option(help: "Seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads, for batch chunks of kernels and for OpenBLAS.")
     var threads = 2
 
     @Option(name: .customLong("out"), help: "Run folder.")
@@ -100,8 +96,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             BLASThreads.set(threads)
-            let full: ImageDataset
-            do { full = try dataset.load(data).train } catch let e as DatasetError { throw CommandError(e.description) }
+            let full = try datasetFlags.load().train
             let (rest, validation) = full.split(validation: validationImages)
             var o = Search.Options()
             o.space = spaceFlags.space
@@ -159,34 +154,28 @@ struct Retrain: ParsableCommand {
     @Option(help: "Learning rate.")
     var lr = 0.05
 
-    @Option(help: "Dataset: fashion-mnist, mnist or cifar10.")
-    var dataset: DatasetChoice = .fashionMNIST
-
-    @Option(help: "Folder holding the dataset files.")
-    var data: String?
+    @OptionGroup var datasetFlags: DatasetFlags
 
     @Option(help: "Write the trained weights here.")
     var save: String?
 
     func run() throws {
         try reportingErrors {
-            guard let configData = FileManager.default.contents(atPath: "\(folder)/search.json"),
-                  let config = try? JSONSerialization.jsonObject(with: configData) as? [String: Any],
-                  let layers = config["layers"] as? Int else {
+            guard let shape = ChildShape.recorded(in: folder) else {
                 throw CommandError("\(folder): error: not a search run folder (no readable search.json)")
             }
-            let space = CNNSpace(layers: layers, strides: config["strides"] as? Bool ?? false, poolEvery: config["pool_every"] as? Int ?? 0)
             let trials = try TrialStore(path: "\(folder)/trials.db").all()
             guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? trials.max(by: { $0.reward < $1.reward }) else {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
             }
-            let text = space.ir(chosen.decisions, name: "trial\(chosen.id)", channels: config["channels"] as? Int ?? 1,
-                                size: config["size"] as? Int ?? 28, classes: config["classes"] as? Int ?? 10)
+            guard shape.space.layers(forDecisions: chosen.decisions.count) != nil else {
+                throw CommandError("\(folder): error: trial \(chosen.id) has \(chosen.decisions.count) decisions, which make no child of the space in search.json")
+            }
+            let text = shape.ir(chosen.decisions, name: "trial\(chosen.id)")
             try text.write(toFile: "\(folder)/trial\(chosen.id).nasir", atomically: true, encoding: .utf8)
             print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward))): \(folder)/trial\(chosen.id).nasir")
-            var arguments = ["\(folder)/trial\(chosen.id).nasir", "--dataset", dataset.rawValue, "--epochs", "\(epochs)",
+            var arguments = ["\(folder)/trial\(chosen.id).nasir"] + datasetFlags.arguments + ["--epochs", "\(epochs)",
                              "--batch", "\(batch)", "--lr", "\(lr)"]
-            if let data { arguments += ["--data", data] }
             if let save { arguments += ["--save", save] }
             var train = try Train.parse(arguments)
             try train.run()

@@ -35,6 +35,23 @@ enum DatasetChoice: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
+/// The dataset flags of every command that reads images.
+struct DatasetFlags: ParsableArguments {
+    @Option(help: "Dataset: \(DatasetChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var dataset: DatasetChoice = .fashionMNIST
+
+    @Option(help: "Folder holding the dataset files (default: where Debian's package puts them).")
+    var data: String?
+
+    /// Training and test splits; a missing or corrupt file is a CommandError naming it.
+    func load() throws -> (train: ImageDataset, test: ImageDataset) {
+        do { return try dataset.load(data) } catch let e as DatasetError { throw CommandError(e.description) }
+    }
+
+    /// The same flags, for handing on to another command.
+    var arguments: [String] { ["--dataset", dataset.rawValue] + (data.map { ["--data", $0] } ?? []) }
+}
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an architecture on a dataset with its JIT-compiled training step.",
@@ -51,11 +68,7 @@ struct Train: ParsableCommand {
     @Argument(help: "The architecture (an IR file with inputs image f32[N,C,H,W] and labels i32[N], outputs loss and logits).")
     var file: String
 
-    @Option(help: "Dataset: \(DatasetChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var dataset: DatasetChoice = .fashionMNIST
-
-    @Option(help: "Folder holding the dataset files (default: where Debian's package puts them).")
-    var data: String?
+    @OptionGroup var datasetFlags: DatasetFlags
 
     @Option(help: "Epochs.")
     var epochs = 10
@@ -78,7 +91,7 @@ struct Train: ParsableCommand {
     @Option(help: "Use only this many training images per epoch (quick runs).")
     var limit: Int?
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads, for batch chunks of kernels and for OpenBLAS.")
     var threads = 2
 
     @Option(help: "Write a checkpoint here after every epoch.")
@@ -101,8 +114,7 @@ struct Train: ParsableCommand {
         try reportingErrors {
             BLASThreads.set(threads)
             let graph = try IRInput.load(file)
-            let (full, test): (ImageDataset, ImageDataset)
-            do { (full, test) = try dataset.load(data) } catch let e as DatasetError { throw CommandError(e.description) }
+            let (full, test) = try datasetFlags.load()
             let (trainSet, validationSet) = full.split(validation: validation)
             var options = Trainer.Options()
             options.epochs = epochs
@@ -112,7 +124,7 @@ struct Train: ParsableCommand {
             options.seed = seed
             options.limit = limit
             options.training = training.options
-            print("@\(graph.name) on \(dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
+            print("@\(graph.name) on \(datasetFlags.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
             let start = Date()
             let trainer: Trainer
             do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }
@@ -149,11 +161,7 @@ struct Eval: ParsableCommand {
     @Option(help: "A checkpoint written by nasc train --save.")
     var weights: String
 
-    @Option(help: "Dataset: \(DatasetChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var dataset: DatasetChoice = .fashionMNIST
-
-    @Option(help: "Folder holding the dataset files.")
-    var data: String?
+    @OptionGroup var datasetFlags: DatasetFlags
 
     @Option(help: "Batch size.")
     var batch = 256
@@ -167,8 +175,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let graph = try IRInput.load(file)
-            let test: ImageDataset
-            do { test = try dataset.load(data).test } catch let e as DatasetError { throw CommandError(e.description) }
+            let test = try datasetFlags.load().test
             var options = Trainer.Options()
             options.batch = batch
             options.verbose = false
