@@ -43,33 +43,32 @@ public enum Fusion {
 
         func producerGroup(_ v: String) -> Int? { defining[v].flatMap { groupOf[$0] } }
 
-        // Groups each group depends on, directly or not.
-        func ancestors() -> [Set<Int>] {
-            var direct = [Set<Int>](repeating: [], count: groups.count)
-            for (i, n) in g.nodes.enumerated() {
-                guard let gi = groupOf[i] else { continue }
-                for v in n.operands { if let p = producerGroup(v), p != gi { direct[gi].insert(p) } }
+        // The groups each group reads from directly, kept up to date as groups
+        // grow and merge; "depends on" questions walk these edges. (Closures
+        // of every group, recomputed per decision, were cubic: most of a
+        // 12-layer child's compile time.)
+        var direct: [Set<Int>] = []
+        var mark: [Int] = [], stamp = 0
+        // Whether `target` is reachable from any of `starts` along `direct`.
+        func reaches(_ starts: Set<Int>, _ target: Int) -> Bool {
+            stamp += 1
+            while mark.count < groups.count { mark.append(0) }
+            var stack = Array(starts)
+            while let x = stack.popLast() {
+                if x == target { return true }
+                if mark[x] == stamp { continue }
+                mark[x] = stamp
+                stack.append(contentsOf: direct[x])
             }
-            var memo = [Set<Int>?](repeating: nil, count: groups.count)
-            func closure(_ x: Int) -> Set<Int> {
-                if let m = memo[x] { return m }
-                memo[x] = []  // the graph is acyclic; this only guards the recursion
-                var s = direct[x]
-                for d in direct[x] { s.formUnion(closure(d)) }
-                memo[x] = s
-                return s
-            }
-            return (0..<groups.count).map(closure)
+            return false
         }
+        func dependsOn(_ a: Int, _ b: Int) -> Bool { reaches(direct[a], b) }
 
         // Joining `from` into `into` is convex unless some third group lies on
-        // a path between them.
-        func convex(_ from: Int, _ into: Int, _ anc: [Set<Int>]) -> Bool {
-            for x in 0..<groups.count where x != from && x != into && groups[x].alive {
-                if anc[x].contains(from) && anc[into].contains(x) { return false }
-                if anc[x].contains(into) && anc[from].contains(x) { return false }
-            }
-            return true
+        // a path between them: `into` reads a group other than `from` that
+        // depends on `from`, or the other way round.
+        func convex(_ from: Int, _ into: Int) -> Bool {
+            !reaches(direct[into].subtracting([from]), from) && !reaches(direct[from].subtracting([into]), into)
         }
 
         // Phase 1: in dependency order, each epilogue op joins a producer's kernel.
@@ -79,7 +78,6 @@ public enum Fusion {
             let shape = node.type!
             var joined = false
             if kind.isEpilogue {
-                let anc = ancestors()
                 // Prefer the kernel of a heavy anchor (a gradient, a conv) over a
                 // chain of elementwise ops, which can still merge into it later.
                 let candidates = node.operands.filter { producerGroup($0) != nil }
@@ -88,9 +86,10 @@ public enum Fusion {
                     guard let p = producerGroup(v), !groups[p].closed, groups[p].shape == shape else { continue }
                     // Another operand's kernel must not depend on this one.
                     let others = node.operands.compactMap(producerGroup).filter { $0 != p }
-                    guard !others.contains(where: { anc[$0].contains(p) }) else { continue }
+                    guard !others.contains(where: { dependsOn($0, p) }) else { continue }
                     groups[p].members.append(i)
                     groupOf[i] = p
+                    direct[p].formUnion(others)
                     joined = true
                     break
                 }
@@ -99,16 +98,18 @@ public enum Fusion {
                 groupOf[i] = groups.count
                 groups.append(Group(anchor: i, kind: kind, shape: shape,
                                     closed: kind == .opaque || PatternKind.sumsOverBatch(node, types)))
+                direct.append(Set(node.operands.compactMap(producerGroup).filter { $0 != groupOf[i] }))
             }
         }
 
         // Phase 2: merge elementwise kernels into the kernels they feed.
+        var users: [String: [Int]] = [:]
+        for (i, n) in g.nodes.enumerated() { for v in Set(n.operands) { users[v, default: []].append(i) } }
         var merged = true
         while merged {
             merged = false
-            let anc = ancestors()
             search: for h in groups.indices where groups[h].alive && groups[h].isPureElementwise {
-                let consumers = Set(groups[h].members.flatMap { m in users(of: g.nodes[m].result, g) }.compactMap { groupOf[$0] })
+                let consumers = Set(groups[h].members.flatMap { m in users[g.nodes[m].result] ?? [] }.compactMap { groupOf[$0] })
                     .subtracting([h])
                 for c in consumers.sorted() where groups[c].alive && groups[c].shape == groups[h].shape {
                     // A kernel of elementwise ops merges into any kernel it feeds
@@ -118,11 +119,17 @@ public enum Fusion {
                     // its operands whole in memory.
                     let anchor = g.nodes[groups[c].members[0]]
                     let feedsAnchor = groups[h].members.contains { anchor.operands.contains(g.nodes[$0].result) }
-                    guard groups[c].isPureElementwise || (anc[h].isEmpty && !feedsAnchor), !groups[c].closed,
-                          convex(h, c, anc) else { continue }
+                    guard groups[c].isPureElementwise || (direct[h].isEmpty && !feedsAnchor), !groups[c].closed,
+                          convex(h, c) else { continue }
                     for m in groups[h].members { groupOf[m] = c }
                     groups[c].members += groups[h].members
                     groups[h].alive = false
+                    direct[c] = direct[c].union(direct[h]).subtracting([c, h])
+                    for x in direct.indices where direct[x].contains(h) {
+                        direct[x].remove(h)
+                        if x != c { direct[x].insert(c) }
+                    }
+                    direct[h] = []
                     merged = true
                     break search
                 }
@@ -139,9 +146,5 @@ public enum Fusion {
             g.nodes[i].kernel = names[k]
         }
         return try GraphBuilder(g).finish(pass: "fusion")
-    }
-
-    static func users(of value: String, _ g: Graph) -> [Int] {
-        g.nodes.indices.filter { g.nodes[$0].operands.contains(value) }
     }
 }
