@@ -37,6 +37,10 @@ extension Lowering {
         w.emit("call void @cblas_sgemm(\(args.joined(separator: ", ")))")
     }
 
+    /// A window along one axis. Its stride stays a literal in the text (a
+    /// shape figure that changes the code: with stride 1, im2col's inner
+    /// loop is a contiguous copy LLVM vectorizes; read from %dims, the
+    /// convolutions ran 8% slower).
     typealias Axis = WindowGeometry
 
     func axes(_ attrs: Attributes, h: Int, w wd: Int, kernel: [Int]) -> (Axis, Axis) {
@@ -46,9 +50,9 @@ extension Lowering {
 
     /// Input position o*stride - pad + k along an axis, and whether it is inside.
     func tap(_ o: String, _ k: String, _ a: Axis) -> (String, String) {
-        let pos = w.add(w.sub(w.mul(o, "\(a.stride)"), "\(a.padBefore)"), k)
+        let pos = w.add(w.sub(w.mul(o, "\(a.stride)"), i64(a.padBefore)), k)
         let low = w.value("icmp sge i64 \(pos), 0", "c")
-        let high = w.value("icmp slt i64 \(pos), \(a.size)", "c")
+        let high = w.value("icmp slt i64 \(pos), \(i64(a.size))", "c")
         return (pos, w.value("and i1 \(low), \(high)", "c"))
     }
 
@@ -57,16 +61,17 @@ extension Lowering {
     /// contiguous ranges without a test per element (and vectorize).
     func validRange(_ k: String, _ a: Axis) -> (String, String) {
         // lo = ceil((pad - k) / stride) clamped to >= 0; hi = floor((size - 1 + pad - k) / stride) + 1 clamped to <= outputs.
-        let num = w.sub("\(a.padBefore)", k)
+        let num = w.sub(i64(a.padBefore), k)
         let positive = w.value("icmp sgt i64 \(num), 0", "c")
         let up = w.sdiv(w.add(num, "\(a.stride - 1)"), "\(a.stride)")
         let lo = w.value("select i1 \(positive), i64 \(up), i64 0", "i")
-        let top = w.sub("\(a.size - 1 + a.padBefore)", k)  // >= 0 whenever any tap fits
+        let top = w.sub(i64(a.size - 1 + a.padBefore), k)  // >= 0 whenever any tap fits
         let nonNegative = w.value("icmp sge i64 \(top), 0", "c")
         let last = w.add(w.sdiv(top, "\(a.stride)"), "1")
         let clamped = w.value("select i1 \(nonNegative), i64 \(last), i64 0", "i")
-        let small = w.value("icmp slt i64 \(clamped), \(a.outputs)", "c")
-        let hi = w.value("select i1 \(small), i64 \(clamped), i64 \(a.outputs)", "i")
+        let outputs = i64(a.outputs)
+        let small = w.value("icmp slt i64 \(clamped), \(outputs)", "c")
+        let hi = w.value("select i1 \(small), i64 \(clamped), i64 \(outputs)", "i")
         let empty = w.value("icmp slt i64 \(hi), \(lo)", "c")
         return (lo, w.value("select i1 \(empty), i64 \(lo), i64 \(hi)", "i"))
     }
@@ -76,19 +81,19 @@ extension Lowering {
     /// imageIndex)` with col laid out as [(c*KH+kh)*KW+kw, oh*OW+ow].
     func forEachValidTap(channels: Int, _ ah: Axis, _ aw: Axis, _ body: (_ col: String, _ image: String) -> Void) {
         let plane = ah.outputs * aw.outputs
-        w.loop(to: "\(channels)", "c") { c in
-            w.loop(to: "\(ah.kernel)", "kh") { kh in
+        w.loop(to: i64(channels), "c") { c in
+            w.loop(to: i64(ah.kernel), "kh") { kh in
                 let (ohLo, ohHi) = validRange(kh, ah)
-                w.loop(to: "\(aw.kernel)", "kw") { kw in
+                w.loop(to: i64(aw.kernel), "kw") { kw in
                     let (owLo, owHi) = validRange(kw, aw)
-                    let row = w.add(w.mul(w.add(w.mul(c, "\(ah.kernel)"), kh), "\(aw.kernel)"), kw)
-                    let rowBase = w.mul(row, "\(plane)")
+                    let row = w.add(w.mul(w.add(w.mul(c, i64(ah.kernel)), kh), i64(aw.kernel)), kw)
+                    let rowBase = w.mul(row, i64(plane))
                     w.loop(from: ohLo, to: ohHi, "oh") { oh in
-                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), "\(ah.padBefore)"), kh)
-                        let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
-                        let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
+                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), i64(ah.padBefore)), kh)
+                        let inRow = w.mul(w.add(w.mul(c, i64(ah.size)), ih), i64(aw.size))
+                        let outRow = w.add(rowBase, w.mul(oh, i64(aw.outputs)))
                         w.loop(from: owLo, to: owHi, "ow") { ow in
-                            let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), "\(aw.padBefore)"), kw)
+                            let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), i64(aw.padBefore)), kw)
                             body(w.add(outRow, ow), w.add(inRow, iw))
                         }
                     }
@@ -99,7 +104,7 @@ extension Lowering {
 
     /// im2col for one image: col[(c*KH+kh)*KW+kw, oh*OW+ow] = x[c, ih, iw] or 0.
     func im2col(_ image: String, channels: Int, _ ah: Axis, _ aw: Axis, into col: String) {
-        zero(col, "\(channels * ah.kernel * aw.kernel * ah.outputs * aw.outputs)")
+        zero(col, i64(channels * ah.kernel * aw.kernel * ah.outputs * aw.outputs))
         forEachValidTap(channels: channels, ah, aw) { at, from in w.storeF(w.loadF(image, from), col, at) }
     }
 
@@ -122,10 +127,10 @@ extension Lowering {
             let direct = KH == 1 && KW == 1 && ah.stride == 1 && aw.stride == 1
             let col = direct ? "" : scratch(floats: (0, ckk * plane))
             w.loop(to: "%n", "img") { img in
-                let image = offset(p(x[0]), w.mul(img, "\(C * H * W)"))
+                let image = offset(p(x[0]), w.mul(img, i64(C * H * W)))
                 if !direct { im2col(image, channels: C, ah, aw, into: col) }
-                sgemm(transA: false, transB: false, m: "\(O)", n: "\(plane)", k: "\(ckk)", a: p(x[1]), lda: "\(ckk)",
-                      b: direct ? image : col, ldb: "\(plane)", beta: "0.0", c: offset(out, w.mul(img, "\(O * plane)")), ldc: "\(plane)")
+                sgemm(transA: false, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: p(x[1]), lda: i64(ckk),
+                      b: direct ? image : col, ldb: i64(plane), beta: "0.0", c: offset(out, w.mul(img, i64(O * plane))), ldc: i64(plane))
             }
 
         case .conv2dGradInput:
@@ -134,11 +139,11 @@ extension Lowering {
             let (ah, aw) = axes(n.attrs, h: size[0], w: size[1], kernel: [KH, KW])
             let plane = ah.outputs * aw.outputs, ckk = C * KH * KW, image = C * size[0] * size[1]
             let col = scratch(floats: (0, ckk * plane))
-            zero(out, w.mul("%n", "\(image)"))
+            zero(out, w.mul("%n", i64(image)))
             w.loop(to: "%n", "img") { img in
-                sgemm(transA: true, transB: false, m: "\(ckk)", n: "\(plane)", k: "\(O)", a: p(x[1]), lda: "\(ckk)",
-                      b: offset(p(x[0]), w.mul(img, "\(O * plane)")), ldb: "\(plane)", beta: "0.0", c: col, ldc: "\(plane)")
-                col2im(col, channels: C, ah, aw, into: offset(out, w.mul(img, "\(image)")))
+                sgemm(transA: true, transB: false, m: i64(ckk), n: i64(plane), k: i64(O), a: p(x[1]), lda: i64(ckk),
+                      b: offset(p(x[0]), w.mul(img, i64(O * plane))), ldb: i64(plane), beta: "0.0", c: col, ldc: i64(plane))
+                col2im(col, channels: C, ah, aw, into: offset(out, w.mul(img, i64(image))))
             }
 
         case .conv2dGradFilter:
@@ -147,11 +152,11 @@ extension Lowering {
             let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
             let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
             let col = scratch(floats: (0, ckk * plane))
-            zero(out, "\(O * ckk)")
+            zero(out, i64(O * ckk))
             w.loop(to: "%n", "img") { img in
-                im2col(offset(p(x[0]), w.mul(img, "\(C * H * W)")), channels: C, ah, aw, into: col)
-                sgemm(transA: false, transB: true, m: "\(O)", n: "\(ckk)", k: "\(plane)", a: offset(p(x[1]), w.mul(img, "\(O * plane)")),
-                      lda: "\(plane)", b: col, ldb: "\(plane)", beta: "1.0", c: out, ldc: "\(ckk)")
+                im2col(offset(p(x[0]), w.mul(img, i64(C * H * W))), channels: C, ah, aw, into: col)
+                sgemm(transA: false, transB: true, m: i64(O), n: i64(ckk), k: i64(plane), a: offset(p(x[1]), w.mul(img, i64(O * plane))),
+                      lda: i64(plane), b: col, ldb: i64(plane), beta: "1.0", c: out, ldc: i64(ckk))
             }
 
         case .matmul:
@@ -172,20 +177,20 @@ extension Lowering {
 
         case .globalAvgPool:
             let inner = s(x[0], 2) * s(x[0], 3)
-            w.loop(to: w.mul("%n", "\(s(x[0], 1))"), "row") { row in
+            w.loop(to: w.mul("%n", i64(s(x[0], 1))), "row") { row in
                 let acc = slot()
                 write("0.0", acc)
-                let base = w.mul(row, "\(inner)")
-                w.loop(to: "\(inner)", "j") { j in accumulate(acc, w.loadF(p(x[0]), w.add(base, j))) }
-                w.storeF(w.f("fdiv", read(acc), IRWriter.literal(Double(inner))), out, row)
+                let base = w.mul(row, i64(inner))
+                w.loop(to: i64(inner), "j") { j in accumulate(acc, w.loadF(p(x[0]), w.add(base, j))) }
+                w.storeF(w.f("fdiv", read(acc), w.value("sitofp i64 \(i64(inner)) to float", "f")), out, row)
             }
 
         case .globalAvgPoolGrad:
             let size = n.attrs.ints("input_size"), inner = size[0] * size[1]
-            w.loop(to: w.mul("%n", "\(s(x[0], 1))"), "row") { row in
-                let v = w.f("fdiv", w.loadF(p(x[0]), row), IRWriter.literal(Double(inner)))
-                let base = w.mul(row, "\(inner)")
-                w.loop(to: "\(inner)", "j") { j in w.storeF(v, out, w.add(base, j)) }
+            w.loop(to: w.mul("%n", i64(s(x[0], 1))), "row") { row in
+                let v = w.f("fdiv", w.loadF(p(x[0]), row), w.value("sitofp i64 \(i64(inner)) to float", "f"))
+                let base = w.mul(row, i64(inner))
+                w.loop(to: i64(inner), "j") { j in w.storeF(v, out, w.add(base, j)) }
             }
 
         case .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad:

@@ -8,15 +8,15 @@ extension Lowering {
         let t = type(v)
         let channels = s(v, 1), inner = t.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
         w.loop(to: "%n", "img") { img in
-            let base = w.mul(w.add(w.mul(img, "\(channels)"), c), "\(inner)")
-            w.loop(to: "\(inner)", "j") { j in body(w.add(base, j)) }
+            let base = w.mul(w.add(w.mul(img, i64(channels)), c), i64(inner))
+            w.loop(to: i64(inner), "j") { j in body(w.add(base, j)) }
         }
     }
 
     /// Elements per channel (M) as a float register.
     func perChannelCount(_ v: String) -> String {
         let inner = type(v).dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
-        let m = w.mul("%n", "\(inner)")
+        let m = w.mul("%n", i64(inner))
         return w.value("sitofp i64 \(m) to float", "f")
     }
 
@@ -46,7 +46,7 @@ extension Lowering {
     func lowerChannelOp(_ n: Node) throws {
         let x = n.operands, out = p(n.result)
         let channels = n.op == .batchNorm || n.op == .batchNormGrad ? s(n.result, 1) : s(x[n.op == .batchNormGradGamma ? 1 : 0], 1)
-        w.loop(to: "\(channels)", "ch") { c in
+        w.loop(to: i64(channels), "ch") { c in
             switch n.op {
             case .batchNorm:
                 let (mu, istd) = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
@@ -121,26 +121,26 @@ extension Lowering {
         let k = n.attrs.ints("window")
         let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: k)
         let grad = n.op == .maxPoolGrad || n.op == .avgPoolGrad
-        if grad { zero(out, w.mul("%n", "\(C * H * W)")) }
+        if grad { zero(out, w.mul("%n", i64(C * H * W))) }
         let src = n.op == .maxPoolGrad ? p(x[1]) : (n.op == .avgPoolGrad ? "" : p(x[0]))
-        w.loop(to: w.mul("%n", "\(C)"), "plane") { plane in
-            let inBase = w.mul(plane, "\(H * W)")
-            let outBase = w.mul(plane, "\(ah.outputs * aw.outputs)")
-            w.loop(to: "\(ah.outputs)", "oh") { oh in
-                w.loop(to: "\(aw.outputs)", "ow") { ow in
-                    let o = w.add(outBase, w.add(w.mul(oh, "\(aw.outputs)"), ow))
+        w.loop(to: w.mul("%n", i64(C)), "plane") { plane in
+            let inBase = w.mul(plane, i64(H * W))
+            let outBase = w.mul(plane, i64(ah.outputs * aw.outputs))
+            w.loop(to: i64(ah.outputs), "oh") { oh in
+                w.loop(to: i64(aw.outputs), "ow") { ow in
+                    let o = w.add(outBase, w.add(w.mul(oh, i64(aw.outputs)), ow))
                     let best = slot(), bestAt = w.fresh("at"), sum = slot(), count = slot()
                     allocas.append("  \(bestAt) = alloca i64, align 8")
                     write("0xFFF0000000000000", best)  // -infinity
                     w.emit("store i64 -1, i64* \(bestAt), align 8")
                     write("0.0", sum); write("0.0", count)
-                    w.loop(to: "\(k[0])", "kh") { kh in
+                    w.loop(to: i64(k[0]), "kh") { kh in
                         let (ih, okH) = tap(oh, kh, ah)
                         w.when(okH) {
-                            w.loop(to: "\(k[1])", "kw") { kw in
+                            w.loop(to: i64(k[1]), "kw") { kw in
                                 let (iw, okW) = tap(ow, kw, aw)
                                 w.when(okW) {
-                                    let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
+                                    let at = w.add(inBase, w.add(w.mul(ih, i64(W)), iw))
                                     accumulate(count, "1.0")
                                     if n.op == .avgPool { accumulate(sum, w.loadF(src, at)) }
                                     if n.op == .maxPool || n.op == .maxPoolGrad {
@@ -164,13 +164,13 @@ extension Lowering {
                         w.when(found) { w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), o)), out, at) }
                     default:  // avg_pool_grad: share dy among the in-image taps
                         let share = w.f("fdiv", w.loadF(p(x[0]), o), read(count))
-                        w.loop(to: "\(k[0])", "kh") { kh in
+                        w.loop(to: i64(k[0]), "kh") { kh in
                             let (ih, okH) = tap(oh, kh, ah)
                             w.when(okH) {
-                                w.loop(to: "\(k[1])", "kw") { kw in
+                                w.loop(to: i64(k[1]), "kw") { kw in
                                     let (iw, okW) = tap(ow, kw, aw)
                                     w.when(okW) {
-                                        let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
+                                        let at = w.add(inBase, w.add(w.mul(ih, i64(W)), iw))
                                         w.storeF(w.f("fadd", w.loadF(out, at), share), out, at)
                                     }
                                 }

@@ -8,7 +8,7 @@ import NascPasses
 /// `next.<name>` output written back into `<name>` (unless the plan already
 /// wrote it in place).
 public final class CompiledGraph: @unchecked Sendable {
-    typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int64, UnsafeMutableRawPointer?) -> Void
+    typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int64, UnsafeMutableRawPointer?, UnsafePointer<Int64>?) -> Void
 
     /// Where a value's elements are during a run.
     enum Slot {
@@ -23,6 +23,9 @@ public final class CompiledGraph: @unchecked Sendable {
         public var lowering = 0.0
         public var llvm = CompileTimes()
         public var kernels = 0
+        /// Kernels with distinct text: kernels that differ only in shape
+        /// share one (see KernelLowering), and the cache is asked per text.
+        public var distinctKernels = 0
         public var cacheHits = 0
         public var cacheMisses = 0
         public var total: Double { passes + lowering + llvm.parse + llvm.optimize + llvm.codegen }
@@ -33,18 +36,28 @@ public final class CompiledGraph: @unchecked Sendable {
     public let maxBatch: Int
     public private(set) var timings: Timings
     public let workspaceBytes: Int
-    /// The LLVM IR text of the kernels (what the JIT compiled, before optimization).
-    public let llvmText: String
+    /// The LLVM IR text of the kernels (what the JIT compiled, before
+    /// optimization), built when asked for: only `--emit llvm` reads it.
+    public var llvmText: String {
+        CompiledGraph.declarations + lowered.map { $0.text(named: $0.kernel) }.joined(separator: "\n") + functionAttributes + "\n"
+    }
+    private let lowered: [LoweredKernel]
+    private let functionAttributes: String
+    /// What each kernel reads from its `%dims` argument, as comment lines
+    /// (`; @k3 %dims = [16, 784, ...]`): the shape figures its text leaves out.
+    public let dimsListing: String
 
-    /// Each kernel call: its function, its buffers, and how it may run as
-    /// batch chunks (nil: whole batch only).
-    private let calls: [(function: KernelFunction, slots: [Slot], split: BatchSplit?)]
+    /// Each kernel call: its function, its buffers, its shape figures, and
+    /// how it may run as batch chunks (nil: whole batch only).
+    private let calls: [(slots: [Slot], dims: UnsafeMutablePointer<Int64>, split: BatchSplit?)]
+    /// Each call's machine code, and the modules holding it.
+    private let functions: [KernelFunction]
+    private let modules: [CompiledModule]
     /// Seconds spent in each kernel (in `kernels` order) since profiling was
     /// switched on; nil when off, so a normal run reads no clock.
     public private(set) var kernelSeconds: [Double]? = nil
     /// The kernels in execution order, with the ops each one fuses.
     public let kernels: [(name: String, ops: [String])]
-    private let modules: [CompiledModule]
     private var storage: [String: UnsafeMutablePointer<Float>] = [:]
     private let arena: UnsafeMutableRawPointer
     /// One workspace per thread: batch chunks run at once.
@@ -57,7 +70,8 @@ public final class CompiledGraph: @unchecked Sendable {
     private let types: [String: TensorType]
 
     /// Optimizes, fuses, plans, lowers and JIT-compiles `graph` (any verified
-    /// graph: a forward graph or a training step) for batches up to `maxBatch`.
+    /// graph: a forward graph or a training step) for batches up to
+    /// `maxBatch`.
     public static func compile(_ graph: Graph, maxBatch: Int, cache: KernelCache = .shared) throws -> CompiledGraph {
         var timings = Timings()
         var clock = Date()
@@ -70,59 +84,10 @@ public final class CompiledGraph: @unchecked Sendable {
         let lowered = try KernelLowering.lower(fused, inPlace: inPlace)
         timings.lowering = lap()
 
-        let jit = try JIT.get()
-        let target = "\(jit.host.triple) \(jit.host.cpu) \(jit.host.features)"
-        var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
-        var modules: [CompiledModule] = []
-        // Kernels the cache lacks compile in one module per thread, the
-        // modules side by side; duplicates within this graph compile once.
-        var missing: [(index: Int, key: String, symbol: String)] = []
-        var unique: [(symbol: String, text: String)] = []
-        var seen: [String: String] = [:]  // key -> symbol
-        for (i, k) in lowered.enumerated() {
-            let key = target + "\n" + k.text
-            if let entry = cache.lookup(key) {
-                addresses[i] = entry.address
-                modules.append(entry.module)
-                timings.cacheHits += 1
-                continue
-            }
-            timings.cacheMisses += 1
-            if let symbol = seen[key] {
-                missing.append((i, key, symbol))
-                continue
-            }
-            let symbol = "nasc_" + SHA256.hex(key).prefix(24)
-            seen[key] = symbol
-            missing.append((i, key, symbol))
-            unique.append((symbol, k.text.replacingOccurrences(of: "@KERNEL(", with: "@\(symbol)(") + "\n"))
-        }
-        timings.kernels = lowered.count
-        if !unique.isEmpty {
-            // Groups of about equal text, largest kernels first.
-            let groupCount = min(max(BLASThreads.current, 1), unique.count)
-            var groups = [(text: String, functions: [String])](repeating: ("", []), count: groupCount)
-            for u in unique.sorted(by: { $0.text.utf8.count > $1.text.utf8.count }) {
-                let g = groups.indices.min { groups[$0].text.utf8.count < groups[$1].text.utf8.count }!
-                groups[g].text += u.text
-                groups[g].functions.append(u.symbol)
-            }
-            let compiled = try jit.compile(modules: groups.map { (CompiledGraph.declarations + $0.text + jit.functionAttributes + "\n", $0.functions) },
-                                           times: &timings.llvm)
-            modules += compiled
-            var owner: [String: CompiledModule] = [:]
-            for m in compiled { for name in m.symbols.keys { owner[name] = m } }
-            for m in missing {
-                let module = owner[m.symbol]!
-                addresses[m.index] = module.symbols[m.symbol]
-                cache.insert(m.key, KernelCache.Entry(address: module.symbols[m.symbol]!, module: module))
-            }
-        }
-        let text = CompiledGraph.declarations + lowered.map { $0.text.replacingOccurrences(of: "@KERNEL(", with: "@\($0.kernel)(") }.joined(separator: "\n")
-            + jit.functionAttributes + "\n"
-        let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, addresses: addresses.map { $0! },
-                                     modules: modules, timings: timings, llvmText: text)
-        if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { compiled.writePerfMap(addresses.map { $0! }) }
+        let code = try MachineCode.build(lowered, cache: cache, timings: &timings)
+        let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, code: code,
+                                     timings: timings, functionAttributes: try JIT.get().functionAttributes)
+        if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { compiled.writePerfMap(code.addresses) }
         return compiled
     }
 
@@ -137,14 +102,17 @@ public final class CompiledGraph: @unchecked Sendable {
 
         """
 
-    private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, lowered: [LoweredKernel], addresses: [UnsafeRawPointer],
-                 modules: [CompiledModule], timings: Timings, llvmText: String) {
+    private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, lowered: [LoweredKernel], code: KernelCode,
+                 timings: Timings, functionAttributes: String) {
         self.graph = graph
         self.plan = plan
         self.maxBatch = maxBatch
-        self.modules = modules
+        modules = code.modules
+        functions = code.addresses.map { unsafeBitCast($0, to: KernelFunction.self) }
         self.timings = timings
-        self.llvmText = llvmText
+        self.lowered = lowered
+        self.functionAttributes = functionAttributes
+        dimsListing = lowered.map { "; @\($0.kernel) %dims = [\($0.dims.map(String.init).joined(separator: ", "))]\n" }.joined()
         let types = graph.valueTypes
         self.types = types
         let members = Dictionary(grouping: graph.nodes.filter { $0.kernel != nil }, by: { $0.kernel! })
@@ -175,9 +143,11 @@ public final class CompiledGraph: @unchecked Sendable {
 
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.peakBytes, 64), alignment: 64)
         workspaceBytes = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
-        calls = zip(lowered, addresses).map { k, address in
-            (unsafeBitCast(address, to: KernelFunction.self), k.arguments.map { slots[$0]! },
-             BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types))
+        calls = lowered.map { k in
+            let dims = UnsafeMutablePointer<Int64>.allocate(capacity: max(k.dims.count, 1))
+            dims.initialize(from: k.dims, count: k.dims.count)
+            return (k.arguments.map { slots[$0]! }, dims,
+                    BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types))
         }
         partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
         for n in graph.nodes where n.op == .param || n.op == .state {
@@ -190,6 +160,7 @@ public final class CompiledGraph: @unchecked Sendable {
 
     deinit {
         arena.deallocate()
+        calls.forEach { $0.dims.deallocate() }
         workspaces.forEach { $0.deallocate() }
         partials.forEach { $0.deallocate() }
         for p in storage.values { p.deallocate() }
@@ -238,7 +209,7 @@ public final class CompiledGraph: @unchecked Sendable {
             lines += String(start, radix: 16) + " " + String(min(next - start, 65536), radix: 16) + " \(graph.name).\(name).\(ops.joined(separator: "+"))\n"
         }
         let path = "/tmp/perf-\(getpid()).map"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         if let file = FileHandle(forWritingAtPath: path) {
             file.seekToEndOfFile()
             file.write(Data(lines.utf8))
@@ -325,7 +296,7 @@ public final class CompiledGraph: @unchecked Sendable {
                         let lo = t * n / threads, hi = (t + 1) * n / threads
                         var args = zip(base[k], split.bytesPerExample).map { p, bytes in p.map { $0 + lo * bytes } }
                         if case .sum(_, let result, _) = split, t > 0 { args[result] = UnsafeMutableRawPointer(partials[t - 1]) }
-                        args.withUnsafeMutableBufferPointer { call.function($0.baseAddress, Int64(hi - lo), workspaces[t]) }
+                        args.withUnsafeMutableBufferPointer { functions[k]($0.baseAddress, Int64(hi - lo), workspaces[t], call.dims) }
                     }
                     if case .sum(_, let result, let floats) = split {
                         let out = base[k][result]!.assumingMemoryBound(to: Float.self)
@@ -334,7 +305,7 @@ public final class CompiledGraph: @unchecked Sendable {
                 } else {
                     BLASThreads.setBLAS(threads)
                     var args = base[k]
-                    args.withUnsafeMutableBufferPointer { call.function($0.baseAddress, Int64(n), workspaces[0]) }
+                    args.withUnsafeMutableBufferPointer { functions[k]($0.baseAddress, Int64(n), workspaces[0], call.dims) }
                 }
                 if kernelSeconds != nil { kernelSeconds![k] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             }

@@ -42,12 +42,6 @@ final class IRWriter {
     func sdiv(_ a: String, _ b: String) -> String { value("sdiv i64 \(a), \(b)", "i") }
     func srem(_ a: String, _ b: String) -> String { value("srem i64 \(a), \(b)", "i") }
 
-    /// a*b + c, skipping multiplications by 1 and additions of 0.
-    func mad(_ a: String, _ b: Int, _ c: String) -> String {
-        let p = b == 1 ? a : mul(a, "\(b)")
-        return c == "0" ? p : add(p, c)
-    }
-
     // MARK: Memory
 
     func gep(_ elementType: String, _ base: String, _ index: String) -> String {

@@ -43,20 +43,18 @@ public final class JIT: @unchecked Sendable {
     public static func get() throws -> JIT { try shared.get() }
 
     let jit: LLVMOrcLLJITRef
-    /// A separate target machine for the optimization pipeline (the JIT owns
-    /// its own). Two threads compiling through LLJIT's own compiler at once
-    /// crashed inside LLVM 14, so calls into the JIT are serial, under
-    /// `lock`; `compile(modules:)` parallelizes below it, with a context and
-    /// target machines per thread, and hands LLJIT finished object files.
-    let passMachine: LLVMTargetMachineRef
-    /// Target machines of the threads that compile modules side by side
-    /// (`compile(modules:)`): one each, as LLVM's are not shared.
-    private var workerMachines: [LLVMTargetMachineRef] = []
-    public let host: HostTarget
+    /// Two threads compiling through LLJIT's own compiler at once crashed
+    /// inside LLVM 14, so LLJIT only links finished object files, under
+    /// `lock`. Everything before (parsing, passes, code generation) runs
+    /// on the caller's threads, each with its own LLVM context and a target
+    /// machine taken from `idleMachines` (LLVM's are not shared).
     private let lock = NSLock()
+    private let machinesLock = NSLock()
+    private var idleMachines: [LLVMTargetMachineRef] = []
 
     /// The optimization pipeline (LLVM's new pass manager syntax).
     public let pipeline = "default<O2>"
+    public let host: HostTarget
 
     /// Attributes every kernel function carries.
     public var functionAttributes: String {
@@ -70,10 +68,8 @@ public final class JIT: @unchecked Sendable {
         LLVMInitializeX86AsmPrinter()
         let host = HostTarget.detect()
         self.host = host
-        func machine() throws -> LLVMTargetMachineRef { try JIT.machine(for: host) }
-        passMachine = try machine()
         let builder = LLVMOrcCreateLLJITBuilder()
-        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(try machine()))
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(try JIT.machine(for: host)))
         var jit: LLVMOrcLLJITRef?
         try JIT.check(LLVMOrcCreateLLJIT(&jit, builder), "creating the JIT")
         self.jit = jit!
@@ -106,16 +102,13 @@ public final class JIT: @unchecked Sendable {
 
     /// Compiles modules side by side, one thread each: every thread parses,
     /// verifies, optimizes and generates an object file with its own LLVM
-    /// context and target machine, and the JIT only links the objects. (Two
-    /// threads sharing LLJIT's own compiler crashed inside LLVM 14.) The
+    /// context and target machine, and the JIT only links the objects. The
     /// times are the slowest thread's per stage, plus linking in codegen.
     /// A module that does not verify is an error with LLVM's explanation,
     /// never a crash.
     public func compile(modules: [(text: String, functions: [String])], times: inout CompileTimes) throws -> [CompiledModule] {
-        lock.lock()
-        defer { lock.unlock() }
-        while workerMachines.count < modules.count { workerMachines.append(try JIT.machine(for: host)) }
-        let machines = workerMachines
+        let machines = try takeMachines(modules.count)
+        defer { returnMachines(machines) }
         var objects = [LLVMMemoryBufferRef?](repeating: nil, count: modules.count)
         var failures = [String?](repeating: nil, count: modules.count)
         var stageTimes = [CompileTimes](repeating: CompileTimes(), count: modules.count)
@@ -155,6 +148,8 @@ public final class JIT: @unchecked Sendable {
         times.parse += stageTimes.map(\.parse).max() ?? 0
         times.optimize += stageTimes.map(\.optimize).max() ?? 0
         let start = Date()
+        lock.lock()
+        defer { lock.unlock() }
         var out: [CompiledModule] = []
         for (i, m) in modules.enumerated() {
             let tracker = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(jit))!
@@ -172,19 +167,33 @@ public final class JIT: @unchecked Sendable {
         return out
     }
 
-    /// O2 for the host, vectorizing, without unrolling: unrolling multiplied
-    /// compile time by five (2 s -> 0.35 s for a 3-layer child's training
-    /// step) for no measurable speed, since the time goes to OpenBLAS and the
-    /// vectorizer already widens the loops. `--emit llvm` shows exactly what
-    /// the JIT compiles.
-    private func optimize(_ module: LLVMModuleRef, machine: LLVMTargetMachineRef? = nil) throws {
+    private func takeMachines(_ count: Int) throws -> [LLVMTargetMachineRef] {
+        machinesLock.lock()
+        defer { machinesLock.unlock() }
+        while idleMachines.count < count { idleMachines.append(try JIT.machine(for: host)) }
+        defer { idleMachines.removeLast(count) }
+        return Array(idleMachines.suffix(count))
+    }
+
+    private func returnMachines(_ machines: [LLVMTargetMachineRef]) {
+        machinesLock.lock()
+        defer { machinesLock.unlock() }
+        idleMachines += machines
+    }
+
+    /// O2 for the host, vectorizing, without unrolling: unrolling
+    /// multiplied compile time by five (2 s -> 0.35 s for a 3-layer child's
+    /// training step) for no measurable speed, since the time goes to
+    /// OpenBLAS and the vectorizer already widens the loops. `--emit llvm`
+    /// shows exactly what the JIT compiles.
+    private func optimize(_ module: LLVMModuleRef, machine: LLVMTargetMachineRef) throws {
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }
         LLVMPassBuilderOptionsSetLoopVectorization(options, 1)
         LLVMPassBuilderOptionsSetSLPVectorization(options, 1)
         LLVMPassBuilderOptionsSetLoopUnrolling(options, 0)
         LLVMPassBuilderOptionsSetLoopInterleaving(options, 0)
-        try JIT.check(LLVMRunPasses(module, pipeline, machine ?? passMachine, options), "optimizing")
+        try JIT.check(LLVMRunPasses(module, pipeline, machine, options), "optimizing")
     }
 
     /// Parses LLVM IR text and verifies it, set up for the host target: a
@@ -211,13 +220,13 @@ public final class JIT: @unchecked Sendable {
 
     /// The module as LLVM optimizes it (for `--emit llvm`).
     public func optimizedText(_ text: String) throws -> String {
-        lock.lock()
-        defer { lock.unlock() }
+        let machine = try takeMachines(1)
+        defer { returnMachines(machine) }
         let context = LLVMContextCreate()
         defer { LLVMContextDispose(context) }
-        let module = try parseVerified(text, in: context, machine: passMachine)
+        let module = try parseVerified(text, in: context, machine: machine[0])
         defer { LLVMDisposeModule(module) }
-        try optimize(module)
+        try optimize(module, machine: machine[0])
         let printed = LLVMPrintModuleToString(module)
         defer { LLVMDisposeMessage(printed) }
         return String(cString: printed!)

@@ -13,6 +13,8 @@ public final class KernelCache: @unchecked Sendable {
 
     public static let shared = KernelCache()
 
+    public init() {}
+
     private var entries: [String: Entry] = [:]
     private var recency: [String: Int] = [:]
     private var clock = 0

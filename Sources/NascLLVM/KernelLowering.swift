@@ -3,21 +3,29 @@ import NascPasses
 
 /// A fused kernel lowered to one LLVM function:
 ///
-///     define void @NAME(i8** %args, i64 %n, i8* %ws)
+///     define void @NAME(i8** %args, i64 %n, i8* %ws, i64* %dims)
 ///
 /// `args` holds one pointer per buffer the kernel reads or writes, in the
 /// order of `arguments`; `n` is the batch size; `ws` is scratch memory of
 /// `workspaceBytes(n)` bytes (im2col columns, batch statistics, and the
-/// anchor's result when no other kernel needs it). The text names the
-/// function `@KERNEL`, so equal kernels of different graphs have equal text:
-/// the kernel cache keys on it.
+/// anchor's result when no other kernel needs it); `dims` holds the
+/// kernel's shape figures (sizes, strides, offsets), in the order of
+/// `dims`. The text names the function `@KERNEL` and writes no shape figure
+/// into the code, so kernels that differ only in shape, within a graph or
+/// across children, have equal text: the kernel cache keys on it, and one
+/// compiled function serves them all, each call with its own `dims`.
 public struct LoweredKernel: Sendable {
     public var kernel: String
     public var text: String
     public var arguments: [String]
+    /// The values of `%dims` this kernel is called with.
+    public var dims: [Int64]
     /// Workspace floats: a part that scales with the batch and a fixed part.
     var workspacePerExample: Int
     var workspaceFixed: Int
+
+    /// The function under another name (the text names it `@KERNEL`).
+    public func text(named name: String) -> String { "define void @\(name)" + text.dropFirst("define void @KERNEL".count) }
 
     public func workspaceBytes(batch: Int) -> Int { 4 * (workspacePerExample * batch + workspaceFixed) }
 }
@@ -105,20 +113,37 @@ final class Lowering {
 
     func type(_ v: String) -> TensorType { types[v]! }
 
-    /// A dim as an i64 operand: a literal, or %n for the batch.
-    func dim(_ d: Dim) -> String { d.staticValue.map(String.init) ?? "%n" }
+    /// Shape figures the text reads from `%dims`, and the entry-block loads.
+    private var dims: [Int64] = []
+    private var dimLoads: [String] = []
+
+    /// A shape figure as an i64 operand: loaded from `%dims`, never written
+    /// as a literal, so the text does not depend on it. Each call takes a
+    /// new slot (no sharing of equal values), so the text depends only on
+    /// the kernel's structure, and equal text means equal meaning of slots.
+    func i64(_ value: Int) -> String {
+        let k = dims.count
+        dims.append(Int64(value))
+        dimLoads.append("  %dim\(k).p = getelementptr inbounds i64, i64* %dims, i64 \(k)")
+        dimLoads.append("  %dim\(k) = load i64, i64* %dim\(k).p, align 8")
+        return "%dim\(k)"
+    }
+
+    /// A dim as an i64 operand: from `%dims`, or %n for the batch.
+    func dim(_ d: Dim) -> String { d.staticValue.map(i64) ?? "%n" }
 
     /// Elements of a value with N bound to %n (emits the multiply).
     func count(_ t: TensorType) -> String {
         let perExample = t.elementsPerExample ?? 1
-        return t.hasBatch ? w.mul("%n", "\(perExample)") : "\(perExample)"
+        return t.hasBatch ? w.mul("%n", i64(perExample)) : i64(perExample)
     }
 
     /// Carves `t`-sized scratch out of the workspace; returns a float* register.
     func scratch(_ t: TensorType) -> String { scratch(floats: t.hasBatch ? (t.elementsPerExample ?? 1, 0) : (0, t.elementsPerExample ?? 1)) }
 
     func scratch(floats: (perExample: Int, fixed: Int)) -> String {
-        let offset = w.add(w.mul("%n", "\(wsCursor.0)"), "\(wsCursor.1)")
+        // The first carving is at 0 in every kernel: a literal costs no sharing.
+        let offset = wsCursor == (0, 0) ? "0" : w.add(w.mul("%n", i64(wsCursor.0)), i64(wsCursor.1))
         wsCursor.0 += floats.perExample
         wsCursor.1 += (floats.fixed + 15) / 16 * 16
         wsPerExample = max(wsPerExample, wsCursor.0)
@@ -158,10 +183,9 @@ final class Lowering {
         }
         if !epilogue.isEmpty { try lowerElementwise(epilogue) }
         w.emit("ret void")
-        let body = w.text.split(separator: "\n", omittingEmptySubsequences: false)
-        let text = "define void @KERNEL(i8** noalias %args, i64 %n, i8* noalias %ws) #0 {\nentry:\n"
-            + (allocas + body.map(String.init)).joined(separator: "\n") + "\n}\n"
-        return LoweredKernel(kernel: kernel, text: text, arguments: arguments,
+        let text = "define void @KERNEL(i8** noalias %args, i64 %n, i8* noalias %ws, i64* noalias readonly %dims) #0 {\nentry:\n"
+            + (allocas + dimLoads + w.lines).joined(separator: "\n") + "\n}\n"
+        return LoweredKernel(kernel: kernel, text: text, arguments: arguments, dims: dims,
                              workspacePerExample: wsPerExample, workspaceFixed: wsFixed)
     }
 
@@ -200,11 +224,11 @@ final class Lowering {
             for n in members { if let p = pointers[n.result] { w.storeF(regs[n.result]!, p, index) } }
         }
         if perChannel {
-            let rows = shape.hasBatch ? w.mul("%n", "\(channels)") : "\(channels * (shape.dims[0].staticValue ?? 1))"
+            let rows = shape.hasBatch ? w.mul("%n", i64(channels)) : i64(channels * (shape.dims[0].staticValue ?? 1))
             try w.loop(to: rows, "row") { row in
-                let c = w.srem(row, "\(channels)")
-                let base = w.mul(row, "\(inner)")
-                try w.loop(to: "\(inner)", "j") { j in try body(w.add(base, j), c) }
+                let c = w.srem(row, i64(channels))
+                let base = w.mul(row, i64(inner))
+                try w.loop(to: i64(inner), "j") { j in try body(w.add(base, j), c) }
             }
         } else {
             try w.loop(to: count(shape), "e") { i in try body(i, nil) }

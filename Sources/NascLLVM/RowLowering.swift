@@ -13,7 +13,7 @@ extension Lowering {
     }
 
     func copy(from src: String, _ srcIndex: String, to dst: String, _ dstIndex: String, floats: Int) {
-        w.loop(to: "\(floats)", "k") { k in w.storeF(w.loadF(src, w.add(srcIndex, k)), dst, w.add(dstIndex, k)) }
+        w.loop(to: i64(floats), "k") { k in w.storeF(w.loadF(src, w.add(srcIndex, k)), dst, w.add(dstIndex, k)) }
     }
 
     func lowerLayout(_ n: Node) {
@@ -27,7 +27,7 @@ extension Lowering {
                 let size = s(v, axis)
                 let at = start
                 w.loop(to: outer, "o") { o in
-                    copy(from: p(v), w.mul(o, "\(size * inner)"), to: out, w.add(w.mul(o, "\(total * inner)"), "\(at * inner)"), floats: size * inner)
+                    copy(from: p(v), w.mul(o, i64(size * inner)), to: out, w.add(w.mul(o, i64(total * inner)), i64(at * inner)), floats: size * inner)
                 }
                 start += size
             }
@@ -36,17 +36,17 @@ extension Lowering {
             let (outer, total, inner) = split(x[0], axis: axis)
             let size = s(n.result, axis)
             w.loop(to: outer, "o") { o in
-                copy(from: p(x[0]), w.add(w.mul(o, "\(total * inner)"), "\(start * inner)"), to: out, w.mul(o, "\(size * inner)"), floats: size * inner)
+                copy(from: p(x[0]), w.add(w.mul(o, i64(total * inner)), i64(start * inner)), to: out, w.mul(o, i64(size * inner)), floats: size * inner)
             }
         case .zeroPad, .crop:
             let pads = n.attrs.ints("pads")
             let (small, big) = n.op == .zeroPad ? (x[0], n.result) : (n.result, x[0])
             let (h, wd, bh, bw) = (s(small, 2), s(small, 3), s(big, 2), s(big, 3))
             if n.op == .zeroPad { zero(out, count(type(n.result))) }
-            w.loop(to: w.mul("%n", "\(s(small, 1))"), "plane") { plane in
-                w.loop(to: "\(h)", "row") { r in
-                    let smallAt = w.mul(w.add(w.mul(plane, "\(h)"), r), "\(wd)")
-                    let bigAt = w.add(w.mul(w.add(w.mul(plane, "\(bh)"), w.add(r, "\(pads[0])")), "\(bw)"), "\(pads[2])")
+            w.loop(to: w.mul("%n", i64(s(small, 1))), "plane") { plane in
+                w.loop(to: i64(h), "row") { r in
+                    let smallAt = w.mul(w.add(w.mul(plane, i64(h)), r), i64(wd))
+                    let bigAt = w.add(w.mul(w.add(w.mul(plane, i64(bh)), w.add(r, i64(pads[0]))), i64(bw)), i64(pads[2]))
                     if n.op == .zeroPad { copy(from: p(x[0]), smallAt, to: out, bigAt, floats: wd) }
                     else { copy(from: p(x[0]), bigAt, to: out, smallAt, floats: wd) }
                 }
@@ -64,19 +64,19 @@ extension Lowering {
             zero(out, count(type(n.result)))
             w.loop(to: count(type(x[1])), "id") { i in
                 let id = w.loadI(p(x[1]), i)
-                let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(vocab)", "c"))", "c")
-                w.when(ok) { copy(from: p(x[0]), w.mul(id, "\(width)"), to: out, w.mul(i, "\(width)"), floats: width) }
+                let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(i64(vocab))", "c"))", "c")
+                w.when(ok) { copy(from: p(x[0]), w.mul(id, i64(width)), to: out, w.mul(i, i64(width)), floats: width) }
             }
         case .embeddingGrad:
             let (vocab, width) = (n.attrs.int("vocab"), s(n.result, 1))
-            zero(out, "\(vocab * width)")
+            zero(out, i64(vocab * width))
             w.loop(to: count(type(x[1])), "id") { i in
                 let id = w.loadI(p(x[1]), i)
-                let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(vocab)", "c"))", "c")
+                let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(i64(vocab))", "c"))", "c")
                 w.when(ok) {
-                    w.loop(to: "\(width)", "k") { k in
-                        let at = w.add(w.mul(id, "\(width)"), k)
-                        w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), w.add(w.mul(i, "\(width)"), k))), out, at)
+                    w.loop(to: i64(width), "k") { k in
+                        let at = w.add(w.mul(id, i64(width)), k)
+                        w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), w.add(w.mul(i, i64(width)), k))), out, at)
                     }
                 }
             }
@@ -87,30 +87,30 @@ extension Lowering {
             write("0.0", total)
             let rowsF = w.value("sitofp i64 %n to float", "f")
             w.loop(to: "%n", "row") { r in
-                let base = w.mul(r, "\(classes)")
+                let base = w.mul(r, i64(classes))
                 let top = slot(), sum = slot()
                 write("0xFFF0000000000000", top)
-                w.loop(to: "\(classes)", "k") { k in
+                w.loop(to: i64(classes), "k") { k in
                     let v = w.loadF(p(x[0]), w.add(base, k))
                     let bigger = w.value("fcmp ogt float \(v), \(read(top))", "c")
                     write(w.value("select i1 \(bigger), float \(v), float \(read(top))", "f"), top)
                 }
                 let m = read(top)
                 write("0.0", sum)
-                w.loop(to: "\(classes)", "k") { k in
+                w.loop(to: i64(classes), "k") { k in
                     let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                     accumulate(sum, e)
                 }
                 let z = read(sum)
                 switch n.op {
                 case .softmax:
-                    w.loop(to: "\(classes)", "k") { k in
+                    w.loop(to: i64(classes), "k") { k in
                         let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                         w.storeF(w.f("fdiv", e, z), out, w.add(base, k))
                     }
                 case .softmaxCrossEntropy, .weightedSoftmaxCrossEntropy:
                     let label = w.loadI(p(x[1]), r)
-                    let ok = w.value("and i1 \(w.value("icmp sge i64 \(label), 0", "c")), \(w.value("icmp slt i64 \(label), \(classes)", "c"))", "c")
+                    let ok = w.value("and i1 \(w.value("icmp sge i64 \(label), 0", "c")), \(w.value("icmp slt i64 \(label), \(i64(classes))", "c"))", "c")
                     w.when(ok) {
                         let logZ = w.f("fadd", w.value("call float @logf(float \(z))", "f"), m)
                         var term = w.f("fsub", logZ, w.loadF(p(x[0]), w.add(base, label)))
@@ -121,7 +121,7 @@ extension Lowering {
                     var scale = w.f("fdiv", w.loadF(p(x[weighted ? 3 : 2]), "0"), rowsF)
                     if weighted { scale = w.f("fmul", scale, w.loadF(p(x[2]), r)) }
                     let label = w.loadI(p(x[1]), r)
-                    w.loop(to: "\(classes)", "k") { k in
+                    w.loop(to: i64(classes), "k") { k in
                         let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                         let prob = w.f("fdiv", e, z)
                         let hit = w.value("icmp eq i64 \(k), \(label)", "c")
@@ -134,15 +134,15 @@ extension Lowering {
         default:  // softmax_grad: dx = y * (dy - sum(dy * y))
             let classes = s(x[1], 1)
             w.loop(to: "%n", "row") { r in
-                let base = w.mul(r, "\(classes)")
+                let base = w.mul(r, i64(classes))
                 let dot = slot()
                 write("0.0", dot)
-                w.loop(to: "\(classes)", "k") { k in
+                w.loop(to: i64(classes), "k") { k in
                     let i = w.add(base, k)
                     accumulate(dot, w.f("fmul", w.loadF(p(x[0]), i), w.loadF(p(x[1]), i)))
                 }
                 let d = read(dot)
-                w.loop(to: "\(classes)", "k") { k in
+                w.loop(to: i64(classes), "k") { k in
                     let i = w.add(base, k)
                     w.storeF(w.f("fmul", w.loadF(p(x[1]), i), w.f("fsub", w.loadF(p(x[0]), i), d)), out, i)
                 }

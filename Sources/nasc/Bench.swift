@@ -46,6 +46,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Write each child's IR and initial parameters (raw little-endian f32, in param order) to this folder.")
     var childrenDir: String?
 
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (got \(steps)).") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1 (got \(batch)).") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads)).") }
+    }
+
     func run() throws {
         BLASThreads.set(threads)
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
@@ -94,7 +100,7 @@ struct Bench: ParsableCommand {
                   + "  " + MemoryPlan.human(memory))
             rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_warm_s": warm,
                          "step_median_s": median, "images_per_s": Double(batch) / median, "memory_bytes": memory,
-                         "kernels": compiled.timings.kernels])
+                         "kernels": compiled.timings.kernels, "distinct_kernels": compiled.timings.distinctKernels])
             if profile, let seconds = compiled.kernelSeconds { printProfile(compiled, seconds) }
         }
         if let json {

@@ -47,7 +47,7 @@ struct Compile: ParsableCommand {
                 }
                 let total = Date().timeIntervalSince(clock) + (attempt == "cold" ? pipeline : 0)
                 let t = compiled.timings
-                print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels, cache \(t.cacheHits) hits / \(t.cacheMisses) misses")
+                print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels (\(t.distinctKernels) distinct), cache \(t.cacheHits) hits / \(t.cacheMisses) misses")
                 if attempt == "cold" { print("  autodiff + optimizer  \(ms(pipeline))") }
                 print("  passes + plan        \(ms(t.passes))")
                 print("  LLVM IR build        \(ms(t.lowering))")

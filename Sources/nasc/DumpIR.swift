@@ -88,7 +88,7 @@ struct DumpIR: ParsableCommand {
     @Flag(help: "Print the structural hash (64 hex digits) instead of the IR.")
     var hash = false
 
-    @Option(help: "Print the kernels as LLVM IR instead (llvm): lowered and optimized for this CPU.")
+    @Option(help: "Print the kernels as LLVM IR instead (llvm): lowered and optimized for this CPU, after the shape figures each kernel reads from its %dims argument.")
     var emit: EmitKind?
 
     enum EmitKind: String, ExpressibleByArgument { case llvm }
@@ -120,7 +120,7 @@ struct DumpIR: ParsableCommand {
             if emit == .llvm {
                 do {
                     let compiled = try CompiledGraph.compile(graph, maxBatch: batch)
-                    print(try JIT.get().optimizedText(compiled.llvmText), terminator: "")
+                    print(compiled.dimsListing + (try JIT.get().optimizedText(compiled.llvmText)), terminator: "")
                 } catch {
                     throw CommandError("\(file): error: \(error)")
                 }

@@ -177,7 +177,7 @@ struct Retrain: ParsableCommand {
             var arguments = ["\(folder)/trial\(chosen.id).nasir"] + datasetFlags.arguments + ["--epochs", "\(epochs)",
                              "--batch", "\(batch)", "--lr", "\(lr)"]
             if let save { arguments += ["--save", save] }
-            var train = try Train.parse(arguments)
+            let train = try Train.parse(arguments)
             try train.run()
         }
     }

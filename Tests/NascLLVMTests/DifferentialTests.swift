@@ -28,9 +28,9 @@ final class DifferentialTests: XCTestCase {
     /// The worst difference over all outputs as a fraction of its bound (at
     /// most 1 when everything passes), failing on any element above it.
     @discardableResult
-    func compare(_ g: Graph, _ name: String, batch: Int = 3, seed: UInt64 = 1, steps: Int = 1,
+    func compare(_ g: Graph, _ name: String, batch: Int = 3, seed: UInt64 = 1, steps: Int = 1, cache: KernelCache = .shared,
                  file: StaticString = #filePath, line: UInt = #line) throws -> (Double, Set<Op>) {
-        let compiled = try CompiledGraph.compile(g, maxBatch: max(batch, 4))
+        let compiled = try CompiledGraph.compile(g, maxBatch: max(batch, 4), cache: cache)
         var reference = TrainingStep(g, seed: seed)
         try compiled.setSources(reference.sources)
         var inputs = RandomInputs.make(g, batch: batch, seed: seed)
@@ -308,3 +308,66 @@ extension DifferentialTests {
     }
 }
 
+extension DifferentialTests {
+    /// A conv block (conv, training batch norm, ReLU, max pool) and a dense
+    /// head, for images of `channels` x `size` x `size`.
+    static func convBlock(channels: Int, size: Int, filters: Int, kernel: Int, classes: Int) -> String {
+        let pooled = (size + 1) / 2
+        return graphText("%x: f32[N,\(channels),\(size),\(size)], %y: i32[N]", "loss: f32[]", """
+              %w = param {init = he_normal} : f32[\(filters),\(channels),\(kernel),\(kernel)]
+              %c = conv2d %x, %w
+              %g = param {init = ones} : f32[\(filters)]
+              %b = param {init = zeros} : f32[\(filters)]
+              %m = state {init = zeros} : f32[\(filters)]
+              %v = state {init = ones} : f32[\(filters)]
+              %n = batch_norm %c, %g, %b, %m, %v
+              %r = relu %n
+              %p = max_pool %r {window = [2, 2], stride = [2, 2], pad = same}
+              %f = flatten %p
+              %wd = param {init = glorot_uniform} : f32[\(filters * pooled * pooled),\(classes)]
+              %z = matmul %f, %wd
+              %loss = softmax_cross_entropy %z, %y
+              return %loss
+            """)
+    }
+
+    /// Kernels carry no shape figures in their text (they read them from
+    /// %dims), so a child whose layers have other sizes reuses the machine
+    /// code compiled for an earlier child, and still computes its own
+    /// result: the second graph runs entirely on the first one's kernels and
+    /// agrees with the interpreter.
+    func testKernelsThatDifferOnlyInShapeShareMachineCode() throws {
+        let cache = KernelCache()
+        let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
+        func training(_ text: String) throws -> Graph {
+            try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
+        }
+        let first = try training(Self.convBlock(channels: 3, size: 8, filters: 4, kernel: 3, classes: 5))
+        let second = try training(Self.convBlock(channels: 2, size: 11, filters: 7, kernel: 3, classes: 3))
+        let a = try CompiledGraph.compile(first, maxBatch: 4, cache: cache)
+        XCTAssertEqual(a.timings.cacheHits, 0)
+        XCTAssertEqual(a.timings.cacheMisses, a.timings.distinctKernels)
+        let b = try CompiledGraph.compile(second, maxBatch: 4, cache: cache)
+        XCTAssertEqual(b.timings.kernels, a.timings.kernels)
+        XCTAssertEqual(b.timings.cacheMisses, 0, "a graph differing only in shape compiled new kernels")
+        XCTAssertEqual(b.timings.cacheHits, b.timings.distinctKernels)
+        let (worst, _) = try compare(second, "second shape on shared kernels", batch: 3, steps: 2, cache: cache)
+        print("shape-shared kernels: \(b.timings.kernels) kernels, \(b.timings.distinctKernels) distinct, all from the cache; worst difference \(worst) of the bound")
+
+        // Within one graph: two blocks of different sizes compile one set of kernels.
+        let twoBlocks = try training(graphText("%x: f32[N,3,8,8], %y: i32[N]", "loss: f32[]", """
+              %w1 = param {init = he_normal} : f32[4,3,3,3]
+              %c1 = conv2d %x, %w1
+              %r1 = relu %c1
+              %w2 = param {init = he_normal} : f32[6,4,3,3]
+              %c2 = conv2d %r1, %w2 {stride = [2, 2], pad = same}
+              %r2 = relu %c2
+              %p = global_avg_pool %r2
+              %loss = softmax_cross_entropy %p, %y
+              return %loss
+            """))
+        let both = try CompiledGraph.compile(twoBlocks, maxBatch: 4, cache: KernelCache())
+        XCTAssertLessThan(both.timings.distinctKernels, both.timings.kernels)
+        try compare(twoBlocks, "two blocks sharing kernels", batch: 3, steps: 2, cache: KernelCache())
+    }
+}
