@@ -48,11 +48,12 @@ extension Lowering {
         return (Axis(size: h, kernel: kernel[0], stride: st[0], pad: pad), Axis(size: wd, kernel: kernel[1], stride: st[1], pad: pad))
     }
 
-    /// Input position o*stride - pad + k along an axis, and whether it is inside.
+    /// Input position o*stride - pad + k along an axis, and whether it is
+    /// inside (for pools: the geometry is literal, see lowerPool).
     func tap(_ o: String, _ k: String, _ a: Axis) -> (String, String) {
-        let pos = w.add(w.sub(w.mul(o, "\(a.stride)"), i64(a.padBefore)), k)
+        let pos = w.add(w.sub(w.mul(o, "\(a.stride)"), "\(a.padBefore)"), k)
         let low = w.value("icmp sge i64 \(pos), 0", "c")
-        let high = w.value("icmp slt i64 \(pos), \(i64(a.size))", "c")
+        let high = w.value("icmp slt i64 \(pos), \(a.size)", "c")
         return (pos, w.value("and i1 \(low), \(high)", "c"))
     }
 

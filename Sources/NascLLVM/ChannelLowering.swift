@@ -114,6 +114,10 @@ extension Lowering {
 
     // MARK: - Pools
 
+    /// Only the channel count is read from %dims: the plane's geometry
+    /// stays literal, so LLVM folds the window's bounds checks and unrolls
+    /// a 2x2 window into straight-line code (read from %dims, max pooling
+    /// ran more than twice as slow). Pools are one or two kernels a child.
     func lowerPool(_ n: Node) {
         let x = n.operands, out = p(n.result)
         let input = n.op == .avgPoolGrad ? n.result : (n.op == .maxPoolGrad ? x[1] : x[0])
@@ -124,23 +128,23 @@ extension Lowering {
         if grad { zero(out, w.mul("%n", i64(C * H * W))) }
         let src = n.op == .maxPoolGrad ? p(x[1]) : (n.op == .avgPoolGrad ? "" : p(x[0]))
         w.loop(to: w.mul("%n", i64(C)), "plane") { plane in
-            let inBase = w.mul(plane, i64(H * W))
-            let outBase = w.mul(plane, i64(ah.outputs * aw.outputs))
-            w.loop(to: i64(ah.outputs), "oh") { oh in
-                w.loop(to: i64(aw.outputs), "ow") { ow in
-                    let o = w.add(outBase, w.add(w.mul(oh, i64(aw.outputs)), ow))
+            let inBase = w.mul(plane, "\(H * W)")
+            let outBase = w.mul(plane, "\(ah.outputs * aw.outputs)")
+            w.loop(to: "\(ah.outputs)", "oh") { oh in
+                w.loop(to: "\(aw.outputs)", "ow") { ow in
+                    let o = w.add(outBase, w.add(w.mul(oh, "\(aw.outputs)"), ow))
                     let best = slot(), bestAt = w.fresh("at"), sum = slot(), count = slot()
                     allocas.append("  \(bestAt) = alloca i64, align 8")
                     write("0xFFF0000000000000", best)  // -infinity
                     w.emit("store i64 -1, i64* \(bestAt), align 8")
                     write("0.0", sum); write("0.0", count)
-                    w.loop(to: i64(k[0]), "kh") { kh in
+                    w.loop(to: "\(k[0])", "kh") { kh in
                         let (ih, okH) = tap(oh, kh, ah)
                         w.when(okH) {
-                            w.loop(to: i64(k[1]), "kw") { kw in
+                            w.loop(to: "\(k[1])", "kw") { kw in
                                 let (iw, okW) = tap(ow, kw, aw)
                                 w.when(okW) {
-                                    let at = w.add(inBase, w.add(w.mul(ih, i64(W)), iw))
+                                    let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
                                     accumulate(count, "1.0")
                                     if n.op == .avgPool { accumulate(sum, w.loadF(src, at)) }
                                     if n.op == .maxPool || n.op == .maxPoolGrad {
@@ -164,13 +168,13 @@ extension Lowering {
                         w.when(found) { w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), o)), out, at) }
                     default:  // avg_pool_grad: share dy among the in-image taps
                         let share = w.f("fdiv", w.loadF(p(x[0]), o), read(count))
-                        w.loop(to: i64(k[0]), "kh") { kh in
+                        w.loop(to: "\(k[0])", "kh") { kh in
                             let (ih, okH) = tap(oh, kh, ah)
                             w.when(okH) {
-                                w.loop(to: i64(k[1]), "kw") { kw in
+                                w.loop(to: "\(k[1])", "kw") { kw in
                                     let (iw, okW) = tap(ow, kw, aw)
                                     w.when(okW) {
-                                        let at = w.add(inBase, w.add(w.mul(ih, i64(W)), iw))
+                                        let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
                                         w.storeF(w.f("fadd", w.loadF(out, at), share), out, at)
                                     }
                                 }

@@ -334,8 +334,8 @@ extension DifferentialTests {
     /// Kernels carry no shape figures in their text (they read them from
     /// %dims), so a child whose layers have other sizes reuses the machine
     /// code compiled for an earlier child, and still computes its own
-    /// result: the second graph runs entirely on the first one's kernels and
-    /// agrees with the interpreter.
+    /// result: the second graph runs on the first one's kernels (all but
+    /// its pools) and agrees with the interpreter.
     func testKernelsThatDifferOnlyInShapeShareMachineCode() throws {
         let cache = KernelCache()
         let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
@@ -349,10 +349,12 @@ extension DifferentialTests {
         XCTAssertEqual(a.timings.cacheMisses, a.timings.distinctKernels)
         let b = try CompiledGraph.compile(second, maxBatch: 4, cache: cache)
         XCTAssertEqual(b.timings.kernels, a.timings.kernels)
-        XCTAssertEqual(b.timings.cacheMisses, 0, "a graph differing only in shape compiled new kernels")
-        XCTAssertEqual(b.timings.cacheHits, b.timings.distinctKernels)
+        // Only max_pool and its gradient compile again: a pool keeps its
+        // plane's geometry in its text (see lowerPool).
+        XCTAssertEqual(b.timings.cacheMisses, 2, "a graph differing only in shape compiled new kernels")
+        XCTAssertEqual(b.timings.cacheHits, b.timings.distinctKernels - 2)
         let (worst, _) = try compare(second, "second shape on shared kernels", batch: 3, steps: 2, cache: cache)
-        print("shape-shared kernels: \(b.timings.kernels) kernels, \(b.timings.distinctKernels) distinct, all from the cache; worst difference \(worst) of the bound")
+        print("shape-shared kernels: \(b.timings.kernels) kernels, \(b.timings.distinctKernels) distinct, \(b.timings.cacheHits) from the cache; worst difference \(worst) of the bound")
 
         // Within one graph: two blocks of different sizes compile one set of kernels.
         let twoBlocks = try training(graphText("%x: f32[N,3,8,8], %y: i32[N]", "loss: f32[]", """
