@@ -37,10 +37,12 @@ extension Lowering {
         w.emit("call void @cblas_sgemm(\(args.joined(separator: ", ")))")
     }
 
-    /// A window along one axis. Its stride stays a literal in the text (a
-    /// shape figure that changes the code: with stride 1, im2col's inner
-    /// loop is a contiguous copy LLVM vectorizes; read from %dims, the
-    /// convolutions ran 8% slower).
+    /// A window along one axis. Its stride and the plane's size stay
+    /// literals in the text: they shape the code (with stride 1, im2col's
+    /// inner loop is a contiguous copy LLVM vectorizes; read from %dims,
+    /// convolutions ran 8% slower) and take few values (a search space has
+    /// a handful of plane sizes); channels, filters, kernel sizes and
+    /// padding come from %dims.
     typealias Axis = WindowGeometry
 
     func axes(_ attrs: Attributes, h: Int, w wd: Int, kernel: [Int]) -> (Axis, Axis) {
@@ -66,11 +68,11 @@ extension Lowering {
         let positive = w.value("icmp sgt i64 \(num), 0", "c")
         let up = w.sdiv(w.add(num, "\(a.stride - 1)"), "\(a.stride)")
         let lo = w.value("select i1 \(positive), i64 \(up), i64 0", "i")
-        let top = w.sub(i64(a.size - 1 + a.padBefore), k)  // >= 0 whenever any tap fits
+        let top = w.sub(w.add("\(a.size - 1)", i64(a.padBefore)), k)  // >= 0 whenever any tap fits
         let nonNegative = w.value("icmp sge i64 \(top), 0", "c")
         let last = w.add(w.sdiv(top, "\(a.stride)"), "1")
         let clamped = w.value("select i1 \(nonNegative), i64 \(last), i64 0", "i")
-        let outputs = i64(a.outputs)
+        let outputs = "\(a.outputs)"
         let small = w.value("icmp slt i64 \(clamped), \(outputs)", "c")
         let hi = w.value("select i1 \(small), i64 \(clamped), i64 \(outputs)", "i")
         let empty = w.value("icmp slt i64 \(hi), \(lo)", "c")
@@ -88,11 +90,11 @@ extension Lowering {
                 w.loop(to: i64(aw.kernel), "kw") { kw in
                     let (owLo, owHi) = validRange(kw, aw)
                     let row = w.add(w.mul(w.add(w.mul(c, i64(ah.kernel)), kh), i64(aw.kernel)), kw)
-                    let rowBase = w.mul(row, i64(plane))
+                    let rowBase = w.mul(row, "\(plane)")
                     w.loop(from: ohLo, to: ohHi, "oh") { oh in
                         let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), i64(ah.padBefore)), kh)
-                        let inRow = w.mul(w.add(w.mul(c, i64(ah.size)), ih), i64(aw.size))
-                        let outRow = w.add(rowBase, w.mul(oh, i64(aw.outputs)))
+                        let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
+                        let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
                         w.loop(from: owLo, to: owHi, "ow") { ow in
                             let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), i64(aw.padBefore)), kw)
                             body(w.add(outRow, ow), w.add(inRow, iw))
@@ -181,17 +183,17 @@ extension Lowering {
             w.loop(to: w.mul("%n", i64(s(x[0], 1))), "row") { row in
                 let acc = slot()
                 write("0.0", acc)
-                let base = w.mul(row, i64(inner))
-                w.loop(to: i64(inner), "j") { j in accumulate(acc, w.loadF(p(x[0]), w.add(base, j))) }
-                w.storeF(w.f("fdiv", read(acc), w.value("sitofp i64 \(i64(inner)) to float", "f")), out, row)
+                let base = w.mul(row, "\(inner)")
+                w.loop(to: "\(inner)", "j") { j in accumulate(acc, w.loadF(p(x[0]), w.add(base, j))) }
+                w.storeF(w.f("fdiv", read(acc), IRWriter.literal(Double(inner))), out, row)
             }
 
         case .globalAvgPoolGrad:
             let size = n.attrs.ints("input_size"), inner = size[0] * size[1]
             w.loop(to: w.mul("%n", i64(s(x[0], 1))), "row") { row in
-                let v = w.f("fdiv", w.loadF(p(x[0]), row), w.value("sitofp i64 \(i64(inner)) to float", "f"))
-                let base = w.mul(row, i64(inner))
-                w.loop(to: i64(inner), "j") { j in w.storeF(v, out, w.add(base, j)) }
+                let v = w.f("fdiv", w.loadF(p(x[0]), row), IRWriter.literal(Double(inner)))
+                let base = w.mul(row, "\(inner)")
+                w.loop(to: "\(inner)", "j") { j in w.storeF(v, out, w.add(base, j)) }
             }
 
         case .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad:

@@ -3,20 +3,23 @@ import NascIR
 /// Per-channel ops over [N, C, ...]: batch norm forward and backward and the
 /// statistics, as loops over channels, then examples, then the plane.
 extension Lowering {
-    /// Calls body(flat index) for every element of channel `c` (an i64 register).
+    /// Calls body(flat index) for every element of channel `c` (an i64
+    /// register). The plane's size is a literal, the channel count read from
+    /// %dims: inner loops over small planes (7x7 after pooling) ran slower
+    /// with a trip count LLVM could not see.
     func forEachInChannel(_ v: String, _ c: String, _ body: (String) -> Void) {
         let t = type(v)
         let channels = s(v, 1), inner = t.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
         w.loop(to: "%n", "img") { img in
-            let base = w.mul(w.add(w.mul(img, i64(channels)), c), i64(inner))
-            w.loop(to: i64(inner), "j") { j in body(w.add(base, j)) }
+            let base = w.mul(w.add(w.mul(img, i64(channels)), c), "\(inner)")
+            w.loop(to: "\(inner)", "j") { j in body(w.add(base, j)) }
         }
     }
 
     /// Elements per channel (M) as a float register.
     func perChannelCount(_ v: String) -> String {
         let inner = type(v).dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
-        let m = w.mul("%n", i64(inner))
+        let m = w.mul("%n", "\(inner)")
         return w.value("sitofp i64 \(m) to float", "f")
     }
 

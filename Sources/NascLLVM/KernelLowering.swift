@@ -227,8 +227,8 @@ final class Lowering {
             let rows = shape.hasBatch ? w.mul("%n", i64(channels)) : i64(channels * (shape.dims[0].staticValue ?? 1))
             try w.loop(to: rows, "row") { row in
                 let c = w.srem(row, i64(channels))
-                let base = w.mul(row, i64(inner))
-                try w.loop(to: i64(inner), "j") { j in try body(w.add(base, j), c) }
+                let base = w.mul(row, "\(inner)")
+                try w.loop(to: "\(inner)", "j") { j in try body(w.add(base, j), c) }
             }
         } else {
             try w.loop(to: count(shape), "e") { i in try body(i, nil) }
