@@ -2,8 +2,8 @@ import Foundation
 
 /// The machine code of every kernel of a graph, and the modules that hold it.
 struct KernelCode {
-    var addresses: [UnsafeRawPointer]
-    var modules: [CompiledModule]
+    let addresses: [UnsafeRawPointer]
+    let modules: [CompiledModule]
 }
 
 /// Finds the machine code of lowered kernels in the cache, or compiles it.
