@@ -38,9 +38,10 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# Tests keep compiled kernels under .build, not in the user's cache.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-swift-testing
+	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache $(SWIFT) test --skip-build --disable-swift-testing
 
 specs: build
 	$(SWIFT) test --filter IRSpecTests

@@ -28,6 +28,8 @@ public final class CompiledGraph: @unchecked Sendable {
         public var distinctKernels = 0
         public var cacheHits = 0
         public var cacheMisses = 0
+        /// Of the misses, kernels linked from the cache's folder on disk.
+        public var diskHits = 0
         public var total: Double { passes + lowering + llvm.parse + llvm.optimize + llvm.codegen }
     }
 

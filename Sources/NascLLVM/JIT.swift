@@ -11,16 +11,20 @@ public struct JITError: Error, CustomStringConvertible {
 public final class CompiledModule: @unchecked Sendable {
     fileprivate let tracker: LLVMOrcResourceTrackerRef
     public let symbols: [String: UnsafeRawPointer]
+    private unowned let jit: JIT
 
-    fileprivate init(tracker: LLVMOrcResourceTrackerRef, symbols: [String: UnsafeRawPointer]) {
+    fileprivate init(tracker: LLVMOrcResourceTrackerRef, symbols: [String: UnsafeRawPointer], jit: JIT) {
         self.tracker = tracker
         self.symbols = symbols
+        self.jit = jit
     }
 
-    deinit {
-        if let error = LLVMOrcResourceTrackerRemove(tracker) { LLVMConsumeError(error) }
-        LLVMOrcReleaseResourceTracker(tracker)
-    }
+    deinit { jit.remove(self) }
+}
+
+private final class WeakModule {
+    weak var module: CompiledModule?
+    init(_ module: CompiledModule) { self.module = module }
 }
 
 /// Seconds spent in each stage of turning LLVM IR text into machine code.
@@ -49,6 +53,12 @@ public final class JIT: @unchecked Sendable {
     /// on the caller's threads, each with its own LLVM context and a target
     /// machine taken from `idleMachines` (LLVM's are not shared).
     private let lock = NSLock()
+    /// Linked modules by function name, under `lock`. Kernel functions are
+    /// named after their text (so their object files can be kept on disk),
+    /// and LLJIT refuses a second definition of a name: an object whose
+    /// functions are already linked (a kernel the cache forgot while a
+    /// graph still runs it) reuses the linked module.
+    private var linked: [String: WeakModule] = [:]
     private let machinesLock = NSLock()
     private var idleMachines: [LLVMTargetMachineRef] = []
 
@@ -100,71 +110,108 @@ public final class JIT: @unchecked Sendable {
         throw JITError(message: "LLVM error \(what): \(message.map { String(cString: $0) } ?? "unknown")")
     }
 
-    /// Compiles modules side by side, one thread each: every thread parses,
-    /// verifies, optimizes and generates an object file with its own LLVM
-    /// context and target machine, and the JIT only links the objects. The
-    /// times are the slowest thread's per stage, plus linking in codegen.
-    /// A module that does not verify is an error with LLVM's explanation,
-    /// never a crash.
-    public func compile(modules: [(text: String, functions: [String])], times: inout CompileTimes) throws -> [CompiledModule] {
-        let machines = try takeMachines(modules.count)
+    /// Compiles LLVM IR modules to object files on `threads` threads side by
+    /// side: each thread takes the next module, parses, verifies, optimizes
+    /// and generates code with its own LLVM context and target machine. The
+    /// times are the slowest thread's per stage. A module that does not
+    /// verify is an error with LLVM's explanation, never a crash.
+    public func objects(for modules: [String], threads: Int, times: inout CompileTimes) throws -> [Data] {
+        let workers = max(1, min(threads, modules.count))
+        let machines = try takeMachines(workers)
         defer { returnMachines(machines) }
-        var objects = [LLVMMemoryBufferRef?](repeating: nil, count: modules.count)
+        var objects = [Data?](repeating: nil, count: modules.count)
         var failures = [String?](repeating: nil, count: modules.count)
-        var stageTimes = [CompileTimes](repeating: CompileTimes(), count: modules.count)
+        var workerTimes = [CompileTimes](repeating: CompileTimes(), count: workers)
+        let next = NSLock()
+        var taken = 0
         objects.withUnsafeMutableBufferPointer { objects in
             failures.withUnsafeMutableBufferPointer { failures in
-                stageTimes.withUnsafeMutableBufferPointer { stageTimes in
-                    DispatchQueue.concurrentPerform(iterations: modules.count) { i in
-                        var clock = Date()
-                        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
-                        let context = LLVMContextCreate()
-                        defer { LLVMContextDispose(context) }
-                        do {
-                            let module = try parseVerified(modules[i].text, in: context, machine: machines[i])
-                            defer { LLVMDisposeModule(module) }
-                            stageTimes[i].parse = lap()
-                            try optimize(module, machine: machines[i])
-                            stageTimes[i].optimize = lap()
-                            var message: UnsafeMutablePointer<CChar>?
-                            var object: LLVMMemoryBufferRef?
-                            if LLVMTargetMachineEmitToMemoryBuffer(machines[i], module, LLVMObjectFile, &message, &object) != 0 {
-                                defer { LLVMDisposeMessage(message) }
-                                throw JITError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
+                workerTimes.withUnsafeMutableBufferPointer { workerTimes in
+                    DispatchQueue.concurrentPerform(iterations: workers) { w in
+                        while true {
+                            next.lock()
+                            let i = taken
+                            taken += 1
+                            next.unlock()
+                            guard i < modules.count else { return }
+                            var clock = Date()
+                            func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+                            let context = LLVMContextCreate()
+                            defer { LLVMContextDispose(context) }
+                            do {
+                                let module = try parseVerified(modules[i], in: context, machine: machines[w])
+                                defer { LLVMDisposeModule(module) }
+                                workerTimes[w].parse += lap()
+                                try optimize(module, machine: machines[w])
+                                workerTimes[w].optimize += lap()
+                                var message: UnsafeMutablePointer<CChar>?
+                                var object: LLVMMemoryBufferRef?
+                                if LLVMTargetMachineEmitToMemoryBuffer(machines[w], module, LLVMObjectFile, &message, &object) != 0 {
+                                    defer { LLVMDisposeMessage(message) }
+                                    throw JITError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
+                                }
+                                defer { LLVMDisposeMemoryBuffer(object) }
+                                objects[i] = Data(bytes: LLVMGetBufferStart(object)!, count: LLVMGetBufferSize(object))
+                                workerTimes[w].codegen += lap()
+                            } catch {
+                                failures[i] = "\(error)"
                             }
-                            objects[i] = object
-                            stageTimes[i].codegen = lap()
-                        } catch {
-                            failures[i] = "\(error)"
                         }
                     }
                 }
             }
         }
-        if let failure = failures.compactMap({ $0 }).first {
-            objects.compactMap { $0 }.forEach { LLVMDisposeMemoryBuffer($0) }
-            throw JITError(message: failure)
-        }
-        times.parse += stageTimes.map(\.parse).max() ?? 0
-        times.optimize += stageTimes.map(\.optimize).max() ?? 0
+        if let failure = failures.compactMap({ $0 }).first { throw JITError(message: failure) }
+        times.parse += workerTimes.map(\.parse).max() ?? 0
+        times.optimize += workerTimes.map(\.optimize).max() ?? 0
+        times.codegen += workerTimes.map(\.codegen).max() ?? 0
+        return objects.map { $0! }
+    }
+
+    /// Links object files into the process and looks up their functions:
+    /// one module each, freed when the last user lets go of it.
+    public func link(_ objects: [(object: Data, functions: [String])], times: inout CompileTimes) throws -> [CompiledModule] {
         let start = Date()
         lock.lock()
         defer { lock.unlock() }
         var out: [CompiledModule] = []
-        for (i, m) in modules.enumerated() {
+        for (object, functions) in objects {
+            // A module being freed on another thread holds its names until
+            // its deinit gets the lock.
+            while functions.contains(where: { linked[$0] != nil && linked[$0]!.module == nil }) {
+                lock.unlock()
+                usleep(100)
+                lock.lock()
+            }
+            if let name = functions.first, let module = linked[name]?.module {
+                out.append(module)
+                continue
+            }
             let tracker = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(jit))!
-            // The JIT takes ownership of the object buffer.
-            try JIT.check(LLVMOrcLLJITAddObjectFileWithRT(jit, tracker, objects[i]), "adding an object file")
+            let buffer = object.withUnsafeBytes { LLVMCreateMemoryBufferWithMemoryRangeCopy($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count, "nasc-object") }
+            // The JIT takes ownership of the buffer.
+            try JIT.check(LLVMOrcLLJITAddObjectFileWithRT(jit, tracker, buffer), "adding an object file")
             var symbols: [String: UnsafeRawPointer] = [:]
-            for name in m.functions {
+            for name in functions {
                 var address: LLVMOrcExecutorAddress = 0
                 try JIT.check(LLVMOrcLLJITLookup(jit, &address, name), "linking \(name)")
                 symbols[name] = UnsafeRawPointer(bitPattern: UInt(address))
             }
-            out.append(CompiledModule(tracker: tracker, symbols: symbols))
+            let module = CompiledModule(tracker: tracker, symbols: symbols, jit: self)
+            for name in functions { linked[name] = WeakModule(module) }
+            out.append(module)
         }
-        times.codegen += (stageTimes.map(\.codegen).max() ?? 0) + Date().timeIntervalSince(start)
+        times.codegen += Date().timeIntervalSince(start)
         return out
+    }
+
+    /// Frees a module's code (its last user let go of it).
+    fileprivate func remove(_ module: CompiledModule) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let error = LLVMOrcResourceTrackerRemove(module.tracker) { LLVMConsumeError(error) }
+        LLVMOrcReleaseResourceTracker(module.tracker)
+        for name in module.symbols.keys where linked[name]?.module == nil { linked[name] = nil }
     }
 
     private func takeMachines(_ count: Int) throws -> [LLVMTargetMachineRef] {

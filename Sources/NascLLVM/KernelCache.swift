@@ -4,16 +4,28 @@ import Foundation
 /// layers share shapes with an earlier child's reuses their machine code
 /// (tinygrad's idea: the kernel's own text is the key). The cache keeps the
 /// most recently used `capacity` kernels alive; a graph keeps alive the
-/// kernels it uses; code nobody keeps is freed.
+/// kernels it uses; code nobody keeps is freed. With a `directory`, each
+/// compiled kernel's object file is also kept there, so a later process
+/// links it instead of compiling it (KernelCacheDisk.swift).
 public final class KernelCache: @unchecked Sendable {
     public struct Entry {
         public let address: UnsafeRawPointer
         public let module: CompiledModule
     }
 
-    public static let shared = KernelCache()
+    /// The process's cache, on disk where `defaultDirectory` says.
+    public static let shared = KernelCache(directory: KernelCache.defaultDirectory())
 
-    public init() {}
+    /// Where object files persist between processes; nil: memory only.
+    public let directory: URL?
+    let diskLock = NSLock()
+    var diskWarningShown = false
+    /// Kernels linked from `directory` instead of compiled.
+    public internal(set) var diskHits = 0
+
+    public init(directory: URL? = nil) {
+        self.directory = directory
+    }
 
     private var entries: [String: Entry] = [:]
     private var recency: [String: Int] = [:]

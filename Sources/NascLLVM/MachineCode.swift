@@ -1,4 +1,5 @@
 import Foundation
+import NascIR
 
 /// The machine code of every kernel of a graph, and the modules that hold it.
 struct KernelCode {
@@ -42,35 +43,32 @@ enum MachineCode {
         timings.kernels = lowered.count
         guard !missing.isEmpty else { return KernelCode(addresses: addresses.map { $0! }, modules: cachedModules) }
 
-        // One module per thread, of about equal text, largest kernels first.
-        let symbols = missing.map { _ in newSymbol() }
-        let texts = zip(missing, symbols).map { m, symbol in m.kernel.text(named: symbol) + "\n" }
-        let groupCount = min(max(BLASThreads.current, 1), missing.count)
-        var groups = [(text: String, functions: [String])](repeating: ("", []), count: groupCount)
-        for i in texts.indices.sorted(by: { texts[$0].utf8.count > texts[$1].utf8.count }) {
-            let g = groups.indices.min { groups[$0].text.utf8.count < groups[$1].text.utf8.count }!
-            groups[g].text += texts[i]
-            groups[g].functions.append(symbols[i])
+        // Each missing kernel is its own module, named after what its code
+        // depends on, so its object file can be kept on disk: linked from
+        // there when a file checks out, else compiled (modules side by side,
+        // one thread each) and stored.
+        let version = "nasc kernel object 1\n\(jit.pipeline)\n\(CompiledGraph.declarations)\(jit.functionAttributes)\n"
+        let hashes = missing.map { SHA256.hex(version + $0.key) }
+        let symbols = hashes.map { "nasc_" + $0.prefix(32) }
+        var clock = Date()
+        var objects = hashes.map { cache.object($0) }
+        timings.llvm.parse += Date().timeIntervalSince(clock)
+        timings.diskHits = objects.filter { $0 != nil }.count
+        let toCompile = objects.indices.filter { objects[$0] == nil }
+        let compiled = try jit.objects(for: toCompile.map { CompiledGraph.declarations + missing[$0].kernel.text(named: symbols[$0]) + "\n" + jit.functionAttributes + "\n" },
+                                       threads: BLASThreads.current, times: &timings.llvm)
+        clock = Date()
+        for (i, object) in zip(toCompile, compiled) {
+            objects[i] = object
+            cache.store(object, hashes[i])
         }
-        let modules = try jit.compile(modules: groups.map { (CompiledGraph.declarations + $0.text + jit.functionAttributes + "\n", $0.functions) },
-                                      times: &timings.llvm)
-        var owner: [String: CompiledModule] = [:]
-        for m in modules { for name in m.symbols.keys { owner[name] = m } }
-        for (m, symbol) in zip(missing, symbols) {
-            let address = owner[symbol]!.symbols[symbol]!
+        timings.llvm.codegen += Date().timeIntervalSince(clock)
+        let modules = try jit.link(zip(objects, symbols).map { ($0!, [$1]) }, times: &timings.llvm)
+        for (m, module) in zip(missing, modules) {
+            let address = module.symbols.values.first!
             for i in m.uses { addresses[i] = address }
-            cache.insert(m.key, KernelCache.Entry(address: address, module: owner[symbol]!))
+            cache.insert(m.key, KernelCache.Entry(address: address, module: module))
         }
         return KernelCode(addresses: addresses.map { $0! }, modules: cachedModules + modules)
-    }
-
-    nonisolated(unsafe) private static var symbolCount = 0
-    private static let symbolLock = NSLock()
-    /// A JIT symbol name no other kernel of this process has.
-    static func newSymbol() -> String {
-        symbolLock.lock()
-        defer { symbolLock.unlock() }
-        symbolCount += 1
-        return "nasc_kernel\(symbolCount)"
     }
 }

@@ -15,6 +15,12 @@ struct Compile: ParsableCommand {
             every kernel is a cache hit. With --after verify the forward \
             graph is compiled as written (for inference).
 
+            Compiled kernels are also kept on disk (NASC_KERNEL_CACHE, else \
+            $XDG_CACHE_HOME/nasc/kernels, else ~/.cache/nasc/kernels), so a \
+            later process links them instead of compiling: the first line \
+            says how many came from disk. NASC_KERNEL_CACHE=off compiles \
+            everything.
+
             Example:
               $ nasc compile ir-specs/models/nasrl_child.nasir
             """)
@@ -47,7 +53,7 @@ struct Compile: ParsableCommand {
                 }
                 let total = Date().timeIntervalSince(clock) + (attempt == "cold" ? pipeline : 0)
                 let t = compiled.timings
-                print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels (\(t.distinctKernels) distinct), cache \(t.cacheHits) hits / \(t.cacheMisses) misses")
+                print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels (\(t.distinctKernels) distinct), cache \(t.cacheHits) hits / \(t.cacheMisses) misses (\(t.diskHits) from disk)")
                 if attempt == "cold" { print("  autodiff + optimizer  \(ms(pipeline))") }
                 print("  passes + plan        \(ms(t.passes))")
                 print("  LLVM IR build        \(ms(t.lowering))")

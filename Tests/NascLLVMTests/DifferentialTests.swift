@@ -374,3 +374,42 @@ extension DifferentialTests {
         try compare(twoBlocks, "two blocks sharing kernels", batch: 3, steps: 2, cache: KernelCache())
     }
 }
+
+extension DifferentialTests {
+    /// Compiled kernels kept on disk are linked by a later compile that has
+    /// none in memory (as a new process would), run correctly, and a file
+    /// that does not check out is compiled again, never loaded.
+    func testKernelsKeptOnDiskAreLinkedByALaterCompile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-kernels-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
+        // A shape no other test compiles, so no module of it is linked already.
+        let graph = try Pipeline.run(try Verifier.parseAndVerify(Array(Self.convBlock(channels: 3, size: 13, filters: 5, kernel: 3, classes: 4).utf8)),
+                                     upTo: .train, options)
+        var distinct = 0
+        do {
+            let first = try CompiledGraph.compile(graph, maxBatch: 4, cache: KernelCache(directory: folder))
+            distinct = first.timings.distinctKernels
+            XCTAssertEqual(first.timings.diskHits, 0)
+        }  // the graph and its code are freed here
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".o") }
+        XCTAssertEqual(files.count, distinct, "one object file per distinct kernel")
+
+        let later = KernelCache(directory: folder)
+        let second = try CompiledGraph.compile(graph, maxBatch: 4, cache: later)
+        XCTAssertEqual(second.timings.diskHits, distinct)
+        XCTAssertEqual(second.timings.llvm.optimize, 0, "a kernel on disk was compiled again")
+        let (worst, _) = try compare(graph, "kernels linked from disk", batch: 3, steps: 2, cache: later)
+        print("kernels on disk: \(distinct) linked by a later compile; worst difference \(worst) of the bound")
+
+        // A damaged file: compiled again and rewritten, never handed to LLVM.
+        let damaged = folder.appendingPathComponent(files.sorted()[0])
+        var bytes = try Data(contentsOf: damaged)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: damaged)
+        let third = try CompiledGraph.compile(graph, maxBatch: 4, cache: KernelCache(directory: folder))
+        XCTAssertEqual(third.timings.diskHits, distinct - 1)
+        XCTAssertNotEqual(try Data(contentsOf: damaged), bytes, "the damaged file was not rewritten")
+        try compare(graph, "after a damaged file", batch: 3, steps: 1, cache: KernelCache(directory: folder))
+    }
+}
