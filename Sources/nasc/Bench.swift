@@ -59,8 +59,14 @@ struct Bench: ParsableCommand {
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [[String: Any]] = []
         // The cache as a search leaves it: every earlier child's kernels.
-        let sequence = KernelCache()
-        print("child  layers  MFLOP/img  compile cold  after earlier  warm     step (median)  images/s  memory")
+        // Kernel caches as a user's first run has them: empty, in memory and
+        // on disk (a fresh folder each, so nothing is read from disk).
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-bench-kernels-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let sequence = KernelCache(directory: scratch.appendingPathComponent("sequence"))
+        let peak = BLASPeak.sgemm()
+        print(String(format: "OpenBLAS sgemm 1024x1024x1024 on %d thread(s): %.0f GFLOP/s (the step's GFLOP/s below count every op of forward, backward and update)", threads, peak))
+        print("child  layers  MFLOP/img  compile cold  after earlier  warm     step (median)  images/s  GFLOP/s  memory")
         for (name, layers) in BenchmarkSuite.children where chosen?.contains(name) ?? true {
             let text = BenchmarkSuite.ir(name, layers)
             let forward = try Verifier.parseAndVerify(Array(text.utf8))
@@ -74,8 +80,7 @@ struct Bench: ParsableCommand {
                 }
                 try bytes.write(to: URL(fileURLWithPath: "\(dir)/\(name).params"))
             }
-            // Memory-only caches: the shared one also reads kernels from disk.
-            let cache = KernelCache()
+            let cache = KernelCache(directory: scratch.appendingPathComponent(name))
             let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
             var start = Date()
             let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, cache: cache)
@@ -102,17 +107,19 @@ struct Bench: ParsableCommand {
                 .reduce(0) { $0 + MemoryPlan.bytes($1.type!, batch: 1) }
             let memory = compiled.plan.peakBytes + compiled.workspaceBytes + paramBytes
             let mflops = Double(GraphStatistics(forward).flopsPerExample) / 1e6
+            let step = GraphStatistics(compiled.graph)
+            let gflops = Double(step.flopsPerExample * batch + step.flopsPerStep) / median / 1e9
             print(name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(layers.count).leftPad(6) + String(format: "%11.1f", mflops)
                   + String(format: "%11.1f ms", cold * 1000) + String(format: "%12.1f ms", afterEarlier * 1000) + String(format: "%7.1f ms", warm * 1000)
                   + String(format: "%12.1f ms", median * 1000) + String(format: "%10.0f", Double(batch) / median)
-                  + "  " + MemoryPlan.human(memory))
+                  + String(format: "%9.1f", gflops) + "  " + MemoryPlan.human(memory))
             rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_after_earlier_s": afterEarlier, "compile_warm_s": warm,
-                         "step_median_s": median, "images_per_s": Double(batch) / median, "memory_bytes": memory,
+                         "step_median_s": median, "images_per_s": Double(batch) / median, "gflops_per_s": gflops, "memory_bytes": memory,
                          "kernels": compiled.timings.kernels, "distinct_kernels": compiled.timings.distinctKernels])
             if profile, let seconds = compiled.kernelSeconds { printProfile(compiled, seconds) }
         }
         if let json {
-            let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "children": rows], options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "sgemm_gflops_per_s": peak, "children": rows], options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
         }
     }

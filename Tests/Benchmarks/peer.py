@@ -124,7 +124,8 @@ def main():
         cmd += ["--only", args.only]
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    ours = json.load(open(f"{work}/nasc.json"))["children"]
+    report = json.load(open(f"{work}/nasc.json"))
+    ours = report["children"]
 
     rows = []
     for c in ours:
@@ -147,7 +148,7 @@ def main():
     print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9); "
           f"torch {torch.__version__}.")
     print()
-    print("| child | layers | MFLOP/img | nasc compile cold / after earlier children / warm | nasc img/s | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | nasc memory |")
+    print("| child | layers | MFLOP/img | nasc compile cold / after earlier children / warm | nasc img/s (GFLOP/s) | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | nasc memory |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios_e, ratios_c, firsts = [], [], []
     for c, eager, comp, comp_first in rows:
@@ -156,7 +157,7 @@ def main():
         nasc_first = c["compile_cold_s"] + c["step_median_s"]
         ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
         print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_after_earlier_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "
-              f"| {ours_ips:.0f} | {args.batch/eager:.0f} | {args.batch/comp:.0f} | {re_:.2f}x | {rc:.2f}x "
+              f"| {ours_ips:.0f} ({c['gflops_per_s']:.0f}) | {args.batch/eager:.0f} | {args.batch/comp:.0f} | {re_:.2f}x | {rc:.2f}x "
               f"| {nasc_first:.2f} s / {comp_first:.1f} s ({comp_first/nasc_first:.0f}x faster) | {c['memory_bytes']/2**20:.0f} MiB |")
     gm = lambda xs: math.exp(sum(math.log(v) for v in xs) / len(xs))
     cold = statistics.median(c["compile_cold_s"] for c, *_ in rows)
@@ -164,7 +165,8 @@ def main():
     print()
     print(f"Geometric mean throughput: {gm(ratios_e):.2f}x PyTorch eager, {gm(ratios_c):.2f}x torch.compile. "
           f"Median compile of a training step: {cold*1000:.0f} ms cold, {after*1000:.0f} ms with the earlier children's kernels cached. "
-          f"Architecture to first trained step: {gm(firsts):.0f}x faster than torch.compile (geometric mean).")
+          f"Architecture to first trained step: {gm(firsts):.0f}x faster than torch.compile (geometric mean). "
+          f"OpenBLAS sgemm (1024^3) on this machine: {report['sgemm_gflops_per_s']:.0f} GFLOP/s.")
 
 
 if __name__ == "__main__":
