@@ -25,6 +25,8 @@ public final class Search {
         public var controllerLearningRate = 0.01
         /// β of the controller's entropy bonus (0: none, as in the paper).
         public var entropyWeight = 0.0
+        /// How a child's accuracy (and cost, with a target) makes its reward.
+        public var reward = Reward()
         /// The paper's growing schedule: children start with `growFrom`
         /// layers and gain 2 every `growEvery` children, up to the space's
         /// layers (Zoph & Le: from 6, every 1,600). 0: children always have
@@ -75,7 +77,7 @@ public final class Search {
             controller.entropyWeight = options.entropyWeight
             strategy = controller
         }
-        let config = shape.json.merging([
+        let config = shape.json.merging(options.reward.json) { a, _ in a }.merging([
                                      "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
                                      "grow_from": options.growFrom, "grow_every": options.growEvery,
                                      "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
@@ -105,6 +107,14 @@ public final class Search {
         guard !previous.isEmpty else { return }
         if let old = ChildShape.recorded(in: options.directory), let difference = old.difference(from: shape) {
             throw SearchError(message: "this folder holds a search with \(difference): continue it with the same settings, or pass another --out")
+        }
+        // Earlier rewards were earned under the recorded reward.
+        if let data = FileManager.default.contents(atPath: "\(options.directory)/search.json"),
+           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let old = Reward(json: json)
+            if old != options.reward {
+                throw SearchError(message: "this folder holds a search rewarded with --target-mflops \(old.targetMFLOPs) --cost-exponent \(old.exponent), not \(options.reward.targetMFLOPs) and \(options.reward.exponent): its rewards would not compare; continue it with the same settings, or pass another --out")
+            }
         }
         if let odd = previous.first(where: { options.space.layers(forDecisions: $0.decisions.count) == nil }) {
             throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, which make no child of this space (\(options.space.decisions.count) for \(options.space.layers) layers): continue it with the same settings, or pass another --out")
@@ -158,7 +168,7 @@ public final class Search {
             }
             trial.trainSeconds = Date().timeIntervalSince(start)
             trial.validationAccuracy = best
-            trial.reward = pow(best, 3)
+            trial.reward = options.reward(accuracy: best, flopsPerImage: trial.flops)
             seen[trial.hash] = (trial.reward, best)
         } catch {
             trial.status = "failed"

@@ -17,8 +17,9 @@ struct SearchCommand: ParsableCommand {
             the resolution of the one before (28, 14, 7 and 3 pixels; 2x2 max \
             pools, the paper's pooling variant), each trained one epoch on \
             8,000 training images (batch 32, lr 0.1) and rewarded with its \
-            accuracy on 1,000 held-out training images, cubed. The test set is \
-            never used for rewards.
+            accuracy on 1,000 held-out training images, cubed (times a cost \
+            factor with --target-mflops). The test set is never used for \
+            rewards.
 
             The run folder holds trials.db (every child: decisions, IR hash, \
             reward, accuracy, parameters, FLOPs, compile and train time, \
@@ -57,6 +58,12 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Entropy bonus β for the REINFORCE controller: each child's reward gains β·(−log P(child)), which keeps the controller exploring (ENAS uses 1e-4 on rewards near 1; 0: none, as in the paper).")
     var entropyWeight = 0.0
 
+    @Option(help: "MFLOP per image a child should cost: the reward becomes accuracy^3 x (MFLOP / target)^exponent (MnasNet's soft constraint), so bigger children must earn their cost. 0: accuracy alone, as in NAS-RL.")
+    var targetMflops = 0.0
+
+    @Option(help: "The cost exponent with --target-mflops (MnasNet: -0.07; more negative weighs cost more).")
+    var costExponent = -0.07
+
     @Option(help: "Training images per child (from the training split).")
     var trainImages = 8000
 
@@ -91,6 +98,9 @@ struct SearchCommand: ParsableCommand {
         guard children >= 1, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1, controllerLr > 0, entropyWeight >= 0 else {
             throw ValidationError("counts must be at least 1, --controller-lr positive, --entropy-weight at least 0")
         }
+        guard targetMflops >= 0, costExponent <= 0 else {
+            throw ValidationError("--target-mflops must be at least 0 (0: cost ignored) and --cost-exponent at most 0 (got \(targetMflops) and \(costExponent))")
+        }
     }
 
     func run() throws {
@@ -105,6 +115,7 @@ struct SearchCommand: ParsableCommand {
             o.perUpdate = perUpdate
             o.controllerLearningRate = controllerLr
             o.entropyWeight = entropyWeight
+            o.reward = Reward(targetMFLOPs: targetMflops, exponent: costExponent)
             o.growFrom = growFrom
             o.growEvery = growEvery
             o.trainImages = trainImages

@@ -112,6 +112,29 @@ final class SearchLoopTests: XCTestCase {
         }
     }
 
+    /// With a cost target, every recorded reward is accuracy cubed times the
+    /// cost factor of the child's FLOPs; a run continues only under the
+    /// reward it started with.
+    func testACostTargetWeighsEveryRewardAndStaysWithItsRun() throws {
+        let dir = try directory()
+        let (train, validation) = (Self.quadrants(32, seed: 9), Self.quadrants(16, seed: 10))
+        var o = options(dir, strategy: "random", children: 6)
+        o.reward = Reward(targetMFLOPs: 0.05, exponent: -0.2)
+        let trials = try Search(options: o, train: train, validation: validation).run()
+        XCTAssertEqual(Set(trials.map(\.flops)).count > 1, true, "children of different cost")
+        for t in trials where t.status != "failed" {
+            XCTAssertEqual(t.reward, pow(t.validationAccuracy, 3) * pow(Double(t.flops) / 1e6 / 0.05, -0.2), accuracy: 1e-12)
+        }
+        var other = options(dir, strategy: "random", children: 8)
+        other.reward = Reward(targetMFLOPs: 0.1, exponent: -0.2)
+        XCTAssertThrowsError(try Search(options: other, train: train, validation: validation)) {
+            XCTAssertTrue("\($0)".contains("--target-mflops 0.05"), "\($0)")
+        }
+        XCTAssertThrowsError(try Search(options: options(dir, strategy: "random", children: 8), train: train, validation: validation))
+        o.children = 8
+        XCTAssertEqual(try Search(options: o, train: train, validation: validation).run().count, 8)
+    }
+
     func testNonSquareImagesAreAnError() throws {
         let data = ImageDataset(channels: 1, height: 4, width: 6, classes: 2, pixels: [Float](repeating: 0, count: 48), labels: [0, 1])
         XCTAssertThrowsError(try Search(options: options(try directory(), strategy: "random", children: 1), train: data, validation: data)) {

@@ -185,4 +185,17 @@ final class SearchTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(hits["evolution"] ?? 0, (hits["random"] ?? 0) + 5)
         XCTAssertGreaterThanOrEqual(hits["reinforce"] ?? 0, (hits["random"] ?? 0) + 5)
     }
+
+    /// The reward: accuracy cubed without a target; with one, a child at the
+    /// target earns accuracy cubed, a dearer child less and a cheaper more,
+    /// by (cost / target)^exponent.
+    func testRewardWeighsCostAgainstATarget() {
+        XCTAssertEqual(Reward()(accuracy: 0.9, flopsPerImage: 123_000_000), pow(0.9, 3), accuracy: 1e-15)
+        let r = Reward(targetMFLOPs: 10)
+        XCTAssertEqual(r(accuracy: 0.9, flopsPerImage: 10_000_000), pow(0.9, 3), accuracy: 1e-15)
+        XCTAssertEqual(r(accuracy: 0.9, flopsPerImage: 20_000_000), pow(0.9, 3) * pow(2, -0.07), accuracy: 1e-15)
+        XCTAssertGreaterThan(r(accuracy: 0.9, flopsPerImage: 5_000_000), pow(0.9, 3))
+        // Twice the cost is worth about 1.6% more accuracy.
+        XCTAssertEqual(r(accuracy: 0.9 * pow(2, 0.07 / 3), flopsPerImage: 20_000_000), pow(0.9, 3), accuracy: 1e-12)
+    }
 }

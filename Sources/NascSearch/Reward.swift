@@ -1,0 +1,38 @@
+import Foundation
+
+/// What a child earns for the controller (and ranks it on the leaderboard).
+///
+/// NAS-RL rewards accuracy alone, cubed (Zoph & Le: the cube sharpens the
+/// differences between good children). Accuracy alone lets a search drift
+/// to ever bigger children, so with a `targetMFLOPs` the reward also weighs
+/// cost the way MnasNet does (Tan et al. 2019, its soft constraint):
+///
+///     reward = accuracy^3 * (MFLOP / target)^exponent
+///
+/// With the exponent -0.07, a child twice the target's cost needs about
+/// 1.6% more accuracy (cubed: 5% more reward) to rank level with one at the
+/// target; a smaller child gains as much.
+public struct Reward: Sendable, Equatable {
+    /// MFLOP per image a child should cost; 0: cost is ignored.
+    public var targetMFLOPs = 0.0
+    public var exponent = -0.07
+
+    public init(targetMFLOPs: Double = 0, exponent: Double = -0.07) {
+        self.targetMFLOPs = targetMFLOPs
+        self.exponent = exponent
+    }
+
+    /// The reward of a child of `accuracy` costing `flopsPerImage` FLOPs.
+    public func callAsFunction(accuracy: Double, flopsPerImage: Int) -> Double {
+        let cubed = pow(accuracy, 3)
+        guard targetMFLOPs > 0 else { return cubed }
+        return cubed * pow(max(Double(flopsPerImage) / 1e6, 1e-6) / targetMFLOPs, exponent)
+    }
+
+    /// The search.json fields (older folders lack them: cost ignored).
+    var json: [String: Any] { ["target_mflops": targetMFLOPs, "cost_exponent": exponent] }
+
+    init(json: [String: Any]) {
+        self.init(targetMFLOPs: json["target_mflops"] as? Double ?? 0, exponent: json["cost_exponent"] as? Double ?? -0.07)
+    }
+}
