@@ -34,6 +34,9 @@ struct CacheCommand: ParsableCommand {
             total + ((try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
         }
         if clear {
+            // Leftovers of a process stopped while writing a kernel go too.
+            let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".tmp") }
+            for name in leftovers { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
             var removed = 0
             for name in files where (try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))) != nil { removed += 1 }
             print("\(folder.path): removed \(removed) kernels (\(MemoryPlan.human(bytes)))")
