@@ -47,7 +47,9 @@ public final class CompiledGraph: @unchecked Sendable {
     private let functionAttributes: String
     /// What each kernel reads from its `%dims` argument, as comment lines
     /// (`; @k3 %dims = [16, 784, ...]`): the shape figures its text leaves out.
-    public let dimsListing: String
+    public var dimsListing: String {
+        lowered.map { "; @\($0.kernel) %dims = [\($0.dims.map(String.init).joined(separator: ", "))]\n" }.joined()
+    }
 
     /// Each kernel call: its function, its buffers, its shape figures, and
     /// how it may run as batch chunks (nil: whole batch only).
@@ -114,7 +116,6 @@ public final class CompiledGraph: @unchecked Sendable {
         self.timings = timings
         self.lowered = lowered
         self.functionAttributes = functionAttributes
-        dimsListing = lowered.map { "; @\($0.kernel) %dims = [\($0.dims.map(String.init).joined(separator: ", "))]\n" }.joined()
         let types = graph.valueTypes
         self.types = types
         let members = Dictionary(grouping: graph.nodes.filter { $0.kernel != nil }, by: { $0.kernel! })

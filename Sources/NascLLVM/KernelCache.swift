@@ -18,10 +18,9 @@ public final class KernelCache: @unchecked Sendable {
 
     /// Where object files persist between processes; nil: memory only.
     public let directory: URL?
+    /// Whether a failure to write `directory` was reported (once), under `diskLock`.
     let diskLock = NSLock()
     var diskWarningShown = false
-    /// Kernels linked from `directory` instead of compiled.
-    public internal(set) var diskHits = 0
 
     public init(directory: URL? = nil) {
         self.directory = directory

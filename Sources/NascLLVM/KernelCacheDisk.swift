@@ -33,9 +33,6 @@ extension KernelCache {
         var digest = SHA256()
         digest.update(object)
         guard digest.finalize() == Array(data[KernelCache.magic.count..<header]) else { return nil }
-        diskLock.lock()
-        diskHits += 1
-        diskLock.unlock()
         return object
     }
 

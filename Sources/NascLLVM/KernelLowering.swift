@@ -9,11 +9,13 @@ import NascPasses
 /// order of `arguments`; `n` is the batch size; `ws` is scratch memory of
 /// `workspaceBytes(n)` bytes (im2col columns, batch statistics, and the
 /// anchor's result when no other kernel needs it); `dims` holds the
-/// kernel's shape figures (sizes, strides, offsets), in the order of
-/// `dims`. The text names the function `@KERNEL` and writes no shape figure
-/// into the code, so kernels that differ only in shape, within a graph or
-/// across children, have equal text: the kernel cache keys on it, and one
-/// compiled function serves them all, each call with its own `dims`.
+/// kernel's shape figures (channel and filter counts, kernel sizes,
+/// padding, offsets), in the order of `dims`. The text names the function
+/// `@KERNEL` and leaves those figures out, so kernels that differ only in
+/// them, within a graph or across children, have equal text: the kernel
+/// cache keys on it, and one compiled function serves them all, each call
+/// with its own `dims`. Figures that shape the code and take few values
+/// (strides, an image plane's size, a pool's window) stay literals.
 public struct LoweredKernel: Sendable {
     public var kernel: String
     public var text: String

@@ -32,11 +32,15 @@ public struct ChildShape: Equatable, Sendable {
                   channels: json["channels"] as? Int ?? 1, size: json["size"] as? Int ?? 28, classes: json["classes"] as? Int ?? 10)
     }
 
+    /// The settings `directory`/search.json records, if it is readable.
+    static func recordedSettings(in directory: String) -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: "\(directory)/search.json") else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
     /// The shape recorded in `directory`/search.json, if it is readable.
     public static func recorded(in directory: String) -> ChildShape? {
-        guard let data = FileManager.default.contents(atPath: "\(directory)/search.json"),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return ChildShape(json: json)
+        recordedSettings(in: directory).flatMap(ChildShape.init(json:))
     }
 
     /// The first setting that differs, as "FLAG old, not new".

@@ -11,7 +11,8 @@ public struct SearchError: Error, CustomStringConvertible {
 }
 
 /// The search loop: propose children, train each briefly, reward it with
-/// its validation accuracy cubed (Zoph & Le), let the strategy learn, and
+/// its validation accuracy cubed (Zoph & Le; weighed by cost with a
+/// target, see Reward), let the strategy learn, and
 /// record every trial. A child whose structural hash was seen before reuses
 /// that reward instead of training again; a child that fails is recorded
 /// with its error and the search goes on.
@@ -65,7 +66,7 @@ public final class Search {
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         store = try TrialStore(path: "\(options.directory)/trials.db")
         let previous = try store.all()
-        try Search.checkSameSpace(options, shape, previous: previous)
+        try Search.checkSameSettings(options, shape, previous: previous)
         // A resumed run draws new random numbers, not the first run's again.
         let seed = options.seed &+ UInt64(previous.count) &* 1_000_003
         switch options.strategy {
@@ -101,17 +102,16 @@ public final class Search {
         }
     }
 
-    /// A run continues only in the space it started in: its trials'
-    /// decisions mean nothing in another.
-    static func checkSameSpace(_ options: Options, _ shape: ChildShape, previous: [TrialStore.Trial]) throws {
+    /// A run continues only in the space it started in (its trials'
+    /// decisions mean nothing in another) and under the reward it started
+    /// with (its trials' rewards would not compare).
+    static func checkSameSettings(_ options: Options, _ shape: ChildShape, previous: [TrialStore.Trial]) throws {
         guard !previous.isEmpty else { return }
-        if let old = ChildShape.recorded(in: options.directory), let difference = old.difference(from: shape) {
-            throw SearchError(message: "this folder holds a search with \(difference): continue it with the same settings, or pass another --out")
-        }
-        // Earlier rewards were earned under the recorded reward.
-        if let data = FileManager.default.contents(atPath: "\(options.directory)/search.json"),
-           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            let old = Reward(json: json)
+        if let settings = ChildShape.recordedSettings(in: options.directory) {
+            if let old = ChildShape(json: settings), let difference = old.difference(from: shape) {
+                throw SearchError(message: "this folder holds a search with \(difference): continue it with the same settings, or pass another --out")
+            }
+            let old = Reward(json: settings)
             if old != options.reward {
                 throw SearchError(message: "this folder holds a search rewarded with --target-mflops \(old.targetMFLOPs) --cost-exponent \(old.exponent), not \(options.reward.targetMFLOPs) and \(options.reward.exponent): its rewards would not compare; continue it with the same settings, or pass another --out")
             }

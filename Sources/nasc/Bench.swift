@@ -16,8 +16,10 @@ struct Bench: ParsableCommand {
             children before it in the cache (as in a search: kernels that \
             differ only in shape are shared), and with all its own (warm), the \
             median training-step throughput over --steps steps (SGD with \
-            momentum, batch --batch), and the memory the step needs (arena, \
-            workspace, parameters and optimizer state).
+            momentum, batch --batch) and its GFLOP/s (every op of forward, \
+            backward and update; compare OpenBLAS's own sgemm rate, measured \
+            first), and the memory the step needs (arena, workspace, \
+            parameters and optimizer state).
 
             Tests/Benchmarks/peer.py runs this and the same children in \
             PyTorch side by side and prints the ratios; see the README.
@@ -58,9 +60,9 @@ struct Bench: ParsableCommand {
         BLASThreads.set(threads)
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [[String: Any]] = []
-        // The cache as a search leaves it: every earlier child's kernels.
         // Kernel caches as a user's first run has them: empty, in memory and
         // on disk (a fresh folder each, so nothing is read from disk).
+        // `sequence` then fills as a search's would: every earlier child's kernels.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-bench-kernels-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let sequence = KernelCache(directory: scratch.appendingPathComponent("sequence"))

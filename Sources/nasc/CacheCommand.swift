@@ -29,14 +29,14 @@ struct CacheCommand: ParsableCommand {
             print("the kernel cache on disk is off (NASC_KERNEL_CACHE=off)")
             return
         }
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".o") }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let files = names.filter { $0.hasSuffix(".o") }
         let bytes = files.reduce(0) { total, name in
             total + ((try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
         }
         if clear {
             // Leftovers of a process stopped while writing a kernel go too.
-            let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".tmp") }
-            for name in leftovers { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
+            for name in names where name.hasSuffix(".tmp") { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
             var removed = 0
             for name in files where (try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))) != nil { removed += 1 }
             print("\(folder.path): removed \(removed) kernels (\(MemoryPlan.human(bytes)))")
