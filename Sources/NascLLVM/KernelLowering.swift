@@ -180,6 +180,10 @@ final class Lowering {
         if !anchorKind.isEpilogue {
             let anchor = nodes[0]
             if pointers[anchor.result] == nil { pointers[anchor.result] = scratch(type(anchor.result)) }
+            // A constant operand becomes a filled scratch buffer here, in the
+            // entry block: made on first use inside the anchor's loops, its
+            // pointer would not dominate a later use outside them.
+            for v in anchor.operands where constants[v] != nil { _ = p(v) }
             try lowerAnchor(anchor)
             epilogue.removeFirst()
         }

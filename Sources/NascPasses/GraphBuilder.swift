@@ -14,6 +14,8 @@ public struct PassError: Error, CustomStringConvertible {
 /// output is already complete (and the verifier re-checks it anyway).
 public struct GraphBuilder {
     public private(set) var graph: Graph
+    /// Output labels added that the graph already had (see `finish`).
+    private var clashingOutputs: [String] = []
     private var used: Set<String>
     private var types: [String: TensorType]
     private var scalarConsts: [Double: String] = [:]
@@ -74,6 +76,7 @@ public struct GraphBuilder {
     }
 
     public mutating func addOutput(_ label: String, _ value: String) {
+        if graph.outputs.contains(where: { $0.label == label }) { clashingOutputs.append(label) }
         graph.outputs.append(GraphOutput(label: label, type: types[value]!, value: value))
     }
 
@@ -84,6 +87,13 @@ public struct GraphBuilder {
     /// The finished graph, re-verified: a pass that produced an ill-typed
     /// graph reports it as an internal error instead of passing it on.
     public func finish(pass: String) throws(PassError) -> Graph {
+        if !clashingOutputs.isEmpty {
+            // The user's graph, not the pass, is at fault: it already has
+            // outputs named the way this pass names the ones it adds.
+            let names = (clashingOutputs.count == 1 ? "output " : "outputs ") + clashingOutputs.map { "'\($0)'" }.joined(separator: ", ")
+            throw PassError("\(pass) adds \(names), which @\(graph.name) already has: grad.<param> and next.<name> outputs are written by the passes. "
+                + "If the graph is already a training step, compile or run it as written (--after verify); otherwise rename the output")
+        }
         do {
             return try Verifier.verify(graph)
         } catch {

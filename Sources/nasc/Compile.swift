@@ -28,7 +28,7 @@ struct Compile: ParsableCommand {
     @Argument(help: "The IR file ('-' reads standard input).")
     var file: String
 
-    @Option(help: "Stage to compile: verify (forward as written), autodiff or train (the default when the graph has a loss).")
+    @Option(help: "Stage to compile: verify (the graph as written), autodiff or train (the default when the graph has a loss and no grad.* or next.* outputs yet).")
     var after: Stage?
 
     @Option(help: "The largest batch the compiled graph accepts (sizes the arena).")
@@ -40,7 +40,10 @@ struct Compile: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let source = try IRInput.load(file)
-            let stage = after ?? (source.outputs.contains { $0.label == training.loss } ? .train : .verify)
+            // A graph that already carries gradients or updates (grad.* or
+            // next.* outputs) is a training step as written.
+            let isStep = source.outputs.contains { $0.label.hasPrefix("grad.") || $0.label.hasPrefix("next.") }
+            let stage = after ?? (source.outputs.contains { $0.label == training.loss } && !isStep ? .train : .verify)
             var clock = Date()
             let graph = try runPipeline(source, upTo: stage == .fuse || stage == .plan || stage == .optimize ? .train : stage, training, file: file)
             let pipeline = Date().timeIntervalSince(clock)

@@ -88,6 +88,26 @@ final class IRSpecTests: XCTestCase {
         XCTAssert(failures.isEmpty, failures.joined(separator: "\n\n"))
     }
 
+    /// A spec that verifies must compile: `nasc compile` either succeeds or
+    /// refuses with a message and status 1, never a crash, never an internal error.
+    func testEveryValidSpecCompiles() throws {
+        var failures: [String] = []
+        var compiled = 0
+        for path in Self.irFiles() {
+            let spec = try Spec(path: path)
+            guard !spec.isNegative else { continue }
+            let outcome = try runner.shell("nasc compile %s --batch 2", specPath: path)
+            if outcome.status == 0 {
+                compiled += 1
+            } else {
+                failures.append("FAIL \(path): nasc compile exited \(outcome.status)\n\(outcome.output)")
+            }
+        }
+        print("compile: \(compiled) of \(compiled + failures.count) valid specs compile")
+        XCTAssertGreaterThan(compiled, 0)
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n\n"))
+    }
+
     /// The runner itself must fail bad specs: wrong expectations, missing
     /// errors, crashes, and specs that check nothing.
     func testRunnerRejectsBrokenSpecs() throws {
