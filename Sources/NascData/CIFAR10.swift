@@ -11,7 +11,7 @@ public enum CIFAR10 {
     public static let std: [Float] = [0.2470, 0.2435, 0.2616]
 
     public static func read(_ path: String) throws -> ImageDataset {
-        let bytes = try FileBytes.read(path)
+        let bytes = try FileBytes.read(path)   // capped by the memory limit when gzip-compressed
         guard !bytes.isEmpty else { throw DatasetError(path, "empty file") }
         guard bytes.count % recordSize == 0 else {
             throw DatasetError(path, "\(bytes.count) bytes is not a whole number of \(recordSize)-byte records (the last record is short by \(recordSize - bytes.count % recordSize) bytes)")
@@ -29,7 +29,7 @@ public enum CIFAR10 {
                 }
             }
         }
-        return ImageDataset(channels: 3, height: 32, width: 32, classes: 10, pixels: pixels, labels: labels)
+        return ImageDataset(channels: 3, height: 32, width: 32, classes: 10, pixels: pixels, labels: labels, origin: path)
     }
 
     /// The five training batches (or the test batch) from a folder.
@@ -46,6 +46,7 @@ public enum CIFAR10 {
                 all = d
             }
         }
+        all!.origin = files.count == 1 ? "\(directory)/\(files[0])" : directory
         return all!
     }
 

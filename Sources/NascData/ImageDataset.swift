@@ -5,9 +5,12 @@ public struct ImageDataset: Sendable {
     public let channels, height, width, classes: Int
     public var pixels: [Float]
     public var labels: [Int32]
+    /// The file the images came from, for messages.
+    public var origin: String?
 
-    public init(channels: Int, height: Int, width: Int, classes: Int, pixels: [Float], labels: [Int32]) {
+    public init(channels: Int, height: Int, width: Int, classes: Int, pixels: [Float], labels: [Int32], origin: String? = nil) {
         precondition(pixels.count == labels.count * channels * height * width)
+        self.origin = origin
         self.channels = channels
         self.height = height
         self.width = width
@@ -23,7 +26,7 @@ public struct ImageDataset: Sendable {
     public func subset(_ range: Range<Int>) -> ImageDataset {
         ImageDataset(channels: channels, height: height, width: width, classes: classes,
                      pixels: Array(pixels[(range.lowerBound * imageSize)..<(range.upperBound * imageSize)]),
-                     labels: Array(labels[range]))
+                     labels: Array(labels[range]), origin: origin)
     }
 
     /// The training part and a held-out validation part (the last
@@ -31,6 +34,16 @@ public struct ImageDataset: Sendable {
     public func split(validation: Int) -> (train: ImageDataset, validation: ImageDataset) {
         let v = min(max(validation, 0), count)
         return (subset(0..<(count - v)), subset((count - v)..<count))
+    }
+
+    /// Refuses images whose size is not the one `input` (f32[N,C,H,W])
+    /// takes, naming the file and both sizes.
+    public func checkFits(_ input: TensorType, graph: String) throws {
+        let want = input.dims.dropFirst().map { $0.staticValue ?? 0 }
+        guard want != [channels, height, width] else { return }
+        let taken = want.count == 3 ? "\(want[0]) channel\(want[0] == 1 ? "" : "s") of \(want[1])x\(want[2]) pixels" : "\(input)"
+        throw DatasetError(origin ?? "the dataset", "its images are \(channels) channel\(channels == 1 ? "" : "s") of \(height)x\(width) pixels, "
+                           + "but @\(graph) takes \(taken) (input \(input))")
     }
 
     /// Example indices in a seeded random order (Fisher-Yates).

@@ -51,6 +51,7 @@ public struct GradientCheck {
         let forward = try withScalarLoss(graph, options.loss)
         let training = try alter(try Autodiff.run(forward, loss: options.loss))
         let lossValue = forward.outputs.first { $0.label == options.loss }!.value
+        try Interpreter.checkMemory(training, batch: options.batch)
         let inputs = RandomInputs.make(forward, batch: options.batch, seed: options.seed)
         let sources = Initializers.initializeAll(forward, seed: options.seed)
         let analytic = try Interpreter(training).run(inputs: inputs, sources: sources)

@@ -35,6 +35,7 @@ public struct Interpreter {
     public func run(inputs: [String: Tensor], sources: [String: Tensor]) throws(InterpreterError) -> Result {
         var values: [String: Tensor] = [:]
         let batch = try bindInputs(inputs, into: &values)
+        try Interpreter.checkMemory(graph, batch: batch)
         for i in order {
             let node = graph.nodes[i]
             let type = node.type ?? TensorType(.f32, [])
@@ -61,6 +62,17 @@ public struct Interpreter {
         }
         let outputs = graph.outputs.map { (label: $0.label, value: values[$0.value]!) }
         return Result(values: values, outputs: outputs)
+    }
+
+    /// Refuses a run whose values (every input and node, kept for the whole
+    /// run in 8-byte doubles) exceed the memory limit, before allocating them.
+    public static func checkMemory(_ graph: Graph, batch: Int) throws(InterpreterError) {
+        let sizes = graph.inputs.map { $0.type.bytes(batch: batch, bytesPerElement: 8) }
+            + graph.nodes.map { ($0.type ?? TensorType(.f32, [])).bytes(batch: batch, bytesPerElement: 8) }
+        do {
+            try MemoryLimit.check(MemoryLimit.sum(sizes), for: "interpreting @\(graph.name) at batch \(batch)",
+                                  advice: "use a smaller --batch or smaller shapes, or raise \(MemoryLimit.variable)")
+        } catch { throw InterpreterError(error.message) }
     }
 
     /// Checks inputs against the signature and binds `N` (1 if no input has it).

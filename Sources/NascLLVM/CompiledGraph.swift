@@ -87,12 +87,30 @@ public final class CompiledGraph: @unchecked Sendable {
         for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
         let lowered = try KernelLowering.lower(fused, inPlace: inPlace)
         timings.lowering = lap()
+        try checkMemory(fused, plan: plan, lowered: lowered, maxBatch: maxBatch)
 
         let code = try MachineCode.build(lowered, cache: cache, timings: &timings)
         let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, code: code,
                                      timings: timings, functionAttributes: try JIT.get().functionAttributes)
         if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { compiled.writePerfMap(code.addresses) }
         return compiled
+    }
+
+    /// Refuses, before anything is allocated, a graph whose parameters,
+    /// arena, per-thread workspaces and input copies exceed the memory limit.
+    static func checkMemory(_ graph: Graph, plan: MemoryPlan, lowered: [LoweredKernel], maxBatch: Int) throws {
+        let storage = MemoryLimit.sum(graph.nodes.filter { $0.op == .param || $0.op == .state }.map { $0.type?.bytes(batch: 1) })
+        let workspace = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
+        let (workspaces, overflow) = workspace.multipliedReportingOverflow(by: max(BLASThreads.current, 1))
+        // Each run holds its inputs as given (8-byte doubles) and as the
+        // kernels read them (4-byte floats, copied once more to align them).
+        let inputs = MemoryLimit.sum(graph.inputs.map { $0.type.bytes(batch: maxBatch, bytesPerElement: 16) })
+        let needed = overflow ? nil : MemoryLimit.sum([storage, plan.peakBytes, workspaces, inputs])
+        do {
+            try MemoryLimit.check(needed, for: "@\(graph.name) at batch \(maxBatch) (arena \(MemoryPlan.human(plan.peakBytes)), "
+                                  + "workspace \(MemoryPlan.human(workspace)) per thread, parameters \(storage.map(MemoryPlan.human) ?? "?"))",
+                                  advice: "use a smaller --batch or smaller shapes, or raise \(MemoryLimit.variable)")
+        } catch { throw JITError(message: error.message) }
     }
 
     /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.

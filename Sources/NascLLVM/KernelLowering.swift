@@ -29,7 +29,12 @@ public struct LoweredKernel: Sendable {
     /// The function under another name (the text names it `@KERNEL`).
     public func text(named name: String) -> String { "define void @\(name)" + text.dropFirst("define void @KERNEL".count) }
 
-    public func workspaceBytes(batch: Int) -> Int { 4 * (workspacePerExample * batch + workspaceFixed) }
+    /// Saturates instead of overflowing: the memory check then refuses it.
+    public func workspaceBytes(batch: Int) -> Int {
+        let (perBatch, o1) = workspacePerExample.multipliedReportingOverflow(by: batch)
+        let (floats, o2) = perBatch.addingReportingOverflow(workspaceFixed)
+        return o1 || o2 || floats > Int.max / 8 ? Int.max / 2 : 4 * floats
+    }
 }
 
 public struct LoweringError: Error, CustomStringConvertible {

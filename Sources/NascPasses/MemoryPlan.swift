@@ -63,6 +63,13 @@ public struct MemoryPlan: Sendable {
         let outputs = Set(g.outputs.map(\.value))
         for v in outputs { lastRead[v] = end }
 
+        // Sizes come from the graph's types and the batch: make sure every sum
+        // below fits an Int (arena offsets never exceed the naive total plus
+        // alignment), so an absurd shape is an error, not a trap.
+        let sizes = g.nodes.filter { $0.kernel != nil }.map { $0.type?.bytes(batch: batch) }
+        guard let total = MemoryLimit.sum(sizes), total < Int.max / 4 else {
+            throw PassError("@\(graph.name) at batch \(batch) needs more memory than can be counted (more than 2 EiB): use smaller shapes or a smaller batch")
+        }
         var naive = 0
         var buffers: [Buffer] = []
         for n in g.nodes {
@@ -136,11 +143,7 @@ public struct MemoryPlan: Sendable {
         return out
     }
 
-    public static func human(_ bytes: Int) -> String {
-        if bytes >= 1 << 20 { return String(format: "%.2f MiB", Double(bytes) / Double(1 << 20)) }
-        if bytes >= 1 << 10 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
-        return "\(bytes) B"
-    }
+    public static func human(_ bytes: Int) -> String { MemoryLimit.human(bytes) }
 
     static func percent(_ a: Int, _ b: Int) -> String {
         b == 0 ? "-" : String(format: "%.1f%%", 100 * Double(a) / Double(b))

@@ -88,9 +88,18 @@ public struct Checkpoint: Sendable, Equatable {
         let body = Array(bytes[(16 + headerLength)..<(bytes.count - 32)])
         var tensors: [String: Tensor] = [:]
         for e in header.tensors {
-            let count = e.shape.reduce(1, *)
-            guard e.offset >= 0, e.offset + 4 * count <= body.count, e.shape.allSatisfy({ $0 >= 0 }) else {
-                throw DatasetError(path, "tensor '\(e.name)' lies outside the data")
+            // Sizes from the header are checked with overflow-safe arithmetic
+            // against the data's real length before anything is allocated.
+            var count = 1
+            for d in e.shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow else { throw DatasetError(path, "tensor '\(e.name)' has an impossible shape \(e.shape)") }
+                count = p
+            }
+            let (bytes, o1) = count.multipliedReportingOverflow(by: 4)
+            let (end, o2) = e.offset.addingReportingOverflow(bytes)
+            guard e.offset >= 0, !o1, !o2, end <= body.count else {
+                throw DatasetError(path, "tensor '\(e.name)' (shape \(e.shape), offset \(e.offset)) lies outside the \(body.count) bytes of data")
             }
             var values = [Double](repeating: 0, count: count)
             for i in 0..<count {
@@ -103,6 +112,18 @@ public struct Checkpoint: Sendable, Equatable {
         return Checkpoint(graphName: header.graph, graphHash: header.hash, epoch: header.epoch, step: header.step, tensors: tensors)
     }
 
+    /// Checks the checkpoint was saved from `forward` (by structural hash, so
+    /// renaming values is harmless): another graph whose parameter shapes
+    /// happen to match (max pool swapped for average pool) is refused unless
+    /// `allowOther`.
+    public func checkGraph(_ forward: Graph, path: String, allowOther: Bool) throws {
+        let hash = StructuralHash.hash(forward)
+        guard allowOther || graphHash == hash else {
+            throw DatasetError(path, "was saved from @\(graphName) with structural hash \(graphHash.prefix(16)), but this @\(forward.name) hashes to \(hash.prefix(16)): "
+                               + "another architecture, whose parameter shapes may match by chance. Pass --allow-other-graph to use the weights anyway")
+        }
+    }
+
     /// Checks the checkpoint holds every tensor `graph` needs with the right shape.
     public func check(against graph: Graph, path: String) throws {
         for n in graph.nodes where n.op == .param || n.op == .state {
@@ -111,7 +132,7 @@ public struct Checkpoint: Sendable, Equatable {
                 throw DatasetError(path, "no tensor for '%\(n.result)' (\(n.op.name) \(n.type!)); was it saved from @\(graph.name)?")
             }
             guard t.shape == shape else {
-                throw DatasetError(path, "'%\(n.result)' is \(t.shape) in the checkpoint but \(n.type!) in @\(graph.name)")
+                throw DatasetError(path, "'%\(n.result)' is \(t.shape) in this checkpoint but \(n.type!) in @\(graph.name)")
             }
         }
     }

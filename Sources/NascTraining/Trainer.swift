@@ -38,6 +38,7 @@ public final class Trainer {
     public private(set) var epochsDone = 0
     public private(set) var stepsDone = 0
     let imageInput: String, labelInput: String, logits: String
+    let imageType: TensorType
 
     public init(_ forward: Graph, options: Options) throws {
         self.forward = forward
@@ -50,6 +51,7 @@ public final class Trainer {
             throw PassError("@\(forward.name) needs a logits output f32[N,classes] besides '\(options.training.loss)' to be evaluated")
         }
         imageInput = image.name
+        imageType = image.type
         labelInput = label.name
         logits = out.label
         step = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options.training), maxBatch: options.batch)
@@ -63,7 +65,8 @@ public final class Trainer {
     }
 
     /// Continues from a checkpoint of the same graph.
-    public func restore(_ c: Checkpoint, path: String) throws {
+    public func restore(_ c: Checkpoint, path: String, allowOtherGraph: Bool = false) throws {
+        try c.checkGraph(forward, path: path, allowOther: allowOtherGraph)
         try c.check(against: step.graph, path: path)
         try step.setSources(c.tensors)
         epochsDone = c.epoch
@@ -79,6 +82,8 @@ public final class Trainer {
     /// One epoch over `train`, then accuracy on `validation`.
     @discardableResult
     public func trainEpoch(_ train: ImageDataset, validation: ImageDataset) throws -> EpochResult {
+        try train.checkFits(imageType, graph: forward.name)
+        guard train.count > 0 else { throw DatasetError(train.origin ?? "the dataset", "no training images") }
         let epoch = epochsDone
         let start = Date()
         var order = train.shuffled(seed: options.seed &+ UInt64(epoch) &* 7919)
@@ -115,6 +120,7 @@ public final class Trainer {
 
     /// The inference graph's predicted class for every example.
     public func predictions(_ data: ImageDataset) throws -> [Int] {
+        try data.checkFits(imageType, graph: forward.name)
         try inference.setSources(matching: step.sources())
         var out: [Int] = []
         for start in stride(from: 0, to: data.count, by: options.batch) {

@@ -35,8 +35,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed training steps per child (after one warm-up step).")
     var steps = 5
 
-    @Option(help: "Threads, for batch chunks of kernels and for OpenBLAS.")
-    var threads = 2
+    @OptionGroup var threadFlags: ThreadFlags
+    var threads: Int { threadFlags.threads }
 
     @Option(help: "Only these children (comma-separated names, e.g. c1,c3).")
     var only: String?
@@ -51,9 +51,8 @@ struct Bench: ParsableCommand {
     var childrenDir: String?
 
     func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (got \(steps)).") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1 (got \(batch)).") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads)).") }
+        try FlagCheck.int(steps, "--steps", 1...100_000)
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
     }
 
     func run() throws {

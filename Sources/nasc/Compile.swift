@@ -37,6 +37,8 @@ struct Compile: ParsableCommand {
     @OptionGroup(title: "Training step")
     var training: TrainingFlags
 
+    func validate() throws { try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount) }
+
     func run() throws {
         try reportingErrors {
             let source = try IRInput.load(file)

@@ -48,7 +48,7 @@ struct DumpIR: ParsableCommand {
     var file: String
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
     }
 
     private func planning<T>(_ body: () throws(PassError) -> T) throws -> T {

@@ -32,11 +32,17 @@ struct EmitC: ParsableCommand {
     @Option(help: "Name of the files and the C symbols (default: the graph's name).")
     var name: String?
 
+    @OptionGroup var checkpointFlags: CheckpointFlags
+
     func run() throws {
         try reportingErrors {
             let graph = try IRInput.load(file)
             let checkpoint: Checkpoint
-            do { checkpoint = try Checkpoint.read(weights) } catch { throw CommandError("\(error)") }
+            do {
+                checkpoint = try Checkpoint.read(weights)
+                try checkpoint.checkGraph(graph, path: weights, allowOther: checkpointFlags.allowOtherGraph)
+                try checkpoint.check(against: graph, path: weights)
+            } catch { throw CommandError("\(error)") }
             let emitted: EmittedC
             do { emitted = try CEmitter.emit(graph, weights: checkpoint.tensors, name: name ?? graph.name) } catch {
                 throw CommandError("\(file): error: \(error)")

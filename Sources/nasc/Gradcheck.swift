@@ -48,9 +48,10 @@ struct Gradcheck: ParsableCommand {
     var tolerance = 1e-5
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
-        guard step > 0, tolerance > 0 else { throw ValidationError("--step and --tolerance must be positive") }
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.int(samples, "--samples", 1...FlagCheck.largeCount)
+        try FlagCheck.real(step, "--step", above: 0, atMost: 1)
+        try FlagCheck.real(tolerance, "--tolerance", above: 0)
     }
 
     func run() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NascData
 import NascIR
 
 /// Reading IR files for commands: `-` means standard input. Errors are printed
@@ -45,6 +46,15 @@ extension ParsableCommand {
             try body()
         } catch let error as CommandError {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
+            throw ExitCode.failure
+        } catch let error as DatasetError {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode.failure
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            // Every other failure is still a message and status 1, never a trap.
+            FileHandle.standardError.write(Data(("error: \(error)\n").utf8))
             throw ExitCode.failure
         }
     }

@@ -32,7 +32,7 @@ struct Opt: ParsableCommand {
     var training: TrainingFlags
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
         let names = passes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !names.isEmpty else { throw ValidationError("--passes needs at least one pass") }
         for (i, name) in names.enumerated() {

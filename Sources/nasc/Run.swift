@@ -58,9 +58,10 @@ struct Run: ParsableCommand {
     var training: TrainingFlags
 
     func validate() throws {
-        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
-        guard limit >= 0 else { throw ValidationError("--limit must be >= 0") }
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.int(steps, "--steps", 1...1_000_000)
+        try FlagCheck.int(limit, "--limit", 0...Int.max)
+        try FlagCheck.real(lr, "--lr", atLeast: 0)
     }
 
     func run() throws {
@@ -73,6 +74,7 @@ struct Run: ParsableCommand {
                 given[name] = tensor
                 if graph.inputs.first(where: { $0.name == name })!.type.hasBatch { n = n ?? tensor.shape[0] }
             }
+            try interpret { () throws(InterpreterError) in try Interpreter.checkMemory(graph, batch: n ?? 2) }
             var values = RandomInputs.make(graph, batch: n ?? 2, seed: seed)
             for (k, v) in given { values[k] = v }
             if after == .train {

@@ -84,8 +84,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Threads, for batch chunks of kernels and for OpenBLAS.")
-    var threads = 2
+    @OptionGroup var threadFlags: ThreadFlags
+    var threads: Int { threadFlags.threads }
 
     @Option(name: .customLong("out"), help: "Run folder.")
     var directory = "nasc-run"
@@ -95,19 +95,24 @@ struct SearchCommand: ParsableCommand {
         guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
             throw ValidationError("--grow-from and --grow-every go together: --grow-from L (at most --layers) and --grow-every M, both at least 1")
         }
-        guard children >= 1, perUpdate >= 1, trainImages >= 1, validationImages >= 1, epochs >= 1, batch >= 1, controllerLr > 0, entropyWeight >= 0 else {
-            throw ValidationError("counts must be at least 1, --controller-lr positive, --entropy-weight at least 0")
-        }
-        guard targetMflops >= 0, costExponent <= 0 else {
-            throw ValidationError("--target-mflops must be at least 0 (0: cost ignored) and --cost-exponent at most 0 (got \(targetMflops) and \(costExponent))")
-        }
+        try FlagCheck.int(children, "--children", 1...1_000_000)
+        try FlagCheck.int(perUpdate, "--per-update", 1...10_000)
+        try FlagCheck.int(trainImages, "--train-images", 1...FlagCheck.largeCount)
+        try FlagCheck.int(validationImages, "--validation-images", 1...FlagCheck.largeCount)
+        try FlagCheck.int(epochs, "--epochs", 1...10_000)
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.real(lr, "--lr", above: 0)
+        try FlagCheck.real(controllerLr, "--controller-lr", above: 0)
+        try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
+        try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
+        try FlagCheck.real(costExponent, "--cost-exponent", atMost: 0)
     }
 
     func run() throws {
         try reportingErrors {
             BLASThreads.set(threads)
             let full = try datasetFlags.load().train
-            let (rest, validation) = full.split(validation: validationImages)
+            let (rest, validation) = try datasetFlags.split(full, validation: validationImages, flag: "--validation-images")
             var o = Search.Options()
             o.space = spaceFlags.space
             o.strategy = strategy
@@ -169,6 +174,13 @@ struct Retrain: ParsableCommand {
 
     @Option(help: "Write the trained weights here.")
     var save: String?
+
+    func validate() throws {
+        try FlagCheck.int(trial, "--trial", 1...Int.max)
+        try FlagCheck.int(epochs, "--epochs", 1...100_000)
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.real(lr, "--lr", above: 0)
+    }
 
     func run() throws {
         try reportingErrors {

@@ -13,8 +13,8 @@ struct SpaceFlags: ParsableArguments {
     var poolEvery = 1
 
     func validate() throws {
-        guard layers >= 1, layers <= 12 else { throw ValidationError("--layers must be from 1 to 12") }
-        guard poolEvery >= 0 else { throw ValidationError("--pool-every must be at least 0") }
+        try FlagCheck.int(layers, "--layers", 1...12)
+        try FlagCheck.int(poolEvery, "--pool-every", 0...12)
     }
 
     var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery) }

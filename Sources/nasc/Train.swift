@@ -48,6 +48,15 @@ struct DatasetFlags: ParsableArguments {
         do { return try dataset.load(data) } catch let e as DatasetError { throw CommandError(e.description) }
     }
 
+    /// The training images and the last `validation` of them held out; an
+    /// error when that leaves no training image.
+    func split(_ full: ImageDataset, validation: Int, flag: String) throws -> (train: ImageDataset, validation: ImageDataset) {
+        guard validation < full.count else {
+            throw CommandError("error: \(flag) \(validation) holds out every training image: the training split of \(dataset.rawValue) has \(full.count); use at most \(full.count - 1)")
+        }
+        return full.split(validation: validation)
+    }
+
     /// The same flags, for handing on to another command.
     var arguments: [String] { ["--dataset", dataset.rawValue] + (data.map { ["--data", $0] } ?? []) }
 }
@@ -91,8 +100,8 @@ struct Train: ParsableCommand {
     @Option(help: "Use only this many training images per epoch (quick runs).")
     var limit: Int?
 
-    @Option(help: "Threads, for batch chunks of kernels and for OpenBLAS.")
-    var threads = 2
+    @OptionGroup var threadFlags: ThreadFlags
+    var threads: Int { threadFlags.threads }
 
     @Option(help: "Write a checkpoint here after every epoch.")
     var save: String?
@@ -100,13 +109,17 @@ struct Train: ParsableCommand {
     @Option(help: "Resume from this checkpoint.")
     var resume: String?
 
+    @OptionGroup var checkpointFlags: CheckpointFlags
+
     @OptionGroup(title: "Training step")
     var training: TrainingFlags
 
     func validate() throws {
-        guard epochs >= 1, batch >= 1, lr > 0, validation >= 0, threads >= 1 else {
-            throw ValidationError("--epochs, --batch, --threads must be at least 1, --lr positive, --validation at least 0")
-        }
+        try FlagCheck.int(epochs, "--epochs", 1...100_000)
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.real(lr, "--lr", above: 0)
+        try FlagCheck.int(validation, "--validation", 0...FlagCheck.largeCount)
+        try FlagCheck.int(limit, "--limit", 1...FlagCheck.largeCount)
         guard ["constant", "step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant, step or cosine") }
     }
 
@@ -115,7 +128,7 @@ struct Train: ParsableCommand {
             BLASThreads.set(threads)
             let graph = try IRInput.load(file)
             let (full, test) = try datasetFlags.load()
-            let (trainSet, validationSet) = full.split(validation: validation)
+            let (trainSet, validationSet) = try datasetFlags.split(full, validation: validation, flag: "--validation")
             var options = Trainer.Options()
             options.epochs = epochs
             options.batch = batch
@@ -131,7 +144,7 @@ struct Train: ParsableCommand {
             print(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
                          trainer.step.timings.kernels, Date().timeIntervalSince(start)))
             if let resume {
-                do { try trainer.restore(try Checkpoint.read(resume), path: resume) } catch let e as DatasetError { throw CommandError(e.description) }
+                do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: checkpointFlags.allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
                 print("resumed from \(resume) after epoch \(trainer.epochsDone)")
             }
             while trainer.epochsDone < epochs {
@@ -166,6 +179,12 @@ struct Eval: ParsableCommand {
     @Option(help: "Batch size.")
     var batch = 256
 
+    @OptionGroup var threadFlags: ThreadFlags
+
+    @OptionGroup var checkpointFlags: CheckpointFlags
+
+    func validate() throws { try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount) }
+
     @Option(help: "Also write the predicted class of every test image here, one per line (compare with emitted C).")
     var predictions: String?
 
@@ -174,6 +193,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            BLASThreads.set(threadFlags.threads)
             let graph = try IRInput.load(file)
             let test = try datasetFlags.load().test
             var options = Trainer.Options()
@@ -182,7 +202,7 @@ struct Eval: ParsableCommand {
             let trainer: Trainer
             do {
                 trainer = try Trainer(graph, options: options)
-                try trainer.restore(try Checkpoint.read(weights), path: weights)
+                try trainer.restore(try Checkpoint.read(weights), path: weights, allowOtherGraph: checkpointFlags.allowOtherGraph)
             } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
             print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
             if latency {

@@ -39,10 +39,11 @@ struct TrainingFlags: ParsableArguments {
     }
 
     func validate() throws {
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be >= 0, got \(weightDecay)") }
-        guard beta1 >= 0, beta1 < 1, beta2 >= 0, beta2 < 1 else { throw ValidationError("--beta1 and --beta2 must be in [0, 1)") }
-        guard adamEpsilon > 0 else { throw ValidationError("--adam-eps must be positive") }
+        try FlagCheck.real(momentum, "--momentum", atLeast: 0, below: 1)
+        try FlagCheck.real(weightDecay, "--weight-decay", atLeast: 0)
+        try FlagCheck.real(beta1, "--beta1", atLeast: 0, below: 1)
+        try FlagCheck.real(beta2, "--beta2", atLeast: 0, below: 1)
+        try FlagCheck.real(adamEpsilon, "--adam-eps", above: 0)
         if nesterov && (optimizer != .sgd || momentum == 0) {
             throw ValidationError("--nesterov needs --optimizer sgd and a positive --momentum")
         }
