@@ -43,7 +43,18 @@ public enum CEmitter {
             throw CEmitterError("@\(forward.name) needs exactly one f32 output besides 'loss' (the logits) for emitted inference")
         }
         g = try CEmitterError.wrap { try Pipeline.simplify(try DeadCodeElimination.run(g)) }
+        // Weights become float constants in the C: a NaN or an infinity there
+        // means training diverged, and would compute nothing useful.
+        func checkFinite(_ names: [String], _ context: String) throws {
+            for name in names {
+                guard let t = values[name], let bad = t.data.firstIndex(where: { !Float($0).isFinite }) else { continue }
+                throw CEmitterError("'%\(name)' holds \(t.data[bad]) at element \(bad)\(context): emit-c needs finite weights (did training diverge?)")
+            }
+        }
+        let sources = g.nodes.filter { $0.op == .param || $0.op == .state }.map(\.result)
+        try checkFinite(sources, " in the weights")
         g = try FoldBatchNorm.run(g, &values)
+        try checkFinite(g.nodes.filter { $0.op == .param || $0.op == .state }.map(\.result), " after folding batch norm into it")
         let used = Set(g.nodes.flatMap(\.operands) + g.outputs.map(\.value))
         let inputs = g.inputs.filter { used.contains($0.name) }
         guard inputs.count == 1, inputs[0].type.dtype == .f32 else {

@@ -24,8 +24,11 @@ struct CWriter {
         defining = graph.definingNode
     }
 
+    /// An exact float literal; infinities and NaN as math.h's C99 macros.
     static func literal(_ v: Double) -> String {
         let f = Float(v)
+        if f.isNaN { return "NAN" }
+        if f.isInfinite { return f > 0 ? "HUGE_VALF" : "(-HUGE_VALF)" }
         return f == 0 ? "0.0f" : String(format: "%af", Double(f))
     }
 

@@ -66,13 +66,39 @@ final class EmitCTests: XCTestCase {
         for v in test.pixels { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         try raw.write(to: URL(fileURLWithPath: "\(dir)/images.f32"))
 
-        let c = try sh("./model_gcc --logits images.f32", in: dir)
+        let c = try sh("./model_gcc --logits --raw images.f32", in: dir)
         XCTAssertEqual(c.status, 0, c.err)
         let cLogits = c.out.split(separator: "\n").map { $0.split(separator: " ").map { Double($0)! } }
         XCTAssertEqual(cLogits.count, 200)
-        let asan = try sh("./model_san images.f32", in: dir)
+        let asan = try sh("./model_san --raw images.f32", in: dir)
         XCTAssertEqual(asan.status, 0, "sanitizers:\n\(asan.err)")
         XCTAssertFalse(asan.err.contains("runtime error"), asan.err)
+
+        // The same images as IDX give the same classes; hostile files are
+        // errors with status 1 under the sanitizers, never garbage or UB.
+        var idx = Data([0, 0, 8, 3, 0, 0, 0, 200, 0, 0, 0, 28, 0, 0, 0, 28])
+        idx.append(contentsOf: test.pixels.map { UInt8(($0 * 255).rounded()) })
+        try idx.write(to: URL(fileURLWithPath: "\(dir)/images.idx"))
+        let fromIDX = try sh("./model_san images.idx", in: dir)
+        XCTAssertEqual(fromIDX.status, 0, fromIDX.err)
+        XCTAssertEqual(fromIDX.out.split(separator: "\n").count, 200)
+        let hostile: [(String, Data, String)] = [
+            ("raw_without_flag.f32", raw, "not an IDX image file"),
+            ("huge_dims.idx", Data([0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), "the model takes 1x28x28"),
+            ("short.idx", Data([0, 0, 8, 3, 0, 0]), "too short for an IDX header"),
+            ("truncated.idx", idx.prefix(16 + 784 * 3 + 5), "truncated"),
+            ("trailing.idx", idx + Data([1, 2, 3]), "beyond the 200 images"),
+        ]
+        for (name, bytes, message) in hostile {
+            try bytes.write(to: URL(fileURLWithPath: "\(dir)/\(name)"))
+            let r = try sh("./model_san \(name)", in: dir)
+            XCTAssertEqual(r.status, 1, "\(name): \(r.err)")
+            XCTAssertTrue(r.err.contains(message), "\(name): \(r.err)")
+            XCTAssertFalse(r.err.contains("runtime error"), "\(name): \(r.err)")
+        }
+        let partial = try sh("./model_san --raw truncated.idx", in: dir)
+        XCTAssertEqual(partial.status, 1, partial.err)
+        XCTAssertTrue(partial.err.contains("not a whole image"), partial.err)
 
         // The JIT's inference graph on the same images and weights.
         let graph = try load("\(Self.root)/ir-specs/models/small_cnn.nasir")
