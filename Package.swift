@@ -71,6 +71,6 @@ let package = Package(
         .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascTestSupport"],
                     swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
-        .testTarget(name: "IRSpecTests", dependencies: ["nasc"]),
+        .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR"]),
     ]
 )

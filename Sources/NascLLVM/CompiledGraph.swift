@@ -96,6 +96,17 @@ public final class CompiledGraph: @unchecked Sendable {
         return compiled
     }
 
+    /// Whether `graph` fits the memory limit at `maxBatch`, without
+    /// generating machine code: the passes, plan and lowering only. Throws
+    /// the limit's message when it does not.
+    public static func checkFits(_ graph: Graph, maxBatch: Int) throws {
+        let fused = graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try Pipeline.simplify(graph))
+        let plan = try MemoryPlan.plan(fused, batch: maxBatch)
+        var inPlace: [String: String] = [:]
+        for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
+        try checkMemory(fused, plan: plan, lowered: try KernelLowering.lower(fused, inPlace: inPlace), maxBatch: maxBatch)
+    }
+
     /// Refuses, before anything is allocated, a graph whose parameters,
     /// arena, per-thread workspaces and input copies exceed the memory limit.
     static func checkMemory(_ graph: Graph, plan: MemoryPlan, lowered: [LoweredKernel], maxBatch: Int) throws {

@@ -63,6 +63,15 @@ public final class Search {
         self.train = train
         shape = ChildShape(space: options.space, channels: train.channels, size: train.height, classes: train.classes)
         self.validation = validation
+        // A batch at which even the space's smallest child cannot train would
+        // fail every child: say so once, before anything is written.
+        let smallest = shape.ir([Int](repeating: 0, count: options.space.decisions.count), name: "smallest")
+        do {
+            let forward = try Verifier.parseAndVerify(Array(smallest.utf8))
+            try CompiledGraph.checkFits(try Pipeline.run(forward, upTo: .train), maxBatch: options.batch)
+        } catch {
+            throw SearchError(message: "even the smallest child of this space cannot train at --batch \(options.batch): \(error)")
+        }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         store = try TrialStore(path: "\(options.directory)/trials.db")
         let previous = try store.all()

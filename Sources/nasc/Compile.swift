@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NascIR
+import NascInterpreter
 import NascLLVM
 import NascPasses
 
@@ -37,7 +38,16 @@ struct Compile: ParsableCommand {
     @OptionGroup(title: "Training step")
     var training: TrainingFlags
 
-    func validate() throws { try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount) }
+    @Option(help: "Then run this many steps of the compiled code on seeded random inputs of --batch examples (parameters from their init attributes, lr 0.01), printing each output's first values.")
+    var steps = 0
+
+    @Option(help: "Seed for --steps.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.int(steps, "--steps", 0...1_000_000)
+    }
 
     func run() throws {
         try reportingErrors {
@@ -50,12 +60,14 @@ struct Compile: ParsableCommand {
             let graph = try runPipeline(source, upTo: stage == .fuse || stage == .plan || stage == .optimize ? .train : stage, training, file: file)
             let pipeline = Date().timeIntervalSince(clock)
             func ms(_ s: Double) -> String { String(format: "%8.1f ms", s * 1000) }
+            var last: CompiledGraph? = nil
             for attempt in ["cold", "warm"] {
                 clock = Date()
                 let compiled: CompiledGraph
                 do { compiled = try CompiledGraph.compile(graph, maxBatch: batch) } catch {
                     throw CommandError("\(file): error: \(error)")
                 }
+                last = compiled
                 let total = Date().timeIntervalSince(clock) + (attempt == "cold" ? pipeline : 0)
                 let t = compiled.timings
                 print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels (\(t.distinctKernels) distinct), cache \(t.cacheHits) hits / \(t.cacheMisses) misses (\(t.diskHits) from disk)")
@@ -70,6 +82,22 @@ struct Compile: ParsableCommand {
                     print("  arena \(MemoryPlan.human(compiled.plan.peakBytes)) + workspace \(MemoryPlan.human(compiled.workspaceBytes)) at N = \(batch)")
                 }
             }
+            if steps > 0, let compiled = last { try runSteps(compiled) }
         }
+    }
+
+    /// Runs the compiled code: the end of the pipeline a graph must survive.
+    private func runSteps(_ compiled: CompiledGraph) throws {
+        do {
+            try compiled.setSources(Initializers.initializeAll(compiled.graph, seed: seed))
+            var inputs = RandomInputs.make(compiled.graph, batch: batch, seed: seed)
+            if inputs["lr"] != nil { inputs["lr"] = .scalar(0.01) }
+            for step in 1...steps {
+                let outputs = try compiled.run(inputs)
+                for o in compiled.graph.outputs where !o.label.hasPrefix("next.") {
+                    print("step \(step): \(o.label) = \(outputs[o.label]!.formatted(limit: 4))")
+                }
+            }
+        } catch { throw CommandError("\(file): error: \(error)") }
     }
 }
