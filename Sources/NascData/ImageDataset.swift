@@ -38,7 +38,10 @@ public struct ImageDataset: Sendable {
 
     /// Refuses images whose size is not the one `input` (f32[N,C,H,W])
     /// takes, naming the file and both sizes.
-    public func checkFits(_ input: TensorType, graph: String) throws {
+    public func checkFits(_ input: TensorType, logits: Int?, graph: String) throws {
+        if let logits, logits < classes, let top = labels.max(), Int(top) >= logits {
+            throw DatasetError(origin ?? "the dataset", "its labels go up to \(top) (\(classes) classes), but @\(graph) has \(logits) logits")
+        }
         let want = input.dims.dropFirst().map { $0.staticValue ?? 0 }
         guard want != [channels, height, width] else { return }
         let taken = want.count == 3 ? "\(want[0]) channel\(want[0] == 1 ? "" : "s") of \(want[1])x\(want[2]) pixels" : "\(input)"

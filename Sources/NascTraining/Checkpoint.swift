@@ -132,7 +132,7 @@ public struct Checkpoint: Sendable, Equatable {
                 throw DatasetError(path, "no tensor for '%\(n.result)' (\(n.op.name) \(n.type!)); was it saved from @\(graph.name)?")
             }
             guard t.shape == shape else {
-                throw DatasetError(path, "'%\(n.result)' is \(t.shape) in this checkpoint but \(n.type!) in @\(graph.name)")
+                throw DatasetError(path, "'%\(n.result)' is \(t.shape) in the checkpoint but \(n.type!) in @\(graph.name)")
             }
         }
     }

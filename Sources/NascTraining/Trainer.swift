@@ -39,6 +39,7 @@ public final class Trainer {
     public private(set) var stepsDone = 0
     let imageInput: String, labelInput: String, logits: String
     let imageType: TensorType
+    let classes: Int?
 
     public init(_ forward: Graph, options: Options) throws {
         self.forward = forward
@@ -54,6 +55,7 @@ public final class Trainer {
         imageType = image.type
         labelInput = label.name
         logits = out.label
+        classes = out.type.dims[1].staticValue
         step = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options.training), maxBatch: options.batch)
         inference = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: options.batch)
         try step.setSources(Initializers.initializeAll(step.graph, seed: options.seed))
@@ -82,7 +84,7 @@ public final class Trainer {
     /// One epoch over `train`, then accuracy on `validation`.
     @discardableResult
     public func trainEpoch(_ train: ImageDataset, validation: ImageDataset) throws -> EpochResult {
-        try train.checkFits(imageType, graph: forward.name)
+        try train.checkFits(imageType, logits: classes, graph: forward.name)
         guard train.count > 0 else { throw DatasetError(train.origin ?? "the dataset", "no training images") }
         let epoch = epochsDone
         let start = Date()
@@ -120,7 +122,7 @@ public final class Trainer {
 
     /// The inference graph's predicted class for every example.
     public func predictions(_ data: ImageDataset) throws -> [Int] {
-        try data.checkFits(imageType, graph: forward.name)
+        try data.checkFits(imageType, logits: classes, graph: forward.name)
         try inference.setSources(matching: step.sources())
         var out: [Int] = []
         for start in stride(from: 0, to: data.count, by: options.batch) {

@@ -6,6 +6,9 @@ import NascIR
 /// Reading IR files for commands: `-` means standard input. Errors are printed
 /// compiler-style to standard error and end the command with exit code 1.
 enum IRInput {
+    /// IR files larger than this are refused before they are read.
+    static let maxBytes = 256 << 20
+
     static func read(_ path: String) throws -> (bytes: [UInt8], name: String) {
         if path == "-" {
             return (Array(FileHandle.standardInput.readDataToEndOfFile()), "<stdin>")
@@ -15,6 +18,10 @@ enum IRInput {
             throw CommandError("\(path): error: no such file")
         }
         guard !isDirectory.boolValue else { throw CommandError("\(path): error: is a directory, expected a .nasir file") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= maxBytes else {
+            throw CommandError("\(path): error: is \(MemoryLimit.human(size)), more than any IR file nasc reads (\(MemoryLimit.human(maxBytes)))")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CommandError("\(path): error: cannot read the file")
         }
@@ -30,6 +37,21 @@ enum IRInput {
             throw CommandError(error.render(file: name, source: SourceText(bytes)))
         }
     }
+}
+
+/// Refuses, before any work is done, an output path nasc could not write
+/// at the end of it (a missing or read-only folder, a directory in its place).
+func checkWritable(_ path: String, flag: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw CommandError("\(path): error: \(flag) names a directory; give a file path")
+    }
+    let folder = (path as NSString).deletingLastPathComponent
+    let dir = folder.isEmpty ? "." : folder
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw CommandError("\(path): error: \(flag): no folder '\(dir)' to write it in")
+    }
+    guard FileManager.default.isWritableFile(atPath: dir) else { throw CommandError("\(path): error: \(flag): the folder '\(dir)' is not writable") }
 }
 
 /// A failure already worded for the user: printed to standard error as is, exit code 1.

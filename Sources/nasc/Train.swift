@@ -126,6 +126,7 @@ struct Train: ParsableCommand {
     func run() throws {
         try reportingErrors {
             BLASThreads.set(threads)
+            if let save { try checkWritable(save, flag: "--save") }
             let graph = try IRInput.load(file)
             let (full, test) = try datasetFlags.load()
             let (trainSet, validationSet) = try datasetFlags.split(full, validation: validation, flag: "--validation")
@@ -194,6 +195,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             BLASThreads.set(threadFlags.threads)
+            if let predictions { try checkWritable(predictions, flag: "--predictions") }
             let graph = try IRInput.load(file)
             let test = try datasetFlags.load().test
             var options = Trainer.Options()

@@ -30,7 +30,7 @@ def main():
     runs = []
     for _ in range(5):
         t = time.perf_counter()
-        subprocess.run([f"{work}/model", f"{work}/images.f32"], check=True, capture_output=True)
+        subprocess.run([f"{work}/model", "--raw", f"{work}/images.f32"], check=True, capture_output=True)
         runs.append((time.perf_counter() - t) / args.images)
     c_ms = statistics.median(runs) * 1000
 

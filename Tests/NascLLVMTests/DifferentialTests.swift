@@ -293,7 +293,11 @@ extension DifferentialTests {
                 let two = results[1][label]!
                 let scale = one.data.reduce(0) { $0 + abs($1) } / Double(max(one.count, 1))
                 for i in 0..<one.count {
-                    let bound = 1e-5 * max(abs(one.data[i]), scale) + 1e-7
+                    // The absolute floor covers gradients that cancel to zero
+                    // (a scalar added before batch norm): what is left of a
+                    // sum over the batch is rounding noise of about 1e-7 whose
+                    // sign depends on the order of the chunks (seed 32).
+                    let bound = 1e-5 * max(abs(one.data[i]), scale) + 1e-6
                     worst = max(worst, abs(two.data[i] - one.data[i]) / bound)
                     if abs(two.data[i] - one.data[i]) > bound {
                         XCTFail("seed \(seed): \(label)[\(i)] is \(two.data[i]) on two threads, \(one.data[i]) on one")
