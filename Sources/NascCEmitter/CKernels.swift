@@ -127,6 +127,33 @@ extension CWriter {
         }
     }
 
+    /// An op's scalar formula (ElementwiseOps.swift) as a C expression.
+    static func formula(_ f: ScalarFormula, _ x: [String], _ attrs: Attributes) -> String {
+        func c(_ f: ScalarFormula) -> String { formula(f, x, attrs) }
+        switch f {
+        case .operand(let k): return x[k]
+        case .constant(let v): return ScalarFormula.smallInteger(v).map { "\($0).0f" } ?? CWriter.literal(v)
+        case .attribute(let name): return CWriter.literal(attrs.float(name))
+        case .negate(let a): return "(-\(c(a)))"
+        case .binary(let op, let a, let b):
+            let symbol: String
+            switch op {
+            case .add: symbol = "+"
+            case .sub: symbol = "-"
+            case .mul: symbol = "*"
+            case .div: symbol = "/"
+            }
+            return "(\(c(a)) \(symbol) \(c(b)))"
+        case .call(let function, let a):
+            switch function {
+            case .exp: return "expf(\(c(a)))"
+            case .tanh: return "tanhf(\(c(a)))"
+            case .sqrt: return "sqrtf(\(c(a)))"
+            }
+        case .ifPositive(let cond, let a, let b): return "(\(c(cond)) > 0.0f ? \(c(a)) : \(c(b)))"
+        }
+    }
+
     /// One loop over the kernel's shape computing its elementwise ops.
     mutating func epilogueCode(_ members: [Node], anchorPointers: [String: String], outside: Set<String>) throws -> [String] {
         let s = members[0].type!.bound(batch: 1)
@@ -149,16 +176,8 @@ extension CWriter {
             }
             let e: String
             switch n.op {
-            case .identity: e = args[0]
-            case .relu: e = "(\(args[0]) > 0.0f ? \(args[0]) : 0.0f)"
-            case .tanh: e = "tanhf(\(args[0]))"
-            case .sigmoid: e = "(1.0f / (1.0f + expf(-\(args[0]))))"
-            case .neg: e = "(-\(args[0]))"
-            case .sqrt: e = "sqrtf(\(args[0]))"
-            case .add, .biasAdd: e = "(\(args[0]) + \(args[1]))"
-            case .sub: e = "(\(args[0]) - \(args[1]))"
-            case .mul: e = "(\(args[0]) * \(args[1]))"
-            case .div: e = "(\(args[0]) / \(args[1]))"
+            case _ where n.op.elementwise != nil: e = Self.formula(n.op.elementwise!.formula, args, n.attrs)
+            case .biasAdd: e = "(\(args[0]) + \(args[1]))"
             case .batchNorm:
                 e = "(\(args[1]) * (\(args[0]) - \(args[3])) / sqrtf(\(args[4]) + \(CWriter.literal(n.attrs.float("eps")))) + \(args[2]))"
             default: throw CEmitterError("'\(n.op.name)' is not supported in emitted C")

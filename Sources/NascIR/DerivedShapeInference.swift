@@ -50,11 +50,6 @@ extension ShapeInference {
             }
             return TensorType(.f32, d)
 
-        case .reluGrad, .tanhGrad, .sigmoidGrad:
-            try requireF32(x, 0)
-            try requireSame(x, op)
-            return x[0]
-
         case .softmaxGrad:
             try requireF32(x, 0)
             try requireRank(x, 0, 2, "f32[N,K]")
@@ -145,7 +140,7 @@ extension ShapeInference {
         }
     }
 
-    private static func requireSame(_ x: [TensorType], _ op: Op) throws(InferError) {
+    static func requireSame(_ x: [TensorType], _ op: Op) throws(InferError) {
         guard x[0] == x[1] else { throw InferError(message: "'\(op.name)' operands must have the same type: \(x[0]) and \(x[1])", operand: 1) }
     }
 

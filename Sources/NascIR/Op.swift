@@ -1,14 +1,16 @@
-/// Every operation of the IR. Each later stage (interpreter, gradients, fusion,
-/// lowering) keeps one table entry per case, so adding an op means one entry
-/// per stage and the compiler points at every stage that lacks it.
+/// Every operation of the IR. Elementwise ops are defined by their entry in
+/// ElementwiseOps.swift, which every stage reads; the other ops (anchors:
+/// convolutions, pools, normalization, reductions, shape ops, losses) keep
+/// one case per stage, and tests over `Op.allCases` name any stage that lacks one.
 public enum Op: String, CaseIterable, Sendable {
     // Sources: values that come from nowhere but the op itself.
     case param          // trainable parameter
     case state          // non-trainable buffer (batch-norm running statistics)
     case const          // splat constant
 
-    // Elementwise.
+    // Elementwise (defined in ElementwiseOps.swift).
     case identity, relu, tanh, sigmoid, neg, sqrt
+    case leakyRelu = "leaky_relu", silu
     case add, sub, mul, div
 
     // Layers.
@@ -47,6 +49,8 @@ public enum Op: String, CaseIterable, Sendable {
     case reluGrad = "relu_grad"
     case tanhGrad = "tanh_grad"
     case sigmoidGrad = "sigmoid_grad"
+    case leakyReluGrad = "leaky_relu_grad"
+    case siluGrad = "silu_grad"
     case conv2dGradInput = "conv2d_grad_input"
     case conv2dGradFilter = "conv2d_grad_filter"
     case batchNormGrad = "batch_norm_grad"
@@ -103,6 +107,7 @@ public struct OpSignature: Sendable {
     ]
 
     static func of(_ op: Op) -> OpSignature {
+        if let e = op.elementwise { return e.signature }
         let unary = OpSignature(.fixed(["x"]))
         let window: [AttrSpec] = [
             .required("window", .ints(count: 2, min: 1)),
@@ -119,13 +124,8 @@ public struct OpSignature: Sendable {
             return OpSignature(.fixed([]), initSpec)
         case .const:
             return OpSignature(.fixed([]), [.required("value", .float)])
-        case .identity, .relu, .tanh, .sigmoid, .neg, .sqrt, .globalAvgPool, .flatten, .softmax,
-             .reduceSum, .channelSum, .batchMean, .reshape:
+        case .globalAvgPool, .flatten, .softmax, .reduceSum, .channelSum, .batchMean, .reshape:
             return unary
-        case .add, .mul:
-            return OpSignature(.fixed(["lhs", "rhs"]), commutative: true)
-        case .sub, .div:
-            return OpSignature(.fixed(["lhs", "rhs"]))
         case .conv2d:
             return OpSignature(.fixed(["x", "w"]), [
                 .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
@@ -164,9 +164,7 @@ public struct OpSignature: Sendable {
         case .crop:
             return OpSignature(.fixed(["x"]), [.required("pads", .ints(count: 4, min: 0))])
 
-        case .reluGrad:
-            return OpSignature(.fixed(["dy", "x"]))
-        case .tanhGrad, .sigmoidGrad, .softmaxGrad:
+        case .softmaxGrad:
             return OpSignature(.fixed(["dy", "y"]))
         case .conv2dGradInput:
             return OpSignature(.fixed(["dy", "w"]), [
@@ -204,6 +202,8 @@ public struct OpSignature: Sendable {
             return OpSignature(.fixed(["logits", "labels", "weights"]))
         case .weightedSoftmaxCrossEntropyGrad:
             return OpSignature(.fixed(["logits", "labels", "weights", "dloss"]))
+        default:
+            preconditionFailure("'\(op.name)' has neither an elementwise definition nor a signature")
         }
     }
 }

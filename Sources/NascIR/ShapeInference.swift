@@ -11,6 +11,7 @@ public struct InferError: Error {
 public enum ShapeInference {
     public static func infer(_ op: Op, _ x: [TensorType], _ attrs: Attributes,
                              declared: TensorType?) throws(InferError) -> TensorType {
+        if let e = op.elementwise { return try e.inferType(op, x) }
         switch op {
         case .param, .state:
             let t = try sourceType(op, declared)
@@ -24,17 +25,6 @@ public enum ShapeInference {
                 throw InferError(message: "an i32 constant needs an integral value", attribute: "value")
             }
             return t
-
-        case .identity, .relu, .tanh, .sigmoid, .neg, .sqrt:
-            try requireF32(x, 0)
-            return x[0]
-
-        case .add, .sub, .mul, .div:
-            try requireF32(x, 0)
-            try requireF32(x, 1)
-            if x[0].dims == x[1].dims || x[1].isScalar { return x[0] }
-            if x[0].isScalar { return x[1] }
-            throw InferError(message: "'\(op.name)' operands must have the same shape (or one be a scalar f32[]): got \(x[0]) and \(x[1])", operand: 1)
 
         case .conv2d:
             try requireF32(x, 0)
@@ -157,10 +147,12 @@ public enum ShapeInference {
             return TensorType(.f32, [])
 
         case .reduceSum, .channelSum, .batchMean, .batchVar, .reshape, .slice, .crop,
-             .reluGrad, .tanhGrad, .sigmoidGrad, .conv2dGradInput, .conv2dGradFilter,
+             .conv2dGradInput, .conv2dGradFilter,
              .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad,
              .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropyGrad:
             return try inferDerived(op, x, attrs, declared: declared)
+        default:
+            throw InferError(message: "internal: '\(op.name)' has no shape rule")
         }
     }
 

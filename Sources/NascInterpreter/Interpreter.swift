@@ -109,22 +109,13 @@ public struct Interpreter {
 
     /// One op on concrete operands. `shape` is the result's shape with `N` bound.
     static func evaluate(_ op: Op, _ x: [Tensor], _ a: Attributes, shape: [Int]) throws(InterpreterError) -> Tensor {
+        if let e = op.elementwise {
+            let f = e.formula
+            return x.count == 1 ? map(x[0]) { f.evaluate([$0], a) } : zip(x[0], x[1]) { f.evaluate([$0, $1], a) }
+        }
         switch op {
         case .param, .state, .const:
             throw InterpreterError("internal: sources are bound by run()")
-        case .identity: return x[0]
-        case .relu: return map(x[0]) { max($0, 0) }
-        case .tanh: return map(x[0]) { Foundation.tanh($0) }
-        case .sigmoid: return map(x[0]) { 1 / (1 + Foundation.exp(-$0)) }
-        case .neg: return map(x[0]) { -$0 }
-        case .sqrt: return map(x[0]) { $0.squareRoot() }
-        case .add: return zip(x[0], x[1], +)
-        case .sub: return zip(x[0], x[1], -)
-        case .mul: return zip(x[0], x[1], *)
-        case .div: return zip(x[0], x[1], /)
-        case .reluGrad: return zip(x[0], x[1]) { dy, v in v > 0 ? dy : 0 }
-        case .tanhGrad: return zip(x[0], x[1]) { dy, y in dy * (1 - y * y) }
-        case .sigmoidGrad: return zip(x[0], x[1]) { dy, y in dy * y * (1 - y) }
 
         case .conv2d: return conv2d(x[0], x[1], a, shape: shape)
         case .conv2dGradInput: return conv2dGradInput(x[0], x[1], a, shape: shape)
@@ -161,6 +152,7 @@ public struct Interpreter {
         case .softmaxCrossEntropyGrad: return try softmaxCrossEntropyGrad(x[0], x[1], x[2])
         case .weightedSoftmaxCrossEntropy: return try softmaxCrossEntropy(x[0], x[1], weights: x[2])
         case .weightedSoftmaxCrossEntropyGrad: return try softmaxCrossEntropyGrad(x[0], x[1], x[3], weights: x[2])
+        default: throw InterpreterError("internal: '\(op.name)' has no interpreter definition")
         }
     }
 }

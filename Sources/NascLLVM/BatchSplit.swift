@@ -20,11 +20,10 @@ enum BatchSplit: Equatable {
         }
     }
 
-    /// Ops that keep examples apart (concat and slice unless along N; batch
-    /// norm only in inference mode).
+    /// Ops besides the elementwise ones that keep examples apart (concat
+    /// and slice unless along N; batch norm only in inference mode).
     static let perExample: Set<Op> = [
-        .identity, .relu, .tanh, .sigmoid, .neg, .sqrt, .reluGrad, .tanhGrad, .sigmoidGrad,
-        .add, .sub, .mul, .div, .biasAdd,
+        .biasAdd,
         .conv2d, .conv2dGradInput, .matmul,
         .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPool, .globalAvgPoolGrad,
         .zeroPad, .crop, .flatten, .softmax, .softmaxGrad, .embedding,
@@ -48,7 +47,7 @@ enum BatchSplit: Equatable {
             switch n.op {
             case .concat, .slice: if n.attrs.int("axis") == 0 { return nil }
             case .batchNorm: if n.attrs.symbol("mode") != "infer" { return nil }
-            default: if !perExample.contains(n.op) { return nil }
+            default: if n.op.elementwise == nil && !perExample.contains(n.op) { return nil }
             }
         }
         // A result without N would be written by every chunk.

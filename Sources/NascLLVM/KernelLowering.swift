@@ -246,34 +246,45 @@ final class Lowering {
         }
     }
 
+    /// An op's scalar formula (ElementwiseOps.swift) as instructions on
+    /// registers, operands first (left to right), as the formula reads.
+    func formula(_ f: ScalarFormula, _ x: [String], _ attrs: Attributes) -> String {
+        func emit(_ f: ScalarFormula) -> String { formula(f, x, attrs) }
+        switch f {
+        case .operand(let k): return x[k]
+        case .constant(let c): return ScalarFormula.smallInteger(c).map { "\($0).0" } ?? IRWriter.literal(c)
+        case .attribute(let name): return IRWriter.literal(attrs.float(name))
+        case .negate(let a): return w.value("fneg float \(emit(a))", "f")
+        case .binary(let op, let a, let b):
+            let (u, v) = (emit(a), emit(b))
+            switch op {
+            case .add: return w.f("fadd", u, v)
+            case .sub: return w.f("fsub", u, v)
+            case .mul: return w.f("fmul", u, v)
+            case .div: return w.f("fdiv", u, v)
+            }
+        case .call(let function, let a):
+            let u = emit(a)
+            switch function {
+            case .exp: return w.value("call float @expf(float \(u))", "f")
+            case .tanh: return w.value("call float @tanhf(float \(u))", "f")
+            case .sqrt: return w.value("call float @llvm.sqrt.f32(float \(u))", "f")
+            }
+        case .ifPositive(let c, let a, let b):
+            let positive = w.value("fcmp ogt float \(emit(c)), 0.0", "c")
+            let (u, v) = (emit(a), emit(b))
+            return w.value("select i1 \(positive), float \(u), float \(v)", "f")
+        }
+    }
+
     /// One elementwise or broadcast op on scalar registers.
     func elementwise(_ n: Node, _ x: (Int) -> String, _ channel: (Int) -> String) throws -> String {
+        if let e = n.op.elementwise {
+            // Each operand is loaded once, in order, then the formula is printed.
+            let operands = n.operands.indices.map(x)
+            return formula(e.formula, operands, n.attrs)
+        }
         switch n.op {
-        case .identity: return x(0)
-        case .relu:
-            let a = x(0)
-            let pos = w.value("fcmp ogt float \(a), 0.0", "c")
-            return w.value("select i1 \(pos), float \(a), float 0.0", "f")
-        case .neg: return w.value("fneg float \(x(0))", "f")
-        case .sqrt: return w.value("call float @llvm.sqrt.f32(float \(x(0)))", "f")
-        case .tanh: return w.value("call float @tanhf(float \(x(0)))", "f")
-        case .sigmoid:
-            let e = w.value("call float @expf(float \(w.value("fneg float \(x(0))", "f")))", "f")
-            return w.f("fdiv", "1.0", w.f("fadd", "1.0", e))
-        case .add: return w.f("fadd", x(0), x(1))
-        case .sub: return w.f("fsub", x(0), x(1))
-        case .mul: return w.f("fmul", x(0), x(1))
-        case .div: return w.f("fdiv", x(0), x(1))
-        case .reluGrad:
-            let (dy, y) = (x(0), x(1))
-            let pos = w.value("fcmp ogt float \(y), 0.0", "c")
-            return w.value("select i1 \(pos), float \(dy), float 0.0", "f")
-        case .tanhGrad:
-            let (dy, y) = (x(0), x(1))
-            return w.f("fmul", dy, w.f("fsub", "1.0", w.f("fmul", y, y)))
-        case .sigmoidGrad:
-            let (dy, y) = (x(0), x(1))
-            return w.f("fmul", w.f("fmul", dy, y), w.f("fsub", "1.0", y))
         case .biasAdd: return w.f("fadd", x(0), channel(1))
         case .batchNorm:  // inference mode: gamma * (x - mean) / sqrt(var + eps) + beta
             let eps = IRWriter.literal(n.attrs.float("eps"))

@@ -53,24 +53,14 @@ public enum Canonicalize {
         ("constant folding", { n, c in
             let values = n.operands.map(c.constant)
             guard !n.operands.isEmpty, values.allSatisfy({ $0 != nil }), n.type?.dtype == .f32,
-                  let v = fold(n.op, values.map { $0! }), v.isFinite else { return nil }
+                  let v = fold(n, values.map { $0! }), v.isFinite else { return nil }
             return .constant(v) }),
     ]
 
-    static func fold(_ op: Op, _ x: [Double]) -> Double? {
-        switch op {
-        case .identity: return x[0]
-        case .neg: return -x[0]
-        case .sqrt: return x[0] >= 0 ? x[0].squareRoot() : nil
-        case .relu: return max(x[0], 0)
-        case .tanh: return Foundation.tanh(x[0])
-        case .sigmoid: return 1 / (1 + exp(-x[0]))
-        case .add: return x[0] + x[1]
-        case .sub: return x[0] - x[1]
-        case .mul: return x[0] * x[1]
-        case .div: return x[1] == 0 ? nil : x[0] / x[1]
-        default: return nil
-        }
+    /// An elementwise op on constants, by its formula (the rule above keeps
+    /// only finite results: no sqrt of a negative, no division by zero).
+    static func fold(_ node: Node, _ x: [Double]) -> Double? {
+        node.op.elementwise?.formula.evaluate(x, node.attrs)
     }
 
     public static func run(_ graph: Graph) throws(PassError) -> Graph {

@@ -24,15 +24,26 @@ enum GradientRules {
     typealias Rule = (inout GradientBuilder, GradientSite) throws(PassError) -> String?
 
     static func rule(for op: Op) -> Rule? {
+        if let e = op.elementwise {
+            switch e.gradient {
+            case .none: return nil
+            case .passThrough: return { _, s in s.dy }
+            case .op(let gradient, let values): return { b, s throws(PassError) in
+                let operands = values.map { v in
+                    switch v {
+                    case .dy: return s.dy
+                    case .result: return s.y
+                    case .operand(let k): return s.x[k]
+                    }
+                }
+                var attrs: [String: AttrValue] = [:]
+                for spec in gradient.signature.attributes { attrs[spec.name] = s.node.attrs[spec.name] }
+                return try b.add(gradient, operands, attrs, name: s.name)
+            }
+            case .rule: break  // below
+            }
+        }
         switch op {
-        case .param, .state, .const: return nil  // sources have no operands
-        case .identity: return { _, s in s.dy }
-        // relu(x) > 0 exactly where x > 0: masking by the result lets the
-        // pre-activation die in its kernel instead of living until backward.
-        case .relu: return { b, s throws(PassError) in try b.add(.reluGrad, [s.dy, s.y], name: s.name) }
-        case .tanh: return { b, s throws(PassError) in try b.add(.tanhGrad, [s.dy, s.y], name: s.name) }
-        case .sigmoid: return { b, s throws(PassError) in try b.add(.sigmoidGrad, [s.dy, s.y], name: s.name) }
-        case .neg: return { b, s throws(PassError) in try b.add(.neg, [s.dy], name: s.name) }
         case .sqrt:
             // d sqrt(x) = dy / (2 sqrt(x)) = (dy / y) * 0.5
             return { b, s throws(PassError) in
@@ -157,10 +168,9 @@ enum GradientRules {
                 let parts = try zeros(start) + [s.dy] + zeros(total - start - size)
                 return try b.add(.concat, parts, ["axis": .int(axis)], name: s.name)
             }
-        case .channelSum, .batchMean, .batchVar, .crop,
-             .reluGrad, .tanhGrad, .sigmoidGrad, .conv2dGradInput, .conv2dGradFilter,
-             .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad,
-             .embeddingGrad, .softmaxGrad, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropyGrad:
+        default:
+            // Sources, gradient ops and the statistics only autodiff emits;
+            // autodiff names any op it meets without a rule.
             return nil
         }
     }

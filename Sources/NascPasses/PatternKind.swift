@@ -21,13 +21,10 @@ public enum PatternKind: String, Sendable {
     public var isEpilogue: Bool { self == .elementwise || self == .broadcast }
 
     public static func of(_ node: Node) -> PatternKind {
+        if let e = node.op.elementwise { return e.shape == .broadcast ? .broadcast : .elementwise }
         switch node.op {
         case .param, .state, .const:
             return .source
-        case .identity, .relu, .tanh, .sigmoid, .neg, .sqrt, .reluGrad, .tanhGrad, .sigmoidGrad:
-            return .elementwise
-        case .add, .sub, .mul, .div:
-            return .broadcast
         case .biasAdd:
             return .broadcast
         case .batchNorm:
@@ -42,6 +39,8 @@ public enum PatternKind: String, Sendable {
             return .outElementwiseFusable
         case .maxPoolGrad, .avgPoolGrad, .embeddingGrad:
             return .opaque
+        default:
+            preconditionFailure("'\(node.op.name)' has no pattern kind")
         }
     }
 
