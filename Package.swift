@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
         .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
         .testTarget(name: "NascDataTests", dependencies: ["NascData", "NascIR"]),
-        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascCEmitter"],
+        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining", "NascCEmitter"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch"],
                     swiftSettings: llvmInclude),

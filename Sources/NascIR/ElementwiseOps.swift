@@ -67,6 +67,14 @@ public struct ElementwiseDefinition: Sendable {
     }
 }
 
+extension ElementwiseDefinition.Gradient {
+    /// False for gradient ops, which autodiff emits but never differentiates.
+    public var isDifferentiated: Bool {
+        if case .none = self { return false }
+        return true
+    }
+}
+
 extension Op {
     /// The op's entry in the elementwise table, or nil for other ops.
     public var elementwise: ElementwiseDefinition? { ElementwiseOps.definition(self) }

@@ -13,7 +13,7 @@ import XCTest
 /// More cases: NASC_PROPERTY_CASES=2000 NASC_PROPERTY_SEED=7 swift test --filter MutatedSpec
 final class MutatedSpecTests: XCTestCase {
     static let families: [[String]] = [
-        ["relu", "tanh", "sigmoid", "identity", "neg", "sqrt"],
+        ["relu", "tanh", "sigmoid", "identity", "neg", "sqrt", "leaky_relu", "silu"],
         ["add", "sub", "mul", "div"],
         ["max_pool", "avg_pool"],
         ["softmax_cross_entropy", "reduce_sum"],

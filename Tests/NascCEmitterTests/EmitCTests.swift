@@ -2,6 +2,7 @@ import Foundation
 import NascCEmitter
 import NascData
 import NascIR
+import NascInterpreter
 import NascLLVM
 import NascPasses
 import NascTraining
@@ -117,5 +118,59 @@ final class EmitCTests: XCTestCase {
         print("emitted C vs JIT on 200 Fashion-MNIST test images: worst relative logit difference \(worst), \(sameClass)/200 same class")
         XCTAssertLessThanOrEqual(worst, 1e-5)
         XCTAssertEqual(sameClass, 200)
+    }
+
+    /// Every elementwise op of the table, printed from its formula as C,
+    /// agrees with the interpreter (the formulas' definition) on inputs on
+    /// both sides of zero.
+    func testEveryElementwiseOpInCAgreesWithTheInterpreter() throws {
+        let graph = try Verifier.parseAndVerify(Array("""
+            graph @acts(%x: f32[N,12]) -> (logits: f32[N,12]) {
+              %two = const {value = 2.0} : f32[]
+              %one = const {value = 1.0} : f32[]
+              %a = leaky_relu %x {slope = 0.2}
+              %b = silu %x
+              %c = sigmoid %x
+              %d = tanh %x
+              %e = relu %x
+              %sq = mul %x, %x
+              %pos = add %sq, %one
+              %r = sqrt %pos
+              %f = div %a, %r
+              %g = sub %b, %c
+              %h = neg %d
+              %i = add %e, %f
+              %j = mul %g, %two
+              %k = add %h, %i
+              %l = identity %k
+              %logits = add %j, %l
+              return %logits
+            }
+            """.utf8))
+        let computed = Set(graph.nodes.map(\.op)).filter { $0.elementwise != nil && $0.elementwise!.gradient.isDifferentiated }
+        let forward = Set(Op.allCases.filter { $0.elementwise.map(\.gradient.isDifferentiated) ?? false })
+        XCTAssertEqual(forward.subtracting(computed).map(\.name), [], "elementwise ops this test does not emit")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-acts-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let emitted = try CEmitter.emit(graph, weights: [:], name: "acts")
+        for (file, text) in [("acts.h", emitted.header), ("acts.c", emitted.source), ("acts_main.c", emitted.driver)] {
+            try text.write(toFile: "\(dir)/\(file)", atomically: true, encoding: .utf8)
+        }
+        let build = try sh("cc -std=c99 -O2 -Wall -Wextra -Werror acts.c acts_main.c -lm -o acts", in: dir)
+        XCTAssertEqual(build.status, 0, build.err)
+        let values = (0..<(8 * 12)).map { Double($0 % 13) * 0.45 - 2.7 }
+        var raw = Data()
+        for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        try raw.write(to: URL(fileURLWithPath: "\(dir)/x.f32"))
+        let run = try sh("./acts --logits --raw x.f32", in: dir)
+        XCTAssertEqual(run.status, 0, run.err)
+        let c = run.out.split(separator: "\n").flatMap { $0.split(separator: " ").map { Double($0)! } }
+        let input = Tensor(shape: [8, 12], data: values.map { Double(Float($0)) })
+        let reference = try Interpreter(graph).run(inputs: ["x": input], sources: [:]).output("logits")!
+        XCTAssertEqual(c.count, reference.count)
+        for (i, (got, want)) in zip(c, reference.data).enumerated() {
+            XCTAssertEqual(got, want, accuracy: 1e-5 * max(1, abs(want)), "element \(i)")
+        }
     }
 }

@@ -142,7 +142,7 @@ final class OpGradientTests: XCTestCase {
 
     func testEveryDifferentiableOpMatchesFiniteDifferences() throws {
         var covered = Set<Op>()
-        for (name, text) in Self.graphs {
+        for (name, text) in Self.graphs + SharedOpGraphs.activations {
             let g = try graph(text)
             covered.formUnion(g.nodes.map(\.op))
             var options = GradientCheck.Options()
@@ -164,7 +164,7 @@ final class OpGradientTests: XCTestCase {
     /// op's result by 1.001 makes it fail.
     func testTheCheckCatchesEveryPlantedError() throws {
         var mutants = 0
-        for (name, text) in Self.graphs {
+        for (name, text) in Self.graphs + SharedOpGraphs.activations {
             let g = try graph(text)
             var options = GradientCheck.Options()
             options.batch = 3

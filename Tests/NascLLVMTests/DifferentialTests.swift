@@ -163,7 +163,7 @@ final class DifferentialTests: XCTestCase {
     func testEveryOpForwardGradientAndTrainingStep() throws {
         var covered = Set<Op>()
         var worst = 0.0
-        for (name, text) in Self.graphs {
+        for (name, text) in Self.graphs + SharedOpGraphs.activations {
             let forward = try Verifier.parseAndVerify(Array(text.utf8))
             for (stage, options) in [(Stage.verify, TrainingOptions()), (.autodiff, TrainingOptions()),
                                      (.train, TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: true), weightDecay: 0.01)),
