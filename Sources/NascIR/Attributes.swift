@@ -101,11 +101,23 @@ public struct Attributes: Hashable, Sendable {
 
     public var isEmpty: Bool { entries.isEmpty }
 
-    public func int(_ name: String) -> Int { self[name]?.intValue ?? 0 }
-    public func float(_ name: String) -> Double { self[name]?.floatValue ?? 0 }
-    public func bool(_ name: String) -> Bool { self[name]?.boolValue ?? false }
-    public func ints(_ name: String) -> [Int] { self[name]?.intsValue ?? [] }
-    public func symbol(_ name: String) -> String { self[name]?.symbolValue ?? "" }
+    // Typed look-ups for code that reads a verified node, whose attributes
+    // the verifier has checked and completed with their defaults: a missing
+    // or misspelt name, or a value of another kind, is a bug in that code,
+    // and stops it here, naming the attribute, instead of reading as 0.
+    public func int(_ name: String) -> Int { required(name, \.intValue, "an integer") }
+    public func float(_ name: String) -> Double { required(name, \.floatValue, "a number") }
+    public func bool(_ name: String) -> Bool { required(name, \.boolValue, "a bool") }
+    public func ints(_ name: String) -> [Int] { required(name, \.intsValue, "a list of integers") }
+    public func symbol(_ name: String) -> String { required(name, \.symbolValue, "a symbol") }
+
+    private func required<T>(_ name: String, _ read: KeyPath<AttrValue, T?>, _ kind: String) -> T {
+        guard let value = self[name] else {
+            preconditionFailure("internal: no attribute '\(name)' (the node has: \(entries.map(\.name).joined(separator: ", ")))")
+        }
+        guard let typed = value[keyPath: read] else { preconditionFailure("internal: attribute '\(name)' is \(value), not \(kind)") }
+        return typed
+    }
 
     public static func == (a: Attributes, b: Attributes) -> Bool {
         a.entries.count == b.entries.count

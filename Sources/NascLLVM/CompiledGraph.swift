@@ -257,7 +257,8 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Starts (or restarts) timing every kernel call.
     public func startProfiling() { kernelSeconds = Array(repeating: 0, count: calls.count) }
 
-    /// One step on a batch; returns every output by label.
+    /// One step on a batch of values as the interpreter holds them (f64);
+    /// returns every output by label. A wrapper of the f32 `run` below.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
         var batch: Int? = nil
         var floatInputs: [String: [Float]] = [:], intInputs: [String: [Int32]] = [:]
@@ -281,8 +282,34 @@ public final class CompiledGraph: @unchecked Sendable {
                 floatInputs[input.name] = t.data.map { Float($0) }
             }
         }
-        let n = batch ?? 1
+        let outputs = try run(floats: floatInputs, ints: intInputs, batch: batch ?? 1)
+        return outputs.mapValues { Tensor($0.dtype, shape: $0.shape, data: $0.values.map(Double.init)) }
+    }
+
+    /// An output of the f32 `run`: its values as the kernels left them
+    /// (i32 outputs converted to Float).
+    public struct Output: Sendable {
+        public var dtype: DType
+        public var shape: [Int]
+        public var values: [Float]
+    }
+
+    /// One step on a batch of `batch` examples given as the kernels read
+    /// them (f32 and i32 arrays of N times an example's elements): the
+    /// trainer's path, with no conversion through f64.
+    public func run(floats floatInputs: [String: [Float]], ints intInputs: [String: [Int32]], batch: Int) throws -> [String: Output] {
+        let n = batch
         guard n >= 1, n <= maxBatch else { throw JITError(message: "batch size \(n) is outside 1...\(maxBatch), the largest this graph was compiled for") }
+        for input in graph.inputs {
+            let count = input.type.bound(batch: n).reduce(1, *)
+            let given = input.type.dtype == .i32 ? intInputs[input.name]?.count : floatInputs[input.name]?.count
+            guard let given else { throw JITError(message: "missing input '%\(input.name)' (\(input.type))") }
+            guard given == count else { throw JITError(message: "input '%\(input.name)' is \(input.type): \(count) values at batch \(n), got \(given)") }
+            if input.type.dtype == .i32, let limit = limits[input.name],
+               let bad = intInputs[input.name]!.firstIndex(where: { $0 < 0 || Int($0) >= limit }) {
+                throw JITError(message: "input '%\(input.name)' holds \(intInputs[input.name]![bad]) at position \(bad); it must be an integer in 0..<\(limit)")
+            }
+        }
 
         func withInputPointers<R>(_ body: ([String: UnsafeMutableRawPointer]) throws -> R) rethrows -> R {
             var pointers: [String: UnsafeMutableRawPointer] = [:]
@@ -341,32 +368,31 @@ public final class CompiledGraph: @unchecked Sendable {
                 }
                 if kernelSeconds != nil { kernelSeconds![k] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             }
-            var outputs: [String: Tensor] = [:]
+            var outputs: [String: Output] = [:]
             for o in graph.outputs {
                 let shape = o.type.bound(batch: n)
                 let count = shape.reduce(1, *)
-                var data = [Double](repeating: 0, count: count)
+                var values = [Float](repeating: 0, count: count)
                 switch slots[o.value]! {
                 case .constant(let v):
-                    data = [Double](repeating: v, count: count)
+                    values = [Float](repeating: Float(v), count: count)
                 case let slot:
                     let p = address(slot)!
                     if o.type.dtype == .i32 {
                         let q = p.assumingMemoryBound(to: Int32.self)
-                        for i in 0..<count { data[i] = Double(q[i]) }
+                        for i in 0..<count { values[i] = Float(q[i]) }
                     } else {
-                        let q = p.assumingMemoryBound(to: Float.self)
-                        for i in 0..<count { data[i] = Double(q[i]) }
+                        values.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: p.assumingMemoryBound(to: Float.self), count: count) }
                     }
                 }
-                outputs[o.label] = Tensor(o.type.dtype, shape: shape, data: data)
+                outputs[o.label] = Output(dtype: o.type.dtype, shape: shape, values: values)
             }
             // Updates the plan did not write in place.
             for o in graph.outputs where o.label.hasPrefix("next.") {
                 let target = String(o.label.dropFirst(5))
                 guard let p = storage[target], let t = outputs[o.label] else { continue }
                 if case .source(let s) = slots[o.value]!, s == target { continue }
-                for i in 0..<t.count { p[i] = Float(t.data[i]) }
+                for i in 0..<t.values.count { p[i] = t.values[i] }
             }
             return outputs
         }

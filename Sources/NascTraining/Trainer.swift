@@ -75,10 +75,12 @@ public final class Trainer {
         stepsDone = c.step
     }
 
-    func inputs(_ data: ImageDataset, _ indices: ArraySlice<Int>) -> [String: Tensor] {
+    /// A batch as the kernels read it: pixels and labels straight from the
+    /// dataset's f32 and i32 arrays.
+    func run(_ graph: CompiledGraph, _ data: ImageDataset, _ indices: ArraySlice<Int>, lr: Double? = nil) throws -> [String: CompiledGraph.Output] {
         let (px, lb) = data.batch(indices)
-        return [imageInput: Tensor(shape: [indices.count, data.channels, data.height, data.width], data: px.map(Double.init)),
-                labelInput: Tensor(.i32, shape: [indices.count], data: lb.map(Double.init))]
+        return try graph.run(floats: [imageInput: px].merging(lr.map { ["lr": [Float($0)]] } ?? [:]) { a, _ in a },
+                             ints: [labelInput: lb], batch: indices.count)
     }
 
     /// One epoch over `train`, then accuracy on `validation`.
@@ -94,11 +96,9 @@ public final class Trainer {
         let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epoch + 1)/\(options.epochs)") : nil
         var lossSum = 0.0, seen = 0
         for (b, indices) in batches.enumerated() {
-            var x = inputs(train, indices)
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
-            x["lr"] = .scalar(lr)
-            let out = try step.run(x)
-            let loss = out[options.training.loss]!.data[0]
+            let out = try run(step, train, indices, lr: lr)
+            let loss = Double(out[options.training.loss]!.values[0])
             guard loss.isFinite else { throw PassError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr") }
             lossSum += loss * Double(indices.count)
             seen += indices.count
@@ -127,10 +127,10 @@ public final class Trainer {
         var out: [Int] = []
         for start in stride(from: 0, to: data.count, by: options.batch) {
             let indices = Array(start..<min(start + options.batch, data.count))[...]
-            let result = try inference.run(inputs(data, indices))[logits]!
+            let result = try run(inference, data, indices)[logits]!
             let classes = result.shape[1]
             for k in 0..<indices.count {
-                let row = result.data[(k * classes)..<((k + 1) * classes)]
+                let row = result.values[(k * classes)..<((k + 1) * classes)]
                 out.append(row.indices.max { row[$0] < row[$1] }! - k * classes)
             }
         }

@@ -175,6 +175,11 @@ struct Retrain: ParsableCommand {
     @Option(help: "Write the trained weights here.")
     var save: String?
 
+    @OptionGroup var threadFlags: ThreadFlags
+
+    @OptionGroup(title: "Training step")
+    var training: TrainingFlags
+
     func validate() throws {
         try FlagCheck.int(trial, "--trial", 1...Int.max)
         try FlagCheck.int(epochs, "--epochs", 1...100_000)
@@ -197,11 +202,10 @@ struct Retrain: ParsableCommand {
             let text = shape.ir(chosen.decisions, name: "trial\(chosen.id)")
             try text.write(toFile: "\(folder)/trial\(chosen.id).nasir", atomically: true, encoding: .utf8)
             print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward))): \(folder)/trial\(chosen.id).nasir")
-            var arguments = ["\(folder)/trial\(chosen.id).nasir"] + datasetFlags.arguments + ["--epochs", "\(epochs)",
-                             "--batch", "\(batch)", "--lr", "\(lr)"]
-            if let save { arguments += ["--save", save] }
-            let train = try Train.parse(arguments)
-            try train.run()
+            // As `nasc train` with its defaults for what retrain does not set.
+            try TrainingRun(file: "\(folder)/trial\(chosen.id).nasir", dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr,
+                            schedule: TrainingRun.defaultSchedule, seed: 0, validation: TrainingRun.defaultValidation, limit: nil, threads: threadFlags.threads, save: save,
+                            resume: nil, allowOtherGraph: false, training: training.options).run()
         }
     }
 }

@@ -57,8 +57,6 @@ struct DatasetFlags: ParsableArguments {
         return full.split(validation: validation)
     }
 
-    /// The same flags, for handing on to another command.
-    var arguments: [String] { ["--dataset", dataset.rawValue] + (data.map { ["--data", $0] } ?? []) }
 }
 
 struct Train: ParsableCommand {
@@ -89,13 +87,13 @@ struct Train: ParsableCommand {
     var lr = 0.05
 
     @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.")
-    var schedule = "cosine"
+    var schedule = TrainingRun.defaultSchedule
 
     @Option(help: "Seed for initialization and shuffling.")
     var seed: UInt64 = 0
 
     @Option(help: "Training images held out for validation.")
-    var validation = 5000
+    var validation = TrainingRun.defaultValidation
 
     @Option(help: "Use only this many training images per epoch (quick runs).")
     var limit: Int?
@@ -125,39 +123,66 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            BLASThreads.set(threads)
-            if let save { try checkWritable(save, flag: "--save") }
-            let graph = try IRInput.load(file)
-            let (full, test) = try datasetFlags.load()
-            let (trainSet, validationSet) = try datasetFlags.split(full, validation: validation, flag: "--validation")
-            var options = Trainer.Options()
-            options.epochs = epochs
-            options.batch = batch
-            options.learningRate = lr
-            options.schedule = schedule == "cosine" ? .cosine : schedule == "step" ? .step(every: max(epochs / 3, 1), gamma: 0.1) : .constant
-            options.seed = seed
-            options.limit = limit
-            options.training = training.options
-            print("@\(graph.name) on \(datasetFlags.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
-            let start = Date()
-            let trainer: Trainer
-            do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }
-            print(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
-                         trainer.step.timings.kernels, Date().timeIntervalSince(start)))
-            if let resume {
-                do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: checkpointFlags.allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
-                print("resumed from \(resume) after epoch \(trainer.epochsDone)")
-            }
-            while trainer.epochsDone < epochs {
-                let r = try trainer.trainEpoch(trainSet, validation: validationSet)
-                print(String(format: "epoch %d/%d: train loss %.4f, validation accuracy %.4f, %.1f s (%.0f img/s)",
-                             r.epoch, epochs, r.trainLoss, r.validationAccuracy, r.seconds, r.imagesPerSecond))
-                if let save { try trainer.checkpoint().write(to: save) }
-            }
-            let accuracy = try trainer.evaluate(test)
-            print(String(format: "test accuracy %.4f (%d images), total %.1f s", accuracy, test.count, Date().timeIntervalSince(start)))
-            if let save { print("checkpoint: \(save)") }
+            try TrainingRun(file: file, dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr, schedule: schedule, seed: seed,
+                            validation: validation, limit: limit, threads: threads, save: save, resume: resume,
+                            allowOtherGraph: checkpointFlags.allowOtherGraph, training: training.options).run()
         }
+    }
+}
+
+/// One training run as `nasc train` does it, for `train` and `retrain` alike.
+struct TrainingRun {
+    static let defaultSchedule = "cosine"
+    static let defaultValidation = 5000
+
+    var file: String
+    var dataset: DatasetFlags
+    var epochs: Int
+    var batch: Int
+    var lr: Double
+    var schedule: String
+    var seed: UInt64
+    var validation: Int
+    var limit: Int?
+    var threads: Int
+    var save: String?
+    var resume: String?
+    var allowOtherGraph: Bool
+    var training: TrainingOptions
+
+    func run() throws {
+        BLASThreads.set(threads)
+        if let save { try checkWritable(save, flag: "--save") }
+        let graph = try IRInput.load(file)
+        let (full, test) = try dataset.load()
+        let (trainSet, validationSet) = try dataset.split(full, validation: validation, flag: "--validation")
+        var options = Trainer.Options()
+        options.epochs = epochs
+        options.batch = batch
+        options.learningRate = lr
+        options.schedule = schedule == "cosine" ? .cosine : schedule == "step" ? .step(every: max(epochs / 3, 1), gamma: 0.1) : .constant
+        options.seed = seed
+        options.limit = limit
+        options.training = training
+        print("@\(graph.name) on \(dataset.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
+        let start = Date()
+        let trainer: Trainer
+        do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }
+        print(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
+                     trainer.step.timings.kernels, Date().timeIntervalSince(start)))
+        if let resume {
+            do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
+            print("resumed from \(resume) after epoch \(trainer.epochsDone)")
+        }
+        while trainer.epochsDone < epochs {
+            let r = try trainer.trainEpoch(trainSet, validation: validationSet)
+            print(String(format: "epoch %d/%d: train loss %.4f, validation accuracy %.4f, %.1f s (%.0f img/s)",
+                         r.epoch, epochs, r.trainLoss, r.validationAccuracy, r.seconds, r.imagesPerSecond))
+            if let save { try trainer.checkpoint().write(to: save) }
+        }
+        let accuracy = try trainer.evaluate(test)
+        print(String(format: "test accuracy %.4f (%d images), total %.1f s", accuracy, test.count, Date().timeIntervalSince(start)))
+        if let save { print("checkpoint: \(save)") }
     }
 }
 
