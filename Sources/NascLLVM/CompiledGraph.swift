@@ -36,6 +36,9 @@ public final class CompiledGraph: @unchecked Sendable {
     public let graph: Graph
     public let plan: MemoryPlan
     public let maxBatch: Int
+    /// Threads for batch chunks and OpenBLAS (ExecutionSettings); may be
+    /// changed between runs, within the workspace room allocated so far.
+    public var threads: Int
     public private(set) var timings: Timings
     public let workspaceBytes: Int
     /// The LLVM IR text of the kernels (what the JIT compiled, before
@@ -76,7 +79,8 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Optimizes, fuses, plans, lowers and JIT-compiles `graph` (any verified
     /// graph: a forward graph or a training step) for batches up to
     /// `maxBatch`.
-    public static func compile(_ graph: Graph, maxBatch: Int, cache: KernelCache = .shared) throws -> CompiledGraph {
+    public static func compile(_ graph: Graph, maxBatch: Int, settings: ExecutionSettings = ExecutionSettings(),
+                               cache: KernelCache = .shared) throws -> CompiledGraph {
         var timings = Timings()
         var clock = Date()
         func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
@@ -87,10 +91,10 @@ public final class CompiledGraph: @unchecked Sendable {
         for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
         let lowered = try KernelLowering.lower(fused, inPlace: inPlace)
         timings.lowering = lap()
-        try checkMemory(fused, plan: plan, lowered: lowered, maxBatch: maxBatch)
+        try checkMemory(fused, plan: plan, lowered: lowered, maxBatch: maxBatch, threads: settings.threads)
 
-        let code = try MachineCode.build(lowered, cache: cache, timings: &timings)
-        let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, lowered: lowered, code: code,
+        let code = try MachineCode.build(lowered, cache: cache, threads: settings.threads, timings: &timings)
+        let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, threads: settings.threads, lowered: lowered, code: code,
                                      timings: timings, functionAttributes: try JIT.get().functionAttributes)
         if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { compiled.writePerfMap(code.addresses) }
         return compiled
@@ -99,20 +103,20 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Whether `graph` fits the memory limit at `maxBatch`, without
     /// generating machine code: the passes, plan and lowering only. Throws
     /// the limit's message when it does not.
-    public static func checkFits(_ graph: Graph, maxBatch: Int) throws {
+    public static func checkFits(_ graph: Graph, maxBatch: Int, settings: ExecutionSettings = ExecutionSettings()) throws {
         let fused = graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try Pipeline.simplify(graph))
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
         var inPlace: [String: String] = [:]
         for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
-        try checkMemory(fused, plan: plan, lowered: try KernelLowering.lower(fused, inPlace: inPlace), maxBatch: maxBatch)
+        try checkMemory(fused, plan: plan, lowered: try KernelLowering.lower(fused, inPlace: inPlace), maxBatch: maxBatch, threads: settings.threads)
     }
 
     /// Refuses, before anything is allocated, a graph whose parameters,
     /// arena, per-thread workspaces and input copies exceed the memory limit.
-    static func checkMemory(_ graph: Graph, plan: MemoryPlan, lowered: [LoweredKernel], maxBatch: Int) throws {
+    static func checkMemory(_ graph: Graph, plan: MemoryPlan, lowered: [LoweredKernel], maxBatch: Int, threads: Int) throws {
         let storage = MemoryLimit.sum(graph.nodes.filter { $0.op == .param || $0.op == .state }.map { $0.type?.bytes(batch: 1) })
         let workspace = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
-        let (workspaces, overflow) = workspace.multipliedReportingOverflow(by: max(BLASThreads.current, 1))
+        let (workspaces, overflow) = workspace.multipliedReportingOverflow(by: max(threads, 1))
         // Each run holds its inputs as given (8-byte doubles) and as the
         // kernels read them (4-byte floats, copied once more to align them).
         let inputs = MemoryLimit.sum(graph.inputs.map { $0.type.bytes(batch: maxBatch, bytesPerElement: 16) })
@@ -135,11 +139,12 @@ public final class CompiledGraph: @unchecked Sendable {
 
         """
 
-    private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, lowered: [LoweredKernel], code: KernelCode,
+    private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, threads: Int, lowered: [LoweredKernel], code: KernelCode,
                  timings: Timings, functionAttributes: String) {
         self.graph = graph
         self.plan = plan
         self.maxBatch = maxBatch
+        self.threads = threads
         modules = code.modules
         functions = code.addresses.map { unsafeBitCast($0, to: KernelFunction.self) }
         self.timings = timings
@@ -339,7 +344,7 @@ public final class CompiledGraph: @unchecked Sendable {
                 case .constant: return nil
                 }
             }
-            let threads = min(BLASThreads.current, n)
+            let threads = min(max(self.threads, 1), n)
             while workspaces.count < threads {
                 workspaces.append(UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64))
             }

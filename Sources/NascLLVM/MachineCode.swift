@@ -9,7 +9,7 @@ struct KernelCode {
 
 /// Finds the machine code of lowered kernels in the cache, or compiles it.
 enum MachineCode {
-    static func build(_ lowered: [LoweredKernel], cache: KernelCache, timings: inout CompiledGraph.Timings) throws -> KernelCode {
+    static func build(_ lowered: [LoweredKernel], cache: KernelCache, threads: Int, timings: inout CompiledGraph.Timings) throws -> KernelCode {
         let jit = try JIT.get()
         let target = "\(jit.host.triple) \(jit.host.cpu) \(jit.host.features)"
         var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
@@ -56,7 +56,7 @@ enum MachineCode {
         timings.diskHits = objects.filter { $0 != nil }.count
         let toCompile = objects.indices.filter { objects[$0] == nil }
         let compiled = try jit.objects(for: toCompile.map { CompiledGraph.declarations + missing[$0].kernel.text(named: symbols[$0]) + "\n" + jit.functionAttributes + "\n" },
-                                       threads: BLASThreads.current, times: &timings.llvm)
+                                       threads: threads, times: &timings.llvm)
         clock = Date()
         for (i, object) in zip(toCompile, compiled) {
             objects[i] = object

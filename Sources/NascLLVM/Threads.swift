@@ -1,32 +1,32 @@
 import COpenBLAS
 import Foundation
 
-/// The threads a compiled step uses. Kernels that treat every example on
-/// its own (BatchSplit) run as that many batch chunks at once, each calling
-/// a one-thread OpenBLAS; the other kernels see the whole batch and give
-/// OpenBLAS all the threads for their GEMMs. One setting for both, so the
-/// two never oversubscribe the cores.
-public enum BLASThreads {
+/// How compiled code runs, chosen by the caller and handed to
+/// `CompiledGraph.compile` (no process-wide setting). Kernels that treat
+/// every example on its own (BatchSplit) run as `threads` batch chunks at
+/// once, each calling a one-thread OpenBLAS; the other kernels see the whole
+/// batch and give OpenBLAS all the threads for their GEMMs. One figure for
+/// both, so the two never oversubscribe the cores; compiling uses as many
+/// threads for LLVM.
+public struct ExecutionSettings: Sendable, Equatable {
+    public var threads: Int
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.threads = max(threads, 1)
+    }
+}
+
+/// OpenBLAS's thread count, which only the library itself holds (one per
+/// process): the executor sets it around each kernel to what that kernel's
+/// settings ask for.
+enum BLASThreads {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
     /// OpenBLAS's own setting right now (it changes around batch chunks).
     nonisolated(unsafe) private static var blas = -1
 
-    public static func set(_ n: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        configured = max(n, 1)
-        setBLAS(configured)
-    }
-
-    public static var current: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return configured
-    }
-
-    /// OpenBLAS threads for the next GEMMs: 1 inside batch chunks, else `current`.
     static func setBLAS(_ n: Int) {
+        lock.lock()
+        defer { lock.unlock() }
         guard n != blas else { return }
         openblas_set_num_threads(Int32(n))
         blas = n
@@ -38,8 +38,8 @@ public enum BLASThreads {
 public enum BLASPeak {
     /// GFLOP/s of square single-precision GEMMs of `size` on the configured
     /// threads: the median of `repeats` after one warm-up.
-    public static func sgemm(size: Int = 1024, repeats: Int = 5) -> Double {
-        BLASThreads.setBLAS(BLASThreads.current)
+    public static func sgemm(threads: Int, size: Int = 1024, repeats: Int = 5) -> Double {
+        BLASThreads.setBLAS(threads)
         let count = size * size
         var a = [Float](repeating: 0, count: count), b = a, c = a
         for i in 0..<count { a[i] = Float(i % 7) * 0.1; b[i] = Float(i % 5) * 0.1 }

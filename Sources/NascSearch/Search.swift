@@ -40,6 +40,8 @@ public final class Search {
         public var batch = 32
         public var learningRate = 0.1
         public var seed: UInt64 = 0
+        /// Threads for each child's and the controller's compiled code.
+        public var execution = ExecutionSettings()
         public var directory = "nasc-run"
         public var verbose = true
         public init() {}
@@ -68,7 +70,7 @@ public final class Search {
         let smallest = shape.ir([Int](repeating: 0, count: options.space.decisions.count), name: "smallest")
         do {
             let forward = try Verifier.parseAndVerify(Array(smallest.utf8))
-            try CompiledGraph.checkFits(try Pipeline.run(forward, upTo: .train), maxBatch: options.batch)
+            try CompiledGraph.checkFits(try Pipeline.run(forward, upTo: .train), maxBatch: options.batch, settings: options.execution)
         } catch {
             throw SearchError(message: "even the smallest child of this space cannot train at --batch \(options.batch): \(error)")
         }
@@ -82,7 +84,8 @@ public final class Search {
         case "random": strategy = RandomSearch(space: options.space, seed: seed)
         case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: seed)
         default:
-            let controller = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1))
+            let controller = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1),
+                                                     execution: options.execution)
             controller.learningRate = options.controllerLearningRate
             controller.entropyWeight = options.entropyWeight
             strategy = controller
@@ -167,6 +170,7 @@ public final class Search {
             o.learningRate = options.learningRate
             o.seed = options.seed &+ UInt64(id)
             o.verbose = false
+            o.execution = options.execution
             var start = Date()
             let trainer = try Trainer(graph, options: o)
             trial.compileSeconds = Date().timeIntervalSince(start)

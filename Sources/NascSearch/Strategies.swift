@@ -108,14 +108,14 @@ public final class ReinforceController: SearchStrategy {
     var rng: SeededGenerator
     let batchLimit: Int
 
-    public init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16) throws {
+    public init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
         graph = ControllerGraph(space: space)
         length = graph.decisions.count
         let g = try Verifier.parseAndVerify(Array(graph.text.utf8))
         batchLimit = maxBatch
-        forward = try CompiledGraph.compile(g, maxBatch: maxBatch)
+        forward = try CompiledGraph.compile(g, maxBatch: maxBatch, settings: execution)
         step = try CompiledGraph.compile(try Pipeline.run(g, upTo: .train, TrainingOptions(optimizer: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
-                                         maxBatch: maxBatch)
+                                         maxBatch: maxBatch, settings: execution)
         try step.setSources(Initializers.initializeAll(step.graph, seed: seed))
         rng = SeededGenerator(seed: seed ^ 0xC0_17_20_11)
     }

@@ -20,6 +20,8 @@ public final class Trainer {
         public var limit: Int? = nil
         /// Print progress.
         public var verbose = true
+        /// Threads for the compiled step's batch chunks and OpenBLAS.
+        public var execution = ExecutionSettings()
         public init() {}
     }
 
@@ -56,8 +58,9 @@ public final class Trainer {
         labelInput = label.name
         logits = out.label
         classes = out.type.dims[1].staticValue
-        step = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options.training), maxBatch: options.batch)
-        inference = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: options.batch)
+        step = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options.training), maxBatch: options.batch,
+                                         settings: options.execution)
+        inference = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: options.batch, settings: options.execution)
         try step.setSources(Initializers.initializeAll(step.graph, seed: options.seed))
     }
 

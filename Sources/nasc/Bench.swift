@@ -56,7 +56,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        let settings = ExecutionSettings(threads: threads)
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [[String: Any]] = []
         // Kernel caches as a user's first run has them: empty, in memory and
@@ -65,7 +65,7 @@ struct Bench: ParsableCommand {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-bench-kernels-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let sequence = KernelCache(directory: scratch.appendingPathComponent("sequence"))
-        let peak = BLASPeak.sgemm()
+        let peak = BLASPeak.sgemm(threads: threads)
         print(String(format: "OpenBLAS sgemm 1024x1024x1024 on %d thread(s): %.0f GFLOP/s (the step's GFLOP/s below count every op of forward, backward and update)", threads, peak))
         print("child  layers  MFLOP/img  compile cold  after earlier  warm     step (median)  images/s  GFLOP/s  memory")
         for (name, layers) in BenchmarkSuite.children where chosen?.contains(name) ?? true {
@@ -84,13 +84,13 @@ struct Bench: ParsableCommand {
             let cache = KernelCache(directory: scratch.appendingPathComponent(name))
             let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
             var start = Date()
-            let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, cache: cache)
+            let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings, cache: cache)
             let cold = Date().timeIntervalSince(start)
             start = Date()
-            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, cache: cache)
+            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings, cache: cache)
             let warm = Date().timeIntervalSince(start)
             start = Date()
-            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, cache: sequence)
+            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings, cache: sequence)
             let afterEarlier = Date().timeIntervalSince(start)
             try compiled.setSources(sources)
             var inputs = RandomInputs.make(forward, batch: batch, seed: 1)

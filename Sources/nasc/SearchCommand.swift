@@ -110,7 +110,6 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            BLASThreads.set(threads)
             let full = try datasetFlags.load().train
             let (rest, validation) = try datasetFlags.split(full, validation: validationImages, flag: "--validation-images")
             var o = Search.Options()
@@ -129,6 +128,7 @@ struct SearchCommand: ParsableCommand {
             o.batch = batch
             o.learningRate = lr
             o.seed = seed
+            o.execution = ExecutionSettings(threads: threads)
             o.directory = directory
             let search: Search
             do {

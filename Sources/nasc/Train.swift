@@ -151,7 +151,6 @@ struct TrainingRun {
     var training: TrainingOptions
 
     func run() throws {
-        BLASThreads.set(threads)
         if let save { try checkWritable(save, flag: "--save") }
         let graph = try IRInput.load(file)
         let (full, test) = try dataset.load()
@@ -164,6 +163,7 @@ struct TrainingRun {
         options.seed = seed
         options.limit = limit
         options.training = training
+        options.execution = ExecutionSettings(threads: threads)
         print("@\(graph.name) on \(dataset.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
         let start = Date()
         let trainer: Trainer
@@ -219,13 +219,13 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            BLASThreads.set(threadFlags.threads)
             if let predictions { try checkWritable(predictions, flag: "--predictions") }
             let graph = try IRInput.load(file)
             let test = try datasetFlags.load().test
             var options = Trainer.Options()
             options.batch = batch
             options.verbose = false
+            options.execution = ExecutionSettings(threads: threadFlags.threads)
             let trainer: Trainer
             do {
                 trainer = try Trainer(graph, options: options)
@@ -233,8 +233,7 @@ struct Eval: ParsableCommand {
             } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
             print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
             if latency {
-                BLASThreads.set(1)
-                let single = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1)
+                let single = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1, settings: ExecutionSettings(threads: 1))
                 try single.setSources(matching: try Checkpoint.read(weights).tensors)
                 var times: [Double] = []
                 let image = graph.inputs.first { $0.type.dtype == .f32 }!.name, label = graph.inputs.first { $0.type.dtype == .i32 }?.name

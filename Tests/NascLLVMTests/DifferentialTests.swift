@@ -271,7 +271,6 @@ extension DifferentialTests {
     /// sums added, for weight gradients) give what one thread gives on the
     /// whole batch (odd batches: uneven chunks).
     func testBatchChunksOnTwoThreadsMatchOneThread() throws {
-        defer { BLASThreads.set(ProcessInfo.processInfo.activeProcessorCount) }
         var chunked = 0, summed = 0, worst = 0.0
         for seed in UInt64(1)...40 {
             var generator = RandomGraphs(seed: seed)
@@ -285,7 +284,7 @@ extension DifferentialTests {
             inputs["lr"] = .scalar(0.05)
             var results: [[String: Tensor]] = []
             for threads in [1, 2] {
-                BLASThreads.set(threads)
+                compiled.threads = threads
                 try compiled.setSources(sources)
                 results.append(try compiled.run(inputs))
             }

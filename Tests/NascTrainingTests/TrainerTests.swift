@@ -61,10 +61,9 @@ final class TrainerTests: XCTestCase {
         o.learningRate = 0.05
         o.seed = 3
         o.verbose = false
+        o.execution = ExecutionSettings(threads: 1)  // bit-for-bit repeatable GEMMs
         return o
     }
-
-    override func setUp() { BLASThreads.set(1) }  // bit-for-bit repeatable GEMMs
 
     func testTrainingLearnsAndIsDeterministic() throws {
         let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
