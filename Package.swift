@@ -34,32 +34,37 @@ let package = Package(
         .target(name: "NascData", dependencies: ["NascIR", "CZlib"]),
 
         // Training: the trainer, learning-rate schedules, checkpoints, progress.
-        .target(name: "NascTraining", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData"],
+        .target(name: "NascTraining", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData"],
                 swiftSettings: llvmInclude),
 
         // The search: the NAS-RL space, the REINFORCE controller (compiled by nasc),
         // regularized evolution, random search, the trial store.
-        .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining", "CSQLite"],
+        .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "CSQLite"],
                 swiftSettings: llvmInclude),
 
         // Standalone C99 inference code for a trained architecture.
         .target(name: "NascCEmitter", dependencies: ["NascIR", "NascPasses"]),
 
-        // The LLVM backend (host target description so far).
+        // The LLVM backend: fused kernels lowered to LLVM IR and turned into
+        // machine code (JIT, kernel cache in memory and on disk).
         .target(name: "NascLLVM", dependencies: ["CLLVM", "COpenBLAS", "NascIR", "NascPasses"], swiftSettings: llvmInclude),
+
+        // The runtime: compiled graphs with their memory (arena, parameters,
+        // workspaces), the executor, batch chunks on threads.
+        .target(name: "NascRuntime", dependencies: ["COpenBLAS", "NascIR", "NascPasses", "NascLLVM"], swiftSettings: llvmInclude),
 
         // The command-line tool.
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascData", "NascTraining", "NascSearch", "NascCEmitter",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascCEmitter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),
 
         // Fuzz targets: a libFuzzer binary under `make fuzz`, a replayer otherwise.
         .executableTarget(name: "nasc-fuzz",
-                          dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining"],
+                          dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining"],
                           path: "Sources/NascFuzz", swiftSettings: llvmInclude),
 
         .testTarget(name: "NascIRTests", dependencies: ["NascIR"]),
@@ -67,13 +72,13 @@ let package = Package(
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
         .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
         .testTarget(name: "NascDataTests", dependencies: ["NascData", "NascIR"]),
-        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascData", "NascTraining", "NascCEmitter"],
+        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascCEmitter"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch"],
                     swiftSettings: llvmInclude),
-        .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascData", "NascTraining"],
+        .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining"],
                     swiftSettings: llvmInclude),
-        .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascTestSupport"],
+        .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascTestSupport"],
                     swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
         .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR"]),

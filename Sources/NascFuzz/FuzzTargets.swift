@@ -3,6 +3,7 @@ import NascData
 import NascInterpreter
 import NascIR
 import NascLLVM
+import NascRuntime
 import NascPasses
 import NascTraining
 

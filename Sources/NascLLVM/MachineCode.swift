@@ -2,14 +2,43 @@ import Foundation
 import NascIR
 
 /// The machine code of every kernel of a graph, and the modules that hold it.
-struct KernelCode {
-    let addresses: [UnsafeRawPointer]
-    let modules: [CompiledModule]
+public struct KernelCode {
+    public let addresses: [UnsafeRawPointer]
+    public let modules: [CompiledModule]
 }
 
-/// Finds the machine code of lowered kernels in the cache, or compiles it.
-enum MachineCode {
-    static func build(_ lowered: [LoweredKernel], cache: KernelCache, threads: Int, timings: inout CompiledGraph.Timings) throws -> KernelCode {
+/// Where the time of compiling a graph went, and what the cache served.
+public struct CompileTimings: Sendable {
+    public var passes = 0.0
+    public var lowering = 0.0
+    public var llvm = CompileTimes()
+    public var kernels = 0
+    /// Kernels with distinct text: kernels that differ only in shape
+    /// share one (see KernelLowering), and the cache is asked per text.
+    public var distinctKernels = 0
+    public var cacheHits = 0
+    public var cacheMisses = 0
+    /// Of the misses, kernels linked from the cache's folder on disk.
+    public var diskHits = 0
+    public var total: Double { passes + lowering + llvm.parse + llvm.optimize + llvm.codegen }
+    public init() {}
+}
+
+/// Finds the machine code of lowered kernels in the cache, or compiles it:
+/// all the backend does for the runtime, which binds memory and runs it.
+public enum MachineCode {
+    /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.
+    public static let declarations = """
+        declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
+        declare float @expf(float)
+        declare float @logf(float)
+        declare float @tanhf(float)
+        declare float @llvm.sqrt.f32(float)
+        declare void @llvm.memset.p0i8.i64(i8*, i8, i64, i1)
+
+        """
+
+    public static func build(_ lowered: [LoweredKernel], cache: KernelCache, threads: Int, timings: inout CompileTimings) throws -> KernelCode {
         let jit = try JIT.get()
         let target = "\(jit.host.triple) \(jit.host.cpu) \(jit.host.features)"
         var addresses: [UnsafeRawPointer?] = Array(repeating: nil, count: lowered.count)
@@ -47,7 +76,7 @@ enum MachineCode {
         // depends on, so its object file can be kept on disk: linked from
         // there when a file checks out, else compiled (modules side by side,
         // one thread each) and stored.
-        let version = "nasc kernel object 1\n\(jit.pipeline)\n\(CompiledGraph.declarations)\(jit.functionAttributes)\n"
+        let version = "nasc kernel object 1\n\(jit.pipeline)\n\(MachineCode.declarations)\(jit.functionAttributes)\n"
         let hashes = missing.map { SHA256.hex(version + $0.key) }
         let symbols = hashes.map { "nasc_" + $0.prefix(32) }
         var clock = Date()
@@ -55,7 +84,7 @@ enum MachineCode {
         timings.llvm.parse += Date().timeIntervalSince(clock)
         timings.diskHits = objects.filter { $0 != nil }.count
         let toCompile = objects.indices.filter { objects[$0] == nil }
-        let compiled = try jit.objects(for: toCompile.map { CompiledGraph.declarations + missing[$0].kernel.text(named: symbols[$0]) + "\n" + jit.functionAttributes + "\n" },
+        let compiled = try jit.objects(for: toCompile.map { MachineCode.declarations + missing[$0].kernel.text(named: symbols[$0]) + "\n" + jit.functionAttributes + "\n" },
                                        threads: threads, times: &timings.llvm)
         clock = Date()
         for (i, object) in zip(toCompile, compiled) {

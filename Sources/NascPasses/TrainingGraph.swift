@@ -44,6 +44,13 @@ public enum Pipeline {
         return try Fusion.run(optimized)
     }
 
+    /// The graph as the backend compiles it: simplified and fused, or as it
+    /// is when it is fused already (`nasc opt --passes=...,fuse` output).
+    /// The one place, with `run`, that orders the passes.
+    public static func forCompiling(_ graph: Graph) throws(PassError) -> Graph {
+        graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try simplify(graph))
+    }
+
     /// canonicalize, cse, dce.
     public static func simplify(_ graph: Graph) throws(PassError) -> Graph {
         try CommonSubexpressions.run(try Canonicalize.run(graph))

@@ -2,6 +2,7 @@ import Foundation
 import NascData
 import NascIR
 import NascLLVM
+import NascRuntime
 import NascPasses
 import NascTraining
 

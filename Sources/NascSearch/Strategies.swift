@@ -2,6 +2,7 @@ import Foundation
 import NascIR
 import NascInterpreter
 import NascLLVM
+import NascRuntime
 import NascPasses
 
 /// A search strategy: proposes decision sequences and learns from their

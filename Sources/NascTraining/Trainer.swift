@@ -3,6 +3,7 @@ import NascData
 import NascIR
 import NascInterpreter
 import NascLLVM
+import NascRuntime
 import NascPasses
 
 /// Trains a graph (an image classifier: an f32 image input, an i32 label

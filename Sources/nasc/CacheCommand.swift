@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NascLLVM
+import NascRuntime
 import NascPasses
 
 struct CacheCommand: ParsableCommand {

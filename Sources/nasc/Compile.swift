@@ -3,6 +3,7 @@ import Foundation
 import NascIR
 import NascInterpreter
 import NascLLVM
+import NascRuntime
 import NascPasses
 
 struct Compile: ParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import NascIR
 import NascPasses
 import NascLLVM
+import NascRuntime
 
 struct DumpIR: ParsableCommand {
     static let configuration = CommandConfiguration(

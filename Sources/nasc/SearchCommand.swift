@@ -3,6 +3,7 @@ import Foundation
 import NascData
 import NascIR
 import NascLLVM
+import NascRuntime
 import NascSearch
 import NascTraining
 

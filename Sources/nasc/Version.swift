@@ -1,5 +1,6 @@
 import ArgumentParser
 import NascLLVM
+import NascRuntime
 
 enum NascVersion {
     static let string = "0.1.0"

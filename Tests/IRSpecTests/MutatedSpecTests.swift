@@ -1,4 +1,5 @@
 import Foundation
+import NascIR
 import XCTest
 
 /// Property: any graph that verifies survives the whole pipeline. Every valid
@@ -20,18 +21,7 @@ final class MutatedSpecTests: XCTestCase {
     ]
     static let sources: Set<String> = ["param", "state", "const"]
 
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-        mutating func pick<T>(_ xs: [T]) -> T { xs[int(xs.count)] }
-    }
+    typealias Rng = SeededGenerator
 
     /// The body line's op name, or nil for lines that define nothing.
     static func op(of line: String) -> String? {
@@ -131,7 +121,7 @@ final class MutatedSpecTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-mutants-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = Rng(state: seed)
+        var rng = Rng(seed: seed)
         var (verified, succeeded, refused, attempts) = (0, 0, 0, 0)
         var failures: [String] = []
         while verified < wanted && attempts < wanted * 30 {
@@ -161,4 +151,9 @@ final class MutatedSpecTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(verified, wanted / 2, "too few mutants verified to test anything")
         XCTAssert(failures.isEmpty, failures.joined(separator: "\n\n"))
     }
+}
+
+extension SeededGenerator {
+    mutating func int(_ n: Int) -> Int { index(max(n, 1)) }
+    mutating func pick<T>(_ xs: [T]) -> T { xs[index(xs.count)] }
 }

@@ -4,6 +4,7 @@ import NascData
 import NascIR
 import NascInterpreter
 import NascLLVM
+import NascRuntime
 import NascPasses
 import NascTraining
 import XCTest

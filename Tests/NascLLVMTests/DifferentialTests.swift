@@ -2,6 +2,7 @@ import Foundation
 import NascIR
 import NascInterpreter
 import NascLLVM
+import NascRuntime
 import NascPasses
 import NascTestSupport
 import XCTest

@@ -1,5 +1,6 @@
 import Foundation
 import NascIR
+import NascLLVM
 import NascPasses
 
 /// A fused graph compiled to native kernels, with its memory: parameter and
@@ -18,20 +19,7 @@ public final class CompiledGraph: @unchecked Sendable {
         case constant(Double)
     }
 
-    public struct Timings: Sendable {
-        public var passes = 0.0
-        public var lowering = 0.0
-        public var llvm = CompileTimes()
-        public var kernels = 0
-        /// Kernels with distinct text: kernels that differ only in shape
-        /// share one (see KernelLowering), and the cache is asked per text.
-        public var distinctKernels = 0
-        public var cacheHits = 0
-        public var cacheMisses = 0
-        /// Of the misses, kernels linked from the cache's folder on disk.
-        public var diskHits = 0
-        public var total: Double { passes + lowering + llvm.parse + llvm.optimize + llvm.codegen }
-    }
+    public typealias Timings = CompileTimings
 
     public let graph: Graph
     public let plan: MemoryPlan
@@ -44,7 +32,7 @@ public final class CompiledGraph: @unchecked Sendable {
     /// The LLVM IR text of the kernels (what the JIT compiled, before
     /// optimization), built when asked for: only `--emit llvm` reads it.
     public var llvmText: String {
-        CompiledGraph.declarations + lowered.map { $0.text(named: $0.kernel) }.joined(separator: "\n") + functionAttributes + "\n"
+        MachineCode.declarations + lowered.map { $0.text(named: $0.kernel) }.joined(separator: "\n") + functionAttributes + "\n"
     }
     private let lowered: [LoweredKernel]
     private let functionAttributes: String
@@ -84,7 +72,7 @@ public final class CompiledGraph: @unchecked Sendable {
         var timings = Timings()
         var clock = Date()
         func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
-        let fused = graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try Pipeline.simplify(graph))
+        let fused = try Pipeline.forCompiling(graph)
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
         timings.passes = lap()
         var inPlace: [String: String] = [:]
@@ -104,7 +92,7 @@ public final class CompiledGraph: @unchecked Sendable {
     /// generating machine code: the passes, plan and lowering only. Throws
     /// the limit's message when it does not.
     public static func checkFits(_ graph: Graph, maxBatch: Int, settings: ExecutionSettings = ExecutionSettings()) throws {
-        let fused = graph.nodes.contains { $0.kernel != nil } ? graph : try Fusion.run(try Pipeline.simplify(graph))
+        let fused = try Pipeline.forCompiling(graph)
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
         var inPlace: [String: String] = [:]
         for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
@@ -125,19 +113,9 @@ public final class CompiledGraph: @unchecked Sendable {
             try MemoryLimit.check(needed, for: "@\(graph.name) at batch \(maxBatch) (arena \(MemoryPlan.human(plan.peakBytes)), "
                                   + "workspace \(MemoryPlan.human(workspace)) per thread, parameters \(storage.map(MemoryPlan.human) ?? "?"))",
                                   advice: "use a smaller --batch or smaller shapes, or raise \(MemoryLimit.variable)")
-        } catch { throw JITError(message: error.message) }
+        } catch { throw RuntimeError(message: error.message) }
     }
 
-    /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.
-    static let declarations = """
-        declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
-        declare float @expf(float)
-        declare float @logf(float)
-        declare float @tanhf(float)
-        declare float @llvm.sqrt.f32(float)
-        declare void @llvm.memset.p0i8.i64(i8*, i8, i64, i1)
-
-        """
 
     private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, threads: Int, lowered: [LoweredKernel], code: KernelCode,
                  timings: Timings, functionAttributes: String) {
@@ -208,9 +186,9 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Sets parameters and states (values as the interpreter holds them).
     public func setSources(_ values: [String: Tensor]) throws {
         for (name, t) in values {
-            guard let p = storage[name] else { throw JITError(message: "@\(graph.name) has no param or state '%\(name)'") }
+            guard let p = storage[name] else { throw RuntimeError(message: "@\(graph.name) has no param or state '%\(name)'") }
             let count = types[name]!.bound(batch: 1).reduce(1, *)
-            guard t.count == count else { throw JITError(message: "'%\(name)' holds \(count) elements, got \(t.count)") }
+            guard t.count == count else { throw RuntimeError(message: "'%\(name)' holds \(count) elements, got \(t.count)") }
             for i in 0..<count { p[i] = Float(t.data[i]) }
         }
     }
@@ -268,19 +246,19 @@ public final class CompiledGraph: @unchecked Sendable {
         var batch: Int? = nil
         var floatInputs: [String: [Float]] = [:], intInputs: [String: [Int32]] = [:]
         for input in graph.inputs {
-            guard let t = inputs[input.name] else { throw JITError(message: "missing input '%\(input.name)' (\(input.type))") }
+            guard let t = inputs[input.name] else { throw RuntimeError(message: "missing input '%\(input.name)' (\(input.type))") }
             if input.type.hasBatch {
-                guard t.rank == input.type.rank else { throw JITError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)") }
-                if let b = batch, b != t.shape[0] { throw JITError(message: "input '%\(input.name)' has batch size \(t.shape[0]) but an earlier input has \(b)") }
+                guard t.rank == input.type.rank else { throw RuntimeError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)") }
+                if let b = batch, b != t.shape[0] { throw RuntimeError(message: "input '%\(input.name)' has batch size \(t.shape[0]) but an earlier input has \(b)") }
                 batch = t.shape[0]
             }
             guard t.shape == input.type.bound(batch: batch ?? 1) else {
-                throw JITError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)")
+                throw RuntimeError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)")
             }
             if input.type.dtype == .i32 {
                 let limit = limits[input.name] ?? Int(Int32.max)
                 for (i, v) in t.data.enumerated() where v < 0 || v >= Double(limit) || v != v.rounded() {
-                    throw JITError(message: "input '%\(input.name)' holds \(v) at position \(i); it must be an integer in 0..<\(limit)")
+                    throw RuntimeError(message: "input '%\(input.name)' holds \(v) at position \(i); it must be an integer in 0..<\(limit)")
                 }
                 intInputs[input.name] = t.data.map { Int32($0) }
             } else {
@@ -304,15 +282,15 @@ public final class CompiledGraph: @unchecked Sendable {
     /// trainer's path, with no conversion through f64.
     public func run(floats floatInputs: [String: [Float]], ints intInputs: [String: [Int32]], batch: Int) throws -> [String: Output] {
         let n = batch
-        guard n >= 1, n <= maxBatch else { throw JITError(message: "batch size \(n) is outside 1...\(maxBatch), the largest this graph was compiled for") }
+        guard n >= 1, n <= maxBatch else { throw RuntimeError(message: "batch size \(n) is outside 1...\(maxBatch), the largest this graph was compiled for") }
         for input in graph.inputs {
             let count = input.type.bound(batch: n).reduce(1, *)
             let given = input.type.dtype == .i32 ? intInputs[input.name]?.count : floatInputs[input.name]?.count
-            guard let given else { throw JITError(message: "missing input '%\(input.name)' (\(input.type))") }
-            guard given == count else { throw JITError(message: "input '%\(input.name)' is \(input.type): \(count) values at batch \(n), got \(given)") }
+            guard let given else { throw RuntimeError(message: "missing input '%\(input.name)' (\(input.type))") }
+            guard given == count else { throw RuntimeError(message: "input '%\(input.name)' is \(input.type): \(count) values at batch \(n), got \(given)") }
             if input.type.dtype == .i32, let limit = limits[input.name],
                let bad = intInputs[input.name]!.firstIndex(where: { $0 < 0 || Int($0) >= limit }) {
-                throw JITError(message: "input '%\(input.name)' holds \(intInputs[input.name]![bad]) at position \(bad); it must be an integer in 0..<\(limit)")
+                throw RuntimeError(message: "input '%\(input.name)' holds \(intInputs[input.name]![bad]) at position \(bad); it must be an integer in 0..<\(limit)")
             }
         }
 
@@ -402,4 +380,12 @@ public final class CompiledGraph: @unchecked Sendable {
             return outputs
         }
     }
+}
+
+/// A run that cannot proceed: inputs that do not fit the compiled graph, a
+/// graph that does not fit in memory. Worded for the user.
+public struct RuntimeError: Error, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
 }
