@@ -147,29 +147,41 @@ public struct CNNSpace: Sendable, Equatable {
             consumed.formUnion(layer.inputs)
             let (input, c, h, w) = combine(sources, "in\(l)")
             let (kh, kw) = layer.kernel, f = layer.filters, s = layer.stride
-            lines += [
-                "  %w\(l) = param {init = he_normal} : f32[\(f),\(c),\(kh),\(kw)]",
-                "  %g\(l) = param {init = ones} : f32[\(f)]",
-                "  %b\(l) = param {init = zeros} : f32[\(f)]",
-                "  %m\(l) = state {init = zeros} : f32[\(f)]",
-                "  %v\(l) = state {init = ones} : f32[\(f)]",
-                "  %c\(l) = conv2d %\(input), %w\(l) {stride = [\(s), \(s)], pad = same}",
-                "  %n\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
-                "  %h\(l) = relu %n\(l)",
-            ]
+            lines += CNNSpace.convLayer(l, input: input, channels: c, filters: f, kernel: layer.kernel, stride: s)
             shapes.append((f, (h - 1) / s + 1, (w - 1) / s + 1))
         }
         let ends = (0..<spec.count).filter { !consumed.contains($0) }
         let (features, c, _, _) = combine(ends.map { source($0, into: stage(spec.count - 1)) }, "top")
-        lines += [
+        lines += CNNSpace.classifier(features, channels: c, classes: classes)
+        return "graph @\(name)(%x: f32[N,\(channels),\(size),\(size)], %y: i32[N]) -> (loss: f32[], logits: f32[N,\(classes)]) {\n"
+            + lines.joined(separator: "\n") + "\n  return %loss, %logits\n}\n"
+    }
+
+    /// Layer `l` of a child as IR lines: conv (same padding) + batch norm +
+    /// ReLU, every layer of the NAS-RL space; its output is `%h<l>`.
+    public static func convLayer(_ l: Int, input: String, channels: Int, filters f: Int, kernel: (Int, Int), stride s: Int) -> [String] {
+        [
+            "  %w\(l) = param {init = he_normal} : f32[\(f),\(channels),\(kernel.0),\(kernel.1)]",
+            "  %g\(l) = param {init = ones} : f32[\(f)]",
+            "  %b\(l) = param {init = zeros} : f32[\(f)]",
+            "  %m\(l) = state {init = zeros} : f32[\(f)]",
+            "  %v\(l) = state {init = ones} : f32[\(f)]",
+            "  %c\(l) = conv2d %\(input), %w\(l) {stride = [\(s), \(s)], pad = same}",
+            "  %n\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
+            "  %h\(l) = relu %n\(l)",
+        ]
+    }
+
+    /// The classifier on top of a child: global average pool, dense layer,
+    /// softmax cross-entropy against the labels `%y`.
+    public static func classifier(_ features: String, channels: Int, classes: Int) -> [String] {
+        [
             "  %pool = global_avg_pool %\(features)",
-            "  %wd = param {init = glorot_uniform} : f32[\(c),\(classes)]",
+            "  %wd = param {init = glorot_uniform} : f32[\(channels),\(classes)]",
             "  %bd = param {init = zeros} : f32[\(classes)]",
             "  %d = matmul %pool, %wd",
             "  %logits = bias_add %d, %bd",
             "  %loss = softmax_cross_entropy %logits, %y",
         ]
-        return "graph @\(name)(%x: f32[N,\(channels),\(size),\(size)], %y: i32[N]) -> (loss: f32[], logits: f32[N,\(classes)]) {\n"
-            + lines.joined(separator: "\n") + "\n  return %loss, %logits\n}\n"
     }
 }

@@ -1,4 +1,5 @@
 import NascIR
+import NascSearch
 
 /// The children `nasc bench` measures: NAS-RL-space CNNs on 28x28x1 images
 /// (every layer conv + batch norm + ReLU, skip connections concatenated on
@@ -44,29 +45,13 @@ enum BenchmarkSuite {
                 lines.append("  %s\(l) = concat \(parts.map { "%" + $0 }.joined(separator: ", "))")
                 inChannels = layer.skips.map { channels[$0] }.reduce(0, +) + channels[i - 1]
             }
-            let (kh, kw) = layer.kernel, f = layer.filters
-            lines += [
-                "  %w\(l) = param {init = he_normal} : f32[\(f),\(inChannels),\(kh),\(kw)]",
-                "  %g\(l) = param {init = ones} : f32[\(f)]",
-                "  %b\(l) = param {init = zeros} : f32[\(f)]",
-                "  %m\(l) = state {init = zeros} : f32[\(f)]",
-                "  %v\(l) = state {init = ones} : f32[\(f)]",
-                "  %c\(l) = conv2d %\(input), %w\(l)",
-                "  %n\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
-                "  %h\(l) = relu %n\(l)",
-            ]
+            let f = layer.filters
+            lines += CNNSpace.convLayer(l, input: input, channels: inChannels, filters: f, kernel: layer.kernel, stride: 1)
             channels.append(f)
             outputs.append("h\(l)")
         }
         let last = channels.last!
-        lines += [
-            "  %pool = global_avg_pool %\(outputs.last!)",
-            "  %wd = param {init = glorot_uniform} : f32[\(last),\(classes)]",
-            "  %bd = param {init = zeros} : f32[\(classes)]",
-            "  %d = matmul %pool, %wd",
-            "  %logits = bias_add %d, %bd",
-            "  %loss = softmax_cross_entropy %logits, %y",
-        ]
+        lines += CNNSpace.classifier(outputs.last!, channels: last, classes: classes)
         return "graph @\(name)(%x: f32[N,1,28,28], %y: i32[N]) -> (loss: f32[]) {\n" + lines.joined(separator: "\n") + "\n  return %loss\n}\n"
     }
 }
