@@ -207,7 +207,7 @@ extension Lowering {
             lowerRows(n)
 
         default:
-            throw LoweringError(message: "internal: no lowering for '\(n.op.name)' as a kernel anchor")
+            throw BackendError(message: "internal: no lowering for '\(n.op.name)' as a kernel anchor")
         }
     }
 }

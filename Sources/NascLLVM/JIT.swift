@@ -1,7 +1,9 @@
 import CLLVM
 import Foundation
 
-public struct JITError: Error, CustomStringConvertible {
+/// The backend's one error type: a kernel that cannot be lowered, LLVM
+/// refusing a module, a symbol that does not link.
+public struct BackendError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
@@ -39,8 +41,8 @@ public struct CompileTimes: Sendable {
 /// name, enable AVX-512). JIT'd code calls OpenBLAS and libm through a
 /// search of the process's own symbols.
 public final class JIT: @unchecked Sendable {
-    public static let shared: Result<JIT, JITError> = {
-        do { return .success(try JIT()) } catch let e as JITError { return .failure(e) } catch { return .failure(JITError(message: "\(error)")) }
+    public static let shared: Result<JIT, BackendError> = {
+        do { return .success(try JIT()) } catch let e as BackendError { return .failure(e) } catch { return .failure(BackendError(message: "\(error)")) }
     }()
 
     /// The process's JIT, or the reason it could not start.
@@ -94,11 +96,11 @@ public final class JIT: @unchecked Sendable {
         var message: UnsafeMutablePointer<CChar>?
         guard LLVMGetTargetFromTriple(host.triple, &target, &message) == 0, let target else {
             defer { LLVMDisposeMessage(message) }
-            throw JITError(message: "LLVM has no target for \(host.triple): \(message.map { String(cString: $0) } ?? "")")
+            throw BackendError(message: "LLVM has no target for \(host.triple): \(message.map { String(cString: $0) } ?? "")")
         }
         guard let tm = LLVMCreateTargetMachine(target, host.triple, host.cpu, host.features,
                                                LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelJITDefault) else {
-            throw JITError(message: "cannot create a target machine for \(host.cpu)")
+            throw BackendError(message: "cannot create a target machine for \(host.cpu)")
         }
         return tm
     }
@@ -107,7 +109,7 @@ public final class JIT: @unchecked Sendable {
         guard let error else { return }
         let message = LLVMGetErrorMessage(error)
         defer { LLVMDisposeErrorMessage(message) }
-        throw JITError(message: "LLVM error \(what): \(message.map { String(cString: $0) } ?? "unknown")")
+        throw BackendError(message: "LLVM error \(what): \(message.map { String(cString: $0) } ?? "unknown")")
     }
 
     /// Compiles LLVM IR modules to object files on `threads` threads side by
@@ -148,7 +150,7 @@ public final class JIT: @unchecked Sendable {
                                 var object: LLVMMemoryBufferRef?
                                 if LLVMTargetMachineEmitToMemoryBuffer(machines[w], module, LLVMObjectFile, &message, &object) != 0 {
                                     defer { LLVMDisposeMessage(message) }
-                                    throw JITError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
+                                    throw BackendError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
                                 }
                                 defer { LLVMDisposeMemoryBuffer(object) }
                                 objects[i] = Data(bytes: LLVMGetBufferStart(object)!, count: LLVMGetBufferSize(object))
@@ -161,7 +163,7 @@ public final class JIT: @unchecked Sendable {
                 }
             }
         }
-        if let failure = failures.compactMap({ $0 }).first { throw JITError(message: failure) }
+        if let failure = failures.compactMap({ $0 }).first { throw BackendError(message: failure) }
         times.parse += workerTimes.map(\.parse).max() ?? 0
         times.optimize += workerTimes.map(\.optimize).max() ?? 0
         times.codegen += workerTimes.map(\.codegen).max() ?? 0
@@ -251,11 +253,11 @@ public final class JIT: @unchecked Sendable {
         var message: UnsafeMutablePointer<CChar>?
         guard LLVMParseIRInContext(context, buffer, &module, &message) == 0, let module else {
             defer { LLVMDisposeMessage(message) }
-            throw JITError(message: "lowering produced LLVM IR that does not parse: \(message.map { String(cString: $0) } ?? "")")
+            throw BackendError(message: "lowering produced LLVM IR that does not parse: \(message.map { String(cString: $0) } ?? "")")
         }
         if LLVMVerifyModule(module, LLVMReturnStatusAction, &message) != 0 {
             defer { LLVMDisposeMessage(message); LLVMDisposeModule(module) }
-            throw JITError(message: "lowering produced invalid LLVM IR: \(message.map { String(cString: $0) } ?? "")")
+            throw BackendError(message: "lowering produced invalid LLVM IR: \(message.map { String(cString: $0) } ?? "")")
         }
         LLVMDisposeMessage(message)
         LLVMSetTarget(module, host.triple)

@@ -37,11 +37,6 @@ public struct LoweredKernel: Sendable {
     }
 }
 
-public struct LoweringError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
-}
-
 /// Lowers the kernels of a fused graph (see Fusion in NascPasses).
 public enum KernelLowering {
     /// `inPlace` maps a result to the operand whose buffer the memory plan
@@ -60,7 +55,7 @@ public enum KernelLowering {
         var members: [String: [Node]] = [:]
         for n in g.nodes {
             guard let k = n.kernel else {
-                guard PatternKind.of(n) == .source else { throw LoweringError(message: "'%\(n.result) = \(n.op.name)' is in no kernel: run the fuse pass first") }
+                guard PatternKind.of(n) == .source else { throw BackendError(message: "'%\(n.result) = \(n.op.name)' is in no kernel: run the fuse pass first") }
                 continue
             }
             if members[k] == nil { kernels.append(k) }
@@ -84,10 +79,10 @@ public enum KernelLowering {
             for r in results { if let o = inPlace[r], inputs.contains(o) { lowering.sharedBuffer[r] = o } }
             do {
                 out.append(try lowering.run(kernel: k))
-            } catch let error as LoweringError {
+            } catch let error as BackendError {
                 throw error
             } catch {
-                throw LoweringError(message: "kernel @\(k): \(error)")
+                throw BackendError(message: "kernel @\(k): \(error)")
             }
         }
         return out
@@ -292,7 +287,7 @@ final class Lowering {
             let centered = w.f("fsub", x(0), channel(3))
             return w.f("fadd", w.f("fdiv", w.f("fmul", channel(1), centered), sd), channel(2))
         default:
-            throw LoweringError(message: "internal: '\(n.op.name)' is not elementwise")
+            throw BackendError(message: "internal: '\(n.op.name)' is not elementwise")
         }
     }
 }

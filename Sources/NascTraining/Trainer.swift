@@ -49,10 +49,10 @@ public final class Trainer {
         self.options = options
         guard let image = forward.inputs.first(where: { $0.type.dtype == .f32 }), let label = forward.inputs.first(where: { $0.type.dtype == .i32 }),
               forward.inputs.count == 2 else {
-            throw PassError("@\(forward.name) must take an f32 image input and an i32 label input to train on images")
+            throw TrainingError("@\(forward.name) must take an f32 image input and an i32 label input to train on images")
         }
         guard let out = forward.outputs.first(where: { $0.label != options.training.loss && $0.type.rank == 2 }) else {
-            throw PassError("@\(forward.name) needs a logits output f32[N,classes] besides '\(options.training.loss)' to be evaluated")
+            throw TrainingError("@\(forward.name) needs a logits output f32[N,classes] besides '\(options.training.loss)' to be evaluated")
         }
         imageInput = image.name
         imageType = image.type
@@ -103,7 +103,7 @@ public final class Trainer {
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
             let out = try run(step, train, indices, lr: lr)
             let loss = Double(out[options.training.loss]!.values[0])
-            guard loss.isFinite else { throw PassError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr") }
+            guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr") }
             lossSum += loss * Double(indices.count)
             seen += indices.count
             stepsDone += 1
@@ -140,4 +140,12 @@ public final class Trainer {
         }
         return out
     }
+}
+
+/// A graph or a run the trainer cannot work with: not an image classifier,
+/// a loss that diverged. Worded for the user.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
