@@ -8,7 +8,9 @@ import NascTraining
 
 public struct SearchError: Error, CustomStringConvertible {
     public var message: String
-    public var description: String { message }
+    /// The file at fault, when it is one (the trial store).
+    public var file: String? = nil
+    public var description: String { file.map { "\($0): error: \(message)" } ?? message }
 }
 
 /// The search loop: propose children, train each briefly, reward it with

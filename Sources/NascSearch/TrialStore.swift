@@ -41,7 +41,7 @@ public final class TrialStore {
     deinit { sqlite3_close(db) }
 
     static func error(_ db: OpaquePointer?, _ path: String, _ what: String) -> Error {
-        NSError(domain: "nasc", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path): error: \(what): \(String(cString: sqlite3_errmsg(db)))"])
+        SearchError(message: "\(what): \(String(cString: sqlite3_errmsg(db)))", file: path)
     }
 
     func exec(_ sql: String) throws {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NascData
 import NascIR
+import NascSearch
 
 /// Reading IR files for commands: `-` means standard input. Errors are printed
 /// compiler-style to standard error and end the command with exit code 1.
@@ -70,6 +71,9 @@ extension ParsableCommand {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
             throw ExitCode.failure
         } catch let error as DatasetError {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode.failure
+        } catch let error as SearchError where error.file != nil {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode.failure
         } catch let error as ExitCode {

@@ -111,6 +111,10 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw CommandError("\(directory): error: --out names a file; give a folder (a new one, or a search's run folder to continue it)")
+            }
             let full = try datasetFlags.load().train
             let (rest, validation) = try datasetFlags.split(full, validation: validationImages, flag: "--validation-images")
             var o = Search.Options()
@@ -134,6 +138,8 @@ struct SearchCommand: ParsableCommand {
             let search: Search
             do {
                 search = try Search(options: o, train: rest.subset(0..<min(trainImages, rest.count)), validation: validation)
+            } catch let e as SearchError where e.file != nil {
+                throw CommandError(e.description)
             } catch { throw CommandError("\(directory): error: \(error)") }
             let trials = try search.run()
             print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")

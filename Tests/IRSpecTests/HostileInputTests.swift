@@ -197,6 +197,21 @@ final class HostileInputTests: XCTestCase {
         for (arguments, expected) in cases { try refuses(arguments, expected) }
     }
 
+    // MARK: - Run folders
+
+    func testRunFoldersThatAreNotSearchesAreErrorsNamingTheFile() throws {
+        let data = try dataset("ok")
+        var garbage = Data("this is no database".utf8)
+        garbage.append(Data(count: 4096))
+        _ = try write("run/trials.db", garbage)
+        try refuses(["retrain", path("run"), "--data", data], ["not a search run folder"])
+        _ = try write("run/search.json", Data(#"{"layers": 4}"#.utf8))
+        try refuses(["retrain", path("run"), "--data", data], ["run/trials.db: error:", "not a database"])
+        try refuses(["search", "--data", data, "--validation-images", "8", "--out", path("run")], ["run/trials.db: error:"])
+        let file = try write("plain", Data("x".utf8))
+        try refuses(["search", "--data", data, "--validation-images", "8", "--out", file], ["--out names a file"])
+    }
+
     // MARK: - Valid specs
 
     /// The three valid specs that once failed to compile: the pipeline needs
