@@ -77,10 +77,15 @@ extension ElementwiseDefinition.Gradient {
 
 extension Op {
     /// The op's entry in the elementwise table, or nil for other ops.
-    public var elementwise: ElementwiseDefinition? { ElementwiseOps.definition(self) }
+    public var elementwise: ElementwiseDefinition? { ElementwiseOps.all[self] }
 }
 
 enum ElementwiseOps {
+    /// The table, built once (stages ask for entries per node).
+    static let all: [Op: ElementwiseDefinition] = Dictionary(uniqueKeysWithValues: Op.allCases.compactMap { op in
+        definition(op).map { (op, $0) }
+    })
+
     static let x: ScalarFormula = .operand(0), y: ScalarFormula = .operand(1)
     static let sigmoidOfX: ScalarFormula = 1 / (1 + .exp(-x))
 

@@ -65,7 +65,7 @@ public enum Op: String, CaseIterable, Sendable {
 
     public var name: String { rawValue }
 
-    public var signature: OpSignature { OpSignature.of(self) }
+    public var signature: OpSignature { definition.signature }
 }
 
 /// How many operands an op takes.
@@ -76,8 +76,8 @@ public enum Arity: Sendable {
     case variadic(min: Int)
 }
 
-/// An op's static description: operands and attributes. Shape inference lives
-/// in ShapeInference.swift; later stages keep their own tables.
+/// An op's operands and attributes, as its definition gives them
+/// (ElementwiseOps.swift, AnchorOps.swift).
 public struct OpSignature: Sendable {
     public let arity: Arity
     public let attributes: [AttrSpec]
@@ -89,7 +89,7 @@ public struct OpSignature: Sendable {
         return false
     }
 
-    init(_ arity: Arity, _ attributes: [AttrSpec] = [], commutative: Bool = false) {
+    public init(_ arity: Arity, _ attributes: [AttrSpec] = [], commutative: Bool = false) {
         self.arity = arity
         self.attributes = attributes
         self.commutative = commutative
@@ -105,105 +105,4 @@ public struct OpSignature: Sendable {
         "zeros", "ones", "constant", "uniform", "normal",
         "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
     ]
-
-    static func of(_ op: Op) -> OpSignature {
-        if let e = op.elementwise { return e.signature }
-        let unary = OpSignature(.fixed(["x"]))
-        let window: [AttrSpec] = [
-            .required("window", .ints(count: 2, min: 1)),
-            .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
-            .defaulted("pad", .symbol(["valid", "same"]), .symbol("valid")),
-        ]
-        let initSpec: [AttrSpec] = [
-            .required("init", .symbol(initializers)),
-            .optional("scale", .float),
-            .optional("value", .float),
-        ]
-        switch op {
-        case .param, .state:
-            return OpSignature(.fixed([]), initSpec)
-        case .const:
-            return OpSignature(.fixed([]), [.required("value", .float)])
-        case .globalAvgPool, .flatten, .softmax, .reduceSum, .channelSum, .batchMean, .reshape:
-            return unary
-        case .conv2d:
-            return OpSignature(.fixed(["x", "w"]), [
-                .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
-                .defaulted("pad", .symbol(["same", "valid"]), .symbol("same")),
-            ])
-        case .batchNorm:
-            return OpSignature(.fixed(["x", "gamma", "beta", "mean", "var"]), [
-                .defaulted("mode", .symbol(["train", "infer"]), .symbol("train")),
-                .defaulted("eps", .float, .float(1e-5)),
-                .defaulted("momentum", .float, .float(0.1)),
-            ])
-        case .biasAdd:
-            return OpSignature(.fixed(["x", "bias"]))
-        case .matmul:
-            return OpSignature(.fixed(["a", "b"]), [
-                .defaulted("transpose_a", .bool, .bool(false)),
-                .defaulted("transpose_b", .bool, .bool(false)),
-            ])
-        case .maxPool, .avgPool:
-            return OpSignature(.fixed(["x"]), window)
-        case .concat:
-            return OpSignature(.variadic(min: 1), [.defaulted("axis", .int(min: 0), .int(1))])
-        case .zeroPad:
-            return OpSignature(.fixed(["x"]), [.required("pads", .ints(count: 4, min: 0))])
-        case .embedding:
-            return OpSignature(.fixed(["table", "ids"]))
-        case .softmaxCrossEntropy:
-            return OpSignature(.fixed(["logits", "labels"]))
-        case .batchVar:
-            // Unbiased (n - 1) variance is what running averages track, as PyTorch does.
-            return OpSignature(.fixed(["x"]), [.defaulted("unbiased", .bool, .bool(false))])
-        case .slice:
-            return OpSignature(.fixed(["x"]), [
-                .required("axis", .int(min: 1)), .required("start", .int(min: 0)), .required("size", .int(min: 1)),
-            ])
-        case .crop:
-            return OpSignature(.fixed(["x"]), [.required("pads", .ints(count: 4, min: 0))])
-
-        case .softmaxGrad:
-            return OpSignature(.fixed(["dy", "y"]))
-        case .conv2dGradInput:
-            return OpSignature(.fixed(["dy", "w"]), [
-                .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
-                .defaulted("pad", .symbol(["same", "valid"]), .symbol("same")),
-                .required("input_size", .ints(count: 2, min: 1)),
-            ])
-        case .conv2dGradFilter:
-            return OpSignature(.fixed(["x", "dy"]), [
-                .defaulted("stride", .ints(count: 2, min: 1), .ints([1, 1])),
-                .defaulted("pad", .symbol(["same", "valid"]), .symbol("same")),
-                .required("kernel", .ints(count: 2, min: 1)),
-            ])
-        case .batchNormGrad:
-            return OpSignature(.fixed(["dy", "x", "gamma", "mean", "var"]), [
-                .defaulted("mode", .symbol(["train", "infer"]), .symbol("train")),
-                .defaulted("eps", .float, .float(1e-5)),
-            ])
-        case .batchNormGradGamma:
-            return OpSignature(.fixed(["dy", "x", "mean", "var"]), [
-                .defaulted("mode", .symbol(["train", "infer"]), .symbol("train")),
-                .defaulted("eps", .float, .float(1e-5)),
-            ])
-        case .maxPoolGrad:
-            return OpSignature(.fixed(["dy", "x"]), window)
-        case .avgPoolGrad:
-            return OpSignature(.fixed(["dy"]), window + [.required("input_size", .ints(count: 2, min: 1))])
-        case .globalAvgPoolGrad:
-            return OpSignature(.fixed(["dy"]), [.required("input_size", .ints(count: 2, min: 1))])
-        case .embeddingGrad:
-            return OpSignature(.fixed(["dy", "ids"]), [.required("vocab", .int(min: 1))])
-        case .softmaxCrossEntropyGrad:
-            return OpSignature(.fixed(["logits", "labels", "dloss"]))
-        case .weightedSoftmaxCrossEntropy:
-            return OpSignature(.fixed(["logits", "labels", "weights"]))
-        case .weightedSoftmaxCrossEntropyGrad:
-            return OpSignature(.fixed(["logits", "labels", "weights", "dloss"]))
-        default:
-            preconditionFailure("'\(op.name)' has neither an elementwise definition nor a signature")
-        }
-    }
 }

@@ -20,15 +20,6 @@ enum BatchSplit: Equatable {
         }
     }
 
-    /// Ops besides the elementwise ones that keep examples apart (concat
-    /// and slice unless along N; batch norm only in inference mode).
-    static let perExample: Set<Op> = [
-        .biasAdd,
-        .conv2d, .conv2dGradInput, .matmul,
-        .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPool, .globalAvgPoolGrad,
-        .zeroPad, .crop, .flatten, .softmax, .softmaxGrad, .embedding,
-    ]
-
     /// The split of a kernel with these ops and arguments, or nil if it must
     /// see the whole batch at once (batch statistics, a loss or its gradient,
     /// which divide by the batch size, an update).
@@ -43,13 +34,8 @@ enum BatchSplit: Equatable {
         if nodes.count == 1, PatternKind.sumsOverBatch(nodes[0], types), let r = arguments.firstIndex(of: nodes[0].result) {
             return .sum(bytesPerExample: bytes, result: r, floats: types[nodes[0].result]!.bound(batch: 1).reduce(1, *))
         }
-        for n in nodes {
-            switch n.op {
-            case .concat, .slice: if n.attrs.int("axis") == 0 { return nil }
-            case .batchNorm: if n.attrs.symbol("mode") != "infer" { return nil }
-            default: if n.op.elementwise == nil && !perExample.contains(n.op) { return nil }
-            }
-        }
+        // Every op must keep examples apart (its definition's batch behaviour).
+        for n in nodes where !n.op.definition.keepsExamplesApart(n.attrs) { return nil }
         // A result without N would be written by every chunk.
         let results = Set(nodes.map(\.result))
         for (a, b) in zip(arguments, bytes) where b == 0 && results.contains(a) { return nil }

@@ -1,5 +1,3 @@
-import NascIR
-
 /// How an op may fuse with its neighbours, after TVM's op patterns.
 public enum PatternKind: String, Sendable {
     /// One output element from the same element of each operand.
@@ -20,34 +18,13 @@ public enum PatternKind: String, Sendable {
     /// Kinds that may join the kernel of the op producing their operand.
     public var isEpilogue: Bool { self == .elementwise || self == .broadcast }
 
-    public static func of(_ node: Node) -> PatternKind {
-        if let e = node.op.elementwise { return e.shape == .broadcast ? .broadcast : .elementwise }
-        switch node.op {
-        case .param, .state, .const:
-            return .source
-        case .biasAdd:
-            return .broadcast
-        case .batchNorm:
-            // In inference mode batch norm is a per-channel scale and shift.
-            return node.attrs.symbol("mode") == "infer" ? .broadcast : .reduction
-        case .concat, .zeroPad, .crop, .slice, .flatten, .reshape, .embedding, .globalAvgPoolGrad:
-            return .injective
-        case .reduceSum, .channelSum, .batchMean, .batchVar, .globalAvgPool, .softmax, .softmaxCrossEntropy,
-             .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad, .softmaxGrad, .maxPool, .avgPool, .batchNormGrad, .batchNormGradGamma:
-            return .reduction
-        case .conv2d, .conv2dGradInput, .conv2dGradFilter, .matmul:
-            return .outElementwiseFusable
-        case .maxPoolGrad, .avgPoolGrad, .embeddingGrad:
-            return .opaque
-        default:
-            preconditionFailure("'\(node.op.name)' has no pattern kind")
-        }
-    }
+    /// The node's kind, from its op's definition (batch norm's depends on its mode).
+    public static func of(_ node: Node) -> PatternKind { node.op.definition.pattern(node.attrs) }
 
     /// Whether `node` adds up one contribution per example into a result
     /// without N (a weight or bias gradient, a summed loss). Such a kernel
     /// runs as batch chunks on several threads whose partial sums the
-    /// executor adds (NascLLVM's BatchSplit), so it takes no epilogue: the
+    /// executor adds (NascRuntime's BatchSplit), so it takes no epilogue: the
     /// epilogue would see a partial sum. The operands carrying N must have it
     /// leading, so a chunk of examples is one block of memory.
     public static func sumsOverBatch(_ node: Node, _ types: [String: TensorType]) -> Bool {
