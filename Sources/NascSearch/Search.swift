@@ -58,6 +58,8 @@ public final class Search {
     let shape: ChildShape
     let validation: ImageDataset
     var log: FileHandle?
+    /// Held while this search lives: a second search on the folder is refused.
+    let lock: RunLock
     var seen: [String: (reward: Double, accuracy: Double)] = [:]
 
     public init(options: Options, train: ImageDataset, validation: ImageDataset) throws {
@@ -78,6 +80,7 @@ public final class Search {
             throw SearchError(message: "even the smallest child of this space cannot train at --batch \(options.batch): \(error)")
         }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+        lock = try RunLock(directory: options.directory)
         store = try TrialStore(path: "\(options.directory)/trials.db")
         let previous = try store.all()
         try Search.checkSameSettings(options, shape, previous: previous)

@@ -25,7 +25,8 @@ struct SearchCommand: ParsableCommand {
             The run folder holds trials.db (every child: decisions, IR hash, \
             reward, accuracy, parameters, FLOPs, compile and train time, \
             status), best.nasir, controller.ckpt (REINFORCE), search.json and \
-            search.log. Run again with the same --out to continue a run. \
+            search.log. Run again with the same --out to continue a run; \
+            a second search on a folder while one runs there is refused. \
             `nasc retrain RUN` trains the best child fully.
 
             Examples:

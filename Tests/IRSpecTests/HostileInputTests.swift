@@ -212,6 +212,30 @@ final class HostileInputTests: XCTestCase {
         try refuses(["search", "--data", data, "--validation-images", "8", "--out", file], ["--out names a file"])
     }
 
+    /// A search killed with SIGKILL leaves no lock behind; a live one makes
+    /// a second search on its folder refuse, naming its pid.
+    func testTheRunFolderLockDiesWithItsSearch() throws {
+        let data = try dataset("ok")
+        let run = path("locked")
+        let first = Process()
+        first.executableURL = IRSpecTests.nascDirectory.appendingPathComponent("nasc")
+        first.arguments = ["search", "--data", data, "--validation-images", "8", "--children", "1000", "--out", run]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        let deadline = Date().addingTimeInterval(60)
+        while !((try? String(contentsOfFile: run + "/search.lock", encoding: .utf8))?.contains("pid") ?? false) && Date() < deadline {
+            usleep(50_000)
+        }
+        try refuses(["search", "--data", data, "--validation-images", "8", "--children", "1", "--out", run],
+                    ["another nasc search is running on this folder (pid \(first.processIdentifier)"])
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let again = try MutatedSpecTests.nasc(["search", "--data", data, "--validation-images", "8", "--children", "1", "--out", run], timeout: 120)
+        XCTAssertEqual(again.status, 0, again.output)
+    }
+
     // MARK: - Valid specs
 
     /// The three valid specs that once failed to compile: the pipeline needs

@@ -98,6 +98,21 @@ final class SearchLoopTests: XCTestCase {
         XCTAssertGreaterThan(trials.filter { $0.status == "cached" }.count, 0)
     }
 
+    /// One search per run folder: a second one is refused while the first
+    /// lives, and the folder continues once it is gone.
+    func testASecondSearchOnARunningFolderIsRefused() throws {
+        let dir = try directory()
+        let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
+        do {
+            let running = try Search(options: options(dir, strategy: "random", children: 2), train: train, validation: validation)
+            XCTAssertThrowsError(try Search(options: options(dir, strategy: "random", children: 2), train: train, validation: validation)) {
+                XCTAssertTrue("\($0)".contains("another nasc search is running on this folder (pid \(getpid())"), "\($0)")
+            }
+            try running.run()
+        }
+        XCTAssertEqual(try Search(options: options(dir, strategy: "random", children: 3), train: train, validation: validation).run().count, 3)
+    }
+
     func testContinuingInAnotherSpaceIsAnError() throws {
         let dir = try directory()
         let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
