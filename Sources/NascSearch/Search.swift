@@ -112,12 +112,25 @@ public final class Search {
         // reused; evolution rebuilds its population from them, the controller
         // reloads its last checkpoint.
         for t in previous where t.status != "failed" { seen[t.hash] = (t.reward, t.validationAccuracy) }
+        let unobserved = try store.unobservedIDs()
         if let controller = strategy as? ReinforceController {
+            // The state committed with the last round it learned from (a
+            // controller.ckpt of a run from before the store kept it).
             let path = "\(options.directory)/controller.ckpt"
-            if FileManager.default.fileExists(atPath: path) { try controller.restore(try Checkpoint.read(path).tensors) }
+            if let state = try store.strategyState() {
+                try controller.restore(try Checkpoint.decode([UInt8](state), path: "\(store.path) (strategy state)").tensors)
+            } else if FileManager.default.fileExists(atPath: path) {
+                try controller.restore(try Checkpoint.read(path).tensors)
+            }
+            // Children of a round cut short by a kill: learn from them now.
+            let pending = previous.filter { unobserved.contains($0.id) }
+            if !pending.isEmpty {
+                try strategy.observe(pending.map(\.decisions), rewards: pending.map(\.reward))
+            }
         } else if !previous.isEmpty {
             try strategy.observe(previous.map(\.decisions), rewards: previous.map(\.reward))
         }
+        try store.commitRound(ids: unobserved.sorted(), state: try strategyState())
     }
 
     /// A run continues only in the space it started in (its trials'
@@ -200,8 +213,17 @@ public final class Search {
     /// the controller's starts, and what its falling entropy is measured against.
     var uniformEntropy: Double { options.space.decisions.reduce(0) { $0 + Foundation.log(Double($1.options)) } }
 
-    /// The controller's parameters and Adam state, after every update, so a
-    /// killed search resumes where it stopped.
+    /// The controller's parameters and Adam state, as the trial store keeps
+    /// them with the trials they learned from (nil for the other strategies,
+    /// which rebuild their state from the trials).
+    func strategyState() throws -> Data? {
+        guard let controller = strategy as? ReinforceController else { return nil }
+        return try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: 0, tensors: controller.parameters).encoded()
+    }
+
+    /// The controller's parameters and Adam state as a checkpoint file in
+    /// the run folder, for a person to inspect; the trial store's copy is
+    /// the one a resumed search reads.
     func saveController(step: Int) throws {
         guard let controller = strategy as? ReinforceController else { return }
         try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: step, tensors: controller.parameters)
@@ -229,10 +251,10 @@ public final class Search {
             }
             strategy.length = options.space.withLayers(layers).decisions.count
             let proposals = try strategy.propose(round)
-            var rewards: [Double] = []
+            var rewards: [Double] = [], ids: [Int] = []
             for choices in proposals {
                 let trial = evaluate(choices, id: done + 1)
-                try store.insert(trial)
+                ids.append(try store.insert(trial))
                 rewards.append(trial.reward)
                 done += 1
                 bestReward = max(bestReward, trial.reward)
@@ -245,6 +267,7 @@ public final class Search {
                            trial.compileSeconds, trial.trainSeconds, Progress.clock(eta)))
             }
             try strategy.observe(proposals, rewards: rewards)
+            try store.commitRound(ids: ids, state: try strategyState())
             try saveController(step: done)
             if let entropy = (strategy as? ReinforceController)?.lastEntropy {
                 say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, uniformEntropy))

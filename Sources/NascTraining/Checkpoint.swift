@@ -38,6 +38,19 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     public func write(to path: String) throws {
+        let file = try encoded()
+        // Write beside the target, then rename: a crash never leaves half a checkpoint.
+        let temporary = path + ".partial"
+        guard FileManager.default.createFile(atPath: temporary, contents: file) else {
+            throw DatasetError(path, "cannot write the checkpoint")
+        }
+        _ = try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    }
+
+    /// The checkpoint's bytes, as `write` stores them (a search keeps its
+    /// controller's in its trial store).
+    public func encoded() throws -> Data {
         var entries: [Header.Entry] = []
         var data = Data()
         for name in tensors.keys.sorted() {
@@ -56,20 +69,18 @@ public struct Checkpoint: Sendable, Equatable {
         var sha = SHA256()
         sha.update([UInt8](file))
         file.append(contentsOf: sha.finalize())
-        // Write beside the target, then rename: a crash never leaves half a checkpoint.
-        let temporary = path + ".partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: file) else {
-            throw DatasetError(path, "cannot write the checkpoint")
-        }
-        _ = try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        return file
     }
 
     public static func read(_ path: String) throws -> Checkpoint {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DatasetError(path, FileManager.default.fileExists(atPath: path) ? "cannot read the checkpoint" : "no such checkpoint")
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// A checkpoint from its bytes; `path` names them in errors.
+    public static func decode(_ bytes: [UInt8], path: String) throws -> Checkpoint {
         guard bytes.count >= 8 + 8 + 32, Array(bytes[0..<8]) == magic else { throw DatasetError(path, "not a nasc checkpoint (bad magic)") }
         func u32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
         let version = u32(8)

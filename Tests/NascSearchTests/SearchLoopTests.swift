@@ -113,6 +113,28 @@ final class SearchLoopTests: XCTestCase {
         XCTAssertEqual(try Search(options: options(dir, strategy: "random", children: 3), train: train, validation: validation).run().count, 3)
     }
 
+    /// A search killed in mid-round resumes exactly: the controller's state
+    /// is committed with the trials it learned from, and children finished
+    /// in a round that never reached its update are learned from on resume.
+    func testARoundCutShortIsLearnedFromOnResume() throws {
+        let dir = try directory()
+        let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
+        try Search(options: options(dir, strategy: "reinforce", children: 4), train: train, validation: validation).run()
+        let store = try TrialStore(path: "\(dir)/trials.db")
+        let committed = try store.strategyState()
+        XCTAssertNotNil(committed, "the controller's state is kept in the store")
+        XCTAssertEqual(try store.unobservedIDs(), [])
+        // Two children as a kill would leave them: recorded, not learned from.
+        var child = try store.all()[0]
+        child.reward = 0.9
+        try store.insert(child)
+        try store.insert(child)
+        XCTAssertEqual(try store.unobservedIDs().count, 2)
+        _ = try Search(options: options(dir, strategy: "reinforce", children: 6), train: train, validation: validation)
+        XCTAssertEqual(try store.unobservedIDs(), [], "resuming learns from the round cut short")
+        XCTAssertNotEqual(try store.strategyState(), committed, "and commits the state that learned from it")
+    }
+
     func testContinuingInAnotherSpaceIsAnError() throws {
         let dir = try directory()
         let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
