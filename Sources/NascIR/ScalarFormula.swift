@@ -30,9 +30,13 @@ public indirect enum ScalarFormula: Sendable, ExpressibleByFloatLiteral, Express
     public init(integerLiteral value: Int) { self = .constant(Double(value)) }
 
     /// The value for these operand elements and the node's attributes, in double precision.
-    public func evaluate(_ x: [Double], _ attrs: Attributes) -> Double {
+    public func evaluate(_ x: [Double], _ attrs: Attributes) -> Double { evaluate({ x[$0] }, attrs) }
+
+    /// The same with operand k read as `x(k)`: the interpreter evaluates
+    /// every element without building an array for it.
+    public func evaluate(_ x: (Int) -> Double, _ attrs: Attributes) -> Double {
         switch self {
-        case .operand(let k): return x[k]
+        case .operand(let k): return x(k)
         case .constant(let c): return c
         case .attribute(let name): return attrs.float(name)
         case .negate(let a): return -a.evaluate(x, attrs)

@@ -111,7 +111,8 @@ public struct Interpreter {
     static func evaluate(_ op: Op, _ x: [Tensor], _ a: Attributes, shape: [Int]) throws(InterpreterError) -> Tensor {
         if let e = op.elementwise {
             let f = e.formula
-            return x.count == 1 ? map(x[0]) { f.evaluate([$0], a) } : zip(x[0], x[1]) { f.evaluate([$0, $1], a) }
+            return x.count == 1 ? map(x[0]) { v in f.evaluate({ _ in v }, a) }
+                                : zip(x[0], x[1]) { u, v in f.evaluate({ $0 == 0 ? u : v }, a) }
         }
         switch op {
         case .param, .state, .const:

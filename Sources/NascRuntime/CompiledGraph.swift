@@ -75,9 +75,7 @@ public final class CompiledGraph: @unchecked Sendable {
         let fused = try Pipeline.forCompiling(graph)
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
         timings.passes = lap()
-        var inPlace: [String: String] = [:]
-        for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
-        let lowered = try KernelLowering.lower(fused, inPlace: inPlace)
+        let lowered = try lower(fused, plan)
         timings.lowering = lap()
         try checkMemory(fused, plan: plan, lowered: lowered, maxBatch: maxBatch, threads: settings.threads)
 
@@ -94,9 +92,15 @@ public final class CompiledGraph: @unchecked Sendable {
     public static func checkFits(_ graph: Graph, maxBatch: Int, settings: ExecutionSettings = ExecutionSettings()) throws {
         let fused = try Pipeline.forCompiling(graph)
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
+        try checkMemory(fused, plan: plan, lowered: try lower(fused, plan), maxBatch: maxBatch, threads: settings.threads)
+    }
+
+    /// The kernels of a fused graph, results the plan puts over an operand
+    /// written through that operand's pointer.
+    static func lower(_ fused: Graph, _ plan: MemoryPlan) throws -> [LoweredKernel] {
         var inPlace: [String: String] = [:]
         for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
-        try checkMemory(fused, plan: plan, lowered: try KernelLowering.lower(fused, inPlace: inPlace), maxBatch: maxBatch, threads: settings.threads)
+        return try KernelLowering.lower(fused, inPlace: inPlace)
     }
 
     /// Refuses, before anything is allocated, a graph whose parameters,
@@ -256,9 +260,10 @@ public final class CompiledGraph: @unchecked Sendable {
                 throw RuntimeError(message: "input '%\(input.name)' is \(input.type) but the value has shape \(t.shape)")
             }
             if input.type.dtype == .i32 {
+                // Only what Int32 can hold converts; the f32 run checks the range its uses accept.
                 let limit = limits[input.name] ?? Int(Int32.max)
-                for (i, v) in t.data.enumerated() where v < 0 || v >= Double(limit) || v != v.rounded() {
-                    throw RuntimeError(message: "input '%\(input.name)' holds \(v) at position \(i); it must be an integer in 0..<\(limit)")
+                if let i = t.data.firstIndex(where: { $0 != $0.rounded() || $0 < 0 || $0 > Double(Int32.max) }) {
+                    throw RuntimeError(message: "input '%\(input.name)' holds \(t.data[i]) at position \(i); it must be an integer in 0..<\(limit)")
                 }
                 intInputs[input.name] = t.data.map { Int32($0) }
             } else {

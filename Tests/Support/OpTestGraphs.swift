@@ -211,13 +211,6 @@ public enum SharedOpGraphs {
               %loss = softmax_cross_entropy %logits, %y
               return %loss
             """)),
-        ("weighted cross-entropy", graphText("%h: f32[N,6], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
-              %w = param {init = glorot_uniform} : f32[6,5]
-              %z = matmul %h, %w
-              %t = tanh %z
-              %loss = weighted_softmax_cross_entropy %t, %a, %adv
-              return %loss
-            """)),
         ("embedding, softmax, transposed matmuls, reduce_sum", graphText("%ids: i32[N,3], %h: f32[N,6]", "loss: f32[]", """
               %t = param {init = uniform, scale = 1.0} : f32[7,2]
               %e = embedding %t, %ids
