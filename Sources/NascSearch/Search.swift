@@ -13,18 +13,29 @@ public struct SearchError: Error, CustomStringConvertible {
     public var description: String { file.map { "\($0): error: \(message)" } ?? message }
 }
 
-/// The search loop: propose children, train each briefly, reward it with
-/// its validation accuracy cubed (Zoph & Le; weighed by cost with a
-/// target, see Reward), let the strategy learn, and
-/// record every trial. A child whose structural hash was seen before reuses
-/// that reward instead of training again; a child that fails is recorded
-/// with its error and the search goes on.
+/// The search's coordinator: it proposes children into the store's work
+/// queue, workers train them (worker processes on this machine, `nasc
+/// worker` on others, or this process itself with `inProcess`), and it lets
+/// the strategy learn from every child as it finishes. Each child is
+/// rewarded with its validation accuracy cubed (Zoph & Le; weighed by cost
+/// with a target, see Reward). A child whose structural hash was trained
+/// before reuses that reward; a child that fails, diverges, times out or
+/// crashes its worker is recorded with why, and the search goes on.
+///
+/// Asynchronous by design: the queue holds one child more than there are
+/// workers, so a worker never waits for a proposal. The controller learns
+/// from every `perUpdate` finished children, while the children proposed
+/// before that update still train: with K workers, a child may be sampled
+/// from a controller up to ⌈(K+1)/perUpdate⌉ updates old (the paper's
+/// asynchronous replicas allow the same kind of staleness). Evolution is
+/// steady-state: each finished child joins the population at once, each
+/// proposal samples the population as it is.
 public final class Search {
     public struct Options: Sendable {
         public var space = CNNSpace(layers: 4, poolEvery: 1)
         public var strategy = "reinforce"
         public var children = 100
-        /// Children per controller update (and per proposal round).
+        /// Children per controller update.
         public var perUpdate = 4
         public var controllerLearningRate = 0.01
         /// β of the controller's entropy bonus (0: none, as in the paper).
@@ -43,8 +54,25 @@ public final class Search {
         public var batch = 32
         public var learningRate = 0.1
         public var seed: UInt64 = 0
-        /// Threads for each child's and the controller's compiled code.
+        /// Threads for the controller's compiled code, and for each child's
+        /// when it trains in this process.
         public var execution = ExecutionSettings()
+        /// Where worker processes load the images from; needed unless
+        /// children train in this process.
+        public var images: SearchImages? = nil
+        /// Train children inside this process (tests, debugging): no worker
+        /// processes, so a child that crashes ends the search.
+        public var inProcess = true
+        /// Worker processes to start on this machine (0: only workers
+        /// started by hand with `nasc worker`).
+        public var workers = 1
+        /// Threads for each local worker process.
+        public var workerThreads = 1
+        /// The nasc binary that worker processes run.
+        public var workerExecutable: String? = nil
+        public var leaseSeconds = 60.0
+        public var maxAttempts = 2
+        public var childTimeout = 1800.0
         public var directory = "nasc-run"
         public var verbose = true
         public init() {}
@@ -60,11 +88,17 @@ public final class Search {
     var log: FileHandle?
     /// Held while this search lives: a second search on the folder is refused.
     let lock: RunLock
-    var seen: [String: (reward: Double, accuracy: Double)] = [:]
+    let settings: SearchSettings
 
     public init(options: Options, train: ImageDataset, validation: ImageDataset) throws {
         guard train.height == train.width else {
             throw SearchError(message: "the search space builds square images; these are \(train.height)x\(train.width)")
+        }
+        guard options.inProcess || options.images != nil else {
+            throw SearchError(message: "worker processes load the images from a dataset on disk: give the search its dataset (or train children in process)")
+        }
+        guard options.inProcess || options.workers == 0 || options.workerExecutable != nil else {
+            throw SearchError(message: "local worker processes need the nasc binary to run")
         }
         self.options = options
         self.train = train
@@ -83,7 +117,7 @@ public final class Search {
         lock = try RunLock(directory: options.directory)
         store = try TrialStore(path: "\(options.directory)/trials.db")
         let previous = try store.all()
-        try Search.checkSameSettings(options, shape, previous: previous)
+        try Search.checkSameSettings(options, shape, recorded: try store.settings() ?? ChildShape.recordedSettings(in: options.directory), previous: previous)
         // A resumed run draws new random numbers, not the first run's again.
         let seed = options.seed &+ UInt64(previous.count) &* 1_000_003
         switch options.strategy {
@@ -96,11 +130,23 @@ public final class Search {
             controller.entropyWeight = options.entropyWeight
             strategy = controller
         }
-        let config = shape.json.merging(options.reward.json) { a, _ in a }.merging([
-                                     "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
-                                     "grow_from": options.growFrom, "grow_every": options.growEvery,
-                                     "children": options.children, "train_images": options.trainImages, "epochs": options.epochs,
-                                     "batch": options.batch, "lr": options.learningRate, "seed": options.seed] as [String: Any]) { a, _ in a }
+        var settings = SearchSettings(shape: shape)
+        settings.reward = options.reward
+        settings.epochs = options.epochs
+        settings.batch = options.batch
+        settings.learningRate = options.learningRate
+        settings.seed = options.seed
+        settings.images = options.images
+        settings.leaseSeconds = options.leaseSeconds
+        settings.maxAttempts = options.maxAttempts
+        settings.childTimeout = options.childTimeout
+        self.settings = settings
+        let config = settings.json.merging([
+            "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
+            "per_update": options.perUpdate, "grow_from": options.growFrom, "grow_every": options.growEvery,
+            "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages] as [String: Any]) { a, _ in a }
+        try store.setSettings(config)
+        // search.json: the same settings for a person (and older tools) to read.
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: "\(options.directory)/search.json"))
         // The log grows across runs of the same folder, like the trial store.
@@ -108,47 +154,54 @@ public final class Search {
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         log = FileHandle(forWritingAtPath: logPath)
         log?.seekToEndOfFile()
-        // Resume: children already in the store count, and their rewards are
-        // reused; evolution rebuilds its population from them, the controller
-        // reloads its last checkpoint.
-        for t in previous where t.status != "failed" { seen[t.hash] = (t.reward, t.validationAccuracy) }
+        // Resume: the controller reloads the state committed with the last
+        // children it learned from, evolution rebuilds its population from
+        // every trial; children a kill left unlearned from are learned now.
         let unobserved = try store.unobservedIDs()
         if let controller = strategy as? ReinforceController {
-            // The state committed with the last round it learned from (a
-            // controller.ckpt of a run from before the store kept it).
             let path = "\(options.directory)/controller.ckpt"
             if let state = try store.strategyState() {
                 try controller.restore(try Checkpoint.decode([UInt8](state), path: "\(store.path) (strategy state)").tensors)
             } else if FileManager.default.fileExists(atPath: path) {
+                // A run from before the store kept the controller's state.
                 try controller.restore(try Checkpoint.read(path).tensors)
             }
-            // Children of a round cut short by a kill: learn from them now.
-            let pending = previous.filter { unobserved.contains($0.id) }
-            if !pending.isEmpty {
-                try strategy.observe(pending.map(\.decisions), rewards: pending.map(\.reward))
-            }
+            try learn(final: true)
         } else if !previous.isEmpty {
             try strategy.observe(previous.map(\.decisions), rewards: previous.map(\.reward))
+            try store.commitRound(ids: unobserved.sorted(), state: nil)
         }
-        try store.commitRound(ids: unobserved.sorted(), state: try strategyState())
+        try releaseDeadLocalWorkers()
     }
 
-    /// A run continues only in the space it started in (its trials'
-    /// decisions mean nothing in another) and under the reward it started
-    /// with (its trials' rewards would not compare).
-    static func checkSameSettings(_ options: Options, _ shape: ChildShape, previous: [TrialStore.Trial]) throws {
-        guard !previous.isEmpty else { return }
-        if let settings = ChildShape.recordedSettings(in: options.directory) {
-            if let old = ChildShape(json: settings), let difference = old.difference(from: shape) {
-                throw SearchError(message: "this folder holds a search with \(difference): continue it with the same settings, or pass another --out")
-            }
-            let old = Reward(json: settings)
-            if old != options.reward {
-                throw SearchError(message: "this folder holds a search rewarded with --target-mflops \(old.targetMFLOPs) --cost-exponent \(old.exponent), not \(options.reward.targetMFLOPs) and \(options.reward.exponent): its rewards would not compare; continue it with the same settings, or pass another --out")
-            }
+    /// A run continues only in the space and on the images it started with
+    /// (its trials' decisions mean nothing in another) and under the reward
+    /// it started with (its trials' rewards would not compare).
+    static func checkSameSettings(_ options: Options, _ shape: ChildShape, recorded: [String: Any]?, previous: [TrialStore.Trial]) throws {
+        guard let recorded, !previous.isEmpty else { return }
+        if let old = ChildShape(json: recorded), let difference = old.difference(from: shape) {
+            throw SearchError(message: "this run holds a search with \(difference): continue it with the same settings, or pass another --out")
+        }
+        let old = Reward(json: recorded)
+        if old != options.reward {
+            throw SearchError(message: "this run holds a search rewarded with --target-mflops \(old.targetMFLOPs) --cost-exponent \(old.exponent), not \(options.reward.targetMFLOPs) and \(options.reward.exponent): its rewards would not compare; continue it with the same settings, or pass another --out")
+        }
+        if let then = SearchImages(json: recorded), let now = options.images, then.dataset != now.dataset {
+            throw SearchError(message: "this run holds a search on --dataset \(then.dataset.rawValue), not \(now.dataset.rawValue): continue it with the same settings, or pass another --out")
         }
         if let odd = previous.first(where: { options.space.layers(forDecisions: $0.decisions.count) == nil }) {
             throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, which make no child of this space (\(options.space.decisions.count) for \(options.space.layers) layers): continue it with the same settings, or pass another --out")
+        }
+    }
+
+    /// Children that workers of an earlier coordinator on this machine held
+    /// when they died with it: back to the queue now, not after their lease.
+    func releaseDeadLocalWorkers() throws {
+        for job in try store.jobs(status: "running") {
+            let parts = job.worker.split(separator: ":")
+            let local = job.worker == "in-process" || (parts.count == 2 && String(parts[0]) == Worker.hostName
+                                                       && Int32(parts[1]).map { kill($0, 0) != 0 && errno == ESRCH } == true)
+            if local { try store.release(worker: job.worker, reason: "its worker died with the coordinator", maxAttempts: options.maxAttempts) }
         }
     }
 
@@ -166,49 +219,6 @@ public final class Search {
     /// A child as IR for this search's images and classes.
     func child(_ choices: [Int], name: String) -> String { shape.ir(choices, name: name) }
 
-    /// Trains one child; returns its trial (reward 0 and the error if it failed).
-    func evaluate(_ choices: [Int], id: Int) -> TrialStore.Trial {
-        let text = child(choices, name: "child\(id)")
-        var trial = TrialStore.Trial(id: id, strategy: strategy.name, decisions: choices, hash: "", reward: 0, validationAccuracy: 0,
-                                     parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: 0, status: "ok", error: "")
-        do {
-            let graph = try Verifier.parseAndVerify(Array(text.utf8))
-            trial.hash = StructuralHash.hash(graph)
-            let stats = GraphStatistics(graph)
-            trial.parameters = stats.parameterElements
-            trial.flops = stats.flopsPerExample
-            if let known = seen[trial.hash] {
-                trial.status = "cached"
-                trial.reward = known.reward
-                trial.validationAccuracy = known.accuracy
-                return trial
-            }
-            var o = Trainer.Options()
-            o.epochs = options.epochs
-            o.batch = options.batch
-            o.learningRate = options.learningRate
-            o.seed = options.seed &+ UInt64(id)
-            o.verbose = false
-            o.execution = options.execution
-            var start = Date()
-            let trainer = try Trainer(graph, options: o)
-            trial.compileSeconds = Date().timeIntervalSince(start)
-            start = Date()
-            var best = 0.0
-            for _ in 0..<options.epochs {
-                best = max(best, try trainer.trainEpoch(train, validation: validation).validationAccuracy)
-            }
-            trial.trainSeconds = Date().timeIntervalSince(start)
-            trial.validationAccuracy = best
-            trial.reward = options.reward(accuracy: best, flopsPerImage: trial.flops)
-            seen[trial.hash] = (trial.reward, best)
-        } catch {
-            trial.status = "failed"
-            trial.error = "\(error)"
-        }
-        return trial
-    }
-
     /// The entropy of the uniform distribution over children, in nats: where
     /// the controller's starts, and what its falling entropy is measured against.
     var uniformEntropy: Double { options.space.decisions.reduce(0) { $0 + Foundation.log(Double($1.options)) } }
@@ -221,60 +231,107 @@ public final class Search {
         return try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: 0, tensors: controller.parameters).encoded()
     }
 
-    /// The controller's parameters and Adam state as a checkpoint file in
-    /// the run folder, for a person to inspect; the trial store's copy is
-    /// the one a resumed search reads.
-    func saveController(step: Int) throws {
-        guard let controller = strategy as? ReinforceController else { return }
-        try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: step, tensors: controller.parameters)
-            .write(to: "\(options.directory)/controller.ckpt")
+    /// Lets the strategy learn from finished children it has not seen: the
+    /// controller in updates of `perUpdate` children (`final`: the rest
+    /// too), the others from each child at once. The state and the trials
+    /// it learned from are committed together.
+    func learn(final: Bool) throws {
+        var pending = try store.unobserved()
+        if let controller = strategy as? ReinforceController {
+            while pending.count >= options.perUpdate || (final && !pending.isEmpty) {
+                let batch = Array(pending.prefix(options.perUpdate))
+                pending.removeFirst(batch.count)
+                try strategy.observe(batch.map(\.decisions), rewards: batch.map(\.reward))
+                try store.commitRound(ids: batch.map(\.id), state: try strategyState())
+                // A copy for a person to inspect; the store's is the one a resumed search reads.
+                try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: batch.last!.id, tensors: controller.parameters)
+                    .write(to: "\(options.directory)/controller.ckpt")
+                if let entropy = controller.lastEntropy {
+                    say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, uniformEntropy))
+                }
+            }
+        } else if !pending.isEmpty {
+            try strategy.observe(pending.map(\.decisions), rewards: pending.map(\.reward))
+            try store.commitRound(ids: pending.map(\.id), state: nil)
+        }
     }
 
     /// Runs the search; returns every trial, best first.
     @discardableResult
     public func run() throws -> [TrialStore.Trial] {
         let start = Date()
-        let earlier = try store.all()
-        var done = earlier.count
-        var bestReward = earlier.map(\.reward).max() ?? 0
+        let before = try store.all()
+        var lastSeen = before.last?.id ?? 0
+        var bestReward = before.map(\.reward).max() ?? 0
+        let legacy = before.filter { $0.job == nil }.count
+        var finishedHere = 0
+        let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.directory)`"
         say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
-            + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count)")
+            + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count); children train \(where_)")
+        var processes: WorkerProcesses?
+        var inProcess: Worker?
+        if options.inProcess {
+            inProcess = try Worker(store: store, execution: options.execution, images: (train, validation), id: "in-process", say: { _ in })
+        } else if options.workers > 0 {
+            processes = try WorkerProcesses(executable: options.workerExecutable!,
+                                            arguments: ["worker", options.directory, "--serve", "--supervised", "--threads", String(options.workerThreads)],
+                                            count: options.workers, logFolder: "\(options.directory)/workers", store: store,
+                                            maxAttempts: options.maxAttempts, say: say)
+        }
+        defer { processes?.stop() }
         var grownTo = 0
-        while done < options.children {
-            // A round never straddles a growth step: its children share a length.
-            var round = min(options.perUpdate, options.children - done)
-            if options.growEvery > 0 { round = min(round, options.growEvery - done % options.growEvery) }
-            let layers = layers(after: done)
-            if layers != grownTo && options.growFrom > 0 {
-                say("children now have \(layers) layers")
-                grownTo = layers
-            }
-            strategy.length = options.space.withLayers(layers).decisions.count
-            let proposals = try strategy.propose(round)
-            var rewards: [Double] = [], ids: [Int] = []
-            for choices in proposals {
-                let trial = evaluate(choices, id: done + 1)
-                ids.append(try store.insert(trial))
-                rewards.append(trial.reward)
+        var lastWaitNote = Date.distantPast
+        while true {
+            let fresh = try store.trials(after: lastSeen)
+            var done = try store.count() - fresh.count
+            for t in fresh {
+                lastSeen = t.id
+                finishedHere += 1
                 done += 1
-                bestReward = max(bestReward, trial.reward)
-                let elapsed = Date().timeIntervalSince(start)
-                let eta = elapsed / Double(done) * Double(options.children - done)
-                let what = trial.status == "failed" ? "FAILED: \(trial.error)" : String(format: "accuracy %.4f reward %.4f%@", trial.validationAccuracy, trial.reward,
-                                                                                     trial.status == "cached" ? " (seen before: reused)" : "")
-                say(String(format: "[%d/%d] child %@ %@; best reward %.4f; %.1f s compile, %.1f s train; ETA %@",
-                           done, options.children, String(trial.hash.prefix(10)), what, bestReward,
-                           trial.compileSeconds, trial.trainSeconds, Progress.clock(eta)))
+                bestReward = max(bestReward, t.reward)
+                let eta = Date().timeIntervalSince(start) / Double(finishedHere) * Double(max(options.children - done, 0))
+                let what = !t.succeeded ? "\(t.status.uppercased()): \(t.error)"
+                    : String(format: "accuracy %.4f reward %.4f%@", t.validationAccuracy, t.reward, t.status == "cached" ? " (seen before: reused)" : "")
+                say(String(format: "[%d/%d] %@ %@; best reward %.4f; %.1f s compile, %.1f s train%@; ETA %@",
+                           done, options.children, t.hash.isEmpty ? "job \(t.job ?? t.id)" : "child " + t.hash.prefix(10), what, bestReward, t.compileSeconds, t.trainSeconds,
+                           options.inProcess ? "" : " (worker \(t.worker))", Progress.clock(eta)))
             }
-            try strategy.observe(proposals, rewards: rewards)
-            try store.commitRound(ids: ids, state: try strategyState())
-            try saveController(step: done)
-            if let entropy = (strategy as? ReinforceController)?.lastEntropy {
-                say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, uniformEntropy))
+            try learn(final: false)
+            if done >= options.children { break }
+            let counts = try store.jobCounts()
+            var proposed = legacy + counts.values.reduce(0, +)
+            let outstanding = counts["queued"]! + counts["running"]!
+            let live = try store.workers().filter { $0.heartbeat > WorkQueue.now - options.leaseSeconds && $0.id != "in-process" }.count
+            let target = options.inProcess ? 1 : max(options.workers, live) + 1
+            var wanted = min(options.children - proposed, target - outstanding)
+            while wanted > 0 {
+                let layers = layers(after: proposed)
+                if layers != grownTo && options.growFrom > 0 {
+                    say("children now have \(layers) layers")
+                    grownTo = layers
+                }
+                strategy.length = options.space.withLayers(layers).decisions.count
+                // Never straddle a growth step: proposals of one call share a length.
+                let n = options.growEvery > 0 ? min(wanted, options.growEvery - proposed % options.growEvery) : wanted
+                try store.enqueue(try strategy.propose(n), strategy: strategy.name)
+                proposed += n
+                wanted -= n
+            }
+            if let worker = inProcess {
+                try worker.runOne()
+            } else {
+                try processes?.poll(wanted: true)
+                if options.workers == 0 && live == 0 && Date().timeIntervalSince(lastWaitNote) > 60 {
+                    say("waiting for workers: start `nasc worker \(options.directory)` (here, or on a machine sharing the store)")
+                    lastWaitNote = Date()
+                }
+                Thread.sleep(forTimeInterval: 0.1)
             }
         }
+        try learn(final: true)
+        if let worker = inProcess { try store.release(worker: worker.id, reason: "the search ended", maxAttempts: options.maxAttempts) }
         let trials = try store.all().sorted { $0.reward > $1.reward }
-        if let best = trials.first {
+        if let best = trials.first(where: \.succeeded) {
             try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
         }
         say(String(format: "search finished in %@", Progress.clock(Date().timeIntervalSince(start))))

@@ -1,10 +1,14 @@
-import CSQLite
 import Foundation
 
-/// Every trial of a search in an SQLite database (`trials.db` in the run
-/// folder), so a run can be queried with any SQLite client:
+/// Everything a search knows, in one database: its settings, every trial,
+/// the work queue (WorkQueue.swift) and the strategy's state. By default an
+/// SQLite file (`trials.db` in the run folder) that any SQLite client reads:
 ///
 ///     sqlite3 run/trials.db 'select id, reward, val_accuracy, hash from trials order by reward desc limit 5'
+///
+/// Every write that must not be half-done (a trial and its job; the
+/// strategy's state and the trials it learned from) is one transaction, so
+/// a process killed at any moment leaves the store consistent.
 public final class TrialStore {
     public struct Trial: Sendable {
         public var id: Int
@@ -17,135 +21,175 @@ public final class TrialStore {
         public var flops: Int
         public var compileSeconds: Double
         public var trainSeconds: Double
-        /// ok, cached (same hash as an earlier child), or failed.
+        /// ok; cached (same hash as an earlier child, its reward reused);
+        /// failed (an error: the message says which); diverged (NaN loss);
+        /// timeout; crashed (its worker died, as many times as it was tried).
         public var status: String
         public var error: String
+        /// The job it was trained for (nil for trials of older stores).
+        public var job: Int? = nil
+        /// The worker that trained it ("in-process" when the coordinator did).
+        public var worker: String = ""
+
+        /// Whether the child trained and its reward means something.
+        public var succeeded: Bool { status == "ok" || status == "cached" }
     }
 
-    private var db: OpaquePointer?
-    public let path: String
+    /// The schema this nasc reads and writes; a store of another version is
+    /// refused with a message instead of being misread.
+    public static let schemaVersion = 2
 
-    public init(path: String) throws {
-        self.path = path
-        guard sqlite3_open(path, &db) == SQLITE_OK else { throw TrialStore.error(db, path, "cannot open") }
-        try exec("""
+    public let database: Database
+    public var path: String { database.location }
+
+    /// A second connection to the same store, for another thread.
+    public func reopen() throws -> Database { try database.reopen() }
+
+    /// Opens (creating if needed) the SQLite store at `path`.
+    public convenience init(path: String) throws {
+        try self.init(database: try SQLiteDatabase(path: path))
+    }
+
+    public init(database: Database) throws {
+        self.database = database
+        try database.transaction {
+            try database.query("create table if not exists settings (key text primary key, value text not null)")
+            let version = try database.query("select value from settings where key = 'schema'").first?.first?.text.flatMap { Int($0) }
+            if let version, version != TrialStore.schemaVersion {
+                throw SearchError(message: version > TrialStore.schemaVersion
+                                  ? "this store has schema version \(version), newer than this nasc reads (\(TrialStore.schemaVersion)): run a newer nasc here"
+                                  : "this store has schema version \(version), older than this nasc writes (\(TrialStore.schemaVersion)): finish it with the nasc that started it",
+                                  file: database.location)
+            }
+            try createTables()
+            if version == nil { try database.query("insert into settings (key, value) values ('schema', ?)", .text(String(TrialStore.schemaVersion))) }
+        }
+    }
+
+    private func createTables() throws {
+        try database.query("""
             create table if not exists trials (
               id integer primary key, strategy text not null, decisions text not null, hash text not null,
               reward real not null, val_accuracy real not null, params integer not null, flops integer not null,
               compile_s real not null, train_s real not null, status text not null, error text not null,
               created text not null default (datetime('now')))
             """)
-        try exec("create index if not exists trials_hash on trials(hash)")
-        // Whether the strategy has learned from a trial; stores from before
-        // this column count every trial as learned from.
-        if !(try columns("trials")).contains("observed") {
-            try exec("alter table trials add column observed integer not null default 1")
-        }
+        try database.query("create index if not exists trials_hash on trials(hash)")
+        // Stores from before these columns: every trial counts as learned
+        // from, and as the trial of no job.
+        let have = try database.columns(of: "trials")
+        if !have.contains("observed") { try database.query("alter table trials add column observed integer not null default 1") }
+        if !have.contains("job") { try database.query("alter table trials add column job integer") }
+        if !have.contains("worker") { try database.query("alter table trials add column worker text not null default ''") }
+        // One trial per job, whatever two workers racing on an expired lease do.
+        try database.query("create unique index if not exists trials_job on trials(job)")
         // The strategy's state (the controller's weights and Adam moments),
-        // written in the same transaction that marks the trials it learned
-        // from, so a search killed at any moment resumes exactly.
-        try exec("create table if not exists strategy_state (id integer primary key check (id = 1), data blob not null)")
+        // written in the same transaction that marks the trials it learned from.
+        try database.query("create table if not exists strategy_state (id integer primary key check (id = 1), data blob not null)")
+        try WorkQueue.createTables(database)
     }
 
-    func columns(_ table: String) throws -> [String] {
-        var stmt: OpaquePointer?
-        guard sqlite3_prepare_v2(db, "pragma table_info(\(table))", -1, &stmt, nil) == SQLITE_OK else { throw TrialStore.error(db, path, "cannot prepare") }
-        defer { sqlite3_finalize(stmt) }
-        var out: [String] = []
-        while sqlite3_step(stmt) == SQLITE_ROW { out.append(sqlite3_column_text(stmt, 1).map { String(cString: $0) } ?? "") }
-        return out
+    // MARK: Settings
+
+    /// The search's settings as JSON (nil before a search wrote them).
+    public func settings() throws -> [String: Any]? {
+        guard let text = try database.query("select value from settings where key = 'search'").first?.first?.text else { return nil }
+        return try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
     }
+
+    public func setSettings(_ settings: [String: Any]) throws {
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
+        try database.query("insert or replace into settings (key, value) values ('search', ?)", .text(text))
+    }
+
+    // MARK: Trials
+
+    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker"
+
+    static func trial(_ row: [SQLValue]) -> Trial {
+        Trial(id: row[0].int ?? 0, strategy: row[1].text ?? "", decisions: (row[2].text ?? "").split(separator: ",").compactMap { Int($0) },
+              hash: row[3].text ?? "", reward: row[4].real ?? 0, validationAccuracy: row[5].real ?? 0,
+              parameters: row[6].int ?? 0, flops: row[7].int ?? 0, compileSeconds: row[8].real ?? 0, trainSeconds: row[9].real ?? 0,
+              status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "")
+    }
+
+    /// Records a trial, not yet learned from; returns the id the store gave it.
+    @discardableResult
+    public func insert(_ t: Trial) throws -> Int {
+        let rows = try database.query("""
+            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, observed)
+            values (?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
+            """, [.text(t.strategy), .text(t.decisions.map(String.init).joined(separator: ",")), .text(t.hash), .real(t.reward),
+                  .real(t.validationAccuracy), .int(Int64(t.parameters)), .int(Int64(t.flops)), .real(t.compileSeconds), .real(t.trainSeconds),
+                  .text(t.status), .text(t.error), t.job.map { .int(Int64($0)) } ?? .null, .text(t.worker)])
+        guard let id = rows.first?.first?.int else { throw SearchError(message: "the store gave the trial no id", file: path) }
+        return id
+    }
+
+    public func all() throws -> [Trial] {
+        try database.query("select \(TrialStore.trialColumns) from trials order by id").map(TrialStore.trial)
+    }
+
+    /// Trials with ids above `id`, in order: what finished since a look.
+    public func trials(after id: Int) throws -> [Trial] {
+        try database.query("select \(TrialStore.trialColumns) from trials where id > ? order by id", .int(Int64(id))).map(TrialStore.trial)
+    }
+
+    public func count() throws -> Int { try database.query("select count(*) from trials").first?.first?.int ?? 0 }
+
+    /// The reward and accuracy of an earlier successful training of a child
+    /// with this structural hash, if any.
+    public func known(hash: String) throws -> (reward: Double, accuracy: Double)? {
+        guard let row = try database.query("select reward, val_accuracy from trials where hash = ? and status = 'ok' order by id limit 1", .text(hash)).first else { return nil }
+        return (row[0].real ?? 0, row[1].real ?? 0)
+    }
+
+    // MARK: The strategy's state
 
     /// Marks these trials learned from and stores the strategy's state (if
     /// it has one), in one transaction.
     public func commitRound(ids: [Int], state: Data?) throws {
-        try exec("begin immediate")
-        do {
-            if !ids.isEmpty { try exec("update trials set observed = 1 where id in (\(ids.map(String.init).joined(separator: ",")))") }
-            if let state {
-                var stmt: OpaquePointer?
-                guard sqlite3_prepare_v2(db, "insert or replace into strategy_state (id, data) values (1, ?)", -1, &stmt, nil) == SQLITE_OK else {
-                    throw TrialStore.error(db, path, "cannot prepare")
-                }
-                defer { sqlite3_finalize(stmt) }
-                _ = state.withUnsafeBytes { sqlite3_bind_blob(stmt, 1, $0.baseAddress, Int32($0.count), TrialStore.transient) }
-                guard sqlite3_step(stmt) == SQLITE_DONE else { throw TrialStore.error(db, path, "cannot store the strategy's state") }
-            }
-            try exec("commit")
-        } catch {
-            _ = sqlite3_exec(db, "rollback", nil, nil, nil)
-            throw error
+        try database.transaction {
+            if !ids.isEmpty { try database.query("update trials set observed = 1 where id in (\(ids.map(String.init).joined(separator: ",")))") }
+            if let state { try database.query("insert or replace into strategy_state (id, data) values (1, ?)", .blob(state)) }
         }
     }
 
     /// The strategy's state as last committed, if any.
     public func strategyState() throws -> Data? {
-        var stmt: OpaquePointer?
-        guard sqlite3_prepare_v2(db, "select data from strategy_state where id = 1", -1, &stmt, nil) == SQLITE_OK else { throw TrialStore.error(db, path, "cannot prepare") }
-        defer { sqlite3_finalize(stmt) }
-        guard sqlite3_step(stmt) == SQLITE_ROW, let bytes = sqlite3_column_blob(stmt, 0) else { return nil }
-        return Data(bytes: bytes, count: Int(sqlite3_column_bytes(stmt, 0)))
+        try database.query("select data from strategy_state where id = 1").first?.first?.blob
     }
 
-    /// Ids of the trials the strategy has not learned from: children that
-    /// finished in a round the search did not complete.
+    /// Trials the strategy has not learned from yet, in the order they finished.
+    public func unobserved() throws -> [Trial] {
+        try database.query("select \(TrialStore.trialColumns) from trials where observed = 0 order by id").map(TrialStore.trial)
+    }
+
+    /// Ids of the trials the strategy has not learned from yet.
     public func unobservedIDs() throws -> Set<Int> {
-        var stmt: OpaquePointer?
-        guard sqlite3_prepare_v2(db, "select id from trials where observed = 0", -1, &stmt, nil) == SQLITE_OK else { throw TrialStore.error(db, path, "cannot prepare") }
-        defer { sqlite3_finalize(stmt) }
-        var out = Set<Int>()
-        while sqlite3_step(stmt) == SQLITE_ROW { out.insert(Int(sqlite3_column_int64(stmt, 0))) }
-        return out
+        Set(try database.query("select id from trials where observed = 0").compactMap { $0[0].int })
     }
 
-    deinit { sqlite3_close(db) }
+    // MARK: Integrity
 
-    static func error(_ db: OpaquePointer?, _ path: String, _ what: String) -> Error {
-        SearchError(message: "\(what): \(String(cString: sqlite3_errmsg(db)))", file: path)
-    }
-
-    func exec(_ sql: String) throws {
-        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw TrialStore.error(db, path, "SQL failed") }
-    }
-
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
-    /// Records a trial; returns the id the store gave it.
-    @discardableResult
-    public func insert(_ t: Trial) throws -> Int {
-        var stmt: OpaquePointer?
-        let sql = "insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, observed) values (?,?,?,?,?,?,?,?,?,?,?,0)"
-        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else { throw TrialStore.error(db, path, "cannot prepare") }
-        defer { sqlite3_finalize(stmt) }
-        sqlite3_bind_text(stmt, 1, t.strategy, -1, TrialStore.transient)
-        sqlite3_bind_text(stmt, 2, t.decisions.map(String.init).joined(separator: ","), -1, TrialStore.transient)
-        sqlite3_bind_text(stmt, 3, t.hash, -1, TrialStore.transient)
-        sqlite3_bind_double(stmt, 4, t.reward)
-        sqlite3_bind_double(stmt, 5, t.validationAccuracy)
-        sqlite3_bind_int64(stmt, 6, Int64(t.parameters))
-        sqlite3_bind_int64(stmt, 7, Int64(t.flops))
-        sqlite3_bind_double(stmt, 8, t.compileSeconds)
-        sqlite3_bind_double(stmt, 9, t.trainSeconds)
-        sqlite3_bind_text(stmt, 10, t.status, -1, TrialStore.transient)
-        sqlite3_bind_text(stmt, 11, t.error, -1, TrialStore.transient)
-        guard sqlite3_step(stmt) == SQLITE_DONE else { throw TrialStore.error(db, path, "cannot record the trial") }
-        return Int(sqlite3_last_insert_rowid(db))
-    }
-
-    public func all() throws -> [Trial] {
-        var stmt: OpaquePointer?
-        let sql = "select id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error from trials order by id"
-        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else { throw TrialStore.error(db, path, "cannot prepare") }
-        defer { sqlite3_finalize(stmt) }
-        var out: [Trial] = []
-        while sqlite3_step(stmt) == SQLITE_ROW {
-            func text(_ i: Int32) -> String { sqlite3_column_text(stmt, i).map { String(cString: $0) } ?? "" }
-            out.append(Trial(id: Int(sqlite3_column_int64(stmt, 0)), strategy: text(1),
-                             decisions: text(2).split(separator: ",").compactMap { Int($0) }, hash: text(3),
-                             reward: sqlite3_column_double(stmt, 4), validationAccuracy: sqlite3_column_double(stmt, 5),
-                             parameters: Int(sqlite3_column_int64(stmt, 6)), flops: Int(sqlite3_column_int64(stmt, 7)),
-                             compileSeconds: sqlite3_column_double(stmt, 8), trainSeconds: sqlite3_column_double(stmt, 9),
-                             status: text(10), error: text(11)))
+    /// What is wrong with the store, if anything: the database's own check,
+    /// then the search's invariants (every finished job has exactly one
+    /// trial, every trial of a job names a finished job, no job runs without
+    /// a worker).
+    public func problems() throws -> [String] {
+        var out: [String] = []
+        if let sqlite = database as? SQLiteDatabase {
+            let result = try sqlite.query("pragma integrity_check").compactMap { $0.first?.text }
+            if result != ["ok"] { out += result.map { "integrity check: \($0)" } }
+        }
+        for row in try database.query("select j.id, count(t.id) from jobs j left join trials t on t.job = j.id where j.status = 'done' group by j.id having count(t.id) != 1") {
+            out.append("job \(row[0].int ?? 0) is done but has \(row[1].int ?? 0) trials")
+        }
+        for row in try database.query("select t.id, t.job from trials t left join jobs j on j.id = t.job where t.job is not null and (j.id is null or j.status != 'done')") {
+            out.append("trial \(row[0].int ?? 0) belongs to job \(row[1].int ?? 0), which is not done")
+        }
+        for row in try database.query("select id from jobs where status = 'running' and worker = ''") {
+            out.append("job \(row[0].int ?? 0) is running on no worker")
         }
         return out
     }

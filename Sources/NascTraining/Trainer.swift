@@ -103,7 +103,7 @@ public final class Trainer {
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
             let out = try run(step, train, indices, lr: lr)
             let loss = Double(out[options.training.loss]!.values[0])
-            guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr") }
+            guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr", diverged: true) }
             lossSum += loss * Double(indices.count)
             seen += indices.count
             stepsDone += 1
@@ -146,6 +146,12 @@ public final class Trainer {
 /// a loss that diverged. Worded for the user.
 public struct TrainingError: Error, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The loss stopped being a finite number (a search records such a
+    /// child as diverged, not as failed).
+    public var diverged = false
+    public init(_ message: String, diverged: Bool = false) {
+        self.message = message
+        self.diverged = diverged
+    }
     public var description: String { message }
 }

@@ -92,6 +92,9 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .customLong("out"), help: "Run folder.")
     var directory = "nasc-run"
 
+    @OptionGroup(title: "Workers")
+    var workerFlags: SearchWorkerFlags
+
     func validate() throws {
         guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
         guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
@@ -108,6 +111,11 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
         try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
         try FlagCheck.real(costExponent, "--cost-exponent", atMost: 0)
+        try FlagCheck.int(workerFlags.workers, "--workers", 0...256)
+        try FlagCheck.real(workerFlags.childTimeout, "--child-timeout", atLeast: 0)
+        try FlagCheck.real(workerFlags.leaseSeconds, "--lease-seconds", atLeast: 0.5)
+        try FlagCheck.int(workerFlags.maxAttempts, "--max-attempts", 1...100)
+        if workerFlags.inProcess && workerFlags.workers != 1 { throw ValidationError("--in-process trains children in the search's own process: it takes no --workers") }
     }
 
     func run() throws {
@@ -116,8 +124,10 @@ struct SearchCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
                 throw CommandError("\(directory): error: --out names a file; give a folder (a new one, or a search's run folder to continue it)")
             }
-            let full = try datasetFlags.load().train
-            let (rest, validation) = try datasetFlags.split(full, validation: validationImages, flag: "--validation-images")
+            let images = SearchImages(dataset: datasetFlags.dataset, folder: datasetFlags.data.map(absolutePath),
+                                      trainImages: trainImages, validationImages: validationImages)
+            let (train, validation): (ImageDataset, ImageDataset)
+            do { (train, validation) = try images.load() } catch let e as DatasetError { throw CommandError(e.description) }
             var o = Search.Options()
             o.space = spaceFlags.space
             o.strategy = strategy
@@ -136,9 +146,18 @@ struct SearchCommand: ParsableCommand {
             o.seed = seed
             o.execution = ExecutionSettings(threads: threads)
             o.directory = directory
+            o.images = images
+            o.inProcess = workerFlags.inProcess
+            o.workers = workerFlags.workers
+            // The cores are shared between the local workers.
+            o.workerThreads = max(1, threads / max(workerFlags.workers, 1))
+            o.workerExecutable = currentExecutable()
+            o.childTimeout = workerFlags.childTimeout
+            o.leaseSeconds = workerFlags.leaseSeconds
+            o.maxAttempts = workerFlags.maxAttempts
             let search: Search
             do {
-                search = try Search(options: o, train: rest.subset(0..<min(trainImages, rest.count)), validation: validation)
+                search = try Search(options: o, train: train, validation: validation)
             } catch let e as SearchError where e.file != nil {
                 throw CommandError(e.description)
             } catch { throw CommandError("\(directory): error: \(error)") }

@@ -7,39 +7,12 @@ import NascRuntime
 import NascPasses
 import NascTraining
 
-/// Where the datasets come from.
-enum DatasetChoice: String, ExpressibleByArgument, CaseIterable {
-    case fashionMNIST = "fashion-mnist", mnist, cifar10
-
-    var defaultDirectory: String {
-        switch self {
-        case .fashionMNIST: return "/usr/share/datasets/fashion-mnist"
-        case .mnist: return "/usr/share/datasets/mnist"
-        case .cifar10: return "cifar-10-batches-bin"
-        }
-    }
-
-    /// Training and test splits.
-    func load(_ directory: String?) throws -> (train: ImageDataset, test: ImageDataset) {
-        let dir = directory ?? defaultDirectory
-        switch self {
-        case .fashionMNIST, .mnist:
-            func file(_ base: String) -> String {
-                let gz = "\(dir)/\(base).gz"
-                return FileManager.default.fileExists(atPath: gz) ? gz : "\(dir)/\(base)"
-            }
-            return (try IDX.load(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte")),
-                    try IDX.load(images: file("t10k-images-idx3-ubyte"), labels: file("t10k-labels-idx1-ubyte")))
-        case .cifar10:
-            return (try CIFAR10.load(directory: dir), try CIFAR10.load(directory: dir, test: true))
-        }
-    }
-}
+extension DatasetName: ExpressibleByArgument {}
 
 /// The dataset flags of every command that reads images.
 struct DatasetFlags: ParsableArguments {
-    @Option(help: "Dataset: \(DatasetChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var dataset: DatasetChoice = .fashionMNIST
+    @Option(help: "Dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var dataset: DatasetName = .fashionMNIST
 
     @Option(help: "Folder holding the dataset files (default: where Debian's package puts them).")
     var data: String?

@@ -127,6 +127,7 @@ final class SearchLoopTests: XCTestCase {
         // Two children as a kill would leave them: recorded, not learned from.
         var child = try store.all()[0]
         child.reward = 0.9
+        child.job = nil
         try store.insert(child)
         try store.insert(child)
         XCTAssertEqual(try store.unobservedIDs().count, 2)

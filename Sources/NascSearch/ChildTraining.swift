@@ -1,0 +1,118 @@
+import Foundation
+import NascData
+import NascIR
+import NascPasses
+import NascRuntime
+import NascTraining
+
+/// How every child of a search is built, trained and rewarded: what the
+/// coordinator writes into the store and each worker reads back, so a
+/// worker on another machine trains a child exactly as the coordinator's own.
+public struct SearchSettings: Sendable {
+    public var shape: ChildShape
+    public var reward = Reward()
+    public var epochs = 1
+    public var batch = 32
+    public var learningRate = 0.1
+    public var seed: UInt64 = 0
+    /// Where workers load the images from (nil: only in-process training,
+    /// with images handed over in memory).
+    public var images: SearchImages?
+    /// A worker renews its lease every quarter of this; a lease not renewed
+    /// for this long is taken back and its child queued again.
+    public var leaseSeconds = 60.0
+    /// Leases a child gets before it is recorded as crashed.
+    public var maxAttempts = 2
+    /// A child still training after this long is stopped and recorded as
+    /// timed out (0: no limit).
+    public var childTimeout = 1800.0
+
+    public init(shape: ChildShape) { self.shape = shape }
+
+    public var json: [String: Any] {
+        var out = shape.json.merging(reward.json) { a, _ in a }
+        out.merge(["epochs": epochs, "batch": batch, "lr": learningRate, "seed": Int64(bitPattern: seed),
+                   "lease_s": leaseSeconds, "max_attempts": maxAttempts, "child_timeout_s": childTimeout] as [String: Any]) { a, _ in a }
+        if let images { out.merge(images.json) { a, _ in a } }
+        return out
+    }
+
+    public init?(json: [String: Any]) {
+        guard let shape = ChildShape(json: json) else { return nil }
+        self.init(shape: shape)
+        reward = Reward(json: json)
+        epochs = json["epochs"] as? Int ?? epochs
+        batch = json["batch"] as? Int ?? batch
+        learningRate = json["lr"] as? Double ?? learningRate
+        seed = UInt64(bitPattern: (json["seed"] as? Int64) ?? Int64(json["seed"] as? Int ?? 0))
+        images = SearchImages(json: json)
+        leaseSeconds = json["lease_s"] as? Double ?? leaseSeconds
+        maxAttempts = json["max_attempts"] as? Int ?? maxAttempts
+        childTimeout = json["child_timeout_s"] as? Double ?? childTimeout
+    }
+}
+
+/// Trains one child and makes its trial: the one place a child is turned
+/// into a reward, for the coordinator's in-process worker and `nasc worker`
+/// alike. Failures are the trial's status, never an escaping error: a child
+/// that does not fit memory or diverges is a result of the search.
+public struct ChildTrainer {
+    public let settings: SearchSettings
+    public let train: ImageDataset, validation: ImageDataset
+    public var execution: ExecutionSettings
+
+    public init(settings: SearchSettings, train: ImageDataset, validation: ImageDataset, execution: ExecutionSettings) {
+        self.settings = settings
+        self.train = train
+        self.validation = validation
+        self.execution = execution
+    }
+
+    /// The trial of `job`; `known` gives an earlier reward of the same
+    /// structural hash, which is reused instead of training again.
+    public func evaluate(_ job: Job, known: (String) throws -> (reward: Double, accuracy: Double)?) -> TrialStore.Trial {
+        var trial = TrialStore.Trial(id: 0, strategy: job.strategy, decisions: job.decisions, hash: "", reward: 0, validationAccuracy: 0,
+                                     parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: 0, status: "ok", error: "", job: job.id)
+        do {
+            guard settings.shape.space.layers(forDecisions: job.decisions.count) != nil else {
+                throw SearchError(message: "\(job.decisions.count) decisions make no child of this space")
+            }
+            let graph = try Verifier.parseAndVerify(Array(settings.shape.ir(job.decisions, name: "child\(job.id)").utf8))
+            trial.hash = StructuralHash.hash(graph)
+            let stats = GraphStatistics(graph)
+            trial.parameters = stats.parameterElements
+            trial.flops = stats.flopsPerExample
+            if let seen = try known(trial.hash) {
+                trial.status = "cached"
+                trial.reward = seen.reward
+                trial.validationAccuracy = seen.accuracy
+                return trial
+            }
+            var o = Trainer.Options()
+            o.epochs = settings.epochs
+            o.batch = settings.batch
+            o.learningRate = settings.learningRate
+            o.seed = settings.seed &+ UInt64(job.id)
+            o.verbose = false
+            o.execution = execution
+            var start = Date()
+            let trainer = try Trainer(graph, options: o)
+            trial.compileSeconds = Date().timeIntervalSince(start)
+            start = Date()
+            var best = 0.0
+            for _ in 0..<settings.epochs {
+                best = max(best, try trainer.trainEpoch(train, validation: validation).validationAccuracy)
+            }
+            trial.trainSeconds = Date().timeIntervalSince(start)
+            trial.validationAccuracy = best
+            trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
+        } catch let error as TrainingError where error.diverged {
+            trial.status = "diverged"
+            trial.error = "\(error)"
+        } catch {
+            trial.status = "failed"
+            trial.error = "\(error)"
+        }
+        return trial
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import NascData
+import NascRuntime
+import NascSearch
+
+/// How `nasc search` runs its children: the worker flags.
+struct SearchWorkerFlags: ParsableArguments {
+    @Option(help: "Worker processes to start on this machine; --threads is shared between them. 0: start none, and wait for workers started with `nasc worker RUN`.")
+    var workers = 1
+
+    @Flag(help: "Train children inside the search's own process (debugging): no worker processes, so a child that crashes ends the search.")
+    var inProcess = false
+
+    @Option(help: ArgumentHelp("A child still training after S seconds is stopped and recorded as timed out (0: no limit).", valueName: "S"))
+    var childTimeout = 1800.0
+
+    @Option(help: ArgumentHelp("A worker renews its lease on a child every S/4 seconds; a child whose lease is not renewed for S seconds (its worker died, or its machine) goes back to the queue.", valueName: "S"))
+    var leaseSeconds = 60.0
+
+    @Option(help: "Leases a child gets before a child whose worker keeps dying is recorded as crashed.")
+    var maxAttempts = 2
+}
+
+/// The path of the running nasc binary, for the worker processes it starts.
+func currentExecutable() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    return n > 0 ? String(cString: buffer) : CommandLine.arguments[0]
+}
+
+/// `path` made absolute against the current folder: worker processes and
+/// settings recorded in a store must not depend on where a command ran.
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Train children of a running search: lease them from its store, train each, record its result.",
+        discussion: """
+            `nasc search` starts its own workers (--workers K); start more \
+            with this command, as many as you like, while the search runs. \
+            Each keeps K worker processes alive: a process that dies with \
+            its child (a crash in JIT code, the OOM killer, kill -9) has the \
+            child retried or recorded as crashed, and is replaced. A worker \
+            stops when the search has all its children.
+
+            The images are loaded as the search's settings say (its dataset \
+            and folder), so they must be at the same path on this machine. \
+            Worker logs: RUN/workers/.
+
+            Example:
+              nasc search --workers 0 --out runs/a &   # a coordinator that trains nothing itself
+              nasc worker runs/a --processes 2 --threads 1
+            """)
+
+    @Argument(help: "A search's run folder.")
+    var folder: String
+
+    @Option(help: "Worker processes to keep running.")
+    var processes = 1
+
+    @OptionGroup var threadFlags: ThreadFlags
+
+    @Flag(help: .hidden) var serve = false
+    @Flag(help: .hidden) var supervised = false
+
+    func validate() throws { try FlagCheck.int(processes, "--processes", 1...256) }
+
+    func run() throws {
+        try reportingErrors {
+            let path = "\(folder)/trials.db"
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CommandError("\(folder): error: no such run folder: give the --out of a search (workers may start before it, but not before its folder)")
+            }
+            // Workers may be started before their search: wait for it.
+            var waited = false
+            while try !FileManager.default.fileExists(atPath: path) || TrialStore(path: path).settings() == nil {
+                if !waited { print("worker: waiting for a search to start in \(folder)"); fflush(stdout); waited = true }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            let store = try TrialStore(path: path)
+            if serve {
+                // One worker in this process: what the supervisor below runs.
+                let worker = try Worker(store: store, execution: ExecutionSettings(threads: threadFlags.threads), version: NascVersion.string,
+                                        faults: Faults(environment: ProcessInfo.processInfo.environment)) { line in
+                    print(line)
+                    fflush(stdout)
+                }
+                try worker.serve(supervised: supervised)
+                return
+            }
+            guard let json = try store.settings(), let settings = SearchSettings(json: json) else {
+                throw CommandError("\(path): error: no search has started in this store yet: start `nasc search --out \(folder)` first")
+            }
+            let me = Worker.id()
+            let processes = try WorkerProcesses(executable: currentExecutable(),
+                                                arguments: ["worker", folder, "--serve", "--supervised", "--threads", String(threadFlags.threads)],
+                                                count: processes, logFolder: "\(folder)/workers", logPrefix: "\(me.replacingOccurrences(of: ":", with: "-"))-",
+                                                store: store, maxAttempts: settings.maxAttempts) { print($0); fflush(stdout) }
+            print("worker \(me): \(self.processes) process(es) of \(threadFlags.threads) thread(s) on \(folder); logs in \(folder)/workers/")
+            while true {
+                let finished = try store.count() >= (try store.settings()?["children"] as? Int ?? Int.max)
+                try processes.poll(wanted: !finished)
+                if finished && !processes.anyRunning { break }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            print("worker \(me): the search has all its children")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a search's progress: children done, running (where, since when), failed, queued; its best so far.",
+        discussion: """
+            Reads the run's store only, so it works while the search runs. \
+            --check also checks the store's integrity and exits with status 1 \
+            if anything is wrong.
+
+            Example:
+              nasc status nasc-run
+            """)
+
+    @Argument(help: "A search's run folder.")
+    var folder: String
+
+    @Flag(help: "Check the store's integrity (every finished child recorded exactly once).")
+    var check = false
+
+    func run() throws {
+        try reportingErrors {
+            let path = "\(folder)/trials.db"
+            guard FileManager.default.fileExists(atPath: path) else { throw CommandError("\(folder): error: not a search run folder (no trials.db)") }
+            let store = try TrialStore(path: path)
+            let settings = try store.settings() ?? [:]
+            let trials = try store.all()
+            let counts = try store.jobCounts()
+            let wanted = settings["children"] as? Int
+            let byStatus = Dictionary(grouping: trials, by: \.status).mapValues(\.count)
+            print("\(folder): \(trials.count)\(wanted.map { " of \($0)" } ?? "") children done ("
+                  + byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "), "
+                  + "\(counts["running"] ?? 0) running, \(counts["queued"] ?? 0) queued")
+            if let best = trials.filter(\.succeeded).max(by: { $0.reward < $1.reward }) {
+                print(String(format: "best so far: trial %d, reward %.4f, validation accuracy %.4f, %d parameters, %.1f MFLOP/image",
+                             best.id, best.reward, best.validationAccuracy, best.parameters, Double(best.flops) / 1e6))
+            }
+            let now = WorkQueue.now
+            for job in try store.jobs(status: "running") {
+                print(String(format: "  running: job %d on worker %@ for %.0f s (attempt %d, lease %@)", job.id, job.worker, now - job.started, job.attempts,
+                             job.leaseUntil >= now ? String(format: "renewed, %.0f s left", job.leaseUntil - now) : "EXPIRED"))
+            }
+            for w in try store.workers() {
+                print(String(format: "  worker %@ (nasc %@): %d children, last heartbeat %.0f s ago%@", w.id, w.version.isEmpty ? "?" : w.version,
+                             w.children, now - w.heartbeat, w.job.map { ", training job \($0)" } ?? ", idle"))
+            }
+            let failed = trials.filter { !$0.succeeded }
+            for t in failed.suffix(5) { print("  \(t.status): trial \(t.id) (job \(t.job.map(String.init) ?? "-")): \(t.error.prefix(300))") }
+            if failed.count > 5 { print("  ... \(failed.count - 5) more failed children: sqlite3 \(path) \"select id, status, error from trials where status not in ('ok','cached')\"") }
+            if check {
+                let problems = try store.problems()
+                if problems.isEmpty {
+                    print("integrity: ok (each of \(counts["done"] ?? 0) finished jobs has exactly one trial)")
+                } else {
+                    for p in problems { print("integrity: \(p)") }
+                    throw ExitCode.failure
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import XCTest
+
+/// The search with its children in worker processes, through the binary:
+/// a small search on a tiny IDX dataset, workers started by the search and
+/// by hand, kill -9 of workers and of the coordinator, crashing and hanging
+/// children. Whatever is killed, every child the search asked for is
+/// recorded exactly once and the store passes its integrity check.
+final class WorkerTests: XCTestCase {
+    var dir: URL!
+    var running: [Process] = []
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-workers-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Self.writeQuadrants(to: dir.appendingPathComponent("data"))
+    }
+
+    override func tearDownWithError() throws {
+        for p in running where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// Fashion-MNIST's four files, uncompressed, holding 8x8 images whose
+    /// class (0-3) is the quadrant with a bright square: learnable at once.
+    static func writeQuadrants(to folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        func idx(_ magic: UInt32, _ dims: [Int], _ bytes: [UInt8]) -> Data {
+            var d = Data()
+            for v in [magic] + dims.map(UInt32.init) { d.append(contentsOf: withUnsafeBytes(of: v.bigEndian) { Array($0) }) }
+            return d + Data(bytes)
+        }
+        for (name, count) in [("train", 400), ("t10k", 40)] {
+            var pixels: [UInt8] = [], labels: [UInt8] = []
+            for i in 0..<count {
+                let label = (i * 7 + 3) % 4
+                for y in 0..<8 { for x in 0..<8 { pixels.append(y / 4 == label / 2 && x / 4 == label % 2 ? 200 : UInt8((i * 31 + y * 8 + x) % 40)) } }
+                labels.append(UInt8(label))
+            }
+            try idx(0x803, [count, 8, 8], pixels).write(to: folder.appendingPathComponent("\(name)-images-idx3-ubyte"))
+            try idx(0x801, [count], labels).write(to: folder.appendingPathComponent("\(name)-labels-idx1-ubyte"))
+        }
+    }
+
+    var run: String { dir.appendingPathComponent("run").path }
+
+    func searchArguments(children: Int, _ extra: [String]) -> [String] {
+        ["search", "--children", String(children), "--layers", "1", "--train-images", "96", "--validation-images", "64", "--batch", "16",
+         "--data", dir.appendingPathComponent("data").path, "--threads", "1", "--out", run] + extra
+    }
+
+    /// Starts nasc in the background, its output in `log`.
+    func start(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = IRSpecTests.nascDirectory.appendingPathComponent("nasc")
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let path = dir.appendingPathComponent(log).path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        running.append(p)
+        return p
+    }
+
+    func output(_ log: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(log), encoding: .utf8)) ?? "" }
+
+    func sqlite(_ query: String) throws -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sqlite3,sys; [print('|'.join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]",
+                       "\(run)/trials.db", query]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    func trialCount() -> Int { ((try? sqlite("select count(*) from trials"))?.first).flatMap { Int($0) } ?? 0 }
+
+    /// Waits until `condition` holds (failing after `seconds`).
+    func wait(_ what: String, seconds: Double = 120, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try !condition() {
+            guard Date() < deadline else {
+                struct Timeout: Error, CustomStringConvertible { var description: String }
+                throw Timeout(description: "timed out waiting for \(what)")
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// The kill test: a coordinator with one worker of its own,
+    /// three workers started by hand; one worker process is killed with
+    /// SIGKILL while it holds a child, then the coordinator is killed and
+    /// started again. Every child is recorded exactly once.
+    func testKillingWorkersAndTheCoordinatorLosesAndRepeatsNothing() throws {
+        let children = 18
+        let arguments = searchArguments(children: children, ["--workers", "1", "--lease-seconds", "2", "--max-attempts", "3"])
+        // Each child takes half a second longer than its training, so a
+        // kill can land while a worker holds one.
+        let slow = ["NASC_INJECT_FAULT": "delay:0.5"]
+        var coordinator = try start(arguments, log: "coordinator-1.log", environment: slow)
+        try wait("the run folder") { FileManager.default.fileExists(atPath: run) }
+        let workers = try (1...3).map { try start(["worker", run, "--threads", "1"], log: "worker-\($0).log", environment: slow) }
+        // Kill a worker process while it holds a child.
+        var killedWorker = ""
+        try wait("a worker holding a child") {
+            guard let row = try sqlite("select worker from jobs where status = 'running' and worker like '%:%' limit 1").first,
+                  let pid = Int32(row.split(separator: ":").last ?? "") else { return false }
+            guard kill(pid, SIGKILL) == 0 else { return false }
+            killedWorker = row
+            return true
+        }
+        try wait("a third of the children") { trialCount() >= children / 3 }
+        kill(coordinator.processIdentifier, SIGKILL)
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationReason, .uncaughtSignal)
+        let doneAtKill = trialCount()
+        XCTAssertLessThan(doneAtKill, children, "the coordinator was killed before the end")
+        coordinator = try start(arguments, log: "coordinator-2.log", environment: slow)
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0, output("coordinator-2.log"))
+        for w in workers { w.waitUntilExit() }
+        for (i, w) in workers.enumerated() { XCTAssertEqual(w.terminationStatus, 0, output("worker-\(i + 1).log")) }
+
+        // Exactly once: one trial per job, every job done, as many as asked.
+        XCTAssertEqual(trialCount(), children)
+        XCTAssertEqual(try sqlite("select count(*) from jobs where status = 'done'"), [String(children)])
+        XCTAssertEqual(try sqlite("select count(distinct job) from trials"), [String(children)])
+        let failed = try sqlite("select id, status, error from trials where status not in ('ok', 'cached')")
+        XCTAssertEqual(failed, [], "the killed child was retried")
+        // Its retry says why it was retried.
+        XCTAssertFalse(try sqlite("select last_error from jobs where last_error like '%SIGKILL%' or last_error like '%lease%'").isEmpty,
+                       "the job \(killedWorker) held records its worker's death")
+        let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60)
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("\(children) of \(children) children done") && status.output.contains("integrity: ok"), status.output)
+        XCTAssertTrue(output("coordinator-2.log").contains("[\(children)/\(children)]"), output("coordinator-2.log"))
+        let workersUsed = try sqlite("select count(distinct worker) from trials").first ?? "?"
+        print("kill test: 1 worker and 1 coordinator killed with SIGKILL (coordinator at \(doneAtKill)/\(children)); \(children) children recorded by \(workersUsed) worker processes, lost 0, repeated 0")
+    }
+
+    /// A child whose worker crashes is retried, then recorded as crashed with
+    /// the signal and the crash report's first line; a hanging child is
+    /// stopped at the timeout; the search goes on to its last child.
+    func testCrashingAndHangingChildrenAreRecordedAndTheSearchGoesOn() throws {
+        let search = try start(searchArguments(children: 6, ["--workers", "2", "--child-timeout", "3", "--strategy", "random"]), log: "search.log",
+                               environment: ["NASC_INJECT_FAULT": "crash:2,hang:4"])
+        search.waitUntilExit()
+        let out = output("search.log")
+        XCTAssertEqual(search.terminationStatus, 0, out)
+        XCTAssertEqual(trialCount(), 6, out)
+        let crashed = try sqlite("select job, error from trials where status = 'crashed'")
+        XCTAssertEqual(crashed.count, 1, out)
+        XCTAssertTrue(crashed.first?.hasPrefix("2|tried 2 time(s)") == true && crashed[0].contains("SIGSEGV") && crashed[0].contains("Bad pointer dereference"), crashed.joined())
+        XCTAssertEqual(try sqlite("select job from trials where status = 'timeout'"), ["4"], out)
+        XCTAssertEqual(try sqlite("select count(*) from trials where status = 'ok' or status = 'cached'"), ["4"], out)
+        let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60)
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("crashed: trial") && status.output.contains("timeout: trial"), status.output)
+    }
+
+    /// Bad input to the new commands: an error naming what is wrong.
+    func testWorkerAndStatusRefuseWhatIsNotARun() throws {
+        let missing = try MutatedSpecTests.nasc(["worker", dir.appendingPathComponent("nope").path], timeout: 60)
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.output.contains("no such run folder"), missing.output)
+        let status = try MutatedSpecTests.nasc(["status", dir.path], timeout: 60)
+        XCTAssertEqual(status.status, 1)
+        XCTAssertTrue(status.output.contains("not a search run folder"), status.output)
+        let flags = try MutatedSpecTests.nasc(["search", "--in-process", "--workers", "3"], timeout: 60)
+        XCTAssertNotEqual(flags.status, 0)
+        XCTAssertTrue(flags.output.contains("--in-process"), flags.output)
+    }
+}
