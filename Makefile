@@ -39,10 +39,12 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# Tests keep compiled kernels under .build, not in the user's cache.
+# Tests keep compiled kernels under .build, not in the user's cache. They
+# run beside a private PostgreSQL server (Tests/with-postgres.sh installs
+# Debian's postgresql if missing, starts it on loopback, stops it after).
 test: deps
 	$(SWIFT) build --build-tests
-	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache $(SWIFT) test --skip-build --disable-swift-testing
+	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache Tests/with-postgres.sh $(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 specs: build

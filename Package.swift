@@ -12,6 +12,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The PostgreSQL client for stores that many machines share.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.3"),
     ],
     targets: [
         // System libraries: the LLVM C API and OpenBLAS's CBLAS.
@@ -42,6 +46,15 @@ let package = Package(
         .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "CSQLite"],
                 swiftSettings: llvmInclude),
 
+        // The search store on a PostgreSQL server (`--storage postgresql://...`).
+        .target(name: "NascPostgres", dependencies: [
+            "NascSearch",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // Standalone C99 inference code for a trained architecture.
         .target(name: "NascCEmitter", dependencies: ["NascIR", "NascPasses"]),
 
@@ -57,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascCEmitter",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascPostgres", "NascCEmitter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),
@@ -80,6 +93,8 @@ let package = Package(
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascTestSupport"],
                     swiftSettings: llvmInclude),
+        // The search store's contract on SQLite and on PostgreSQL.
+        .testTarget(name: "NascStoreTests", dependencies: ["NascSearch", "NascPostgres"], swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
         .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR"]),
     ]

@@ -7,6 +7,7 @@ import Foundation
 public final class SQLiteDatabase: Database {
     private var db: OpaquePointer?
     public let location: String
+    public var dialect: SQLDialect { .sqlite }
 
     public init(path: String) throws {
         location = path
@@ -82,6 +83,10 @@ public final class SQLiteDatabase: Database {
     }
 
     public func reopen() throws -> Database { try SQLiteDatabase(path: location) }
+
+    /// The run folder's flock (RunLock) already keeps a second coordinator
+    /// off a store that lives in the folder.
+    public func lockAsCoordinator() throws -> Bool { true }
 
     public func columns(of table: String) throws -> [String] {
         try query("pragma table_info(\(table))").compactMap { $0[1].text }

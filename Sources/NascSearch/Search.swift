@@ -10,6 +10,10 @@ public struct SearchError: Error, CustomStringConvertible {
     public var message: String
     /// The file at fault, when it is one (the trial store).
     public var file: String? = nil
+    public init(message: String, file: String? = nil) {
+        self.message = message
+        self.file = file
+    }
     public var description: String { file.map { "\($0): error: \(message)" } ?? message }
 }
 
@@ -70,6 +74,11 @@ public final class Search {
         public var workerThreads = 1
         /// The nasc binary that worker processes run.
         public var workerExecutable: String? = nil
+        /// The store's URL when it is not the run folder's trials.db (for
+        /// search.json and the worker processes' command lines; never a password).
+        public var storage: String? = nil
+        /// Extra environment for worker processes (PGPASSWORD).
+        public var workerEnvironment: [String: String] = [:]
         public var leaseSeconds = 60.0
         public var maxAttempts = 2
         public var childTimeout = 1800.0
@@ -90,7 +99,8 @@ public final class Search {
     let lock: RunLock
     let settings: SearchSettings
 
-    public init(options: Options, train: ImageDataset, validation: ImageDataset) throws {
+    /// A search on `store` (default: trials.db in the run folder).
+    public init(options: Options, train: ImageDataset, validation: ImageDataset, store given: TrialStore? = nil) throws {
         guard train.height == train.width else {
             throw SearchError(message: "the search space builds square images; these are \(train.height)x\(train.width)")
         }
@@ -115,7 +125,14 @@ public final class Search {
         }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         lock = try RunLock(directory: options.directory)
-        store = try TrialStore(path: "\(options.directory)/trials.db")
+        store = try given ?? TrialStore(path: "\(options.directory)/trials.db")
+        // A shared store takes one coordinator, whichever folder it runs in.
+        guard try store.database.lockAsCoordinator() else {
+            let holder = try store.database.query("select value from settings where key = 'coordinator'").first?.first?.text ?? "?"
+            throw SearchError(message: "another nasc search coordinates this store (\(holder)); wait for it to finish, or use another store", file: store.path)
+        }
+        try store.database.query("insert into settings (key, value) values ('coordinator', ?) on conflict (key) do update set value = excluded.value",
+                                 .text("\(Worker.id()), since \(ISO8601DateFormatter().string(from: Date()))"))
         let previous = try store.all()
         try Search.checkSameSettings(options, shape, recorded: try store.settings() ?? ChildShape.recordedSettings(in: options.directory), previous: previous)
         // A resumed run draws new random numbers, not the first run's again.
@@ -144,7 +161,8 @@ public final class Search {
         let config = settings.json.merging([
             "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
             "per_update": options.perUpdate, "grow_from": options.growFrom, "grow_every": options.growEvery,
-            "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages] as [String: Any]) { a, _ in a }
+            "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages,
+            "storage": options.storage ?? ""] as [String: Any]) { a, _ in a }
         try store.setSettings(config)
         // search.json: the same settings for a person (and older tools) to read.
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
@@ -265,7 +283,7 @@ public final class Search {
         var bestReward = before.map(\.reward).max() ?? 0
         let legacy = before.filter { $0.job == nil }.count
         var finishedHere = 0
-        let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.directory)`"
+        let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.storage.map { "--storage \($0)" } ?? options.directory)`"
         say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
             + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count); children train \(where_)")
         var processes: WorkerProcesses?
@@ -274,9 +292,10 @@ public final class Search {
             inProcess = try Worker(store: store, execution: options.execution, images: (train, validation), id: "in-process", say: { _ in })
         } else if options.workers > 0 {
             processes = try WorkerProcesses(executable: options.workerExecutable!,
-                                            arguments: ["worker", options.directory, "--serve", "--supervised", "--threads", String(options.workerThreads)],
-                                            count: options.workers, logFolder: "\(options.directory)/workers", store: store,
-                                            maxAttempts: options.maxAttempts, say: say)
+                                            arguments: ["worker"] + (options.storage.map { ["--storage", $0] } ?? [options.directory])
+                                                + ["--serve", "--supervised", "--threads", String(options.workerThreads)],
+                                            count: options.workers, logFolder: "\(options.directory)/workers", store: store, maxAttempts: options.maxAttempts,
+                                            environment: ProcessInfo.processInfo.environment.merging(options.workerEnvironment) { $1 }, say: say)
         }
         defer { processes?.stop() }
         var grownTo = 0
@@ -322,7 +341,7 @@ public final class Search {
             } else {
                 try processes?.poll(wanted: true)
                 if options.workers == 0 && live == 0 && Date().timeIntervalSince(lastWaitNote) > 60 {
-                    say("waiting for workers: start `nasc worker \(options.directory)` (here, or on a machine sharing the store)")
+                    say("waiting for workers: start `nasc worker \(options.storage.map { "--storage \($0)" } ?? options.directory)`")
                     lastWaitNote = Date()
                 }
                 Thread.sleep(forTimeInterval: 0.1)

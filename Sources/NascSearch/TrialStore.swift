@@ -31,6 +31,13 @@ public final class TrialStore {
         /// The worker that trained it ("in-process" when the coordinator did).
         public var worker: String = ""
 
+        public init(id: Int, strategy: String, decisions: [Int], hash: String, reward: Double, validationAccuracy: Double, parameters: Int, flops: Int,
+                    compileSeconds: Double, trainSeconds: Double, status: String, error: String, job: Int? = nil, worker: String = "") {
+            (self.id, self.strategy, self.decisions, self.hash, self.reward, self.validationAccuracy) = (id, strategy, decisions, hash, reward, validationAccuracy)
+            (self.parameters, self.flops, self.compileSeconds, self.trainSeconds) = (parameters, flops, compileSeconds, trainSeconds)
+            (self.status, self.error, self.job, self.worker) = (status, error, job, worker)
+        }
+
         /// Whether the child trained and its reward means something.
         public var succeeded: Bool { status == "ok" || status == "cached" }
     }
@@ -53,7 +60,7 @@ public final class TrialStore {
     public init(database: Database) throws {
         self.database = database
         try database.transaction {
-            try database.query("create table if not exists settings (key text primary key, value text not null)")
+            try database.define("create table if not exists settings (key text primary key, value text not null)")
             let version = try database.query("select value from settings where key = 'schema'").first?.first?.text.flatMap { Int($0) }
             if let version, version != TrialStore.schemaVersion {
                 throw SearchError(message: version > TrialStore.schemaVersion
@@ -67,25 +74,25 @@ public final class TrialStore {
     }
 
     private func createTables() throws {
-        try database.query("""
+        try database.define("""
             create table if not exists trials (
-              id integer primary key, strategy text not null, decisions text not null, hash text not null,
-              reward real not null, val_accuracy real not null, params integer not null, flops integer not null,
-              compile_s real not null, train_s real not null, status text not null, error text not null,
-              created text not null default (datetime('now')))
+              id {id}, strategy text not null, decisions text not null, hash text not null,
+              reward {real} not null, val_accuracy {real} not null, params {int} not null, flops {int} not null,
+              compile_s {real} not null, train_s {real} not null, status text not null, error text not null,
+              created text not null default {now})
             """)
         try database.query("create index if not exists trials_hash on trials(hash)")
         // Stores from before these columns: every trial counts as learned
         // from, and as the trial of no job.
         let have = try database.columns(of: "trials")
-        if !have.contains("observed") { try database.query("alter table trials add column observed integer not null default 1") }
-        if !have.contains("job") { try database.query("alter table trials add column job integer") }
+        if !have.contains("observed") { try database.define("alter table trials add column observed {int} not null default 1") }
+        if !have.contains("job") { try database.define("alter table trials add column job {int}") }
         if !have.contains("worker") { try database.query("alter table trials add column worker text not null default ''") }
         // One trial per job, whatever two workers racing on an expired lease do.
         try database.query("create unique index if not exists trials_job on trials(job)")
         // The strategy's state (the controller's weights and Adam moments),
         // written in the same transaction that marks the trials it learned from.
-        try database.query("create table if not exists strategy_state (id integer primary key check (id = 1), data blob not null)")
+        try database.define("create table if not exists strategy_state (id {int} primary key check (id = 1), data {blob} not null)")
         try WorkQueue.createTables(database)
     }
 
@@ -99,7 +106,7 @@ public final class TrialStore {
 
     public func setSettings(_ settings: [String: Any]) throws {
         let text = String(decoding: try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys]), as: UTF8.self)
-        try database.query("insert or replace into settings (key, value) values ('search', ?)", .text(text))
+        try database.query("insert into settings (key, value) values ('search', ?) on conflict (key) do update set value = excluded.value", .text(text))
     }
 
     // MARK: Trials
@@ -151,7 +158,7 @@ public final class TrialStore {
     public func commitRound(ids: [Int], state: Data?) throws {
         try database.transaction {
             if !ids.isEmpty { try database.query("update trials set observed = 1 where id in (\(ids.map(String.init).joined(separator: ",")))") }
-            if let state { try database.query("insert or replace into strategy_state (id, data) values (1, ?)", .blob(state)) }
+            if let state { try database.query("insert into strategy_state (id, data) values (1, ?) on conflict (id) do update set data = excluded.data", .blob(state)) }
         }
     }
 

@@ -32,20 +32,20 @@ public enum WorkQueue {
     public static var now: Double { Date().timeIntervalSince1970 }
 
     static func createTables(_ db: Database) throws {
-        try db.query("""
+        try db.define("""
             create table if not exists jobs (
-              id integer primary key, decisions text not null, strategy text not null,
+              id {id}, decisions text not null, strategy text not null,
               status text not null default 'queued', worker text not null default '',
-              lease_until real not null default 0, attempts integer not null default 0,
-              started real not null default 0, last_error text not null default '',
-              proposed real not null)
+              lease_until {real} not null default 0, attempts {int} not null default 0,
+              started {real} not null default 0, last_error text not null default '',
+              proposed {real} not null)
             """)
         try db.query("create index if not exists jobs_status on jobs(status)")
         // Workers say they are alive here; `nasc status` reads it.
-        try db.query("""
+        try db.define("""
             create table if not exists workers (
-              id text primary key, host text not null, pid integer not null, started real not null,
-              heartbeat real not null, job integer, children integer not null default 0, version text not null default '')
+              id text primary key, host text not null, pid {int} not null, started {real} not null,
+              heartbeat {real} not null, job {int}, children {int} not null default 0, version text not null default '')
             """)
     }
 
@@ -178,7 +178,11 @@ extension TrialStore {
 
     public func register(worker: String, host: String, pid: Int, version: String) throws {
         let now = WorkQueue.now
-        try database.query("insert or replace into workers (id, host, pid, started, heartbeat, job, children, version) values (?, ?, ?, ?, ?, null, 0, ?)",
+        try database.query("""
+            insert into workers (id, host, pid, started, heartbeat, job, children, version) values (?, ?, ?, ?, ?, null, 0, ?)
+            on conflict (id) do update set host = excluded.host, pid = excluded.pid, started = excluded.started,
+              heartbeat = excluded.heartbeat, job = null, children = 0, version = excluded.version
+            """,
                            .text(worker), .text(host), .int(Int64(pid)), .real(now), .real(now), .text(version))
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import NascData
 import NascIR
 import NascLLVM
+import NascPostgres
 import NascRuntime
 import NascSearch
 import NascTraining
@@ -22,11 +23,21 @@ struct SearchCommand: ParsableCommand {
             factor with --target-mflops). The test set is never used for \
             rewards.
 
+            Children train in worker processes, by default one \
+            single-threaded worker per --threads: a child that crashes its \
+            worker is retried, then recorded as crashed with the signal; one \
+            still training after --child-timeout is stopped; one whose loss \
+            diverges is recorded as diverged; the search goes on. Add workers \
+            with `nasc worker RUN`, on this machine or, with --storage \
+            postgresql://..., on others; `nasc status RUN` shows progress.
+
             The run folder holds trials.db (every child: decisions, IR hash, \
             reward, accuracy, parameters, FLOPs, compile and train time, \
-            status), best.nasir, controller.ckpt (REINFORCE), search.json and \
-            search.log. Run again with the same --out to continue a run; \
-            a second search on a folder while one runs there is refused. \
+            status, worker; the work queue; the controller's state), \
+            best.nasir, controller.ckpt (a copy of the controller's state), \
+            search.json, search.log and workers/ (worker logs). Run again \
+            with the same --out to continue a run, even after kill -9; a \
+            second search on a run while one coordinates it is refused. \
             `nasc retrain RUN` trains the best child fully.
 
             Examples:
@@ -34,6 +45,9 @@ struct SearchCommand: ParsableCommand {
               nasc search --strategy evolution --children 200 --out runs/evo
               nasc search --layers 6 --pool-every 2 --strides --children 300 --out runs/deep
               nasc search --layers 8 --pool-every 2 --grow-from 2 --grow-every 100 --children 400 --out runs/grow
+              nasc search --storage postgresql://nasc@db:5432/nas --out runs/shared   # then, on other machines:
+              nasc worker --storage postgresql://nasc@db:5432/nas --processes 2 --threads 1
+              nasc status runs/shared
               sqlite3 nasc-run/trials.db 'select id, reward, hash from trials order by reward desc limit 5'
             """)
 
@@ -95,6 +109,8 @@ struct SearchCommand: ParsableCommand {
     @OptionGroup(title: "Workers")
     var workerFlags: SearchWorkerFlags
 
+    @OptionGroup var storageFlags: StorageFlags
+
     func validate() throws {
         guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
         guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
@@ -115,7 +131,7 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.real(workerFlags.childTimeout, "--child-timeout", atLeast: 0)
         try FlagCheck.real(workerFlags.leaseSeconds, "--lease-seconds", atLeast: 0.5)
         try FlagCheck.int(workerFlags.maxAttempts, "--max-attempts", 1...100)
-        if workerFlags.inProcess && workerFlags.workers != 1 { throw ValidationError("--in-process trains children in the search's own process: it takes no --workers") }
+        if workerFlags.inProcess && workerFlags.workers != nil { throw ValidationError("--in-process trains children in the search's own process: it takes no --workers") }
     }
 
     func run() throws {
@@ -148,16 +164,25 @@ struct SearchCommand: ParsableCommand {
             o.directory = directory
             o.images = images
             o.inProcess = workerFlags.inProcess
-            o.workers = workerFlags.workers
-            // The cores are shared between the local workers.
-            o.workerThreads = max(1, threads / max(workerFlags.workers, 1))
+            // The threads are shared between the local workers: by default
+            // one single-threaded worker per thread (small children at batch
+            // 32 use one core well and two poorly).
+            o.workers = workerFlags.workers ?? threads
+            o.workerThreads = max(1, threads / max(o.workers, 1))
             o.workerExecutable = currentExecutable()
             o.childTimeout = workerFlags.childTimeout
             o.leaseSeconds = workerFlags.leaseSeconds
             o.maxAttempts = workerFlags.maxAttempts
+            var store: TrialStore?
+            if let text = storageFlags.url {
+                let url = try StorageURL(text)
+                o.storage = url.description
+                if let password = url.password { o.workerEnvironment["PGPASSWORD"] = password }
+                store = try TrialStore(database: try StoreLocation.connect(text))
+            }
             let search: Search
             do {
-                search = try Search(options: o, train: train, validation: validation)
+                search = try Search(options: o, train: train, validation: validation, store: store)
             } catch let e as SearchError where e.file != nil {
                 throw CommandError(e.description)
             } catch { throw CommandError("\(directory): error: \(error)") }
@@ -219,7 +244,7 @@ struct Retrain: ParsableCommand {
             guard let shape = ChildShape.recorded(in: folder) else {
                 throw CommandError("\(folder): error: not a search run folder (no readable search.json)")
             }
-            let trials = try TrialStore(path: "\(folder)/trials.db").all()
+            let trials = try StoreLocation.open(folder: folder, url: nil).all()
             guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? trials.max(by: { $0.reward < $1.reward }) else {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
             }

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import NascData
+import NascPostgres
 import NascRuntime
 import NascSearch
 
 /// How `nasc search` runs its children: the worker flags.
 struct SearchWorkerFlags: ParsableArguments {
-    @Option(help: "Worker processes to start on this machine; --threads is shared between them. 0: start none, and wait for workers started with `nasc worker RUN`.")
-    var workers = 1
+    @Option(help: "Worker processes to start on this machine, sharing --threads between them (default: one single-threaded worker per thread, the fastest split measured on 2 cores). 0: start none, and wait for workers started with `nasc worker`.")
+    var workers: Int?
 
     @Flag(help: "Train children inside the search's own process (debugging): no worker processes, so a child that crashes ends the search.")
     var inProcess = false
@@ -56,33 +57,50 @@ struct WorkerCommand: ParsableCommand {
               nasc worker runs/a --processes 2 --threads 1
             """)
 
-    @Argument(help: "A search's run folder.")
-    var folder: String
+    @Argument(help: "A search's run folder on this machine (or give --storage).")
+    var folder: String?
+
+    @OptionGroup var storageFlags: StorageFlags
 
     @Option(help: "Worker processes to keep running.")
     var processes = 1
 
     @OptionGroup var threadFlags: ThreadFlags
 
+    @Option(help: ArgumentHelp("Where the worker processes' logs go (default: RUN/workers, or nasc-worker-logs with --storage).", valueName: "DIR"))
+    var logs: String?
+
     @Flag(help: .hidden) var serve = false
     @Flag(help: .hidden) var supervised = false
 
-    func validate() throws { try FlagCheck.int(processes, "--processes", 1...256) }
+    func validate() throws {
+        try FlagCheck.int(processes, "--processes", 1...256)
+        guard folder != nil || storageFlags.url != nil else { throw ValidationError("give a search's run folder, or --storage URL") }
+    }
 
-    func run() throws {
-        try reportingErrors {
-            let path = "\(folder)/trials.db"
+    /// The store, once its search has started (workers may start first).
+    func waitForStore() throws -> TrialStore {
+        if let folder, storageFlags.url == nil {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw CommandError("\(folder): error: no such run folder: give the --out of a search (workers may start before it, but not before its folder)")
             }
-            // Workers may be started before their search: wait for it.
-            var waited = false
-            while try !FileManager.default.fileExists(atPath: path) || TrialStore(path: path).settings() == nil {
-                if !waited { print("worker: waiting for a search to start in \(folder)"); fflush(stdout); waited = true }
-                Thread.sleep(forTimeInterval: 0.5)
+        }
+        var waited = false
+        while true {
+            let ready = folder.map { FileManager.default.fileExists(atPath: "\($0)/trials.db") || StoreLocation.recordedURL($0) != nil } ?? true
+            if ready {
+                let store = try StoreLocation.open(folder: folder, url: storageFlags.url)
+                if try store.settings() != nil { return store }
             }
-            let store = try TrialStore(path: path)
+            if !waited { print("worker: waiting for a search to start in \(storageFlags.url.map { (try? StorageURL($0).description) ?? $0 } ?? folder!)"); fflush(stdout); waited = true }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let store = try waitForStore()
             if serve {
                 // One worker in this process: what the supervisor below runs.
                 let worker = try Worker(store: store, execution: ExecutionSettings(threads: threadFlags.threads), version: NascVersion.string,
@@ -94,14 +112,18 @@ struct WorkerCommand: ParsableCommand {
                 return
             }
             guard let json = try store.settings(), let settings = SearchSettings(json: json) else {
-                throw CommandError("\(path): error: no search has started in this store yet: start `nasc search --out \(folder)` first")
+                throw CommandError("\(store.path): error: the store's settings are not a search's")
             }
             let me = Worker.id()
+            let location = storageFlags.url.map { ["--storage", (try? StorageURL($0).description) ?? $0] } ?? [folder!]
+            var environment = ProcessInfo.processInfo.environment
+            if let text = storageFlags.url, let password = try StorageURL(text).password { environment["PGPASSWORD"] = password }
+            let logFolder = logs ?? (storageFlags.url == nil ? "\(folder!)/workers" : "nasc-worker-logs")
             let processes = try WorkerProcesses(executable: currentExecutable(),
-                                                arguments: ["worker", folder, "--serve", "--supervised", "--threads", String(threadFlags.threads)],
-                                                count: processes, logFolder: "\(folder)/workers", logPrefix: "\(me.replacingOccurrences(of: ":", with: "-"))-",
-                                                store: store, maxAttempts: settings.maxAttempts) { print($0); fflush(stdout) }
-            print("worker \(me): \(self.processes) process(es) of \(threadFlags.threads) thread(s) on \(folder); logs in \(folder)/workers/")
+                                                arguments: ["worker"] + location + ["--serve", "--supervised", "--threads", String(threadFlags.threads)],
+                                                count: processes, logFolder: logFolder, logPrefix: "\(me.replacingOccurrences(of: ":", with: "-"))-",
+                                                store: store, maxAttempts: settings.maxAttempts, environment: environment) { print($0); fflush(stdout) }
+            print("worker \(me): \(self.processes) process(es) of \(threadFlags.threads) thread(s) on \(store.path); logs in \(logFolder)/")
             while true {
                 let finished = try store.count() >= (try store.settings()?["children"] as? Int ?? Int.max)
                 try processes.poll(wanted: !finished)
@@ -125,23 +147,22 @@ struct Status: ParsableCommand {
               nasc status nasc-run
             """)
 
-    @Argument(help: "A search's run folder.")
-    var folder: String
+    @Argument(help: "A search's run folder, or its store's postgresql:// URL.")
+    var runOrURL: String
 
     @Flag(help: "Check the store's integrity (every finished child recorded exactly once).")
     var check = false
 
     func run() throws {
         try reportingErrors {
-            let path = "\(folder)/trials.db"
-            guard FileManager.default.fileExists(atPath: path) else { throw CommandError("\(folder): error: not a search run folder (no trials.db)") }
-            let store = try TrialStore(path: path)
+            let store = StorageURL.isPostgres(runOrURL) ? try StoreLocation.open(folder: nil, url: runOrURL) : try StoreLocation.open(folder: runOrURL, url: nil)
+            let path = store.path
             let settings = try store.settings() ?? [:]
             let trials = try store.all()
             let counts = try store.jobCounts()
             let wanted = settings["children"] as? Int
             let byStatus = Dictionary(grouping: trials, by: \.status).mapValues(\.count)
-            print("\(folder): \(trials.count)\(wanted.map { " of \($0)" } ?? "") children done ("
+            print("\(path): \(trials.count)\(wanted.map { " of \($0)" } ?? "") children done ("
                   + byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "), "
                   + "\(counts["running"] ?? 0) running, \(counts["queued"] ?? 0) queued")
             if let best = trials.filter(\.succeeded).max(by: { $0.reward < $1.reward }) {
@@ -159,7 +180,7 @@ struct Status: ParsableCommand {
             }
             let failed = trials.filter { !$0.succeeded }
             for t in failed.suffix(5) { print("  \(t.status): trial \(t.id) (job \(t.job.map(String.init) ?? "-")): \(t.error.prefix(300))") }
-            if failed.count > 5 { print("  ... \(failed.count - 5) more failed children: sqlite3 \(path) \"select id, status, error from trials where status not in ('ok','cached')\"") }
+            if failed.count > 5 { print("  ... \(failed.count - 5) more failed children: select id, status, error from trials where status not in ('ok','cached') on \(path)") }
             if check {
                 let problems = try store.problems()
                 if problems.isEmpty {

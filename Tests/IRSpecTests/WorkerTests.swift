@@ -46,7 +46,7 @@ final class WorkerTests: XCTestCase {
 
     func searchArguments(children: Int, _ extra: [String]) -> [String] {
         ["search", "--children", String(children), "--layers", "1", "--train-images", "96", "--validation-images", "64", "--batch", "16",
-         "--data", dir.appendingPathComponent("data").path, "--threads", "1", "--out", run] + extra
+         "--data", dir.appendingPathComponent("data").path, "--threads", "1", "--out", run] + storageArguments + extra
     }
 
     /// Starts nasc in the background, its output in `log`.
@@ -56,7 +56,7 @@ final class WorkerTests: XCTestCase {
         p.arguments = arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let path = dir.appendingPathComponent(log).path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         p.standardOutput = out
         p.standardError = out
@@ -68,13 +68,35 @@ final class WorkerTests: XCTestCase {
 
     func output(_ log: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(log), encoding: .utf8)) ?? "" }
 
+    /// The store the test's search uses: the run folder's SQLite file, or
+    /// a fresh schema on the test's PostgreSQL server.
+    var storage: (url: String, schema: String)?
+
+    func usePostgres() throws {
+        guard let url = ProcessInfo.processInfo.environment["NASC_TEST_POSTGRES_URL"], !url.isEmpty else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("CI runs the tests through Tests/with-postgres.sh, which sets NASC_TEST_POSTGRES_URL") }
+            throw XCTSkip("no NASC_TEST_POSTGRES_URL (run `make test`, or Tests/with-postgres.sh swift test)")
+        }
+        storage = (url, "kill_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased())
+    }
+
+    /// --storage for the test's search and workers (none: the folder's SQLite).
+    var storageArguments: [String] { storage.map { ["--storage", "\($0.url)?schema=\($0.schema)"] } ?? [] }
+
+    /// Rows of a query on the test's store, columns joined by |.
     func sqlite(_ query: String) throws -> [String] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sqlite3,sys; [print('|'.join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]",
-                       "\(run)/trials.db", query]
+        if let storage {
+            p.arguments = ["psql", storage.url, "-XAt", "-v", "ON_ERROR_STOP=1", "-c", query]
+            p.environment = ProcessInfo.processInfo.environment.merging(["PGOPTIONS": "--search_path=\(storage.schema)"]) { $1 }
+        } else {
+            p.arguments = ["python3", "-c", "import sqlite3,sys; [print('|'.join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]",
+                           "\(run)/trials.db", query]
+        }
         let pipe = Pipe()
         p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
@@ -99,7 +121,15 @@ final class WorkerTests: XCTestCase {
     /// three workers started by hand; one worker process is killed with
     /// SIGKILL while it holds a child, then the coordinator is killed and
     /// started again. Every child is recorded exactly once.
-    func testKillingWorkersAndTheCoordinatorLosesAndRepeatsNothing() throws {
+    func testKillingWorkersAndTheCoordinatorLosesAndRepeatsNothing() throws { try killTest() }
+
+    /// The same on a PostgreSQL store, as workers on other machines use it.
+    func testKillingWorkersAndTheCoordinatorLosesAndRepeatsNothingOnPostgreSQL() throws {
+        try usePostgres()
+        try killTest()
+    }
+
+    func killTest() throws {
         let children = 18
         let arguments = searchArguments(children: children, ["--workers", "1", "--lease-seconds", "2", "--max-attempts", "3"])
         // Each child takes half a second longer than its training, so a
@@ -107,7 +137,8 @@ final class WorkerTests: XCTestCase {
         let slow = ["NASC_INJECT_FAULT": "delay:0.5"]
         var coordinator = try start(arguments, log: "coordinator-1.log", environment: slow)
         try wait("the run folder") { FileManager.default.fileExists(atPath: run) }
-        let workers = try (1...3).map { try start(["worker", run, "--threads", "1"], log: "worker-\($0).log", environment: slow) }
+        let workerPlace = storage == nil ? [run] : storageArguments + ["--logs", dir.appendingPathComponent("worker-logs").path]
+        let workers = try (1...3).map { try start(["worker"] + workerPlace + ["--threads", "1"], log: "worker-\($0).log", environment: slow) }
         // Kill a worker process while it holds a child.
         var killedWorker = ""
         try wait("a worker holding a child") {
@@ -138,12 +169,19 @@ final class WorkerTests: XCTestCase {
         // Its retry says why it was retried.
         XCTAssertFalse(try sqlite("select last_error from jobs where last_error like '%SIGKILL%' or last_error like '%lease%'").isEmpty,
                        "the job \(killedWorker) held records its worker's death")
-        let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60)
+        // The run folder names its store; the password comes from PGPASSWORD.
+        if storage != nil {
+            let refused = try MutatedSpecTests.nasc(["status", run], timeout: 60)
+            XCTAssertTrue(refused.status == 1 && refused.output.contains("asks for a password"), refused.output)
+        }
+        let password = storage.flatMap { URLComponents(string: $0.url)?.password }.map { ["PGPASSWORD": $0] } ?? [:]
+        let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60, environment: password)
         XCTAssertEqual(status.status, 0, status.output)
+        if let storage { XCTAssertTrue(status.output.contains(storage.schema), "status reads the run's PostgreSQL store: \(status.output)") }
         XCTAssertTrue(status.output.contains("\(children) of \(children) children done") && status.output.contains("integrity: ok"), status.output)
         XCTAssertTrue(output("coordinator-2.log").contains("[\(children)/\(children)]"), output("coordinator-2.log"))
         let workersUsed = try sqlite("select count(distinct worker) from trials").first ?? "?"
-        print("kill test: 1 worker and 1 coordinator killed with SIGKILL (coordinator at \(doneAtKill)/\(children)); \(children) children recorded by \(workersUsed) worker processes, lost 0, repeated 0")
+        print("kill test (\(storage == nil ? "SQLite" : "PostgreSQL")): 1 worker and 1 coordinator killed with SIGKILL (coordinator at \(doneAtKill)/\(children)); \(children) children recorded by \(workersUsed) worker processes, lost 0, repeated 0")
     }
 
     /// A child whose worker crashes is retried, then recorded as crashed with

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import NascPostgres
+import NascSearch
+
+/// `--storage`: where a search keeps its trials, queue and strategy state.
+struct StorageFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Keep the search's store in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]; the password may be in PGPASSWORD) so workers on other machines share it. Default: NASC_STORAGE if set, else trials.db in the run folder (SQLite).", valueName: "URL"))
+    var storage: String?
+
+    /// The URL given, or NASC_STORAGE.
+    var url: String? { storage ?? ProcessInfo.processInfo.environment["NASC_STORAGE"].flatMap { $0.isEmpty ? nil : $0 } }
+}
+
+/// Opening the store of a run: a PostgreSQL URL, or a run folder (whose
+/// search.json names its PostgreSQL store, if it has one; else its trials.db).
+enum StoreLocation {
+    /// The store `url` names, or else the one of `folder`.
+    static func open(folder: String?, url: String?) throws -> TrialStore {
+        if let url { return try TrialStore(database: try connect(url)) }
+        guard let folder else { throw CommandError("error: give a run folder or --storage URL") }
+        if let recorded = recordedURL(folder) { return try TrialStore(database: try connect(recorded)) }
+        let path = "\(folder)/trials.db"
+        guard FileManager.default.fileExists(atPath: path) else { throw CommandError("\(folder): error: not a search run folder (no trials.db)") }
+        return try TrialStore(path: path)
+    }
+
+    static func connect(_ text: String) throws -> Database {
+        guard StorageURL.isPostgres(text) else {
+            throw CommandError("\(text): error: --storage takes a postgresql:// URL (the default store is trials.db in the run folder)")
+        }
+        return try PostgresDatabase(url: try StorageURL(text))
+    }
+
+    /// The PostgreSQL store a run folder's search.json names, if any.
+    static func recordedURL(_ folder: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: "\(folder)/search.json"),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let url = json["storage"] as? String, !url.isEmpty else { return nil }
+        return url
+    }
+}
