@@ -117,7 +117,7 @@ public final class CompiledGraph: @unchecked Sendable {
             try MemoryLimit.check(needed, for: "@\(graph.name) at batch \(maxBatch) (arena \(MemoryPlan.human(plan.peakBytes)), "
                                   + "workspace \(MemoryPlan.human(workspace)) per thread, parameters \(storage.map(MemoryPlan.human) ?? "?"))",
                                   advice: "use a smaller --batch or smaller shapes, or raise \(MemoryLimit.variable)")
-        } catch { throw RuntimeError(message: error.message) }
+        } catch { throw RuntimeError(message: error.message, exceedsMemoryLimit: true) }
     }
 
 
@@ -391,6 +391,12 @@ public final class CompiledGraph: @unchecked Sendable {
 /// graph that does not fit in memory. Worded for the user.
 public struct RuntimeError: Error, CustomStringConvertible {
     public var message: String
-    public init(message: String) { self.message = message }
+    /// The graph does not fit the memory limit (found before allocating):
+    /// a search records such a child as refused, not as failed.
+    public var exceedsMemoryLimit = false
+    public init(message: String, exceedsMemoryLimit: Bool = false) {
+        self.message = message
+        self.exceedsMemoryLimit = exceedsMemoryLimit
+    }
     public var description: String { message }
 }

@@ -106,6 +106,10 @@ public struct ChildTrainer {
             trial.trainSeconds = Date().timeIntervalSince(start)
             trial.validationAccuracy = best
             trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
+        } catch let error as RuntimeError where error.exceedsMemoryLimit {
+            // Sized before anything was allocated: the child does not fit.
+            trial.status = "refused"
+            trial.error = "\(error)"
         } catch let error as TrainingError where error.diverged {
             trial.status = "diverged"
             trial.error = "\(error)"

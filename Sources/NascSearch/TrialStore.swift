@@ -22,8 +22,9 @@ public final class TrialStore {
         public var compileSeconds: Double
         public var trainSeconds: Double
         /// ok; cached (same hash as an earlier child, its reward reused);
-        /// failed (an error: the message says which); diverged (NaN loss);
-        /// timeout; crashed (its worker died, as many times as it was tried).
+        /// failed (an error: the message says which); refused (it does not
+        /// fit the memory limit, found before training); diverged (NaN
+        /// loss); timeout; crashed (its worker died, as many times as it was tried).
         public var status: String
         public var error: String
         /// The job it was trained for (nil for trials of older stores).

@@ -131,6 +131,9 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.real(workerFlags.childTimeout, "--child-timeout", atLeast: 0)
         try FlagCheck.real(workerFlags.leaseSeconds, "--lease-seconds", atLeast: 0.5)
         try FlagCheck.int(workerFlags.maxAttempts, "--max-attempts", 1...100)
+        if let text = workerFlags.childMemory, MemoryLimit.parse(text) == nil {
+            throw ValidationError("--child-memory must be a size such as 4G, 512M or a byte count, got '\(text)'")
+        }
         if workerFlags.inProcess && workerFlags.workers != nil { throw ValidationError("--in-process trains children in the search's own process: it takes no --workers") }
     }
 
@@ -169,6 +172,13 @@ struct SearchCommand: ParsableCommand {
             // 32 use one core well and two poorly).
             o.workers = workerFlags.workers ?? threads
             o.workerThreads = max(1, threads / max(o.workers, 1))
+            // Two workers each allowed 80% of the memory could together
+            // exhaust it: by default they share it.
+            if let text = workerFlags.childMemory {
+                o.workerEnvironment[MemoryLimit.variable] = text
+            } else if ProcessInfo.processInfo.environment[MemoryLimit.variable] == nil, o.workers > 1 {
+                o.workerEnvironment[MemoryLimit.variable] = String(MemoryLimit.bytes / o.workers)
+            }
             o.workerExecutable = currentExecutable()
             o.childTimeout = workerFlags.childTimeout
             o.leaseSeconds = workerFlags.leaseSeconds

@@ -21,6 +21,9 @@ struct SearchWorkerFlags: ParsableArguments {
 
     @Option(help: "Leases a child gets before a child whose worker keeps dying is recorded as crashed.")
     var maxAttempts = 2
+
+    @Option(help: ArgumentHelp("Memory each local worker may give a child (4G, 512M); a child that needs more is recorded as refused before it trains. Default: NASC_MEMORY_LIMIT if set, else 80% of this machine's memory shared between the workers.", valueName: "SIZE"))
+    var childMemory: String?
 }
 
 /// The path of the running nasc binary, for the worker processes it starts.

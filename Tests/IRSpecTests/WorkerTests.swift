@@ -204,6 +204,17 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(status.output.contains("crashed: trial") && status.output.contains("timeout: trial"), status.output)
     }
 
+    /// A child that needs more memory than its worker may give is refused
+    /// before it trains, with what it needs; the search goes on.
+    func testChildrenBeyondTheMemoryLimitAreRefused() throws {
+        let search = try start(searchArguments(children: 2, ["--workers", "1", "--child-memory", "200K", "--strategy", "random"]), log: "search.log")
+        search.waitUntilExit()
+        XCTAssertEqual(search.terminationStatus, 0, output("search.log"))
+        let refused = try sqlite("select status, error from trials")
+        XCTAssertEqual(refused.count, 2, output("search.log"))
+        XCTAssertTrue(refused.allSatisfy { $0.hasPrefix("refused|") && $0.contains("needs") && $0.contains("NASC_MEMORY_LIMIT") }, refused.joined(separator: "\n"))
+    }
+
     /// Bad input to the new commands: an error naming what is wrong.
     func testWorkerAndStatusRefuseWhatIsNotARun() throws {
         let missing = try MutatedSpecTests.nasc(["worker", dir.appendingPathComponent("nope").path], timeout: 60)
@@ -215,5 +226,12 @@ final class WorkerTests: XCTestCase {
         let flags = try MutatedSpecTests.nasc(["search", "--in-process", "--workers", "3"], timeout: 60)
         XCTAssertNotEqual(flags.status, 0)
         XCTAssertTrue(flags.output.contains("--in-process"), flags.output)
+        let memory = try MutatedSpecTests.nasc(["search", "--child-memory", "lots"], timeout: 60)
+        XCTAssertTrue(memory.status != 0 && memory.output.contains("--child-memory must be a size"), memory.output)
+        let url = try MutatedSpecTests.nasc(["search", "--storage", "mysql://u@h/db", "--out", run], timeout: 60)
+        XCTAssertTrue(url.status == 1 && url.output.contains("not a PostgreSQL URL"), url.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run), "nothing is written for a bad --storage")
+        let port = try MutatedSpecTests.nasc(["status", "postgresql://nasc@127.0.0.1:1/nas"], timeout: 60)
+        XCTAssertTrue(port.status == 1 && port.output.contains("cannot connect"), port.output)
     }
 }
