@@ -3,12 +3,14 @@
 #   make test     installs what is missing, builds, and runs every test
 
 SWIFT        ?= swift
-APT_PACKAGES := llvm-dev libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist
+APT_PACKAGES := llvm-dev libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist graphviz
+# Only the tests need these: a browser to load reports in, a database server.
+TEST_APT_PACKAGES := chromium postgresql
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps build release test search specs ptb bench generated fuzz clean help
+.PHONY: all deps test-deps install-packages build release test search specs ptb bench generated fuzz clean help
 
 all: build
 
@@ -25,7 +27,13 @@ help:
 
 # Installs the Debian packages nasc needs, only when one is missing.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_APT_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -42,7 +50,7 @@ release: deps
 # Tests keep compiled kernels under .build, not in the user's cache. They
 # run beside a private PostgreSQL server (Tests/with-postgres.sh installs
 # Debian's postgresql if missing, starts it on loopback, stops it after).
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache Tests/with-postgres.sh $(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)

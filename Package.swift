@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.3"),
+        // HTML for `nasc report`.
+        .package(url: "https://github.com/JohnSundell/Plot.git", from: "0.14.0"),
     ],
     targets: [
         // System libraries: the LLVM C API and OpenBLAS's CBLAS.
@@ -55,6 +57,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Seeing searches and graphs: `nasc report` (HTML with inline SVG) and `nasc dot` (Graphviz).
+        .target(name: "NascReport", dependencies: ["NascIR", "NascPasses", "NascSearch", .product(name: "Plot", package: "Plot")],
+                swiftSettings: llvmInclude),
+
         // Standalone C99 inference code for a trained architecture.
         .target(name: "NascCEmitter", dependencies: ["NascIR", "NascPasses"]),
 
@@ -70,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascPostgres", "NascCEmitter",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascPostgres", "NascReport", "NascCEmitter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),
@@ -97,5 +103,7 @@ let package = Package(
         .testTarget(name: "NascStoreTests", dependencies: ["NascSearch", "NascPostgres"], swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
         .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR"]),
+        // Reports and drawings, rendered in headless Chromium.
+        .testTarget(name: "NascReportTests", dependencies: ["NascReport", "NascSearch", "NascIR", "NascPasses", "NascData"], swiftSettings: llvmInclude),
     ]
 )

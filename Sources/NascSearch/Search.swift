@@ -89,6 +89,9 @@ public final class Search {
 
     public let options: Options
     public let store: TrialStore
+    /// Called after children finish (and once at the end), e.g. to rewrite
+    /// a report; on the coordinator's thread.
+    public var onProgress: (() -> Void)?
     var strategy: SearchStrategy
     let train: ImageDataset
     /// The space and the images this search's children are built for.
@@ -162,6 +165,7 @@ public final class Search {
             "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
             "per_update": options.perUpdate, "grow_from": options.growFrom, "grow_every": options.growEvery,
             "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages,
+            "workers": options.inProcess ? 1 : max(options.workers, 1),
             "storage": options.storage ?? ""] as [String: Any]) { a, _ in a }
         try store.setSettings(config)
         // search.json: the same settings for a person (and older tools) to read.
@@ -260,7 +264,8 @@ public final class Search {
                 let batch = Array(pending.prefix(options.perUpdate))
                 pending.removeFirst(batch.count)
                 try strategy.observe(batch.map(\.decisions), rewards: batch.map(\.reward))
-                try store.commitRound(ids: batch.map(\.id), state: try strategyState())
+                try store.commitRound(ids: batch.map(\.id), state: try strategyState(),
+                                      update: TrialStore.Update(entropy: controller.lastEntropy, meanReward: batch.map(\.reward).reduce(0, +) / Double(batch.count)))
                 // A copy for a person to inspect; the store's is the one a resumed search reads.
                 try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: batch.last!.id, tensors: controller.parameters)
                     .write(to: "\(options.directory)/controller.ckpt")
@@ -270,7 +275,8 @@ public final class Search {
             }
         } else if !pending.isEmpty {
             try strategy.observe(pending.map(\.decisions), rewards: pending.map(\.reward))
-            try store.commitRound(ids: pending.map(\.id), state: nil)
+            try store.commitRound(ids: pending.map(\.id), state: nil,
+                                  update: TrialStore.Update(entropy: nil, meanReward: pending.map(\.reward).reduce(0, +) / Double(pending.count)))
         }
     }
 
@@ -315,6 +321,7 @@ public final class Search {
                            done, options.children, t.hash.isEmpty ? "job \(t.job ?? t.id)" : "child " + t.hash.prefix(10), what, bestReward, t.compileSeconds, t.trainSeconds,
                            options.inProcess ? "" : " (worker \(t.worker))", Progress.clock(eta)))
             }
+            if !fresh.isEmpty { onProgress?() }
             try learn(final: false)
             if done >= options.children { break }
             let counts = try store.jobCounts()
@@ -353,6 +360,7 @@ public final class Search {
         if let best = trials.first(where: \.succeeded) {
             try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
         }
+        onProgress?()
         say(String(format: "search finished in %@", Progress.clock(Date().timeIntervalSince(start))))
         return trials
     }

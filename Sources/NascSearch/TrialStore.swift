@@ -31,12 +31,14 @@ public final class TrialStore {
         public var job: Int? = nil
         /// The worker that trained it ("in-process" when the coordinator did).
         public var worker: String = ""
+        /// When it was recorded (UTC, "YYYY-MM-DD HH:MM:SS").
+        public var created: String = ""
 
         public init(id: Int, strategy: String, decisions: [Int], hash: String, reward: Double, validationAccuracy: Double, parameters: Int, flops: Int,
-                    compileSeconds: Double, trainSeconds: Double, status: String, error: String, job: Int? = nil, worker: String = "") {
+                    compileSeconds: Double, trainSeconds: Double, status: String, error: String, job: Int? = nil, worker: String = "", created: String = "") {
             (self.id, self.strategy, self.decisions, self.hash, self.reward, self.validationAccuracy) = (id, strategy, decisions, hash, reward, validationAccuracy)
             (self.parameters, self.flops, self.compileSeconds, self.trainSeconds) = (parameters, flops, compileSeconds, trainSeconds)
-            (self.status, self.error, self.job, self.worker) = (status, error, job, worker)
+            (self.status, self.error, self.job, self.worker, self.created) = (status, error, job, worker, created)
         }
 
         /// Whether the child trained and its reward means something.
@@ -94,6 +96,9 @@ public final class TrialStore {
         // The strategy's state (the controller's weights and Adam moments),
         // written in the same transaction that marks the trials it learned from.
         try database.define("create table if not exists strategy_state (id {int} primary key check (id = 1), data {blob} not null)")
+        // One row per strategy update, for reports: how many trials it had
+        // learned from, the controller's entropy, the rewards' mean.
+        try database.define("create table if not exists updates (id {id}, trials {int} not null, entropy {real}, mean_reward {real} not null, at {real} not null)")
         try WorkQueue.createTables(database)
     }
 
@@ -112,13 +117,13 @@ public final class TrialStore {
 
     // MARK: Trials
 
-    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker"
+    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created"
 
     static func trial(_ row: [SQLValue]) -> Trial {
         Trial(id: row[0].int ?? 0, strategy: row[1].text ?? "", decisions: (row[2].text ?? "").split(separator: ",").compactMap { Int($0) },
               hash: row[3].text ?? "", reward: row[4].real ?? 0, validationAccuracy: row[5].real ?? 0,
               parameters: row[6].int ?? 0, flops: row[7].int ?? 0, compileSeconds: row[8].real ?? 0, trainSeconds: row[9].real ?? 0,
-              status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "")
+              status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "", created: row[14].text ?? "")
     }
 
     /// Records a trial, not yet learned from; returns the id the store gave it.
@@ -155,11 +160,34 @@ public final class TrialStore {
     // MARK: The strategy's state
 
     /// Marks these trials learned from and stores the strategy's state (if
-    /// it has one), in one transaction.
-    public func commitRound(ids: [Int], state: Data?) throws {
+    /// it has one) and a note of the update (if given), in one transaction.
+    public func commitRound(ids: [Int], state: Data?, update: Update? = nil) throws {
         try database.transaction {
             if !ids.isEmpty { try database.query("update trials set observed = 1 where id in (\(ids.map(String.init).joined(separator: ",")))") }
             if let state { try database.query("insert into strategy_state (id, data) values (1, ?) on conflict (id) do update set data = excluded.data", .blob(state)) }
+            if let update {
+                try database.query("insert into updates (trials, entropy, mean_reward, at) values ((select count(*) from trials where observed = 1), ?, ?, ?)",
+                                   update.entropy.map { .real($0) } ?? .null, .real(update.meanReward), .real(WorkQueue.now))
+            }
+        }
+    }
+
+    /// A strategy update, as reports draw it.
+    public struct Update: Sendable {
+        /// Trials learned from once it was made.
+        public var trials: Int
+        /// The controller's entropy estimate, in nats (REINFORCE only).
+        public var entropy: Double?
+        public var meanReward: Double
+        public var at: Double
+        public init(trials: Int = 0, entropy: Double?, meanReward: Double, at: Double = 0) {
+            (self.trials, self.entropy, self.meanReward, self.at) = (trials, entropy, meanReward, at)
+        }
+    }
+
+    public func updates() throws -> [Update] {
+        try database.query("select trials, entropy, mean_reward, at from updates order by id").map {
+            Update(trials: $0[0].int ?? 0, entropy: $0[1].real, meanReward: $0[2].real ?? 0, at: $0[3].real ?? 0)
         }
     }
 

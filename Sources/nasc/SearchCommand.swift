@@ -4,6 +4,7 @@ import NascData
 import NascIR
 import NascLLVM
 import NascPostgres
+import NascReport
 import NascRuntime
 import NascSearch
 import NascTraining
@@ -14,7 +15,7 @@ struct SearchCommand: ParsableCommand {
         abstract: "Search the NAS-RL CNN space: propose children, train each briefly, learn from their validation accuracy.",
         discussion: """
             With no options this is what `make search` runs: a real, small \
-            search on Fashion-MNIST with the REINFORCE controller (about 10 \
+            search on Fashion-MNIST with the REINFORCE controller (about 11 \
             minutes on 2 cores): 100 children of 4 layers, each layer at half \
             the resolution of the one before (28, 14, 7 and 3 pixels; 2x2 max \
             pools, the paper's pooling variant), each trained one epoch on \
@@ -111,6 +112,9 @@ struct SearchCommand: ParsableCommand {
 
     @OptionGroup var storageFlags: StorageFlags
 
+    @Flag(help: "Rewrite RUN/report.html (nasc report) as children finish, at most every 10 seconds: leave it open and reload.")
+    var report = false
+
     func validate() throws {
         guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
         guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
@@ -196,6 +200,21 @@ struct SearchCommand: ParsableCommand {
             } catch let e as SearchError where e.file != nil {
                 throw CommandError(e.description)
             } catch { throw CommandError("\(directory): error: \(error)") }
+            if report {
+                var last = Date.distantPast
+                let page = "\(directory)/report.html"
+                search.onProgress = { [store = search.store, directory] in
+                    guard Date().timeIntervalSince(last) >= 10 || (try? store.count()) ?? 0 >= o.children else { return }
+                    last = Date()
+                    do {
+                        try Report.html([try RunData(name: (directory as NSString).lastPathComponent, store: store)])
+                            .write(toFile: page, atomically: true, encoding: .utf8)
+                    } catch {
+                        FileHandle.standardError.write(Data("warning: cannot write \(page): \(error)\n".utf8))
+                    }
+                }
+                print("report: \(page), rewritten as children finish")
+            }
             let trials = try search.run()
             print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")
             print(" rank  trial  reward   accuracy  params    MFLOP/img  hash")

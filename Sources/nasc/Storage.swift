@@ -40,3 +40,6 @@ enum StoreLocation {
         return url
     }
 }
+
+/// Whether a run argument is a PostgreSQL URL rather than a folder.
+func isPostgres(_ text: String) -> Bool { StorageURL.isPostgres(text) }

@@ -11,15 +11,16 @@ struct Nasc: ParsableCommand {
             trains, checks and deploys any graph.
 
             Examples:
-              nasc search                               # the default search, ~10 min
+              nasc search                               # the default search, ~11 min
               nasc retrain nasc-run --save best.ckpt    # its best child, trained fully
+              nasc report nasc-run --out report.html    # see it: charts, leaderboard, drawings
               nasc sample --seed 3                      # a child of the space, as IR
               nasc dump-ir nasc-run/best.nasir --after fuse
               nasc gradcheck ir-specs/autodiff/conv_bn_relu.nasir
               nasc emit-c nasc-run/best.nasir --weights best.ckpt --out best
             """,
         version: NascVersion.string,
-        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, SearchCommand.self, WorkerCommand.self, Status.self, Retrain.self, Sample.self, EmitC.self, CacheCommand.self, Version.self])
+        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Dot.self, Retrain.self, Sample.self, EmitC.self, CacheCommand.self, Version.self])
 }
 
 Nasc.main()

@@ -1,0 +1,85 @@
+import Foundation
+import NascSearch
+
+/// One search as a report draws it: its settings, trials and updates, and
+/// the figures derived from them.
+public struct RunData {
+    public var name: String
+    public var settings: [String: Any]
+    public var trials: [TrialStore.Trial]
+    public var updates: [TrialStore.Update]
+    public var shape: ChildShape?
+
+    public init(name: String, settings: [String: Any], trials: [TrialStore.Trial], updates: [TrialStore.Update]) {
+        self.name = name
+        self.settings = settings
+        self.trials = trials.sorted { $0.id < $1.id }
+        self.updates = updates
+        shape = ChildShape(json: settings)
+    }
+
+    /// Reads a run's store.
+    public init(name: String, store: TrialStore) throws {
+        self.init(name: name, settings: try store.settings() ?? [:], trials: try store.all(), updates: try store.updates())
+    }
+
+    public var strategy: String { settings["strategy"] as? String ?? trials.first?.strategy ?? "?" }
+    public var succeeded: [TrialStore.Trial] { trials.filter { $0.succeeded && $0.reward.isFinite } }
+
+    /// Best first; children without a finite reward last.
+    public var leaderboard: [TrialStore.Trial] {
+        trials.sorted { a, b in
+            let (x, y) = (a.reward.isFinite ? a.reward : -.infinity, b.reward.isFinite ? b.reward : -.infinity)
+            return x != y ? x > y : a.id < b.id
+        }
+    }
+
+    /// The best reward after each child, in the order children finished.
+    public var bestSoFar: [(index: Int, reward: Double)] {
+        var best = -Double.infinity
+        return trials.enumerated().compactMap { i, t in
+            if t.succeeded && t.reward.isFinite { best = max(best, t.reward) }
+            return best.isFinite ? (i + 1, best) : nil
+        }
+    }
+
+    /// Children no other child beats on both accuracy and cost (`cost`:
+    /// FLOPs or parameters), cheapest first.
+    public func paretoFront(cost: (TrialStore.Trial) -> Int) -> [TrialStore.Trial] {
+        var front: [TrialStore.Trial] = []
+        var best = -Double.infinity
+        for t in succeeded.sorted(by: { cost($0) != cost($1) ? cost($0) < cost($1) : $0.validationAccuracy > $1.validationAccuracy })
+        where t.validationAccuracy.isFinite && t.validationAccuracy > best {
+            front.append(t)
+            best = t.validationAccuracy
+        }
+        return front
+    }
+
+    /// Seconds from "YYYY-MM-DD HH:MM:SS" (UTC) timestamps.
+    static func seconds(_ text: String) -> Double? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.date(from: text)?.timeIntervalSince1970
+    }
+
+    /// Where the time went: compile and train summed over children, the
+    /// wall clock from the first child's record to the last, and the share
+    /// of the workers' time that was spent on children.
+    public var time: (compile: Double, train: Double, wall: Double, workers: Int, busy: Double) {
+        let compile = trials.map(\.compileSeconds).filter(\.isFinite).reduce(0, +)
+        let train = trials.map(\.trainSeconds).filter(\.isFinite).reduce(0, +)
+        let stamps = trials.compactMap { RunData.seconds($0.created) }
+        // The first child's own time counts: its record comes when it ends.
+        let first = trials.first.map { $0.compileSeconds + $0.trainSeconds } ?? 0
+        let wall = (stamps.max() ?? 0) - (stamps.min() ?? 0) + first
+        let workers = max(1, settings["workers"] as? Int ?? 1)
+        let busy = wall > 0 ? min(1, (compile + train) / (wall * Double(workers))) : 0
+        return (compile, train, wall, workers, busy)
+    }
+
+    /// Population size of evolution (as Search sets it).
+    public var population: Int { max((settings["children"] as? Int ?? trials.count) / 4, 4) }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+/// `nasc report` and `nasc dot` through the binary: what they write, and
+/// the errors for what is not a run or a graph.
+final class ReportCommandTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-report-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func testReportRefusesWhatIsNotASearch() throws {
+        let empty = dir.appendingPathComponent("empty").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let r = try MutatedSpecTests.nasc(["report", empty, "--out", dir.appendingPathComponent("r.html").path], timeout: 60)
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.output.contains("\(empty): error: not a search run folder"), r.output)
+        let missing = try MutatedSpecTests.nasc(["report", "/nonexistent/run"], timeout: 60)
+        XCTAssertEqual(missing.status, 1, missing.output)
+        XCTAssertTrue(missing.output.contains("/nonexistent/run: error"), missing.output)
+    }
+
+    func testDotWritesGraphvizAndRefusesBadInput() throws {
+        let model = IRSpecTests.packageRoot.appendingPathComponent("ir-specs/models/reference_cnn.nasir").path
+        let text = try MutatedSpecTests.nasc(["dot", model, "--after", "plan", "--batch", "4"], timeout: 120)
+        XCTAssertEqual(text.status, 0, text.output)
+        XCTAssertTrue(text.output.hasPrefix("digraph \"@reference_cnn\"") && text.output.contains("subgraph cluster_"), String(text.output.prefix(300)))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            let out = dir.appendingPathComponent("cnn.svg").path
+            let svg = try MutatedSpecTests.nasc(["dot", model, "--after", "fuse", "--svg", "--out", out], timeout: 120)
+            XCTAssertEqual(svg.status, 0, svg.output)
+            XCTAssertTrue(try String(contentsOfFile: out, encoding: .utf8).contains("<svg"))
+        }
+        let bad = dir.appendingPathComponent("bad.nasir").path
+        try "graph @g(%x: f32[N,4]) -> (y: f32[N,4]) {\n  %y = relu %z : f32[N,4]\n  return %y\n}\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try MutatedSpecTests.nasc(["dot", bad], timeout: 60)
+        XCTAssertEqual(refused.status, 1, refused.output)
+        XCTAssertTrue(refused.output.contains("bad.nasir:2:"), refused.output)
+    }
+}
