@@ -52,7 +52,7 @@ public enum Report {
     static func summary(_ runs: [RunData]) -> Body {
         .table(.class("summary"),
                .tr(.th("run"), .th("strategy"), .th("children"), .th("best reward"), .th("best accuracy"), .th("wall clock"),
-                   .th("compile"), .th("train"), .th("workers busy")),
+                   .th("compile"), .th("train"), .th("evaluate"), .th("workers busy")),
                .forEach(runs.enumerated()) { i, run in
                    let byStatus = Dictionary(grouping: run.trials, by: \.status).mapValues(\.count).sorted { $0.key < $1.key }
                    let best = run.leaderboard.first { $0.succeeded && $0.reward.isFinite }
@@ -60,7 +60,7 @@ public enum Report {
                    return .tr(.td(.span(.class("swatch"), .style("background:\(color(i))")), .text(run.name)), .td(.text(run.strategy)),
                               .td(.text("\(run.trials.count)" + (byStatus.isEmpty ? "" : " (" + byStatus.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"))),
                               .td(.text(best.map { fmt($0.reward) } ?? "-")), .td(.text(best.map { fmt($0.validationAccuracy) } ?? "-")),
-                              .td(.text(clock(time.wall))), .td(.text(clock(time.compile))), .td(.text(clock(time.train))),
+                              .td(.text(clock(time.wall))), .td(.text(clock(time.compile))), .td(.text(clock(time.train))), .td(.text(clock(time.evaluate))),
                               .td(.text(time.wall > 0 ? String(format: "%.0f%% of %d", time.busy * 100, time.workers) : "-")))
                })
     }
@@ -126,19 +126,19 @@ public enum Report {
 
     static func timeSection(_ run: RunData, index: Int) -> Body {
         var chart = Chart(title: "\(run.name): seconds per child", xLabel: "child", yLabel: "seconds")
-        chart.bars = .init(stacks: run.trials.enumerated().map { (Double($0 + 1), [$1.compileSeconds, $1.trainSeconds]) },
-                           colors: ["#f0a35e", color(index)], names: ["compile", "train and evaluate"])
+        chart.bars = .init(stacks: run.trials.enumerated().map { (Double($0 + 1), [$1.compileSeconds, $1.trainSeconds, $1.evaluateSeconds]) },
+                           colors: ["#f0a35e", color(index), "#8fbf6a"], names: ["compile", "train", "evaluate"])
         let t = run.time
-        let idle = max(0, t.wall * Double(t.workers) - t.compile - t.train)
+        let idle = max(0, t.wall * Double(t.workers) - t.compile - t.train - t.evaluate)
         return .div(chart.render(),
-                    .p(.class("meta"), .text("Total: compile \(clock(t.compile)), train and evaluate \(clock(t.train)), over \(clock(t.wall)) of wall clock "
+                    .p(.class("meta"), .text("Total: compile \(clock(t.compile)), train \(clock(t.train)), evaluate \(clock(t.evaluate)), over \(clock(t.wall)) of wall clock "
                                              + "on \(t.workers) worker(s): idle or between children \(clock(idle)) of worker time.")))
     }
 
     static func leaderboard(_ runs: [RunData], top: Int) -> Body {
         .table(.class("sortable leaderboard"),
                .thead(.tr(.th("run"), .th("rank"), .th("trial"), .th("reward"), .th("accuracy"), .th("parameters"), .th("MFLOP/image"),
-                          .th("compile s"), .th("train s"), .th("status"), .th("worker"), .th("hash"))),
+                          .th("compile s"), .th("train s"), .th("evaluate s"), .th("status"), .th("worker"), .th("hash"))),
                .tbody(.forEach(runs.enumerated()) { i, run in
                    .forEach(run.leaderboard.enumerated()) { rank, t in
                        let shown = rank < top && t.succeeded
@@ -146,7 +146,7 @@ public enum Report {
                                   .td(shown ? .a(.href("#r\(i)-t\(t.id)"), .text("\(t.id)")) : .text("\(t.id)")),
                                   .td(.text(fmt(t.reward))), .td(.text(fmt(t.validationAccuracy))), .td(.text("\(t.parameters)")),
                                   .td(.text(String(format: "%.2f", Double(t.flops) / 1e6))), .td(.text(String(format: "%.2f", t.compileSeconds))),
-                                  .td(.text(String(format: "%.2f", t.trainSeconds))),
+                                  .td(.text(String(format: "%.2f", t.trainSeconds))), .td(.text(String(format: "%.2f", t.evaluateSeconds))),
                                   .td(.attribute(named: "title", value: t.error), .text(t.status)), .td(.text(t.worker)), .td(.code(.text(String(t.hash.prefix(12))))))
                    }
                }))

@@ -68,16 +68,17 @@ public struct RunData {
     /// Where the time went: compile and train summed over children, the
     /// wall clock from the first child's record to the last, and the share
     /// of the workers' time that was spent on children.
-    public var time: (compile: Double, train: Double, wall: Double, workers: Int, busy: Double) {
+    public var time: (compile: Double, train: Double, evaluate: Double, wall: Double, workers: Int, busy: Double) {
         let compile = trials.map(\.compileSeconds).filter(\.isFinite).reduce(0, +)
         let train = trials.map(\.trainSeconds).filter(\.isFinite).reduce(0, +)
+        let evaluate = trials.map(\.evaluateSeconds).filter(\.isFinite).reduce(0, +)
         let stamps = trials.compactMap { RunData.seconds($0.created) }
         // The first child's own time counts: its record comes when it ends.
-        let first = trials.first.map { $0.compileSeconds + $0.trainSeconds } ?? 0
+        let first = trials.first.map { $0.compileSeconds + $0.trainSeconds + $0.evaluateSeconds } ?? 0
         let wall = (stamps.max() ?? 0) - (stamps.min() ?? 0) + first
         let workers = max(1, settings["workers"] as? Int ?? 1)
-        let busy = wall > 0 ? min(1, (compile + train) / (wall * Double(workers))) : 0
-        return (compile, train, wall, workers, busy)
+        let busy = wall > 0 ? min(1, (compile + train + evaluate) / (wall * Double(workers))) : 0
+        return (compile, train, evaluate, wall, workers, busy)
     }
 
     /// Population size of evolution (as Search sets it).

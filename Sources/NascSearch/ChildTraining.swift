@@ -101,9 +101,12 @@ public struct ChildTrainer {
             start = Date()
             var best = 0.0
             for _ in 0..<settings.epochs {
-                best = max(best, try trainer.trainEpoch(train, validation: validation).validationAccuracy)
+                let epoch = try trainer.trainEpoch(train, validation: validation)
+                best = max(best, epoch.validationAccuracy)
+                trial.trainSeconds += epoch.seconds
             }
-            trial.trainSeconds = Date().timeIntervalSince(start)
+            // The rest of the loop was the validation passes.
+            trial.evaluateSeconds = max(0, Date().timeIntervalSince(start) - trial.trainSeconds)
             trial.validationAccuracy = best
             trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
         } catch let error as RuntimeError where error.exceedsMemoryLimit {

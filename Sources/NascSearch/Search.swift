@@ -317,8 +317,9 @@ public final class Search {
                 let eta = Date().timeIntervalSince(start) / Double(finishedHere) * Double(max(options.children - done, 0))
                 let what = !t.succeeded ? "\(t.status.uppercased()): \(t.error)"
                     : String(format: "accuracy %.4f reward %.4f%@", t.validationAccuracy, t.reward, t.status == "cached" ? " (seen before: reused)" : "")
-                say(String(format: "[%d/%d] %@ %@; best reward %.4f; %.1f s compile, %.1f s train%@; ETA %@",
-                           done, options.children, t.hash.isEmpty ? "job \(t.job ?? t.id)" : "child " + t.hash.prefix(10), what, bestReward, t.compileSeconds, t.trainSeconds,
+                say(String(format: "[%d/%d] %@ %@; best reward %.4f; %.1f s compile, %.1f s train, %.1f s evaluate%@; ETA %@",
+                           done, options.children, t.hash.isEmpty ? "job \(t.job ?? t.id)" : "child " + t.hash.prefix(10), what, bestReward,
+                           t.compileSeconds, t.trainSeconds, t.evaluateSeconds,
                            options.inProcess ? "" : " (worker \(t.worker))", Progress.clock(eta)))
             }
             if !fresh.isEmpty { onProgress?() }

@@ -20,7 +20,9 @@ public final class TrialStore {
         public var parameters: Int
         public var flops: Int
         public var compileSeconds: Double
+        /// Training steps only; `evaluateSeconds` is the validation passes.
         public var trainSeconds: Double
+        public var evaluateSeconds: Double = 0
         /// ok; cached (same hash as an earlier child, its reward reused);
         /// failed (an error: the message says which); refused (it does not
         /// fit the memory limit, found before training); diverged (NaN
@@ -35,9 +37,9 @@ public final class TrialStore {
         public var created: String = ""
 
         public init(id: Int, strategy: String, decisions: [Int], hash: String, reward: Double, validationAccuracy: Double, parameters: Int, flops: Int,
-                    compileSeconds: Double, trainSeconds: Double, status: String, error: String, job: Int? = nil, worker: String = "", created: String = "") {
+                    compileSeconds: Double, trainSeconds: Double, evaluateSeconds: Double = 0, status: String, error: String, job: Int? = nil, worker: String = "", created: String = "") {
             (self.id, self.strategy, self.decisions, self.hash, self.reward, self.validationAccuracy) = (id, strategy, decisions, hash, reward, validationAccuracy)
-            (self.parameters, self.flops, self.compileSeconds, self.trainSeconds) = (parameters, flops, compileSeconds, trainSeconds)
+            (self.parameters, self.flops, self.compileSeconds, self.trainSeconds, self.evaluateSeconds) = (parameters, flops, compileSeconds, trainSeconds, evaluateSeconds)
             (self.status, self.error, self.job, self.worker, self.created) = (status, error, job, worker, created)
         }
 
@@ -91,6 +93,7 @@ public final class TrialStore {
         if !have.contains("observed") { try database.define("alter table trials add column observed {int} not null default 1") }
         if !have.contains("job") { try database.define("alter table trials add column job {int}") }
         if !have.contains("worker") { try database.query("alter table trials add column worker text not null default ''") }
+        if !have.contains("eval_s") { try database.define("alter table trials add column eval_s {real} not null default 0") }
         // One trial per job, whatever two workers racing on an expired lease do.
         try database.query("create unique index if not exists trials_job on trials(job)")
         // The strategy's state (the controller's weights and Adam moments),
@@ -117,23 +120,24 @@ public final class TrialStore {
 
     // MARK: Trials
 
-    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created"
+    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created, eval_s"
 
     static func trial(_ row: [SQLValue]) -> Trial {
         Trial(id: row[0].int ?? 0, strategy: row[1].text ?? "", decisions: (row[2].text ?? "").split(separator: ",").compactMap { Int($0) },
               hash: row[3].text ?? "", reward: row[4].real ?? 0, validationAccuracy: row[5].real ?? 0,
               parameters: row[6].int ?? 0, flops: row[7].int ?? 0, compileSeconds: row[8].real ?? 0, trainSeconds: row[9].real ?? 0,
-              status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "", created: row[14].text ?? "")
+              evaluateSeconds: row[15].real ?? 0, status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "", created: row[14].text ?? "")
     }
 
     /// Records a trial, not yet learned from; returns the id the store gave it.
     @discardableResult
     public func insert(_ t: Trial) throws -> Int {
         let rows = try database.query("""
-            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, observed)
-            values (?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
+            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, eval_s, status, error, job, worker, observed)
+            values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
             """, [.text(t.strategy), .text(t.decisions.map(String.init).joined(separator: ",")), .text(t.hash), .real(t.reward),
                   .real(t.validationAccuracy), .int(Int64(t.parameters)), .int(Int64(t.flops)), .real(t.compileSeconds), .real(t.trainSeconds),
+                  .real(t.evaluateSeconds),
                   .text(t.status), .text(t.error), t.job.map { .int(Int64($0)) } ?? .null, .text(t.worker)])
         guard let id = rows.first?.first?.int else { throw SearchError(message: "the store gave the trial no id", file: path) }
         return id

@@ -66,6 +66,18 @@ final class WorkerTests: XCTestCase {
         return p
     }
 
+    /// Waits for a process to end; one still running after `seconds` is
+    /// killed and fails the test, which never hangs.
+    func finish(_ p: Process, seconds: Double = 300, file: StaticString = #filePath, line: UInt = #line) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        if p.isRunning {
+            XCTFail("nasc \(p.arguments?.joined(separator: " ") ?? "") still running after \(Int(seconds)) s", file: file, line: line)
+            kill(p.processIdentifier, SIGKILL)
+        }
+        p.waitUntilExit()
+    }
+
     func output(_ log: String) -> String { (try? String(contentsOf: dir.appendingPathComponent(log), encoding: .utf8)) ?? "" }
 
     /// The store the test's search uses: the run folder's SQLite file, or
@@ -150,14 +162,14 @@ final class WorkerTests: XCTestCase {
         }
         try wait("a third of the children") { trialCount() >= children / 3 }
         kill(coordinator.processIdentifier, SIGKILL)
-        coordinator.waitUntilExit()
+        finish(coordinator)
         XCTAssertEqual(coordinator.terminationReason, .uncaughtSignal)
         let doneAtKill = trialCount()
         XCTAssertLessThan(doneAtKill, children, "the coordinator was killed before the end")
         coordinator = try start(arguments, log: "coordinator-2.log", environment: slow)
-        coordinator.waitUntilExit()
+        finish(coordinator)
         XCTAssertEqual(coordinator.terminationStatus, 0, output("coordinator-2.log"))
-        for w in workers { w.waitUntilExit() }
+        for w in workers { finish(w) }
         for (i, w) in workers.enumerated() { XCTAssertEqual(w.terminationStatus, 0, output("worker-\(i + 1).log")) }
 
         // Exactly once: one trial per job, every job done, as many as asked.
@@ -190,7 +202,7 @@ final class WorkerTests: XCTestCase {
     func testCrashingAndHangingChildrenAreRecordedAndTheSearchGoesOn() throws {
         let search = try start(searchArguments(children: 6, ["--workers", "2", "--child-timeout", "3", "--strategy", "random"]), log: "search.log",
                                environment: ["NASC_INJECT_FAULT": "crash:2,hang:4"])
-        search.waitUntilExit()
+        finish(search)
         let out = output("search.log")
         XCTAssertEqual(search.terminationStatus, 0, out)
         XCTAssertEqual(trialCount(), 6, out)
@@ -208,7 +220,7 @@ final class WorkerTests: XCTestCase {
     /// before it trains, with what it needs; the search goes on.
     func testChildrenBeyondTheMemoryLimitAreRefused() throws {
         let search = try start(searchArguments(children: 2, ["--workers", "1", "--child-memory", "200K", "--strategy", "random"]), log: "search.log")
-        search.waitUntilExit()
+        finish(search)
         XCTAssertEqual(search.terminationStatus, 0, output("search.log"))
         let refused = try sqlite("select status, error from trials")
         XCTAssertEqual(refused.count, 2, output("search.log"))

@@ -79,8 +79,10 @@ final class ReportTests: XCTestCase {
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("make test installs chromium") }
             throw XCTSkip("no chromium (make test installs it)")
         }
-        let profile = try directory()
         func run(_ extra: [String]) throws -> (String, String) {
+            // A profile per run: a second browser on a profile whose first
+            // is still shutting down hands its page over and waits forever.
+            let profile = try directory()
             let p = Process()
             p.executableURL = URL(fileURLWithPath: chromium)
             p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)",
@@ -89,6 +91,18 @@ final class ReportTests: XCTestCase {
             p.standardOutput = out
             p.standardError = err
             try p.run()
+            // A browser that hangs fails the test instead of holding it.
+            // Its helper processes hold the pipes too: end every process of this profile.
+            let deadline = DispatchWorkItem {
+                guard p.isRunning else { return }
+                let killer = Process()
+                killer.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+                killer.arguments = ["-9", "-f", "--user-data-dir=\(profile)"]
+                try? killer.run()
+                killer.waitUntilExit()
+            }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: deadline)
+            defer { deadline.cancel() }
             // Drain both pipes at once: either can fill while the other is read.
             let errors = Collected()
             let reader = Thread { errors.data = err.fileHandleForReading.readDataToEndOfFile(); errors.done.signal() }
@@ -96,6 +110,7 @@ final class ReportTests: XCTestCase {
             let dom = out.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
             errors.done.wait()
+            XCTAssertEqual(p.terminationReason, .exit, "chromium \(extra.joined(separator: " ")) was stopped after 90 s")
             return (String(decoding: dom, as: UTF8.self), String(decoding: errors.data, as: UTF8.self))
         }
         let (dom, log) = try run(["--dump-dom"])
