@@ -30,6 +30,15 @@ public enum DatasetName: String, CaseIterable, Sendable {
             return (try CIFAR10.load(directory: dir), try CIFAR10.load(directory: dir, test: true))
         }
     }
+
+    /// The training split `full` of this dataset with its last `validation`
+    /// images held out; an error naming `flag` when that leaves no training image.
+    public func holdOut(_ validation: Int, of full: ImageDataset, flag: String, folder: String?) throws -> (train: ImageDataset, validation: ImageDataset) {
+        guard validation < full.count else {
+            throw DatasetError(folder ?? defaultDirectory, "\(flag) \(validation) holds out every training image: the training split of \(rawValue) has \(full.count); use at most \(full.count - 1)")
+        }
+        return full.split(validation: validation)
+    }
 }
 
 /// The images a search trains and rewards its children on: the first
@@ -50,11 +59,7 @@ public struct SearchImages: Equatable, Sendable {
     }
 
     public func load() throws -> (train: ImageDataset, validation: ImageDataset) {
-        let full = try dataset.load(folder).train
-        guard validationImages < full.count else {
-            throw DatasetError(folder ?? dataset.defaultDirectory, "--validation-images \(validationImages) holds out every training image: the training split of \(dataset.rawValue) has \(full.count); use at most \(full.count - 1)")
-        }
-        let (rest, validation) = full.split(validation: validationImages)
+        let (rest, validation) = try dataset.holdOut(validationImages, of: try dataset.load(folder).train, flag: "--validation-images", folder: folder)
         return (rest.subset(0..<min(trainImages, rest.count)), validation)
     }
 

@@ -130,18 +130,8 @@ public final class PostgresDatabase: Database {
         return out
     }
 
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try query("begin")
-        do {
-            try query("select pg_advisory_xact_lock(\(PostgresDatabase.writerLock))")
-            let result = try body()
-            try query("commit")
-            return result
-        } catch {
-            _ = try? query("rollback")
-            throw error
-        }
-    }
+    /// Every writer takes the same advisory lock, held to its commit.
+    public var beginStatements: [String] { ["begin", "select pg_advisory_xact_lock(\(PostgresDatabase.writerLock))"] }
 
     public func columns(of table: String) throws -> [String] {
         try query("select column_name from information_schema.columns where table_schema = current_schema() and table_name = ? order by ordinal_position",

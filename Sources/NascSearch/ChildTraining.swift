@@ -71,8 +71,7 @@ public struct ChildTrainer {
     /// The trial of `job`; `known` gives an earlier reward of the same
     /// structural hash, which is reused instead of training again.
     public func evaluate(_ job: Job, known: (String) throws -> (reward: Double, accuracy: Double)?) -> TrialStore.Trial {
-        var trial = TrialStore.Trial(id: 0, strategy: job.strategy, decisions: job.decisions, hash: "", reward: 0, validationAccuracy: 0,
-                                     parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: 0, status: "ok", error: "", job: job.id)
+        var trial = TrialStore.Trial(job: job, status: "ok")
         do {
             guard settings.shape.space.layers(forDecisions: job.decisions.count) != nil else {
                 throw SearchError(message: "\(job.decisions.count) decisions make no child of this space")

@@ -21,10 +21,9 @@ public protocol Database: AnyObject {
     /// Runs a statement; returns its rows.
     @discardableResult
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]]
-    /// Runs `body` in a transaction that holds the write lock from its
-    /// start (so a read-then-update cannot race another process), committing
-    /// if it returns and rolling back if it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T
+    /// The statements that open a transaction holding the write lock from
+    /// its start (so a read-then-update cannot race another process).
+    var beginStatements: [String] { get }
     /// Names of a table's columns (empty: no such table).
     func columns(of table: String) throws -> [String]
     /// A second connection to the same database, for another thread.
@@ -55,6 +54,21 @@ public enum SQLDialect: Sendable {
 extension Database {
     @discardableResult
     public func query(_ sql: String, _ arguments: SQLValue...) throws -> [[SQLValue]] { try query(sql, arguments) }
+
+    /// Runs `body` in a transaction that holds the write lock from its
+    /// start, committing if it returns and rolling back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try query(beginStatements[0])
+        do {
+            for statement in beginStatements.dropFirst() { try query(statement) }
+            let result = try body()
+            try query("commit")
+            return result
+        } catch {
+            _ = try? query("rollback")
+            throw error
+        }
+    }
 
     /// Runs a table definition written with the dialect's words (see SQLDialect).
     func define(_ sql: String) throws { try query(dialect.schema(sql)) }

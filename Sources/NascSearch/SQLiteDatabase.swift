@@ -70,17 +70,7 @@ public final class SQLiteDatabase: Database {
         }
     }
 
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try query("begin immediate")
-        do {
-            let result = try body()
-            try query("commit")
-            return result
-        } catch {
-            _ = try? query("rollback")
-            throw error
-        }
-    }
+    public var beginStatements: [String] { ["begin immediate"] }
 
     public func reopen() throws -> Database { try SQLiteDatabase(path: location) }
 

@@ -245,14 +245,6 @@ public final class Search {
     /// the controller's starts, and what its falling entropy is measured against.
     var uniformEntropy: Double { options.space.decisions.reduce(0) { $0 + Foundation.log(Double($1.options)) } }
 
-    /// The controller's parameters and Adam state, as the trial store keeps
-    /// them with the trials they learned from (nil for the other strategies,
-    /// which rebuild their state from the trials).
-    func strategyState() throws -> Data? {
-        guard let controller = strategy as? ReinforceController else { return nil }
-        return try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: 0, tensors: controller.parameters).encoded()
-    }
-
     /// Lets the strategy learn from finished children it has not seen: the
     /// controller in updates of `perUpdate` children (`final`: the rest
     /// too), the others from each child at once. The state and the trials
@@ -264,11 +256,13 @@ public final class Search {
                 let batch = Array(pending.prefix(options.perUpdate))
                 pending.removeFirst(batch.count)
                 try strategy.observe(batch.map(\.decisions), rewards: batch.map(\.reward))
-                try store.commitRound(ids: batch.map(\.id), state: try strategyState(),
+                // The controller's parameters and Adam state, committed with
+                // the trials they learned from; controller.ckpt is a copy for a
+                // person to inspect, the store's is the one a resumed search reads.
+                let state = Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: batch.last!.id, tensors: controller.parameters)
+                try store.commitRound(ids: batch.map(\.id), state: try state.encoded(),
                                       update: TrialStore.Update(entropy: controller.lastEntropy, meanReward: batch.map(\.reward).reduce(0, +) / Double(batch.count)))
-                // A copy for a person to inspect; the store's is the one a resumed search reads.
-                try Checkpoint(graphName: "controller", graphHash: "", epoch: 0, step: batch.last!.id, tensors: controller.parameters)
-                    .write(to: "\(options.directory)/controller.ckpt")
+                try state.write(to: "\(options.directory)/controller.ckpt")
                 if let entropy = controller.lastEntropy {
                     say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, uniformEntropy))
                 }

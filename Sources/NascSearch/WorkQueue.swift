@@ -26,6 +26,16 @@ public struct Job: Sendable {
     public var lastError: String
 }
 
+extension TrialStore.Trial {
+    /// The trial of `job` before anything is known of its child (no hash,
+    /// no reward yet): where training starts, and what a job that never
+    /// finished training is recorded as.
+    public init(job: Job, status: String, error: String = "", trainSeconds: Double = 0, worker: String = "") {
+        self.init(id: 0, strategy: job.strategy, decisions: job.decisions, hash: "", reward: 0, validationAccuracy: 0, parameters: 0, flops: 0,
+                  compileSeconds: 0, trainSeconds: trainSeconds, status: status, error: error, job: job.id, worker: worker)
+    }
+}
+
 public enum WorkQueue {
     /// Seconds since 1970: leases compare clocks across machines, which must
     /// agree to within a fraction of a lease (NTP does).
@@ -71,6 +81,12 @@ extension TrialStore {
                     .first?.first?.int ?? 0
             }
         }
+    }
+
+    /// Whether every child the search asks for (its settings' `children`;
+    /// a coordinator continuing with more raises it) is recorded.
+    public func hasAllChildren() throws -> Bool {
+        try count() >= (settings()?["children"] as? Int ?? Int.max)
     }
 
     public func jobs(status: String? = nil) throws -> [Job] {
@@ -159,10 +175,8 @@ extension TrialStore {
 
     private func giveBack(_ job: Job, reason: String, maxAttempts: Int) throws {
         if job.attempts >= maxAttempts {
-            let trial = Trial(id: 0, strategy: job.strategy, decisions: job.decisions, hash: "", reward: 0, validationAccuracy: 0,
-                              parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: WorkQueue.now - job.started, status: "crashed",
-                              error: "tried \(job.attempts) time(s), its worker died each time; the last: \(reason)", job: job.id, worker: job.worker)
-            try insert(trial)
+            try insert(Trial(job: job, status: "crashed", error: "tried \(job.attempts) time(s), its worker died each time; the last: \(reason)",
+                             trainSeconds: WorkQueue.now - job.started, worker: job.worker))
             try database.query("update jobs set status = 'done', last_error = ? where id = ?", .text(reason), .int(Int64(job.id)))
         } else {
             try database.query("update jobs set status = 'queued', worker = '', lease_until = 0, last_error = ? where id = ?",

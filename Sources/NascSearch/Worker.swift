@@ -56,8 +56,8 @@ public final class Worker {
     @discardableResult
     public func runOne() throws -> TrialStore.Trial? {
         guard let job = try store.lease(worker: id, seconds: settings.leaseSeconds, maxAttempts: settings.maxAttempts) else { return nil }
-        current.set((job, Date()))
-        defer { current.set(nil) }
+        current.value = (job, Date())
+        defer { current.value = nil }
         faults.inject(job: job.id)
         var trial = trainer.evaluate(job) { try self.store.known(hash: $0) }
         guard let recorded = try store.complete(job: job.id, worker: id, trial: trial) else {
@@ -79,17 +79,11 @@ public final class Worker {
         say("worker \(id): serving \(store.path)")
         while true {
             if try runOne() != nil { continue }
-            if try searchFinished() { break }
+            if try store.hasAllChildren() { break }
             Thread.sleep(forTimeInterval: 0.25)
         }
         try store.release(worker: id, reason: "the worker stopped", maxAttempts: settings.maxAttempts)
         say("worker \(id): the search has all its children; stopping")
-    }
-
-    /// Whether every child the search asked for is recorded.
-    func searchFinished() throws -> Bool {
-        let wanted = (try store.settings()?["children"] as? Int) ?? Int.max
-        return try store.count() >= wanted
     }
 
     /// The heartbeat thread's loop, on its own connection to the store.
@@ -104,12 +98,10 @@ public final class Worker {
             if supervised && getppid() != parent { _exit(0) }
             do {
                 if own == nil { own = try TrialStore(database: try store.reopen()) }
-                guard let store = own, let (job, since) = current.get() else { continue }
+                guard let store = own, let (job, since) = current.value else { continue }
                 if settings.childTimeout > 0, Date().timeIntervalSince(since) > settings.childTimeout {
-                    var trial = TrialStore.Trial(id: 0, strategy: job.strategy, decisions: job.decisions, hash: "", reward: 0, validationAccuracy: 0,
-                                                 parameters: 0, flops: 0, compileSeconds: 0, trainSeconds: Date().timeIntervalSince(since),
-                                                 status: "timeout", error: String(format: "still training after the %.0f s child timeout; stopped", settings.childTimeout))
-                    trial.job = job.id
+                    let trial = TrialStore.Trial(job: job, status: "timeout", error: String(format: "still training after the %.0f s child timeout; stopped", settings.childTimeout),
+                                                 trainSeconds: Date().timeIntervalSince(since))
                     _ = try store.complete(job: job.id, worker: id, trial: trial)
                     say("worker \(id): job \(job.id) timed out after \(Int(settings.childTimeout)) s; ending this process (JIT code cannot be interrupted)")
                     _exit(Worker.timeoutStatus)
@@ -160,10 +152,13 @@ public struct Faults: Sendable {
 }
 
 /// A value shared between threads.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
+public final class Locked<Value>: @unchecked Sendable {
+    private var stored: Value
     private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.lock(); defer { lock.unlock() }; return value }
-    func set(_ v: Value) { lock.lock(); value = v; lock.unlock() }
+    public init(_ value: Value) { stored = value }
+    public var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+    public func mutate(_ body: (inout Value) -> Void) { lock.lock(); body(&stored); lock.unlock() }
 }

@@ -76,18 +76,18 @@ public final class WorkerProcesses {
             let worker = Worker.id(pid: p.processIdentifier)
             let signalled = p.terminationReason == .uncaughtSignal
             let status = p.terminationStatus
-            if !signalled && status == 0 && !wanted { continue }
+            let died = signalled || status != 0
+            // A process that stopped a timed-out child recorded it itself.
+            let timedOut = !signalled && status == Worker.timeoutStatus
+            if !died && !wanted { continue }
             let how = signalled ? "killed by signal \(status) (\(WorkerProcesses.signalName(status)))" : "exited with status \(status)"
             let tail = logTail(i)
-            if signalled || status != 0 {
-                if !(status == Worker.timeoutStatus && !signalled) {
-                    say("worker \(worker) \(how); the child it held goes back to the queue (or is recorded as crashed); starting another")
-                }
-                try store.release(worker: worker, reason: "\(how)" + (tail.isEmpty ? "" : "; its last output: \(tail)"), maxAttempts: maxAttempts)
-            } else {
-                try store.release(worker: worker, reason: "the worker stopped", maxAttempts: maxAttempts)
+            if died && !timedOut {
+                say("worker \(worker) \(how); the child it held goes back to the queue (or is recorded as crashed); starting another")
             }
-            if Date().timeIntervalSince(slots[i].started) < 5 && !signalled && status != Worker.timeoutStatus {
+            try store.release(worker: worker, reason: died ? how + (tail.isEmpty ? "" : "; its last output: \(tail)") : "the worker stopped",
+                              maxAttempts: maxAttempts)
+            if Date().timeIntervalSince(slots[i].started) < 5 && !signalled && !timedOut {
                 quickDeaths += 1
                 if quickDeaths >= 3 {
                     throw SearchError(message: "worker processes end as soon as they start (\(how)); the last one said: \(tail)", file: slots[i].log)

@@ -41,7 +41,7 @@ struct ReportCommand: ParsableCommand {
         try reportingErrors {
             try checkWritable(out, flag: "--out")
             let data = try runs.map { run -> RunData in
-                let store = isPostgres(run) ? try StoreLocation.open(folder: nil, url: run) : try StoreLocation.open(folder: run, url: nil)
+                let store = try StoreLocation.open(run)
                 guard try store.settings() != nil else { throw CommandError("\(run): error: not a search run (its store holds no search settings)") }
                 return try RunData(name: (run as NSString).lastPathComponent, store: store)
             }

@@ -10,11 +10,19 @@ struct StorageFlags: ParsableArguments {
 
     /// The URL given, or NASC_STORAGE.
     var url: String? { storage ?? ProcessInfo.processInfo.environment["NASC_STORAGE"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// The URL, parsed (nil: no PostgreSQL store).
+    func parsed() throws -> StorageURL? { try url.map { try StorageURL($0) } }
 }
 
 /// Opening the store of a run: a PostgreSQL URL, or a run folder (whose
 /// search.json names its PostgreSQL store, if it has one; else its trials.db).
 enum StoreLocation {
+    /// The store a command argument names: a postgresql:// URL or a run folder.
+    static func open(_ runOrURL: String) throws -> TrialStore {
+        StorageURL.isPostgres(runOrURL) ? try open(folder: nil, url: runOrURL) : try open(folder: runOrURL, url: nil)
+    }
+
     /// The store `url` names, or else the one of `folder`.
     static func open(folder: String?, url: String?) throws -> TrialStore {
         if let url { return try TrialStore(database: try connect(url)) }
@@ -40,6 +48,3 @@ enum StoreLocation {
         return url
     }
 }
-
-/// Whether a run argument is a PostgreSQL URL rather than a folder.
-func isPostgres(_ text: String) -> Bool { StorageURL.isPostgres(text) }

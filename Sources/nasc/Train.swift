@@ -25,10 +25,7 @@ struct DatasetFlags: ParsableArguments {
     /// The training images and the last `validation` of them held out; an
     /// error when that leaves no training image.
     func split(_ full: ImageDataset, validation: Int, flag: String) throws -> (train: ImageDataset, validation: ImageDataset) {
-        guard validation < full.count else {
-            throw CommandError("error: \(flag) \(validation) holds out every training image: the training split of \(dataset.rawValue) has \(full.count); use at most \(full.count - 1)")
-        }
-        return full.split(validation: validation)
+        do { return try dataset.holdOut(validation, of: full, flag: flag, folder: data) } catch let e as DatasetError { throw CommandError("error: \(e.problem)") }
     }
 
 }

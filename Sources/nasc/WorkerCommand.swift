@@ -82,7 +82,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     /// The store, once its search has started (workers may start first).
-    func waitForStore() throws -> TrialStore {
+    func waitForStore(_ url: StorageURL?) throws -> TrialStore {
         if let folder, storageFlags.url == nil {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -96,14 +96,15 @@ struct WorkerCommand: ParsableCommand {
                 let store = try StoreLocation.open(folder: folder, url: storageFlags.url)
                 if try store.settings() != nil { return store }
             }
-            if !waited { print("worker: waiting for a search to start in \(storageFlags.url.map { (try? StorageURL($0).description) ?? $0 } ?? folder!)"); fflush(stdout); waited = true }
+            if !waited { print("worker: waiting for a search to start in \(url?.description ?? folder!)"); fflush(stdout); waited = true }
             Thread.sleep(forTimeInterval: 0.5)
         }
     }
 
     func run() throws {
         try reportingErrors {
-            let store = try waitForStore()
+            let url = try storageFlags.parsed()
+            let store = try waitForStore(url)
             if serve {
                 // One worker in this process: what the supervisor below runs.
                 let worker = try Worker(store: store, execution: ExecutionSettings(threads: threadFlags.threads), version: NascVersion.string,
@@ -118,17 +119,17 @@ struct WorkerCommand: ParsableCommand {
                 throw CommandError("\(store.path): error: the store's settings are not a search's")
             }
             let me = Worker.id()
-            let location = storageFlags.url.map { ["--storage", (try? StorageURL($0).description) ?? $0] } ?? [folder!]
+            let location = url.map { ["--storage", $0.description] } ?? [folder!]
             var environment = ProcessInfo.processInfo.environment
-            if let text = storageFlags.url, let password = try StorageURL(text).password { environment["PGPASSWORD"] = password }
-            let logFolder = logs ?? (storageFlags.url == nil ? "\(folder!)/workers" : "nasc-worker-logs")
+            if let password = url?.password { environment["PGPASSWORD"] = password }
+            let logFolder = logs ?? (url == nil ? "\(folder!)/workers" : "nasc-worker-logs")
             let processes = try WorkerProcesses(executable: currentExecutable(),
                                                 arguments: ["worker"] + location + ["--serve", "--supervised", "--threads", String(threadFlags.threads)],
                                                 count: processes, logFolder: logFolder, logPrefix: "\(me.replacingOccurrences(of: ":", with: "-"))-",
                                                 store: store, maxAttempts: settings.maxAttempts, environment: environment) { print($0); fflush(stdout) }
             print("worker \(me): \(self.processes) process(es) of \(threadFlags.threads) thread(s) on \(store.path); logs in \(logFolder)/")
             while true {
-                let finished = try store.count() >= (try store.settings()?["children"] as? Int ?? Int.max)
+                let finished = try store.hasAllChildren()
                 try processes.poll(wanted: !finished)
                 if finished && !processes.anyRunning { break }
                 Thread.sleep(forTimeInterval: 0.2)
@@ -158,7 +159,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let store = StorageURL.isPostgres(runOrURL) ? try StoreLocation.open(folder: nil, url: runOrURL) : try StoreLocation.open(folder: runOrURL, url: nil)
+            let store = try StoreLocation.open(runOrURL)
             let path = store.path
             let settings = try store.settings() ?? [:]
             let trials = try store.all()

@@ -203,11 +203,3 @@ final class StoreTests: XCTestCase {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
-
-final class Locked<Value>: @unchecked Sendable {
-    private var stored: Value
-    private let lock = NSLock()
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.lock(); defer { lock.unlock() }; return stored }
-    func mutate(_ body: (inout Value) -> Void) { lock.lock(); body(&stored); lock.unlock() }
-}

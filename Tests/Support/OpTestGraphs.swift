@@ -5,6 +5,23 @@
 public enum SharedOpGraphs {
     public static var all: [(String, String)] { wholePipeline + gradientChecks + activations }
 
+    /// Every unary and binary elementwise op, from %q, %one and %s to %v
+    /// (in both graphs that check them: for gradients, and through the
+    /// whole pipeline).
+    static let elementwiseChain = """
+        %a = relu %q
+        %b = tanh %a
+        %c = sigmoid %q
+        %d = neg %c
+        %e = identity %d
+        %sq = mul %q, %q
+        %pos = add %sq, %one
+        %r = sqrt %pos
+        %t = sub %b, %e
+        %u = div %t, %r
+        %v = mul %u, %s
+        """
+
     /// Small graphs that exercise each op's attributes (kernel shapes,
     /// strides, padding, transposes, broadcasting), each as name and text;
     /// outputs that are not scalars are checked through half their sum of squares.
@@ -15,17 +32,7 @@ public enum SharedOpGraphs {
               %one = const {value = 1.0} : f32[]
               %xp = flatten %x
               %q = reshape %xp : f32[N,3,4]
-              %a = relu %q
-              %b = tanh %a
-              %c = sigmoid %q
-              %d = neg %c
-              %e = identity %d
-              %sq = mul %q, %q
-              %pos = add %sq, %one
-              %r = sqrt %pos
-              %t = sub %b, %e
-              %u = div %t, %r
-              %v = mul %u, %s
+              \(elementwiseChain)
               %w = add %s, %v
               %z = sub %one, %w
               %k = div %z, %s
@@ -148,17 +155,7 @@ public enum SharedOpGraphs {
               %q0 = reshape %f : f32[N,3,5]
               %s0 = param {init = uniform, scale = 2.0} : f32[]
               %q = mul %q0, %s0
-              %a = relu %q
-              %b = tanh %a
-              %c = sigmoid %q
-              %d = neg %c
-              %e = identity %d
-              %sq = mul %q, %q
-              %pos = add %sq, %one
-              %r = sqrt %pos
-              %t = sub %b, %e
-              %u = div %t, %r
-              %v = mul %u, %s
+              \(elementwiseChain)
               %k = div %v, %s
               %z = add %k, %k
               %fl = flatten %z
