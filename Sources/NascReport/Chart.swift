@@ -98,9 +98,8 @@ struct Chart {
             case .line, .steps:
                 guard !pts.isEmpty else { continue }
                 var path = "M\(f(px(pts[0].x))),\(f(py(pts[0].y)))"
-                for (a, b) in zip(pts, pts.dropFirst()) {
+                for b in pts.dropFirst() {
                     path += s.style == .steps ? " H\(f(px(b.x))) V\(f(py(b.y)))" : " L\(f(px(b.x))),\(f(py(b.y)))"
-                    _ = a
                 }
                 nodes.append(svg("path", [("d", path), ("stroke", s.color), ("class", "series")]))
             case .dots, .crosses:

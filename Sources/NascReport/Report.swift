@@ -37,9 +37,9 @@ public enum Report {
                 .h2("Where the time went"),
                 .forEach(runs.enumerated()) { i, run in timeSection(run, index: i) },
                 .h2("Leaderboard"),
-                .p(.class("meta"), .text("Click a column to sort. Rewards are validation accuracy cubed (times the cost factor when the search had a target).")),
+                .p(.class("meta"), .text("Click a column to sort, a trial to see its child. Rewards are validation accuracy cubed (times the cost factor when the search had a target).")),
                 leaderboard(runs, top: options.top),
-                .h2("Top children"),
+                .h2("Children"),
                 .forEach(runs.enumerated()) { i, run in topChildren(run, index: i, top: options.top) },
                 .script(.raw(sortScript))
             )
@@ -55,7 +55,7 @@ public enum Report {
                    .th("compile"), .th("train"), .th("evaluate"), .th("workers busy")),
                .forEach(runs.enumerated()) { i, run in
                    let byStatus = Dictionary(grouping: run.trials, by: \.status).mapValues(\.count).sorted { $0.key < $1.key }
-                   let best = run.leaderboard.first { $0.succeeded && $0.reward.isFinite }
+                   let best = run.best(1).first
                    let time = run.time
                    return .tr(.td(.span(.class("swatch"), .style("background:\(color(i))")), .text(run.name)), .td(.text(run.strategy)),
                               .td(.text("\(run.trials.count)" + (byStatus.isEmpty ? "" : " (" + byStatus.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"))),
@@ -91,7 +91,7 @@ public enum Report {
                 Chart.Point(x: x($0), y: $0.validationAccuracy, tip: "trial \($0.id): accuracy \(fmt($0.validationAccuracy)), \(label) \(Chart.label(x($0)))", link: "#r\(i)-t\($0.id)")
             }))
         }
-        let front = runs.flatMap(\.succeeded).isEmpty ? [] : RunData(name: "all", settings: [:], trials: runs.flatMap(\.succeeded), updates: []).paretoFront(cost: cost)
+        let front = RunData.paretoFront(runs.flatMap(\.succeeded), cost: cost)
         chart.series.append(.init(name: "Pareto front", color: "#222222", points: front.map { Chart.Point(x: x($0), y: $0.validationAccuracy) }, style: .steps))
         return chart.render()
     }
@@ -141,9 +141,8 @@ public enum Report {
                           .th("compile s"), .th("train s"), .th("evaluate s"), .th("status"), .th("worker"), .th("hash"))),
                .tbody(.forEach(runs.enumerated()) { i, run in
                    .forEach(run.leaderboard.enumerated()) { rank, t in
-                       let shown = rank < top && t.succeeded
-                       return .tr(.class(t.succeeded ? "" : "failed"), .td(.text(run.name)), .td(.text("\(rank + 1)")),
-                                  .td(shown ? .a(.href("#r\(i)-t\(t.id)"), .text("\(t.id)")) : .text("\(t.id)")),
+                       .tr(.class(t.succeeded ? "" : "failed"), .td(.text(run.name)), .td(.text("\(rank + 1)")),
+                                  .td(.a(.href("#r\(i)-t\(t.id)"), .text("\(t.id)"))),
                                   .td(.text(fmt(t.reward))), .td(.text(fmt(t.validationAccuracy))), .td(.text("\(t.parameters)")),
                                   .td(.text(String(format: "%.2f", Double(t.flops) / 1e6))), .td(.text(String(format: "%.2f", t.compileSeconds))),
                                   .td(.text(String(format: "%.2f", t.trainSeconds))), .td(.text(String(format: "%.2f", t.evaluateSeconds))),
@@ -153,7 +152,7 @@ public enum Report {
     }
 
     static func topChildren(_ run: RunData, index: Int, top: Int) -> Body {
-        let best = run.leaderboard.filter { $0.succeeded && $0.reward.isFinite }.prefix(top)
+        let best = run.best(top)
         guard let shape = run.shape else { return .p(.text("\(run.name): its settings do not say which space its children come from.")) }
         return .div(.h3(.text("\(run.name)")), .if(best.isEmpty, .p(.text("no child has trained yet"))),
                     .forEach(Array(best.enumerated())) { rank, t in
@@ -170,7 +169,23 @@ public enum Report {
                                                  + "decisions \(t.decisions.map(String.init).joined(separator: ",")), hash \(t.hash.prefix(16))")),
                         drawing,
                         .element(named: "details", nodes: [.element(named: "summary", text: "IR"), .pre(.text(ir))]))
-        })
+        }, otherChildren(run, index: index, shape: shape, except: Set(best.map(\.id))))
+    }
+
+    /// Every child not drawn above, folded: what the leaderboard and the
+    /// charts link to, with its figures, its error if it failed, and its IR.
+    static func otherChildren(_ run: RunData, index: Int, shape: ChildShape, except top: Set<Int>) -> Body {
+        let rest = run.leaderboard.filter { !top.contains($0.id) }
+        return .if(!rest.isEmpty, .div(.h4(.text("\(run.name): every other child")), .forEach(rest) { t in
+            let ir = shape.space.layers(forDecisions: t.decisions.count) != nil ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
+            return .element(named: "details", nodes: [
+                .class("child"), .id("r\(index)-t\(t.id)"),
+                .element(named: "summary", text: "trial \(t.id): \(t.status), reward \(fmt(t.reward)), validation accuracy \(fmt(t.validationAccuracy))"),
+                .p(.class("meta"), .text("\(t.parameters) parameters, \(String(format: "%.2f", Double(t.flops) / 1e6)) MFLOP per image, "
+                                         + "decisions \(t.decisions.map(String.init).joined(separator: ",")), hash \(t.hash.prefix(16))"
+                                         + (t.error.isEmpty ? "" : "; \(t.error)"))),
+                .pre(.text(ir))])
+        }))
     }
 
     static func fmt(_ v: Double) -> String { v.isFinite ? String(format: "%.4f", v) : "\(v)" }

@@ -4,11 +4,14 @@ import NascSearch
 /// One search as a report draws it: its settings, trials and updates, and
 /// the figures derived from them.
 public struct RunData {
-    public var name: String
-    public var settings: [String: Any]
-    public var trials: [TrialStore.Trial]
-    public var updates: [TrialStore.Update]
-    public var shape: ChildShape?
+    public let name: String
+    public let settings: [String: Any]
+    /// In the order they finished.
+    public let trials: [TrialStore.Trial]
+    public let updates: [TrialStore.Update]
+    public let shape: ChildShape?
+    /// Best first; children without a finite reward last.
+    public let leaderboard: [TrialStore.Trial]
 
     public init(name: String, settings: [String: Any], trials: [TrialStore.Trial], updates: [TrialStore.Update]) {
         self.name = name
@@ -16,6 +19,10 @@ public struct RunData {
         self.trials = trials.sorted { $0.id < $1.id }
         self.updates = updates
         shape = ChildShape(json: settings)
+        leaderboard = self.trials.sorted { a, b in
+            let (x, y) = (a.reward.isFinite ? a.reward : -.infinity, b.reward.isFinite ? b.reward : -.infinity)
+            return x != y ? x > y : a.id < b.id
+        }
     }
 
     /// Reads a run's store.
@@ -26,12 +33,9 @@ public struct RunData {
     public var strategy: String { settings["strategy"] as? String ?? trials.first?.strategy ?? "?" }
     public var succeeded: [TrialStore.Trial] { trials.filter { $0.succeeded && $0.reward.isFinite } }
 
-    /// Best first; children without a finite reward last.
-    public var leaderboard: [TrialStore.Trial] {
-        trials.sorted { a, b in
-            let (x, y) = (a.reward.isFinite ? a.reward : -.infinity, b.reward.isFinite ? b.reward : -.infinity)
-            return x != y ? x > y : a.id < b.id
-        }
+    /// The `k` best children that trained (the ones a report draws).
+    public func best(_ k: Int) -> ArraySlice<TrialStore.Trial> {
+        leaderboard.filter { $0.succeeded && $0.reward.isFinite }.prefix(k)
     }
 
     /// The best reward after each child, in the order children finished.
@@ -43,12 +47,12 @@ public struct RunData {
         }
     }
 
-    /// Children no other child beats on both accuracy and cost (`cost`:
-    /// FLOPs or parameters), cheapest first.
-    public func paretoFront(cost: (TrialStore.Trial) -> Int) -> [TrialStore.Trial] {
+    /// Of `trials` (children that trained), those no other beats on both
+    /// accuracy and cost (`cost`: FLOPs or parameters), cheapest first.
+    public static func paretoFront(_ trials: [TrialStore.Trial], cost: (TrialStore.Trial) -> Int) -> [TrialStore.Trial] {
         var front: [TrialStore.Trial] = []
         var best = -Double.infinity
-        for t in succeeded.sorted(by: { cost($0) != cost($1) ? cost($0) < cost($1) : $0.validationAccuracy > $1.validationAccuracy })
+        for t in trials.sorted(by: { cost($0) != cost($1) ? cost($0) < cost($1) : $0.validationAccuracy > $1.validationAccuracy })
         where t.validationAccuracy.isFinite && t.validationAccuracy > best {
             front.append(t)
             best = t.validationAccuracy
@@ -57,13 +61,15 @@ public struct RunData {
     }
 
     /// Seconds from "YYYY-MM-DD HH:MM:SS" (UTC) timestamps.
-    static func seconds(_ text: String) -> Double? {
+    static func seconds(_ text: String) -> Double? { stampFormat.date(from: text)?.timeIntervalSince1970 }
+
+    private static let stampFormat: DateFormatter = {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return f.date(from: text)?.timeIntervalSince1970
-    }
+        return f
+    }()
 
     /// Where the time went: compile and train summed over children, the
     /// wall clock from the first child's record to the last, and the share

@@ -46,6 +46,11 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(count("<tr", in: html.components(separatedBy: "<tbody>").last ?? ""), n, "\(n): one leaderboard row per child")
             XCTAssertFalse(html.contains("<script src") || html.contains("<link") || html.contains("http://") && !html.contains("http://www.w3.org"),
                            "\(n): nothing is fetched")
+            // Every link (leaderboard rows, chart points) leads to its child.
+            let targets = Set(html.components(separatedBy: "href=\"#").dropFirst().map { String($0.prefix { $0 != "\"" }) })
+            let anchors = Set(html.components(separatedBy: "id=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) })
+            XCTAssertEqual(targets.subtracting(anchors), [], "\(n): links without a target")
+            XCTAssertEqual(targets.count, n, "\(n): one child to link to per trial")
             if n == 0 { XCTAssertTrue(html.contains("nothing to draw yet")) }
             if n == 1000 {
                 XCTAssertTrue(html.contains("non-finite reward are not drawn"), "NaN rewards are counted, not drawn")
@@ -57,7 +62,7 @@ final class ReportTests: XCTestCase {
 
     func testTheParetoFrontIsTheUndominatedChildren() {
         let run = Self.syntheticRun(300)
-        let front = run.paretoFront { $0.flops }
+        let front = RunData.paretoFront(run.succeeded) { $0.flops }
         XCTAssertFalse(front.isEmpty)
         for t in run.succeeded {
             let dominatedOrOnFront = front.contains { $0.flops <= t.flops && $0.validationAccuracy >= t.validationAccuracy }
