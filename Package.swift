@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.3"),
         // HTML for `nasc report`.
         .package(url: "https://github.com/JohnSundell/Plot.git", from: "0.14.0"),
+        // ONNX's protobuf messages for `nasc export-onnx` (code generated once, committed).
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // System libraries: the LLVM C API and OpenBLAS's CBLAS.
@@ -61,6 +63,10 @@ let package = Package(
         .target(name: "NascReport", dependencies: ["NascIR", "NascPasses", "NascSearch", .product(name: "Plot", package: "Plot")],
                 swiftSettings: llvmInclude),
 
+        // A trained architecture for other tools: ONNX (checked by ONNX Runtime)
+        // and a torch.nn.Module with safetensors weights.
+        .target(name: "NascExport", dependencies: ["NascIR", "NascPasses", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+
         // Standalone C99 inference code for a trained architecture.
         .target(name: "NascCEmitter", dependencies: ["NascIR", "NascPasses"]),
 
@@ -76,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "nasc",
             dependencies: [
-                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascPostgres", "NascReport", "NascCEmitter",
+                "NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascSearch", "NascPostgres", "NascReport", "NascCEmitter", "NascExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: llvmInclude),

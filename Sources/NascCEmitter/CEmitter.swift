@@ -36,37 +36,13 @@ public enum CEmitter {
         guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
             throw CEmitterError("--name '\(name)' is not a C identifier")
         }
-        var values = weights
-        var g = try CEmitterError.wrap { try InferenceGraph.run(forward) }
-        g.outputs.removeAll { $0.label == "loss" }
-        guard g.outputs.count == 1, g.outputs[0].type.dtype == .f32 else {
-            throw CEmitterError("@\(forward.name) needs exactly one f32 output besides 'loss' (the logits) for emitted inference")
-        }
-        g = try CEmitterError.wrap { try Pipeline.simplify(try DeadCodeElimination.run(g)) }
-        // Weights become float constants in the C: a NaN or an infinity there
-        // means training diverged, and would compute nothing useful.
-        func checkFinite(_ names: [String], _ context: String) throws {
-            for name in names {
-                guard let t = values[name], let bad = t.data.firstIndex(where: { !Float($0).isFinite }) else { continue }
-                throw CEmitterError("'%\(name)' holds \(t.data[bad]) at element \(bad)\(context): emit-c needs finite weights (did training diverge?)")
-            }
-        }
-        let sources = g.nodes.filter { $0.op == .param || $0.op == .state }.map(\.result)
-        try checkFinite(sources, " in the weights")
-        g = try FoldBatchNorm.run(g, &values)
-        try checkFinite(g.nodes.filter { $0.op == .param || $0.op == .state }.map(\.result), " after folding batch norm into it")
-        let used = Set(g.nodes.flatMap(\.operands) + g.outputs.map(\.value))
-        let inputs = g.inputs.filter { used.contains($0.name) }
-        guard inputs.count == 1, inputs[0].type.dtype == .f32 else {
-            throw CEmitterError("emitted inference takes one f32 input; @\(forward.name) uses \(inputs.map { "%" + $0.name }.joined(separator: ", "))")
-        }
-        for n in g.nodes where n.op == .param || n.op == .state {
-            guard let v = values[n.result] else { throw CEmitterError("the weights have no tensor for '%\(n.result)'") }
-            guard v.shape == n.type!.bound(batch: 1) else { throw CEmitterError("'%\(n.result)' is \(v.shape) in the weights but \(n.type!) in the graph") }
-        }
+        var deployable = try CEmitterError.wrap { try DeployableGraph.prepare(forward, weights: weights, for: "emitted inference") }
+        deployable.graph = try FoldBatchNorm.run(deployable.graph, &deployable.weights)
+        try CEmitterError.wrap { try deployable.checkFinite(" after folding batch norm into it") }
+        let (g, values) = (deployable.graph, deployable.weights)
         let fused = try CEmitterError.wrap { try Fusion.run(g) }
         let plan = try CEmitterError.wrap { try MemoryPlan.plan(fused, batch: 1) }
-        var writer = CWriter(graph: fused, plan: plan, values: values, name: name, input: inputs[0].name)
+        var writer = CWriter(graph: fused, plan: plan, values: values, name: name, input: deployable.input.name)
         return try writer.emit()
     }
 }

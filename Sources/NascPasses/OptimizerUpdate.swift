@@ -26,7 +26,7 @@ public enum OptimizerUpdate {
     public static func run(_ graph: Graph, optimizer: Optimizer, weightDecay: Double = 0) throws(PassError) -> Graph {
         let grads = graph.outputs.filter { $0.label.hasPrefix("grad.") }
         guard !grads.isEmpty else { throw PassError("optimizer: @\(graph.name) has no grad.<param> outputs; run autodiff first") }
-        var b = GraphBuilder(graph)
+        var b = GraphBuilder(try freeingLearningRateName(graph))
         let lr = b.addInput("lr", TensorType(.f32, []))
         b.removeOutputs { $0.label.hasPrefix("grad.") }
 
@@ -103,5 +103,28 @@ public enum OptimizerUpdate {
         let next = try b.add(.mul, [state, try b.scalar(beta)], name: name + ".next")
         b.addOutput("next." + state, next)
         return next
+    }
+
+    /// Every consumer of a training step feeds the learning rate as `%lr`,
+    /// so a forward value of that name moves aside (value names are not part
+    /// of a graph's identity). A parameter or state keeps its name, which
+    /// checkpoints are keyed by, and so does an input: those are errors.
+    static func freeingLearningRateName(_ graph: Graph) throws(PassError) -> Graph {
+        if graph.inputs.contains(where: { $0.name == "lr" }) {
+            throw PassError("optimizer: the input %lr has the name of the training step's learning-rate input; rename it")
+        }
+        guard let taken = graph.nodes.first(where: { $0.result == "lr" }) else { return graph }
+        guard taken.op != .param && taken.op != .state else {
+            throw PassError("optimizer: the \(taken.op.name) %lr has the name of the training step's learning-rate input; rename it")
+        }
+        var builder = GraphBuilder(graph)
+        let name = builder.fresh("lr")
+        var g = graph
+        for i in g.nodes.indices {
+            if g.nodes[i].result == "lr" { g.nodes[i].result = name }
+            g.nodes[i].operands = g.nodes[i].operands.map { $0 == "lr" ? name : $0 }
+        }
+        for i in g.outputs.indices where g.outputs[i].value == "lr" { g.outputs[i].value = name }
+        return g
     }
 }

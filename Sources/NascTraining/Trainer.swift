@@ -126,19 +126,25 @@ public final class Trainer {
 
     /// The inference graph's predicted class for every example.
     public func predictions(_ data: ImageDataset) throws -> [Int] {
+        let (values, classes) = try logits(data)
+        return (0..<data.count).map { k in
+            let row = values[(k * classes)..<((k + 1) * classes)]
+            return row.indices.max { row[$0] < row[$1] }! - k * classes
+        }
+    }
+
+    /// The inference graph's logits for every example, row after row.
+    public func logits(_ data: ImageDataset) throws -> (values: [Float], classes: Int) {
         try data.checkFits(imageType, logits: classes, graph: forward.name)
         try inference.setSources(matching: step.sources())
-        var out: [Int] = []
+        var out: [Float] = [], width = classes ?? 0
         for start in stride(from: 0, to: data.count, by: options.batch) {
             let indices = Array(start..<min(start + options.batch, data.count))[...]
             let result = try run(inference, data, indices)[logits]!
-            let classes = result.shape[1]
-            for k in 0..<indices.count {
-                let row = result.values[(k * classes)..<((k + 1) * classes)]
-                out.append(row.indices.max { row[$0] < row[$1] }! - k * classes)
-            }
+            width = result.shape[1]
+            out += result.values.prefix(indices.count * width)
         }
-        return out
+        return (out, width)
     }
 }
 

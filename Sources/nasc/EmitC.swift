@@ -20,11 +20,7 @@ struct EmitC: ParsableCommand {
               nasc emit-c ir-specs/models/reference_cnn.nasir --weights cnn.ckpt --out cnn --name cnn
             """)
 
-    @Argument(help: "The architecture.")
-    var file: String
-
-    @Option(help: "A checkpoint from nasc train --save.")
-    var weights: String
+    @OptionGroup var model: TrainedModel
 
     @Option(help: "Output folder.")
     var out: String
@@ -32,20 +28,12 @@ struct EmitC: ParsableCommand {
     @Option(help: "Name of the files and the C symbols (default: the graph's name).")
     var name: String?
 
-    @OptionGroup var checkpointFlags: CheckpointFlags
-
     func run() throws {
         try reportingErrors {
-            let graph = try IRInput.load(file)
-            let checkpoint: Checkpoint
-            do {
-                checkpoint = try Checkpoint.read(weights)
-                try checkpoint.checkGraph(graph, path: weights, allowOther: checkpointFlags.allowOtherGraph)
-                try checkpoint.check(against: graph, path: weights)
-            } catch { throw CommandError("\(error)") }
+            let (graph, weights) = try model.load()
             let emitted: EmittedC
-            do { emitted = try CEmitter.emit(graph, weights: checkpoint.tensors, name: name ?? graph.name) } catch {
-                throw CommandError("\(file): error: \(error)")
+            do { emitted = try CEmitter.emit(graph, weights: weights, name: name ?? graph.name) } catch {
+                throw CommandError("\(model.file): error: \(error)")
             }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let n = emitted.name

@@ -1,4 +1,6 @@
 import ArgumentParser
+import NascIR
+import NascTraining
 
 /// Range checks for numeric flags. Every message names the flag, its valid
 /// range and the value given, so `nasc train --limit -1` says what to type.
@@ -46,4 +48,34 @@ struct ThreadFlags: ParsableArguments {
 struct CheckpointFlags: ParsableArguments {
     @Flag(help: "Use a checkpoint saved from another graph whose parameter shapes match (refused by default: the weights would compute something else).")
     var allowOtherGraph = false
+
+    /// A checkpoint's weights for `graph`: every tensor the graph reads, of
+    /// its shape, from this graph unless --allow-other-graph; a CommandError
+    /// naming the file otherwise.
+    func weights(_ path: String, for graph: NascIR.Graph) throws -> Checkpoint {
+        do {
+            let checkpoint = try Checkpoint.read(path)
+            try checkpoint.checkGraph(graph, path: path, allowOther: allowOtherGraph)
+            try checkpoint.check(against: graph, path: path)
+            return checkpoint
+        } catch { throw CommandError("\(error)") }
+    }
+}
+
+/// The architecture and trained weights of every command that ships a
+/// trained model (emit-c, export-onnx).
+struct TrainedModel: ParsableArguments {
+    @Argument(help: "The architecture.")
+    var file: String
+
+    @Option(help: "A checkpoint from nasc train --save.")
+    var weights: String
+
+    @OptionGroup var checkpointFlags: CheckpointFlags
+
+    /// The graph and the checkpoint's tensors for it; a CommandError naming the file otherwise.
+    func load() throws -> (graph: NascIR.Graph, weights: [String: Tensor]) {
+        let graph = try IRInput.load(file)
+        return (graph, try checkpointFlags.weights(weights, for: graph).tensors)
+    }
 }

@@ -180,19 +180,34 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var checkpointFlags: CheckpointFlags
 
-    func validate() throws { try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount) }
+    func validate() throws {
+        try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
+        try FlagCheck.int(limit, "--limit", 1...FlagCheck.largeCount)
+    }
 
     @Option(help: "Also write the predicted class of every test image here, one per line (compare with emitted C).")
     var predictions: String?
+
+    @Option(help: "Evaluate only the first this many test images.")
+    var limit: Int?
+
+    @Option(help: "Also write the logits of every test image here, as a NumPy .npy array f32[images, classes] (compare with exported models).")
+    var logits: String?
+
+    @Option(help: "Also write the test images as the network saw them here, as a NumPy .npy array f32[images, C, H, W].")
+    var inputs: String?
 
     @Flag(help: "Also measure batch-1 inference latency with the JIT (median over 500 images).")
     var latency = false
 
     func run() throws {
         try reportingErrors {
-            if let predictions { try checkWritable(predictions, flag: "--predictions") }
+            for (path, flag) in [(predictions, "--predictions"), (logits, "--logits"), (inputs, "--inputs")] {
+                if let path { try checkWritable(path, flag: flag) }
+            }
             let graph = try IRInput.load(file)
-            let test = try datasetFlags.load().test
+            var test = try datasetFlags.load().test
+            if let limit, limit < test.count { test = test.subset(0..<limit) }
             var options = Trainer.Options()
             options.batch = batch
             options.verbose = false
@@ -223,6 +238,16 @@ struct Eval: ParsableCommand {
                 try (try trainer.predictions(test)).map(String.init).joined(separator: "\n").appending("\n")
                     .write(toFile: predictions, atomically: true, encoding: .utf8)
                 print("predictions: \(predictions)")
+            }
+            if let logits {
+                let (values, classes) = try trainer.logits(test)
+                try NPY.float32(values, shape: [test.count, classes]).write(to: URL(fileURLWithPath: logits), options: .atomic)
+                print("logits: \(logits) (\(test.count) x \(classes))")
+            }
+            if let inputs {
+                try NPY.float32(test.pixels, shape: [test.count, test.channels, test.height, test.width])
+                    .write(to: URL(fileURLWithPath: inputs), options: .atomic)
+                print("inputs: \(inputs) (\(test.count) x \(test.channels) x \(test.height) x \(test.width))")
             }
         }
     }

@@ -1,16 +1,14 @@
 #!/usr/bin/env python3
-"""Batch-1 inference latency of one trained model three ways, side by side:
-the emitted C (gcc -O2), nasc's JIT, and PyTorch eager (1 thread each).
+"""Batch-1 inference latency of one trained model four ways, side by side:
+the emitted C (gcc -O2), nasc's JIT, PyTorch eager and ONNX Runtime on the
+model `nasc export-onnx` writes (1 thread each).
 
     python3 Tests/Benchmarks/latency.py ir-specs/models/small_cnn.nasir generated/small_cnn.ckpt
 """
-import argparse, gzip, os, statistics, subprocess, sys, tempfile, time
+import argparse, gzip, importlib.util, statistics, subprocess, tempfile, time
 
 import numpy as np
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_peer import Model  # noqa: E402
 
 
 def main():
@@ -37,22 +35,41 @@ def main():
     out = subprocess.run([args.nasc, "eval", args.arch, "--weights", args.weights, "--latency"], check=True, capture_output=True, text=True).stdout
     jit_ms = float(out.split("median ")[1].split(" ms")[0])
 
+    # PyTorch runs the module `nasc export-pytorch` writes, with the same weights.
     torch.set_num_threads(1)
-    model = Model(open(args.arch).read())
-    # Latency does not depend on the weights: PyTorch runs its own initialization.
+    subprocess.run([args.nasc, "export-pytorch", args.arch, "--weights", args.weights, "--out", f"{work}/model.py"], check=True, capture_output=True)
+    spec = importlib.util.spec_from_file_location("exported", f"{work}/model.py")
+    exported = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exported)
+    net = next(c for c in vars(exported).values() if isinstance(c, type) and issubclass(c, torch.nn.Module) and c.__module__ == "exported")
+    model = exported.load_nasc_weights(net(), f"{work}/model.safetensors").eval()
     x = torch.from_numpy(images.reshape(-1, 1, 28, 28))
-    y = torch.zeros(1, dtype=torch.long)
     times = []
     with torch.no_grad():
         for i in range(args.images):
             t = time.perf_counter()
-            model(x[i:i + 1], y, training=False)
+            model(x[i:i + 1])
             times.append(time.perf_counter() - t)
     torch_ms = statistics.median(times) * 1000
+
+    import onnxruntime as ort
+    subprocess.run([args.nasc, "export-onnx", args.arch, "--weights", args.weights, "--out", f"{work}/model.onnx"], check=True, capture_output=True)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(f"{work}/model.onnx", options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    times = []
+    for i in range(args.images):
+        t = time.perf_counter()
+        session.run(None, {name: x[i:i + 1].numpy()})
+        times.append(time.perf_counter() - t)
+    ort_ms = statistics.median(times) * 1000
     print(f"batch-1 inference latency, {args.arch}, median per image:")
     print(f"  emitted C (gcc -O2)  {c_ms:.3f} ms")
     print(f"  nasc JIT             {jit_ms:.3f} ms  ({jit_ms / c_ms:.2f}x the C)")
     print(f"  PyTorch eager        {torch_ms:.3f} ms  ({torch_ms / c_ms:.2f}x the C)")
+    print(f"  ONNX Runtime {ort.__version__:<8}{ort_ms:.3f} ms  ({ort_ms / c_ms:.2f}x the C)")
 
 
 if __name__ == "__main__":

@@ -90,8 +90,13 @@ final class MutatedSpecTests: XCTestCase {
 
     /// Runs the built nasc directly (no shell), killing it after `timeout` seconds.
     static func nasc(_ arguments: [String], timeout: Double, environment: [String: String] = [:]) throws -> Outcome {
+        try run(IRSpecTests.nascDirectory.appendingPathComponent("nasc"), arguments, timeout: timeout, environment: environment)
+    }
+
+    /// Runs a program (no shell), killing it after `timeout` seconds.
+    static func run(_ executable: URL, _ arguments: [String], timeout: Double, environment: [String: String] = [:]) throws -> Outcome {
         let p = Process()
-        p.executableURL = IRSpecTests.nascDirectory.appendingPathComponent("nasc")
+        p.executableURL = executable
         p.arguments = arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()

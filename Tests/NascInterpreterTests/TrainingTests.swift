@@ -67,6 +67,26 @@ final class TrainingTests: XCTestCase {
         }
     }
 
+    /// Every consumer feeds the learning rate as %lr: a forward value of
+    /// that name moves aside and the step still trains; a parameter or an
+    /// input of that name (checkpoints and callers use those names) is an error.
+    func testAValueNamedLrDoesNotTakeTheLearningRatesPlace() throws {
+        let renamed = Self.quadratic.replacingOccurrences(of: "%d", with: "%lr")
+        let training = try Pipeline.run(try graph(renamed), upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0, nesterov: false)))
+        XCTAssertEqual(training.inputs.map(\.name).sorted(), ["lr", "t"])
+        var session = TrainingStep(training, seed: 3)
+        let w = session.sources["w"]!.data
+        try session.step(["t": Tensor(shape: [2, 3]), "lr": .scalar(0.25)])
+        assertClose(session.sources["w"]!.data, w.map { $0 - 0.25 * 2 * $0 }, tolerance: 1e-12)
+
+        for (text, what) in [(Self.quadratic.replacingOccurrences(of: "%w", with: "%lr"), "the param %lr"),
+                             (Self.quadratic.replacingOccurrences(of: "%t", with: "%lr"), "the input %lr")] {
+            XCTAssertThrowsError(try Pipeline.run(try graph(text), upTo: .train)) { error in
+                XCTAssertTrue("\(error)".contains("\(what) has the name of the training step's learning-rate input"), "\(error)")
+            }
+        }
+    }
+
     func testRunningStatisticsFollowTheBatch() throws {
         let forward = try graph("""
             graph @bn(%x: f32[N,2]) -> (loss: f32[]) {

@@ -1,0 +1,40 @@
+import NascIR
+import NascPasses
+
+/// A trained architecture that an export format cannot take: an op the
+/// format has no counterpart for (named, with its line), a checkpoint that
+/// does not fit the graph, weights that are not finite. Worded for the user.
+public struct ExportError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+
+    /// The op a format cannot express, named with its value and line.
+    static func unsupported(_ node: Node, by format: String) -> ExportError {
+        let line = node.loc.line > 0 ? " (line \(node.loc.line))" : ""
+        return ExportError("\(format) export has no counterpart for op '\(node.op.name)' of %\(node.result)\(line)")
+    }
+
+    static func wrap<T>(_ body: () throws(PassError) -> T) throws(ExportError) -> T {
+        do { return try body() } catch { throw ExportError(error.message) }
+    }
+}
+
+/// The pads a sliding window needs on each side of both spatial axes, as
+/// ONNX and PyTorch write them: `same` pads as WindowGeometry says (the
+/// extra row or column at the end), `valid` not at all.
+struct WindowPads: Equatable {
+    var top = 0, left = 0, bottom = 0, right = 0
+
+    init(height: Int, width: Int, kernel: [Int], stride: [Int], pad: String) {
+        let rows = WindowGeometry(size: height, kernel: kernel[0], stride: stride[0], pad: pad)
+        let cols = WindowGeometry(size: width, kernel: kernel[1], stride: stride[1], pad: pad)
+        guard pad == "same" else { return }
+        top = rows.padBefore
+        left = cols.padBefore
+        bottom = max((rows.outputs - 1) * stride[0] + kernel[0] - height, 0) - top
+        right = max((cols.outputs - 1) * stride[1] + kernel[1] - width, 0) - left
+    }
+
+    var symmetric: Bool { top == bottom && left == right }
+}
