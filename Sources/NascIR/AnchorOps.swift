@@ -77,6 +77,9 @@ enum AnchorOps {
     ]
     static let inputSize = AttrSpec.required("input_size", .ints(count: 2, min: 1))
     static let pads = AttrSpec.required("pads", .ints(count: 4, min: 0))
+    /// Label smoothing ε of a cross-entropy: the target is 1 - ε on the
+    /// label and ε / classes on every class (absent: 0, a one-hot target).
+    static let smoothing = AttrSpec.optional("smoothing", .float)
     static let initialization: [AttrSpec] = [
         .required("init", .symbol(OpSignature.initializers)),
         .optional("scale", .float),
@@ -115,7 +118,7 @@ enum AnchorOps {
         // Lookup and losses.
         case .embedding: return .init(OpSignature(.fixed(["table", "ids"])), .injective, .perExample)
         case .softmax: return .init(unary, .reduction, .perExample)
-        case .softmaxCrossEntropy: return .init(OpSignature(.fixed(["logits", "labels"])), .reduction)
+        case .softmaxCrossEntropy: return .init(OpSignature(.fixed(["logits", "labels"]), [smoothing]), .reduction)
         case .weightedSoftmaxCrossEntropy: return .init(OpSignature(.fixed(["logits", "labels", "weights"])), .reduction)
 
         // Reductions and statistics.
@@ -134,7 +137,7 @@ enum AnchorOps {
         case .avgPoolGrad: return .init(OpSignature(.fixed(["dy"]), window + [inputSize]), .opaque, .perExample)
         case .globalAvgPoolGrad: return .init(OpSignature(.fixed(["dy"]), [inputSize]), .injective, .perExample)
         case .embeddingGrad: return .init(OpSignature(.fixed(["dy", "ids"]), [.required("vocab", .int(min: 1))]), .opaque)
-        case .softmaxCrossEntropyGrad: return .init(OpSignature(.fixed(["logits", "labels", "dloss"])), .reduction)
+        case .softmaxCrossEntropyGrad: return .init(OpSignature(.fixed(["logits", "labels", "dloss"]), [smoothing]), .reduction)
         case .weightedSoftmaxCrossEntropyGrad: return .init(OpSignature(.fixed(["logits", "labels", "weights", "dloss"])), .reduction)
 
         default:

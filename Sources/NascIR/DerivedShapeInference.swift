@@ -127,6 +127,7 @@ extension ShapeInference {
             return try inferDerived(.softmaxCrossEntropyGrad, [x[0], x[1], x[3]], attrs, declared: declared)
 
         case .softmaxCrossEntropyGrad:
+            try checkSmoothing(attrs)
             try requireF32(x, 0)
             try requireRank(x, 0, 2, "logits f32[N,K]")
             guard x[1].dtype == .i32, x[1].dims == [x[0].dims[0]] else {

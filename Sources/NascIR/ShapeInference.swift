@@ -136,6 +136,7 @@ public enum ShapeInference {
             return try infer(.softmaxCrossEntropy, Array(x.prefix(2)), attrs, declared: declared)
 
         case .softmaxCrossEntropy:
+            try checkSmoothing(attrs)
             try requireF32(x, 0)
             try requireRank(x, 0, 2, "logits f32[N,K]")
             guard x[1].dtype == .i32, x[1].rank == 1 else {
@@ -180,6 +181,12 @@ public enum ShapeInference {
             guard attrs["value"] != nil else { throw InferError(message: "init = constant needs 'value'", attribute: "init") }
         } else if attrs["value"] != nil {
             throw InferError(message: "'value' is only used with init = constant", attribute: "value")
+        }
+    }
+
+    static func checkSmoothing(_ attrs: Attributes) throws(InferError) {
+        if let e = attrs["smoothing"]?.floatValue, !(e >= 0 && e < 1) {
+            throw InferError(message: "smoothing must be at least 0 and below 1, got \(e)", attribute: "smoothing")
         }
     }
 

@@ -54,9 +54,10 @@ extension Interpreter {
         return dx
     }
 
-    /// Mean over the batch of -log softmax(logits)[label].
+    /// Mean over the batch of -log softmax(logits)[label]; with smoothing
+    /// ε, of -sum_k q_k log softmax(logits)[k] with q = (1 - ε) onehot + ε / K.
     /// With `weights`, row r's term is multiplied by weights[r].
-    static func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, weights: Tensor? = nil) throws(InterpreterError) -> Tensor {
+    static func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, weights: Tensor? = nil, smoothing e: Double = 0) throws(InterpreterError) -> Tensor {
         let (rows, k) = (logits.shape[0], logits.shape[1])
         var total = 0.0
         for r in 0..<rows {
@@ -64,20 +65,22 @@ extension Interpreter {
             let row = logits.data[r * k..<(r + 1) * k]
             let top = row.max() ?? 0
             let logSum = log(row.reduce(0) { $0 + exp($1 - top) }) + top
-            total += (logSum - logits.data[r * k + label]) * (weights?.data[r] ?? 1)
+            let target = (1 - e) * logits.data[r * k + label] + e * row.reduce(0, +) / Double(k)
+            total += (logSum - target) * (weights?.data[r] ?? 1)
         }
         return .scalar(total / Double(max(rows, 1)))
     }
 
-    /// d loss / d logits = (softmax - onehot) / rows, times the incoming dloss.
-    static func softmaxCrossEntropyGrad(_ logits: Tensor, _ labels: Tensor, _ dloss: Tensor, weights: Tensor? = nil) throws(InterpreterError) -> Tensor {
+    /// d loss / d logits = (softmax - q) / rows, times the incoming dloss,
+    /// with q the (smoothed) target.
+    static func softmaxCrossEntropyGrad(_ logits: Tensor, _ labels: Tensor, _ dloss: Tensor, weights: Tensor? = nil, smoothing e: Double = 0) throws(InterpreterError) -> Tensor {
         let (rows, k) = (logits.shape[0], logits.shape[1])
         var dx = softmax(logits)
         let scale = dloss.data[0] / Double(max(rows, 1))
         for r in 0..<rows {
             let label = try checkIndex(labels.data[r], k, "label", at: r)
-            dx.data[r * k + label] -= 1
-            for j in 0..<k { dx.data[r * k + j] *= scale * (weights?.data[r] ?? 1) }
+            dx.data[r * k + label] -= 1 - e
+            for j in 0..<k { dx.data[r * k + j] = (dx.data[r * k + j] - e / Double(k)) * scale * (weights?.data[r] ?? 1) }
         }
         return dx
     }

@@ -83,6 +83,8 @@ extension Lowering {
         case .softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
             let weighted = n.op == .weightedSoftmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropyGrad
             let classes = s(x[0], 1)
+            // Label smoothing ε (absent: the one-hot target, and the same code as before it existed).
+            let smoothing = n.attrs["smoothing"]?.floatValue ?? 0
             let total = slot()
             write("0.0", total)
             let rowsF = w.value("sitofp i64 %n to float", "f")
@@ -114,6 +116,14 @@ extension Lowering {
                     w.when(ok) {
                         let logZ = w.f("fadd", w.value("call float @logf(float \(z))", "f"), m)
                         var term = w.f("fsub", logZ, w.loadF(p(x[0]), w.add(base, label)))
+                        if smoothing > 0 {
+                            // logZ - (1 - ε) x[label] - ε mean(x) = term + ε (x[label] - mean(x))
+                            let rowSum = slot()
+                            write("0.0", rowSum)
+                            w.loop(to: i64(classes), "k") { k in accumulate(rowSum, w.loadF(p(x[0]), w.add(base, k))) }
+                            let mean = w.f("fdiv", read(rowSum), IRWriter.literal(Double(classes)))
+                            term = w.f("fadd", term, w.f("fmul", IRWriter.literal(smoothing), w.f("fsub", w.loadF(p(x[0]), w.add(base, label)), mean)))
+                        }
                         if weighted { term = w.f("fmul", term, w.loadF(p(x[2]), r)) }
                         accumulate(total, term)
                     }
@@ -125,7 +135,9 @@ extension Lowering {
                         let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                         let prob = w.f("fdiv", e, z)
                         let hit = w.value("icmp eq i64 \(k), \(label)", "c")
-                        let target = w.value("select i1 \(hit), float 1.0, float 0.0", "f")
+                        let (off, on) = (smoothing / Double(classes), 1 - smoothing + smoothing / Double(classes))
+                        let target = smoothing > 0 ? w.value("select i1 \(hit), float \(IRWriter.literal(on)), float \(IRWriter.literal(off))", "f")
+                                                   : w.value("select i1 \(hit), float 1.0, float 0.0", "f")
                         w.storeF(w.f("fmul", w.f("fsub", prob, target), scale), out, w.add(base, k))
                     }
                 }

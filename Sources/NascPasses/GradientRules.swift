@@ -135,7 +135,8 @@ enum GradientRules {
         case .softmaxCrossEntropy:
             return { b, s throws(PassError) in
                 guard s.operand == 0 else { throw PassError("internal: labels are not differentiable") }
-                return try b.add(.softmaxCrossEntropyGrad, [s.x[0], s.x[1], s.dy], name: s.name)
+                let smoothing = s.attrs["smoothing"].map { ["smoothing": $0] } ?? [:]
+                return try b.add(.softmaxCrossEntropyGrad, [s.x[0], s.x[1], s.dy], smoothing, name: s.name)
             }
         case .weightedSoftmaxCrossEntropy:
             return { b, s throws(PassError) in

@@ -97,8 +97,9 @@ public struct CNNSpace: Sendable, Equatable {
         return out
     }
 
-    /// The child as IR text: image input `%x`, labels `%y`, outputs loss and logits.
-    public func ir(_ choices: [Int], name: String = "child", channels: Int = 1, size: Int = 28, classes: Int = 10) -> String {
+    /// The child as IR text: image input `%x`, labels `%y`, outputs loss and
+    /// logits; `width` scales every layer's filter count (rounded, at least 1).
+    public func ir(_ choices: [Int], name: String = "child", channels: Int = 1, size: Int = 28, classes: Int = 10, width: Double = 1) -> String {
         let spec = layers(choices)
         var lines: [String] = []
         var shapes: [(c: Int, h: Int, w: Int)] = []
@@ -146,7 +147,7 @@ public struct CNNSpace: Sendable, Equatable {
             let sources = (layer.inputs.isEmpty ? [-1] : layer.inputs).map { source($0, into: stage(i)) }
             consumed.formUnion(layer.inputs)
             let (input, c, h, w) = combine(sources, "in\(l)")
-            let (kh, kw) = layer.kernel, f = layer.filters, s = layer.stride
+            let f = max(1, Int((Double(layer.filters) * width).rounded())), s = layer.stride
             lines += CNNSpace.convLayer(l, input: input, channels: c, filters: f, kernel: layer.kernel, stride: s)
             shapes.append((f, (h - 1) / s + 1, (w - 1) / s + 1))
         }

@@ -14,9 +14,9 @@ public struct ChildShape: Equatable, Sendable {
         self.classes = classes
     }
 
-    /// The child as IR.
-    public func ir(_ choices: [Int], name: String) -> String {
-        space.ir(choices, name: name, channels: channels, size: size, classes: classes)
+    /// The child as IR; `width` scales every layer's filter count (retraining).
+    public func ir(_ choices: [Int], name: String, width: Double = 1) -> String {
+        space.ir(choices, name: name, channels: channels, size: size, classes: classes, width: width)
     }
 
     /// The search.json fields. Folders from before a field existed read as

@@ -23,6 +23,11 @@ public final class Trainer {
         public var verbose = true
         /// Threads for the compiled step's batch chunks and OpenBLAS.
         public var execution = ExecutionSettings()
+        /// Random changes to training images (none by default).
+        public var augmentation = Augmentation()
+        /// Label smoothing of the training loss (0: none): the target puts
+        /// 1 - ε on the label and ε / classes on every class.
+        public var labelSmoothing = 0.0
         public init() {}
     }
 
@@ -59,7 +64,10 @@ public final class Trainer {
         labelInput = label.name
         logits = out.label
         classes = out.type.dims[1].staticValue
-        step = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options.training), maxBatch: options.batch,
+        // Smoothing changes the training loss only: the architecture (its
+        // hash, which checkpoints carry) and the inference graph stay as written.
+        let trained = options.labelSmoothing > 0 ? LabelSmoothing.apply(options.labelSmoothing, to: forward) : forward
+        step = try CompiledGraph.compile(try Pipeline.run(trained, upTo: .train, options.training), maxBatch: options.batch,
                                          settings: options.execution)
         inference = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: options.batch, settings: options.execution)
         try step.setSources(Initializers.initializeAll(step.graph, seed: options.seed))
@@ -81,8 +89,14 @@ public final class Trainer {
 
     /// A batch as the kernels read it: pixels and labels straight from the
     /// dataset's f32 and i32 arrays.
-    func run(_ graph: CompiledGraph, _ data: ImageDataset, _ indices: ArraySlice<Int>, lr: Double? = nil) throws -> [String: CompiledGraph.Output] {
-        let (px, lb) = data.batch(indices)
+    /// With `augment`, the images are changed as `options.augmentation`
+    /// says, drawing from a generator with that seed.
+    func run(_ graph: CompiledGraph, _ data: ImageDataset, _ indices: ArraySlice<Int>, lr: Double? = nil,
+             augment seed: UInt64? = nil) throws -> [String: CompiledGraph.Output] {
+        var (px, lb) = data.batch(indices)
+        if let seed {
+            options.augmentation.apply(&px, count: indices.count, channels: data.channels, height: data.height, width: data.width, seed: seed)
+        }
         return try graph.run(floats: [imageInput: px].merging(lr.map { ["lr": [Float($0)]] } ?? [:]) { a, _ in a },
                              ints: [labelInput: lb], batch: indices.count)
     }
@@ -101,7 +115,7 @@ public final class Trainer {
         var lossSum = 0.0, seen = 0
         for (b, indices) in batches.enumerated() {
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
-            let out = try run(step, train, indices, lr: lr)
+            let out = try run(step, train, indices, lr: lr, augment: options.seed ^ (UInt64(epoch) << 32 | UInt64(b)))
             let loss = Double(out[options.training.loss]!.values[0])
             guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr", diverged: true) }
             lossSum += loss * Double(indices.count)

@@ -251,17 +251,35 @@ struct Retrain: ParsableCommand {
     @Option(help: "Learning rate.")
     var lr = 0.05
 
+    @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.")
+    var schedule = TrainingRun.defaultSchedule
+
+    @Option(help: "Training images held out for validation.")
+    var validation = TrainingRun.defaultValidation
+
+    @Option(help: "Scale every layer's filter count by this (the NAS papers widen the found network for its final training).")
+    var width = 1.0
+
     @OptionGroup var datasetFlags: DatasetFlags
 
-    @Option(help: "Write the trained weights here.")
+    @Option(help: "Write the trained weights here after every epoch.")
     var save: String?
+
+    @Option(help: "Resume from this checkpoint (written by --save of the same retraining).")
+    var resume: String?
 
     @OptionGroup var threadFlags: ThreadFlags
 
     @OptionGroup(title: "Training step")
     var training: TrainingFlags
 
+    @OptionGroup(title: "Recipe")
+    var recipe: RecipeFlags
+
     func validate() throws {
+        try FlagCheck.real(width, "--width", above: 0)
+        try FlagCheck.int(validation, "--validation", 0...FlagCheck.largeCount)
+        guard width <= 16 else { throw ValidationError("--width must be at most 16, got \(width)") }
         try FlagCheck.int(trial, "--trial", 1...Int.max)
         try FlagCheck.int(epochs, "--epochs", 1...100_000)
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
@@ -280,13 +298,16 @@ struct Retrain: ParsableCommand {
             guard shape.space.layers(forDecisions: chosen.decisions.count) != nil else {
                 throw CommandError("\(folder): error: trial \(chosen.id) has \(chosen.decisions.count) decisions, which make no child of the space in search.json")
             }
-            let text = shape.ir(chosen.decisions, name: "trial\(chosen.id)")
-            try text.write(toFile: "\(folder)/trial\(chosen.id).nasir", atomically: true, encoding: .utf8)
-            print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward))): \(folder)/trial\(chosen.id).nasir")
+            let widened = width == 1 ? "" : "_x" + String(format: "%g", width).replacingOccurrences(of: ".", with: "_")
+            let name = "trial\(chosen.id)\(widened)"
+            let text = shape.ir(chosen.decisions, name: name, width: width)
+            try text.write(toFile: "\(folder)/\(name).nasir", atomically: true, encoding: .utf8)
+            print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward)))\(width == 1 ? "" : ", filters x\(width)"): \(folder)/\(name).nasir")
             // As `nasc train` with its defaults for what retrain does not set.
-            try TrainingRun(file: "\(folder)/trial\(chosen.id).nasir", dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr,
-                            schedule: TrainingRun.defaultSchedule, seed: 0, validation: TrainingRun.defaultValidation, limit: nil, threads: threadFlags.threads, save: save,
-                            resume: nil, allowOtherGraph: false, training: training.options).run()
+            try TrainingRun(file: "\(folder)/\(name).nasir", dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr,
+                            schedule: schedule, seed: 0, validation: validation, limit: nil, threads: threadFlags.threads, save: save,
+                            resume: resume, allowOtherGraph: false, training: training.options,
+                            augmentation: recipe.augmentation, labelSmoothing: recipe.labelSmoothing).run()
         }
     }
 }

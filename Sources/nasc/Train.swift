@@ -83,6 +83,9 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Training step")
     var training: TrainingFlags
 
+    @OptionGroup(title: "Recipe")
+    var recipe: RecipeFlags
+
     func validate() throws {
         try FlagCheck.int(epochs, "--epochs", 1...100_000)
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
@@ -96,7 +99,8 @@ struct Train: ParsableCommand {
         try reportingErrors {
             try TrainingRun(file: file, dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr, schedule: schedule, seed: seed,
                             validation: validation, limit: limit, threads: threads, save: save, resume: resume,
-                            allowOtherGraph: checkpointFlags.allowOtherGraph, training: training.options).run()
+                            allowOtherGraph: checkpointFlags.allowOtherGraph, training: training.options,
+                            augmentation: recipe.augmentation, labelSmoothing: recipe.labelSmoothing).run()
         }
     }
 }
@@ -120,6 +124,8 @@ struct TrainingRun {
     var resume: String?
     var allowOtherGraph: Bool
     var training: TrainingOptions
+    var augmentation = Augmentation()
+    var labelSmoothing = 0.0
 
     func run() throws {
         if let save { try checkWritable(save, flag: "--save") }
@@ -135,7 +141,12 @@ struct TrainingRun {
         options.limit = limit
         options.training = training
         options.execution = ExecutionSettings(threads: threads)
+        options.augmentation = augmentation
+        options.labelSmoothing = labelSmoothing
         print("@\(graph.name) on \(dataset.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
+        if !augmentation.isNone || labelSmoothing > 0 {
+            print("recipe: augmentation \(augmentation.description), label smoothing \(labelSmoothing)")
+        }
         let start = Date()
         let trainer: Trainer
         do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }

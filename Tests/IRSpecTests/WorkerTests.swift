@@ -227,6 +227,31 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(refused.allSatisfy { $0.hasPrefix("refused|") && $0.contains("needs") && $0.contains("NASC_MEMORY_LIMIT") }, refused.joined(separator: "\n"))
     }
 
+    /// `nasc retrain` with the final recipe: filters widened, augmentation
+    /// and label smoothing, stopped after 2 epochs and resumed to 3.
+    func testRetrainWidensTrainsWithTheRecipeAndResumes() throws {
+        let search = try start(searchArguments(children: 2, ["--in-process", "--strategy", "random"]), log: "search.log")
+        finish(search)
+        XCTAssertEqual(search.terminationStatus, 0, output("search.log"))
+        let data = dir.appendingPathComponent("data").path, checkpoint = dir.appendingPathComponent("wide.ckpt").path
+        let recipe = ["--width", "2", "--crop-padding", "1", "--flip", "--cutout", "3", "--label-smoothing", "0.1", "--batch", "16", "--validation", "64",
+                      "--data", data, "--threads", "1", "--save", checkpoint, "--trial", "1"]
+        let first = try MutatedSpecTests.nasc(["retrain", run, "--epochs", "2"] + recipe, timeout: 300)
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertTrue(first.output.contains("filters x2.0") && first.output.contains("recipe: augmentation random crop (padding 1), horizontal flip, cutout 3x3, label smoothing 0.1"), first.output)
+        let plain = try MutatedSpecTests.nasc(["retrain", run, "--epochs", "1", "--data", data, "--threads", "1", "--trial", "1", "--batch", "16", "--validation", "64"], timeout: 300)
+        XCTAssertEqual(plain.status, 0, plain.output)
+        let narrow = try String(contentsOfFile: "\(run)/trial1.nasir", encoding: .utf8)
+        let wide = try String(contentsOfFile: "\(run)/trial1_x2.nasir", encoding: .utf8)
+        let filters = { (text: String) in text.split(separator: "\n").first { $0.contains("%w1 = param") }! }
+        let (n, w) = (filters(narrow), filters(wide))
+        let count = { (line: Substring) in Int(line.split(separator: "[")[1].split(separator: ",")[0])! }
+        XCTAssertEqual(count(w), 2 * count(n), "\(n)\n\(w)")
+        let resumed = try MutatedSpecTests.nasc(["retrain", run, "--epochs", "3", "--resume", checkpoint] + recipe, timeout: 300)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("after epoch 2") && resumed.output.contains("epoch 3/3") && !resumed.output.contains("epoch 1/3"), resumed.output)
+    }
+
     /// Bad input to the new commands: an error naming what is wrong.
     func testWorkerAndStatusRefuseWhatIsNotARun() throws {
         let missing = try MutatedSpecTests.nasc(["worker", dir.appendingPathComponent("nope").path], timeout: 60)

@@ -151,4 +151,23 @@ final class InterpreterTests: XCTestCase {
         let expected = 2.0 / Double(32 * 9)  // He: 2 / fan_in
         XCTAssertEqual(variance, expected, accuracy: 0.1 * expected)
     }
+
+    /// Label smoothing ε: the loss is -sum_k q_k log p_k with q = (1 - ε)
+    /// onehot + ε / K, worked out by hand; ε must be in [0, 1).
+    func testLabelSmoothingMovesTheTarget() throws {
+        let text = """
+            graph @ls(%z: f32[N,3], %y: i32[N]) -> (loss: f32[]) {
+              %loss = softmax_cross_entropy %z, %y {smoothing = 0.3}
+              return %loss
+            }
+            """
+        let r = try evaluate(try graph(text), ["z": Tensor(shape: [1, 3], data: [1, 2, 3]), "y": Tensor(.i32, shape: [1], data: [0])])
+        let logZ = log(exp(1.0) + exp(2.0) + exp(3.0))
+        XCTAssertEqual(r.output("loss")!.data[0], logZ - 0.7 * 1 - 0.3 * 2, accuracy: 1e-12)
+        let bad = text.replacingOccurrences(of: "0.3", with: "1.0")
+        XCTAssertThrowsError(try Verifier.parseAndVerify(Array(bad.utf8))) { error in
+            let rendered = (error as? DiagnosticError)?.render(file: "ls", source: SourceText(Array(bad.utf8))) ?? "\(error)"
+            XCTAssertTrue(rendered.contains("smoothing must be at least 0 and below 1"), rendered)
+        }
+    }
 }

@@ -26,6 +26,9 @@ final class SearchTests: XCTestCase {
         XCTAssertTrue(text.contains("%in3 = concat %h1, %h2"), text)
         XCTAssertTrue(text.contains("%pool = global_avg_pool %h3"), text)
         XCTAssertTrue(text.contains("f32[48,1,1,3]"), text)  // layer 1: height 1, width 3, 48 filters
+        let wide = space.ir(choices, width: 1.5)  // retraining's width multiplier
+        XCTAssertTrue(wide.contains("f32[72,1,1,3]"), wide)
+        XCTAssertNoThrow(try Verifier.parseAndVerify(Array(wide.utf8)), wide)
 
         // Pooling after every layer: layer 3 (14x14 -> stage 2, 7x7) takes
         // layer 1 (28x28) through two pools and layer 2 (14x14) through one.

@@ -80,6 +80,55 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(a.last!.trainLoss, a.first!.trainLoss)
     }
 
+    /// Augmentation: each change does what it says, draws the same for the
+    /// same seed, and leaves the images alone when off.
+    func testAugmentationCropsFlipsAndCutsOut() {
+        // One 2-channel 4x5 image with distinct non-zero pixels.
+        let image = (0..<40).map { Float($0 + 1) }
+        func apply(_ a: Augmentation, seed: UInt64) -> [Float] {
+            var px = image
+            a.apply(&px, count: 1, channels: 2, height: 4, width: 5, seed: seed)
+            return px
+        }
+        XCTAssertEqual(apply(Augmentation(), seed: 1), image)
+        let flips = (0..<40).map { apply(Augmentation(flip: true), seed: UInt64($0)) }
+        let mirrored: [Float] = (0..<40).map { (i: Int) -> Float in image[(i / 5) * 5 + 4 - i % 5] }
+        XCTAssertTrue(flips.contains(image) && flips.contains(mirrored), "a flip is a mirror, about half the time")
+        XCTAssertTrue(flips.allSatisfy { $0 == image || $0 == mirrored })
+        XCTAssertEqual(apply(Augmentation(cropPadding: 2, flip: true, cutout: 3), seed: 9), apply(Augmentation(cropPadding: 2, flip: true, cutout: 3), seed: 9))
+        for seed in UInt64(0)..<30 {
+            // A crop is a shift: every kept pixel moves by one offset, the rest are zeros.
+            let cropped = apply(Augmentation(cropPadding: 2), seed: seed)
+            var offsets = Set<Int>()
+            for (i, v) in cropped.enumerated() where v != 0 { offsets.insert(Int(v) - 1 - i) }
+            XCTAssertLessThanOrEqual(offsets.count, 1, "seed \(seed): \(cropped)")
+            // Cutout zeroes at most a 3x3 square per channel, the same place in both.
+            let cut = apply(Augmentation(cutout: 3), seed: seed)
+            let zeros = cut.indices.filter { cut[$0] == 0 }
+            XCTAssertTrue(zeros.count <= 18 && zeros.count % 2 == 0 && !zeros.isEmpty, "seed \(seed): \(zeros)")
+            XCTAssertEqual(zeros.filter { $0 < 20 }.map { $0 + 20 }, zeros.filter { $0 >= 20 })
+        }
+    }
+
+    /// The recipe trains (and resumes) deterministically, changes training
+    /// only when asked, and keeps the architecture's hash for checkpoints.
+    func testRecipeTrainsAndResumesDeterministically() throws {
+        let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
+        let (train, validation) = Self.bars(192, seed: 4).split(validation: 48)
+        var recipe = options(epochs: 2)
+        recipe.augmentation = Augmentation(cropPadding: 1, flip: true, cutout: 2)
+        recipe.labelSmoothing = 0.1
+        let plain = try Trainer(g, options: options(epochs: 2)).trainEpoch(train, validation: validation)
+        let a = try Trainer(g, options: recipe), b = try Trainer(g, options: recipe)
+        let first = try a.trainEpoch(train, validation: validation)
+        XCTAssertEqual(first.trainLoss, try b.trainEpoch(train, validation: validation).trainLoss)
+        XCTAssertNotEqual(first.trainLoss, plain.trainLoss)
+        XCTAssertEqual(a.checkpoint().graphHash, StructuralHash.hash(g))
+        let resumed = try Trainer(g, options: recipe)
+        try resumed.restore(a.checkpoint(), path: "<memory>")
+        XCTAssertEqual(try resumed.trainEpoch(train, validation: validation).trainLoss, try a.trainEpoch(train, validation: validation).trainLoss)
+    }
+
     func testCheckpointRoundTripAndResume() throws {
         let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
         let (train, validation) = Self.bars(192, seed: 2).split(validation: 48)

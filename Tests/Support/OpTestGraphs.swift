@@ -130,6 +130,12 @@ public enum SharedOpGraphs {
               %loss = softmax_cross_entropy %z2, %y
               return %loss
             """)),
+        ("softmax cross-entropy with label smoothing", graphText("%h: f32[N,5], %y: i32[N]", "loss: f32[]", """
+              %w = param {init = glorot_uniform} : f32[5,4]
+              %z = matmul %h, %w
+              %loss = softmax_cross_entropy %z, %y {smoothing = 0.2}
+              return %loss
+            """)),
         ("weighted softmax cross-entropy", graphText("%h: f32[N,5], %a: i32[N], %adv: f32[N]", "loss: f32[]", """
               %w = param {init = glorot_uniform} : f32[5,3]
               %z = matmul %h, %w
