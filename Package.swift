@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "NascDataTests", dependencies: ["NascData", "NascIR"]),
         .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascCEmitter"],
                     swiftSettings: llvmInclude),
-        .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch"],
+        .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch", "NascTraining", "NascRuntime"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining"],
                     swiftSettings: llvmInclude),

@@ -26,6 +26,8 @@ public struct SearchSettings: Sendable {
     /// A child still training after this long is stopped and recorded as
     /// timed out (0: no limit).
     public var childTimeout = 1800.0
+    /// Multi-fidelity (ASHA) budgets; nil: every child trains `epochs` once.
+    public var fidelity: Fidelity?
 
     public init(shape: ChildShape) { self.shape = shape }
 
@@ -34,6 +36,7 @@ public struct SearchSettings: Sendable {
         out.merge(["epochs": epochs, "batch": batch, "lr": learningRate, "seed": Int64(bitPattern: seed),
                    "lease_s": leaseSeconds, "max_attempts": maxAttempts, "child_timeout_s": childTimeout] as [String: Any]) { a, _ in a }
         if let images { out.merge(images.json) { a, _ in a } }
+        if let fidelity { out.merge(fidelity.json) { a, _ in a } }
         return out
     }
 
@@ -49,6 +52,7 @@ public struct SearchSettings: Sendable {
         leaseSeconds = json["lease_s"] as? Double ?? leaseSeconds
         maxAttempts = json["max_attempts"] as? Int ?? maxAttempts
         childTimeout = json["child_timeout_s"] as? Double ?? childTimeout
+        fidelity = Fidelity(json: json)
     }
 }
 
@@ -69,9 +73,14 @@ public struct ChildTrainer {
     }
 
     /// The trial of `job`; `known` gives an earlier reward of the same
-    /// structural hash, which is reused instead of training again.
-    public func evaluate(_ job: Job, known: (String) throws -> (reward: Double, accuracy: Double)?) -> TrialStore.Trial {
+    /// structural hash, which is reused instead of training again. With
+    /// multi-fidelity, a promotion (rung > 0) continues from `previous`, the
+    /// checkpoint its child reached at the rung before, and every trained
+    /// child's checkpoint comes back for its own promotion.
+    public func evaluate(_ job: Job, known: (String) throws -> (reward: Double, accuracy: Double)?,
+                         previous: Data? = nil) -> (trial: TrialStore.Trial, checkpoint: Data?) {
         var trial = TrialStore.Trial(job: job, status: "ok")
+        var saved: Data?
         do {
             guard settings.shape.space.layers(forDecisions: job.decisions.count) != nil else {
                 throw SearchError(message: "\(job.decisions.count) decisions make no child of this space")
@@ -81,14 +90,24 @@ public struct ChildTrainer {
             let stats = GraphStatistics(graph)
             trial.parameters = stats.parameterElements
             trial.flops = stats.flopsPerExample
-            if let seen = try known(trial.hash) {
+            if job.rung == 0, let seen = try known(trial.hash) {
                 trial.status = "cached"
                 trial.reward = seen.reward
                 trial.validationAccuracy = seen.accuracy
-                return trial
+                return (trial, nil)
+            }
+            // What this rung trains: with multi-fidelity, its images in
+            // passes of at most the training set (the last may run over by
+            // part of a pass); otherwise `epochs` passes.
+            var passes = settings.epochs, limit: Int? = nil
+            if let fidelity = settings.fidelity {
+                let images = fidelity.increment(job.rung)
+                limit = min(images, train.count)
+                passes = (images + limit! - 1) / limit!
             }
             var o = Trainer.Options()
-            o.epochs = settings.epochs
+            o.epochs = passes
+            o.limit = limit
             o.batch = settings.batch
             o.learningRate = settings.learningRate
             o.seed = settings.seed &+ UInt64(job.id)
@@ -96,10 +115,16 @@ public struct ChildTrainer {
             o.execution = execution
             var start = Date()
             let trainer = try Trainer(graph, options: o)
+            if job.rung > 0 {
+                guard let previous else { throw SearchError(message: "no checkpoint of rung \(job.rung - 1) to continue from") }
+                try trainer.restore(try Checkpoint.decode([UInt8](previous), path: "job \(job.parent ?? 0)'s checkpoint"), path: "job \(job.parent ?? 0)'s checkpoint")
+                // Each rung runs its learning-rate schedule afresh, from its own first pass.
+                trainer.scheduleFrom = trainer.epochsDone
+            }
             trial.compileSeconds = Date().timeIntervalSince(start)
             start = Date()
             var best = 0.0
-            for _ in 0..<settings.epochs {
+            for _ in 0..<passes {
                 let epoch = try trainer.trainEpoch(train, validation: validation)
                 best = max(best, epoch.validationAccuracy)
                 trial.trainSeconds += epoch.seconds
@@ -108,6 +133,7 @@ public struct ChildTrainer {
             trial.evaluateSeconds = max(0, Date().timeIntervalSince(start) - trial.trainSeconds)
             trial.validationAccuracy = best
             trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
+            if let fidelity = settings.fidelity, job.rung + 1 < fidelity.rungs { saved = try trainer.checkpoint().encoded() }
         } catch let error as RuntimeError where error.exceedsMemoryLimit {
             // Sized before anything was allocated: the child does not fit.
             trial.status = "refused"
@@ -119,6 +145,6 @@ public struct ChildTrainer {
             trial.status = "failed"
             trial.error = "\(error)"
         }
-        return trial
+        return (trial, saved)
     }
 }

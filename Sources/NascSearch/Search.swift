@@ -55,6 +55,8 @@ public final class Search {
         public var trainImages = 8000
         public var validationImages = 1000
         public var epochs = 1
+        /// Multi-fidelity (ASHA) budgets instead of `epochs` for every child.
+        public var fidelity: Fidelity? = nil
         public var batch = 32
         public var learningRate = 0.1
         public var seed: UInt64 = 0
@@ -160,6 +162,7 @@ public final class Search {
         settings.leaseSeconds = options.leaseSeconds
         settings.maxAttempts = options.maxAttempts
         settings.childTimeout = options.childTimeout
+        settings.fidelity = options.fidelity
         self.settings = settings
         let config = settings.json.merging([
             "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
@@ -207,6 +210,11 @@ public final class Search {
         let old = Reward(json: recorded)
         if old != options.reward {
             throw SearchError(message: "this run holds a search rewarded with --target-mflops \(old.targetMFLOPs) --cost-exponent \(old.exponent), not \(options.reward.targetMFLOPs) and \(options.reward.exponent): its rewards would not compare; continue it with the same settings, or pass another --out")
+        }
+        let fidelity = Fidelity(json: recorded)
+        if fidelity != options.fidelity {
+            let say = { (f: Fidelity?) in f.map { "--fidelity asha --eta \($0.eta) --min-budget \($0.minBudget) --max-budget \($0.maxBudget)" } ?? "--fidelity none" }
+            throw SearchError(message: "this run holds a search with \(say(fidelity)), not \(say(options.fidelity)): its rewards would not compare; continue it with the same settings, or pass another --out")
         }
         if let then = SearchImages(json: recorded), let now = options.images, then.dataset != now.dataset {
             throw SearchError(message: "this run holds a search on --dataset \(then.dataset.rawValue), not \(now.dataset.rawValue): continue it with the same settings, or pass another --out")
@@ -274,6 +282,29 @@ public final class Search {
         }
     }
 
+    /// ASHA's promotions due now, at most `limit`, the highest rung first: a
+    /// child whose trial is among the best ⌊n / eta⌋ of the n results at
+    /// its rung, and not promoted yet, is queued to train on to the next
+    /// rung from its checkpoint. A child reused from an earlier one of the
+    /// same hash (cached) is not a result of its own: its twin stands for it.
+    func promote(limit: Int) throws -> Int {
+        guard let fidelity = options.fidelity, limit > 0 else { return 0 }
+        let trials = try store.all().filter { $0.job != nil }
+        let promoted = try store.promotedJobs()
+        var added = 0
+        for rung in (0..<(fidelity.rungs - 1)).reversed() {
+            let here = trials.filter { $0.rung == rung && $0.status != "cached" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
+            for t in here.prefix(here.count / fidelity.eta) where t.status == "ok" && !promoted.contains(t.job!) {
+                try store.enqueuePromotion(of: t)
+                say(String(format: "promoting child %@ (trial %d, reward %.4f, top %d of %d at rung %d) to rung %d: %d images in all",
+                           String(t.hash.prefix(10)), t.id, t.reward, here.count / fidelity.eta, here.count, rung, rung + 1, fidelity.budget(rung + 1)))
+                added += 1
+                if added == limit { return added }
+            }
+        }
+        return added
+    }
+
     /// Runs the search; returns every trial, best first.
     @discardableResult
     public func run() throws -> [TrialStore.Trial] {
@@ -284,8 +315,10 @@ public final class Search {
         let legacy = before.filter { $0.job == nil }.count
         var finishedHere = 0
         let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.storage.map { "--storage \($0)" } ?? options.directory)`"
+        let budget = options.fidelity.map { "trained by \($0.description) from \(train.count)" } ?? "each trained \(options.epochs) epoch(s) on \(train.count) images"
         say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
-            + "each trained \(options.epochs) epoch(s) on \(train.count) images, rewarded on \(validation.count); children train \(where_)")
+            + "\(budget), rewarded on \(validation.count); children train \(where_)")
+        if options.fidelity != nil { try store.setFinished(false) }
         var processes: WorkerProcesses?
         var inProcess: Worker?
         if options.inProcess {
@@ -302,29 +335,34 @@ public final class Search {
         var lastWaitNote = Date.distantPast
         while true {
             let fresh = try store.trials(after: lastSeen)
-            var done = try store.count() - fresh.count
+            var done = try store.count() - fresh.filter { $0.rung == 0 }.count
             for t in fresh {
                 lastSeen = t.id
                 finishedHere += 1
-                done += 1
+                if t.rung == 0 { done += 1 }
                 bestReward = max(bestReward, t.reward)
                 let eta = Date().timeIntervalSince(start) / Double(finishedHere) * Double(max(options.children - done, 0))
                 let what = !t.succeeded ? "\(t.status.uppercased()): \(t.error)"
                     : String(format: "accuracy %.4f reward %.4f%@", t.validationAccuracy, t.reward, t.status == "cached" ? " (seen before: reused)" : "")
-                say(String(format: "[%d/%d] %@ %@; best reward %.4f; %.1f s compile, %.1f s train, %.1f s evaluate%@; ETA %@",
-                           done, options.children, t.hash.isEmpty ? "job \(t.job ?? t.id)" : "child " + t.hash.prefix(10), what, bestReward,
+                let rung = t.rung > 0 ? " rung \(t.rung)" : ""
+                say(String(format: "[%d/%d] %@%@ %@; best reward %.4f; %.1f s compile, %.1f s train, %.1f s evaluate%@; ETA %@",
+                           done, options.children, t.hash.isEmpty ? "job \(t.job ?? t.id)" : "child " + t.hash.prefix(10), rung, what, bestReward,
                            t.compileSeconds, t.trainSeconds, t.evaluateSeconds,
                            options.inProcess ? "" : " (worker \(t.worker))", Progress.clock(eta)))
             }
             if !fresh.isEmpty { onProgress?() }
             try learn(final: false)
-            if done >= options.children { break }
+            if done >= options.children && options.fidelity == nil { break }
             let counts = try store.jobCounts()
-            var proposed = legacy + counts.values.reduce(0, +)
+            var proposed = legacy + (try store.newChildrenProposed())
             let outstanding = counts["queued"]! + counts["running"]!
             let live = try store.workers().filter { $0.heartbeat > WorkQueue.now - options.leaseSeconds && $0.id != "in-process" }.count
             let target = options.inProcess ? 1 : max(options.workers, live) + 1
-            var wanted = min(options.children - proposed, target - outstanding)
+            // Promotions due go before new children; a multi-fidelity search
+            // ends once every child is in and no promotion is due or running.
+            let promoted = try promote(limit: target - outstanding)
+            if done >= options.children && outstanding == 0 && promoted == 0 { break }
+            var wanted = min(options.children - proposed, target - outstanding - promoted)
             while wanted > 0 {
                 let layers = layers(after: proposed)
                 if layers != grownTo && options.growFrom > 0 {
@@ -350,8 +388,9 @@ public final class Search {
             }
         }
         try learn(final: true)
+        if options.fidelity != nil { try store.setFinished(true) }
         if let worker = inProcess { try store.release(worker: worker.id, reason: "the search ended", maxAttempts: options.maxAttempts) }
-        let trials = try store.all().sorted { $0.reward > $1.reward }
+        let trials = try store.ranked()
         if let best = trials.first(where: \.succeeded) {
             try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
         }

@@ -35,6 +35,8 @@ public final class TrialStore {
         public var worker: String = ""
         /// When it was recorded (UTC, "YYYY-MM-DD HH:MM:SS").
         public var created: String = ""
+        /// The multi-fidelity rung it was trained to (0 without multi-fidelity).
+        public var rung = 0
 
         public init(id: Int, strategy: String, decisions: [Int], hash: String, reward: Double, validationAccuracy: Double, parameters: Int, flops: Int,
                     compileSeconds: Double, trainSeconds: Double, evaluateSeconds: Double = 0, status: String, error: String, job: Int? = nil, worker: String = "", created: String = "") {
@@ -94,6 +96,7 @@ public final class TrialStore {
         if !have.contains("job") { try database.define("alter table trials add column job {int}") }
         if !have.contains("worker") { try database.query("alter table trials add column worker text not null default ''") }
         if !have.contains("eval_s") { try database.define("alter table trials add column eval_s {real} not null default 0") }
+        if !have.contains("rung") { try database.define("alter table trials add column rung {int} not null default 0") }
         // One trial per job, whatever two workers racing on an expired lease do.
         try database.query("create unique index if not exists trials_job on trials(job)")
         // The strategy's state (the controller's weights and Adam moments),
@@ -120,25 +123,27 @@ public final class TrialStore {
 
     // MARK: Trials
 
-    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created, eval_s"
+    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created, eval_s, rung"
 
     static func trial(_ row: [SQLValue]) -> Trial {
-        Trial(id: row[0].int ?? 0, strategy: row[1].text ?? "", decisions: (row[2].text ?? "").split(separator: ",").compactMap { Int($0) },
-              hash: row[3].text ?? "", reward: row[4].real ?? 0, validationAccuracy: row[5].real ?? 0,
-              parameters: row[6].int ?? 0, flops: row[7].int ?? 0, compileSeconds: row[8].real ?? 0, trainSeconds: row[9].real ?? 0,
-              evaluateSeconds: row[15].real ?? 0, status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "", created: row[14].text ?? "")
+        var t = Trial(id: row[0].int ?? 0, strategy: row[1].text ?? "", decisions: (row[2].text ?? "").split(separator: ",").compactMap { Int($0) },
+                      hash: row[3].text ?? "", reward: row[4].real ?? 0, validationAccuracy: row[5].real ?? 0,
+                      parameters: row[6].int ?? 0, flops: row[7].int ?? 0, compileSeconds: row[8].real ?? 0, trainSeconds: row[9].real ?? 0,
+                      evaluateSeconds: row[15].real ?? 0, status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "", created: row[14].text ?? "")
+        t.rung = row[16].int ?? 0
+        return t
     }
 
     /// Records a trial, not yet learned from; returns the id the store gave it.
     @discardableResult
     public func insert(_ t: Trial) throws -> Int {
         let rows = try database.query("""
-            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, eval_s, status, error, job, worker, observed)
-            values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
+            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, eval_s, status, error, job, worker, rung, observed)
+            values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
             """, [.text(t.strategy), .text(t.decisions.map(String.init).joined(separator: ",")), .text(t.hash), .real(t.reward),
                   .real(t.validationAccuracy), .int(Int64(t.parameters)), .int(Int64(t.flops)), .real(t.compileSeconds), .real(t.trainSeconds),
                   .real(t.evaluateSeconds),
-                  .text(t.status), .text(t.error), t.job.map { .int(Int64($0)) } ?? .null, .text(t.worker)])
+                  .text(t.status), .text(t.error), t.job.map { .int(Int64($0)) } ?? .null, .text(t.worker), .int(Int64(t.rung))])
         guard let id = rows.first?.first?.int else { throw SearchError(message: "the store gave the trial no id", file: path) }
         return id
     }
@@ -152,12 +157,13 @@ public final class TrialStore {
         try database.query("select \(TrialStore.trialColumns) from trials where id > ? order by id", .int(Int64(id))).map(TrialStore.trial)
     }
 
-    public func count() throws -> Int { try database.query("select count(*) from trials").first?.first?.int ?? 0 }
+    /// Children recorded: trials of new children (rung 0), not promotions.
+    public func count() throws -> Int { try database.query("select count(*) from trials where rung = 0").first?.first?.int ?? 0 }
 
     /// The reward and accuracy of an earlier successful training of a child
     /// with this structural hash, if any.
     public func known(hash: String) throws -> (reward: Double, accuracy: Double)? {
-        guard let row = try database.query("select reward, val_accuracy from trials where hash = ? and status = 'ok' order by id limit 1", .text(hash)).first else { return nil }
+        guard let row = try database.query("select reward, val_accuracy from trials where hash = ? and status = 'ok' and rung = 0 order by id limit 1", .text(hash)).first else { return nil }
         return (row[0].real ?? 0, row[1].real ?? 0)
     }
 

@@ -24,6 +24,17 @@ public struct Job: Sendable {
     public var started: Double
     /// Why the last worker to hold it let go (a signal, a lost lease).
     public var lastError: String
+    /// Its multi-fidelity rung (0: a new child), and for a promotion the
+    /// job that trained the same child at the rung before.
+    public var rung = 0
+    public var parent: Int? = nil
+
+    /// A job as the store hands it out (tests build one directly).
+    public init(id: Int, decisions: [Int], strategy: String, status: String = "queued", worker: String = "", leaseUntil: Double = 0,
+                attempts: Int = 0, started: Double = 0, lastError: String = "", rung: Int = 0, parent: Int? = nil) {
+        (self.id, self.decisions, self.strategy, self.status, self.worker) = (id, decisions, strategy, status, worker)
+        (self.leaseUntil, self.attempts, self.started, self.lastError, self.rung, self.parent) = (leaseUntil, attempts, started, lastError, rung, parent)
+    }
 }
 
 extension TrialStore.Trial {
@@ -33,6 +44,7 @@ extension TrialStore.Trial {
     public init(job: Job, status: String, error: String = "", trainSeconds: Double = 0, worker: String = "") {
         self.init(id: 0, strategy: job.strategy, decisions: job.decisions, hash: "", reward: 0, validationAccuracy: 0, parameters: 0, flops: 0,
                   compileSeconds: 0, trainSeconds: trainSeconds, status: status, error: error, job: job.id, worker: worker)
+        rung = job.rung
     }
 }
 
@@ -51,6 +63,12 @@ public enum WorkQueue {
               proposed {real} not null)
             """)
         try db.query("create index if not exists jobs_status on jobs(status)")
+        // Multi-fidelity: a promotion's rung and the job it continues.
+        let have = try db.columns(of: "jobs")
+        if !have.contains("rung") { try db.define("alter table jobs add column rung {int} not null default 0") }
+        if !have.contains("parent") { try db.define("alter table jobs add column parent {int}") }
+        // The state a trained child reached, kept while a promotion may continue it.
+        try db.define("create table if not exists checkpoints (job {int} primary key, data {blob} not null)")
         // Workers say they are alive here; `nasc status` reads it.
         try db.define("""
             create table if not exists workers (
@@ -59,12 +77,12 @@ public enum WorkQueue {
             """)
     }
 
-    static let jobColumns = "id, decisions, strategy, status, worker, lease_until, attempts, started, last_error"
+    static let jobColumns = "id, decisions, strategy, status, worker, lease_until, attempts, started, last_error, rung, parent"
 
     static func job(_ row: [SQLValue]) -> Job {
         Job(id: row[0].int ?? 0, decisions: (row[1].text ?? "").split(separator: ",").compactMap { Int($0) }, strategy: row[2].text ?? "",
             status: row[3].text ?? "", worker: row[4].text ?? "", leaseUntil: row[5].real ?? 0, attempts: row[6].int ?? 0,
-            started: row[7].real ?? 0, lastError: row[8].text ?? "")
+            started: row[7].real ?? 0, lastError: row[8].text ?? "", rung: row[9].int ?? 0, parent: row[10].int)
     }
 }
 
@@ -83,10 +101,55 @@ extension TrialStore {
         }
     }
 
-    /// Whether every child the search asks for (its settings' `children`;
-    /// a coordinator continuing with more raises it) is recorded.
+    /// A promotion: `trial`'s child, trained on from its checkpoint to the next rung.
+    @discardableResult
+    public func enqueuePromotion(of trial: Trial) throws -> Int {
+        guard let parent = trial.job else { throw SearchError(message: "trial \(trial.id) belongs to no job: it cannot be promoted", file: path) }
+        return try database.query("insert into jobs (decisions, strategy, proposed, rung, parent) values (?, ?, ?, ?, ?) returning id",
+                                  .text(trial.decisions.map(String.init).joined(separator: ",")), .text(trial.strategy), .real(WorkQueue.now),
+                                  .int(Int64(trial.rung + 1)), .int(Int64(parent))).first?.first?.int ?? 0
+    }
+
+    /// Jobs whose child has been promoted (some job continues from them).
+    public func promotedJobs() throws -> Set<Int> {
+        Set(try database.query("select parent from jobs where parent is not null").compactMap { $0[0].int })
+    }
+
+    /// Every child once, best first: a child promoted by multi-fidelity
+    /// appears at the highest rung it reached, and children rank by that
+    /// rung, then by reward (a reward at a larger budget is the better
+    /// informed one). Without promotions: every trial, by reward.
+    public func ranked() throws -> [Trial] {
+        let promoted = try promotedJobs()
+        return try all().filter { !promoted.contains($0.job ?? -1) }.sorted { ($0.rung, $0.reward, -$0.id) > ($1.rung, $1.reward, -$1.id) }
+    }
+
+    /// The checkpoint `job`'s child reached, while a promotion may still need it.
+    public func checkpoint(job: Int) throws -> Data? {
+        try database.query("select data from checkpoints where job = ?", .int(Int64(job))).first?.first?.blob
+    }
+
+    /// New children proposed so far (rung 0; promotions are not new children).
+    public func newChildrenProposed() throws -> Int {
+        try database.query("select count(*) from jobs where rung = 0").first?.first?.int ?? 0
+    }
+
+    /// Whether the search is over for workers: every child it asks for (its
+    /// settings' `children`; a coordinator continuing with more raises it) is
+    /// recorded, and with multi-fidelity the coordinator has also said that
+    /// no promotion is left.
     public func hasAllChildren() throws -> Bool {
-        try count() >= (settings()?["children"] as? Int ?? Int.max)
+        guard let settings = try settings() else { return false }
+        if Fidelity(json: settings) != nil {
+            return try database.query("select value from settings where key = 'finished'").first?.first?.text == "1"
+        }
+        return try count() >= (settings["children"] as? Int ?? Int.max)
+    }
+
+    /// Marks a multi-fidelity search over (or, continuing it, not over).
+    public func setFinished(_ finished: Bool) throws {
+        try database.query("insert into settings (key, value) values ('finished', ?) on conflict (key) do update set value = excluded.value",
+                           .text(finished ? "1" : "0"))
     }
 
     public func jobs(status: String? = nil) throws -> [Job] {
@@ -138,15 +201,24 @@ extension TrialStore {
     /// transaction; returns the trial's id, or nil when the job is no longer
     /// this worker's (its lease expired and it was requeued, leased again or
     /// finished by another): the result is then dropped, never recorded twice.
-    public func complete(job: Int, worker: String, trial: Trial) throws -> Int? {
+    ///
+    /// `checkpoint` is the state the child reached, kept for its promotion;
+    /// a promotion's own result makes its parent's checkpoint obsolete.
+    public func complete(job: Int, worker: String, trial: Trial, checkpoint: Data? = nil) throws -> Int? {
         try database.transaction {
-            guard !(try database.query("select id from jobs where id = ? and worker = ? and status = 'running'", .int(Int64(job)), .text(worker))).isEmpty else {
+            guard let row = try database.query("select rung, parent from jobs where id = ? and worker = ? and status = 'running'", .int(Int64(job)), .text(worker)).first else {
                 return nil
             }
             var t = trial
             t.job = job
             t.worker = worker
+            t.rung = row[0].int ?? 0
             let id = try insert(t)
+            if let parent = row[1].int { try database.query("delete from checkpoints where job = ?", .int(Int64(parent))) }
+            if let checkpoint {
+                try database.query("insert into checkpoints (job, data) values (?, ?) on conflict (job) do update set data = excluded.data",
+                                   .int(Int64(job)), .blob(checkpoint))
+            }
             try database.query("update jobs set status = 'done' where id = ?", .int(Int64(job)))
             try database.query("update workers set job = null, children = children + 1 where id = ?", .text(worker))
             return id

@@ -59,15 +59,16 @@ public final class Worker {
         current.value = (job, Date())
         defer { current.value = nil }
         faults.inject(job: job.id)
-        var trial = trainer.evaluate(job) { try self.store.known(hash: $0) }
-        guard let recorded = try store.complete(job: job.id, worker: id, trial: trial) else {
+        let previous = try job.parent.flatMap { try store.checkpoint(job: $0) }
+        var (trial, checkpoint) = trainer.evaluate(job, known: { try self.store.known(hash: $0) }, previous: previous)
+        guard let recorded = try store.complete(job: job.id, worker: id, trial: trial, checkpoint: checkpoint) else {
             say("worker \(id): job \(job.id) finished after its lease was taken back; its result is dropped (another worker records it)")
             return nil
         }
         trial.id = recorded
         trial.job = job.id
         trial.worker = id
-        say("worker \(id): job \(job.id) \(trial.status)" + (trial.succeeded ? String(format: ", accuracy %.4f, %.1f s", trial.validationAccuracy, trial.compileSeconds + trial.trainSeconds) : ": \(trial.error)"))
+        say("worker \(id): job \(job.id)\(job.rung > 0 ? " (rung \(job.rung))" : "") \(trial.status)" + (trial.succeeded ? String(format: ", accuracy %.4f, %.1f s", trial.validationAccuracy, trial.compileSeconds + trial.trainSeconds) : ": \(trial.error)"))
         return trial
     }
 

@@ -44,6 +44,9 @@ public final class Trainer {
     public let step: CompiledGraph
     public let inference: CompiledGraph
     public private(set) var epochsDone = 0
+    /// The pass the learning-rate schedule starts from: 0, or where a
+    /// continued run (a multi-fidelity rung) starts its schedule afresh.
+    public var scheduleFrom = 0
     public private(set) var stepsDone = 0
     let imageInput: String, labelInput: String, logits: String
     let imageType: TensorType
@@ -114,7 +117,7 @@ public final class Trainer {
         let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epoch + 1)/\(options.epochs)") : nil
         var lossSum = 0.0, seen = 0
         for (b, indices) in batches.enumerated() {
-            let lr = options.schedule.rate(base: options.learningRate, epoch: epoch, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
+            let lr = options.schedule.rate(base: options.learningRate, epoch: epoch - scheduleFrom, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
             let out = try run(step, train, indices, lr: lr, augment: options.seed ^ (UInt64(epoch) << 32 | UInt64(b)))
             let loss = Double(out[options.training.loss]!.values[0])
             guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr", diverged: true) }

@@ -90,6 +90,9 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Epochs per child.")
     var epochs = 1
 
+    @OptionGroup(title: "Multi-fidelity")
+    var fidelityFlags: FidelityFlags
+
     @Option(help: "Batch size for children.")
     var batch = 32
 
@@ -127,6 +130,7 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.int(epochs, "--epochs", 1...10_000)
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
         try FlagCheck.real(lr, "--lr", above: 0)
+        if fidelityFlags.fidelity == .asha && epochs != 1 { throw ValidationError("--epochs does not apply with --fidelity asha: the rungs' --min-budget and --max-budget say what each child trains") }
         try FlagCheck.real(controllerLr, "--controller-lr", above: 0)
         try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
         try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
@@ -164,6 +168,7 @@ struct SearchCommand: ParsableCommand {
             o.trainImages = trainImages
             o.validationImages = validationImages
             o.epochs = epochs
+            o.fidelity = fidelityFlags.settings
             o.batch = batch
             o.learningRate = lr
             o.seed = seed
@@ -217,10 +222,11 @@ struct SearchCommand: ParsableCommand {
             }
             let trials = try search.run()
             print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")
-            print(" rank  trial  reward   accuracy  params    MFLOP/img  hash")
+            let rungs = o.fidelity != nil
+            print(" rank  trial  \(rungs ? "rung  " : "")reward   accuracy  params    MFLOP/img  hash")
             for (rank, t) in trials.prefix(5).enumerated() {
-                print(String(format: "%5d  %5d  %.4f   %.4f    %-8d  %9.1f  %@", rank + 1, t.id, t.reward, t.validationAccuracy, t.parameters,
-                             Double(t.flops) / 1e6, String(t.hash.prefix(16))))
+                print(String(format: "%5d  %5d  %@%.4f   %.4f    %-8d  %9.1f  %@", rank + 1, t.id, rungs ? String(format: "%4d  ", t.rung) : "",
+                             t.reward, t.validationAccuracy, t.parameters, Double(t.flops) / 1e6, String(t.hash.prefix(16))))
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")
@@ -291,8 +297,9 @@ struct Retrain: ParsableCommand {
             guard let shape = ChildShape.recorded(in: folder) else {
                 throw CommandError("\(folder): error: not a search run folder (no readable search.json)")
             }
-            let trials = try StoreLocation.open(folder: folder, url: nil).all()
-            guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? trials.max(by: { $0.reward < $1.reward }) else {
+            let store = try StoreLocation.open(folder: folder, url: nil)
+            let trials = try store.all(), best = try store.ranked().first
+            guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? best else {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
             }
             guard shape.space.layers(forDecisions: chosen.decisions.count) != nil else {
@@ -310,4 +317,31 @@ struct Retrain: ParsableCommand {
                             augmentation: recipe.augmentation, labelSmoothing: recipe.labelSmoothing).run()
         }
     }
+}
+
+/// How much each child trains: `none` (every child `--epochs` over
+/// `--train-images`) or `asha` (successive halving on rungs of training images).
+struct FidelityFlags: ParsableArguments {
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case none, asha }
+
+    @Option(help: "Multi-fidelity: none (every child trains --epochs) or asha (every child starts on --min-budget images; the best 1/--eta of each rung train on, from their checkpoint, to the next, up to --max-budget).")
+    var fidelity: Kind = .none
+
+    @Option(help: "ASHA's reduction factor: the best 1/eta of a rung are promoted, and each rung trains eta times more images.")
+    var eta = 3
+
+    @Option(name: .customLong("min-budget"), help: "ASHA: training images of the first rung.")
+    var minBudget = 1000
+
+    @Option(name: .customLong("max-budget"), help: "ASHA: training images of the last rung.")
+    var maxBudget = 9000
+
+    func validate() throws {
+        try FlagCheck.int(eta, "--eta", 2...100)
+        try FlagCheck.int(minBudget, "--min-budget", 1...FlagCheck.largeCount)
+        try FlagCheck.int(maxBudget, "--max-budget", 1...FlagCheck.largeCount)
+        if fidelity == .asha && maxBudget < minBudget { throw ValidationError("--max-budget \(maxBudget) is below --min-budget \(minBudget)") }
+    }
+
+    var settings: Fidelity? { fidelity == .asha ? Fidelity(eta: eta, minBudget: minBudget, maxBudget: maxBudget) : nil }
 }

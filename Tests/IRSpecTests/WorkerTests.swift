@@ -227,6 +227,24 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(refused.allSatisfy { $0.hasPrefix("refused|") && $0.contains("needs") && $0.contains("NASC_MEMORY_LIMIT") }, refused.joined(separator: "\n"))
     }
 
+    /// ASHA across worker processes: promotions continue from checkpoints
+    /// that another process wrote into the store; the workers stop when
+    /// the coordinator says no promotion is left.
+    func testMultiFidelityAcrossWorkerProcesses() throws {
+        let search = try start(searchArguments(children: 6, ["--workers", "2", "--strategy", "random", "--fidelity", "asha", "--eta", "2",
+                                                             "--min-budget", "32", "--max-budget", "128"]), log: "search.log")
+        finish(search)
+        let out = output("search.log")
+        XCTAssertEqual(search.terminationStatus, 0, out)
+        XCTAssertTrue(out.contains("ASHA, eta 2, rungs of 32, 64, 128 images") && out.contains("promoting child"), out)
+        XCTAssertEqual(try sqlite("select count(*) from trials where rung = 0"), ["6"], out)
+        XCTAssertEqual(try sqlite("select count(*) from trials where rung > 0 and status != 'ok'"), ["0"], out)
+        XCTAssertGreaterThanOrEqual(Int(try sqlite("select count(*) from trials where rung = 1").first ?? "0") ?? 0, 3, out)
+        XCTAssertEqual(try sqlite("select count(*) from trials where rung = 2").first.map { Int($0)! > 0 }, true, out)
+        let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60)
+        XCTAssertEqual(status.status, 0, status.output)
+    }
+
     /// `nasc retrain` with the final recipe: filters widened, augmentation
     /// and label smoothing, stopped after 2 epochs and resumed to 3.
     func testRetrainWidensTrainsWithTheRecipeAndResumes() throws {

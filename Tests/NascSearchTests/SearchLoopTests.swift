@@ -1,7 +1,9 @@
 import Foundation
 import NascData
 import NascIR
+import NascRuntime
 import NascSearch
+import NascTraining
 import XCTest
 
 /// The search loop end to end on a tiny synthetic dataset: every child
@@ -72,6 +74,85 @@ final class SearchLoopTests: XCTestCase {
             let log = try String(contentsOfFile: "\(dir)/search.log", encoding: .utf8)
             XCTAssertTrue(log.contains("[16/16]") && log.contains("[24/24]"), "\(strategy): the log keeps both runs")
         }
+    }
+
+    /// ASHA: every child trains on the first rung's images; the best third
+    /// of each rung (of the distinct results there) trained on from
+    /// their checkpoint; the search ends when no promotion is due; the
+    /// leaderboard ranks each child once, at its highest rung; a run
+    /// continues only with the same budgets.
+    func testASHAPromotesTheBestOfEachRungAndContinuesTheirTraining() throws {
+        let (train, validation) = (Self.quadrants(64, seed: 5), Self.quadrants(32, seed: 6))
+        for strategy in ["random", "reinforce", "evolution"] {
+            let dir = try directory()
+            var o = options(dir, strategy: strategy, children: 9)
+            o.perUpdate = 3
+            o.fidelity = Fidelity(eta: 3, minBudget: 16, maxBudget: 144)
+            let ranked = try Search(options: o, train: train, validation: validation).run()
+            let store = try TrialStore(path: "\(dir)/trials.db")
+            let all = try store.all(), jobs = try store.jobs()
+            XCTAssertEqual(all.filter { $0.rung == 0 }.count, 9, strategy)
+            XCTAssertEqual(try store.jobCounts()["queued"], 0, strategy)
+            for rung in 0..<2 {
+                let here = all.filter { $0.rung == rung && $0.status != "cached" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
+                let next = all.filter { $0.rung == rung + 1 }
+                XCTAssertGreaterThanOrEqual(next.count, here.count / 3, "\(strategy): rung \(rung + 1)")
+                for t in here.prefix(here.count / 3) where t.status == "ok" {
+                    let promotion = jobs.first { $0.parent == t.job }
+                    XCTAssertNotNil(promotion, "\(strategy): trial \(t.id), in the best third of rung \(rung), was not promoted")
+                    XCTAssertEqual(promotion?.rung, rung + 1, strategy)
+                    XCTAssertEqual(promotion?.decisions, t.decisions, strategy)
+                }
+            }
+            // Three distinct results at rung 1 (a converging controller may
+            // repeat children, which are not results of their own) promote one.
+            if all.filter({ $0.rung == 1 && $0.status != "cached" }).count >= 3 {
+                XCTAssertFalse(all.filter { $0.rung == 2 }.isEmpty, "\(strategy): no child reached the last rung")
+            }
+            XCTAssertEqual(ranked.first?.rung, all.map(\.rung).max(), strategy)
+            if strategy == "random" { XCTAssertEqual(ranked.first?.rung, 2, "random children are distinct here: one reaches the last rung") }
+            XCTAssertEqual(Set(ranked.compactMap(\.job)).count, ranked.count, strategy)
+            XCTAssertEqual(ranked.count, 9, "\(strategy): every child once")
+            XCTAssertTrue(try store.hasAllChildren(), strategy)
+            XCTAssertEqual(try store.unobserved().count, 0, "\(strategy): the strategy learned from every rung's results")
+            for job in try store.promotedJobs() { XCTAssertNil(try store.checkpoint(job: job), strategy) }
+
+            // Continuing with other budgets is refused; with more children it goes on.
+            var other = o
+            other.fidelity = nil
+            other.children = 12
+            XCTAssertThrowsError(try Search(options: other, train: train, validation: validation)) { error in
+                XCTAssertTrue("\(error)".contains("--fidelity asha --eta 3 --min-budget 16 --max-budget 144, not --fidelity none"), "\(error)")
+            }
+            o.children = 12
+            _ = try Search(options: o, train: train, validation: validation).run()
+            XCTAssertEqual(try store.count(), 12, strategy)
+        }
+    }
+
+    /// A promotion continues the child's training: its checkpoint has the
+    /// steps of both rungs, and a promotion without one is a failed trial.
+    func testAPromotionContinuesFromItsCheckpoint() throws {
+        let (train, validation) = (Self.quadrants(64, seed: 5), Self.quadrants(32, seed: 6))
+        var settings = SearchSettings(shape: ChildShape(space: CNNSpace(layers: 1), channels: 1, size: 8, classes: 4))
+        settings.batch = 16
+        settings.fidelity = Fidelity(eta: 2, minBudget: 16, maxBudget: 64)
+        let trainer = ChildTrainer(settings: settings, train: train, validation: validation, execution: ExecutionSettings(threads: 1))
+        let job = Job(id: 1, decisions: [1, 1, 1], strategy: "random", status: "running", worker: "t", leaseUntil: 0, attempts: 1, started: 0, lastError: "")
+        let first = trainer.evaluate(job, known: { _ in nil })
+        XCTAssertEqual(first.trial.status, "ok", first.trial.error)
+        let firstData = try XCTUnwrap(first.checkpoint)
+        let saved = try Checkpoint.decode([UInt8](firstData), path: "rung 0")
+        XCTAssertEqual(saved.step, 1, "16 images at batch 16")
+        var promotion = job
+        (promotion.id, promotion.rung, promotion.parent) = (2, 1, 1)
+        let second = trainer.evaluate(promotion, known: { _ in nil }, previous: first.checkpoint)
+        XCTAssertEqual(second.trial.status, "ok", second.trial.error)
+        let secondData = try XCTUnwrap(second.checkpoint)
+        XCTAssertEqual(try Checkpoint.decode([UInt8](secondData), path: "rung 1").step, 1 + 1, "16 more images: 32 in all")
+        let orphan = trainer.evaluate(promotion, known: { _ in nil })
+        XCTAssertEqual(orphan.trial.status, "failed")
+        XCTAssertTrue(orphan.trial.error.contains("no checkpoint of rung 0"), orphan.trial.error)
     }
 
     /// The growing schedule: 1-layer children first, then 3-layer ones, for

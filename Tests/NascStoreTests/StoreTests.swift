@@ -84,6 +84,42 @@ final class StoreTests: XCTestCase {
         }
     }
 
+    /// Multi-fidelity in the store: a promotion is a job at the next rung
+    /// naming the job it continues; its trial takes that rung; a child's
+    /// checkpoint is kept until its promotion's result replaces it; the
+    /// ranking shows each child once, at its highest rung.
+    func testPromotionsContinueFromCheckpointsAndRankByRung() throws {
+        for (kind, open) in try stores() {
+            let store = try open()
+            try store.setSettings(["children": 2, "layers": 1, "fidelity": "asha", "eta": 2, "min_budget": 10, "max_budget": 40])
+            try store.enqueue([[1, 1], [2, 2]], strategy: "random")
+            try store.register(worker: "a:1", host: "a", pid: 1, version: "t")
+            for (decisions, reward) in [([1, 1], 0.2), ([2, 2], 0.6)] {
+                let job = try XCTUnwrap(try store.lease(worker: "a:1", seconds: 60, maxAttempts: 2), kind)
+                XCTAssertEqual(job.rung, 0, kind)
+                XCTAssertNotNil(try store.complete(job: job.id, worker: "a:1", trial: trial(decisions, reward: reward), checkpoint: Data([UInt8(job.id), 7])), kind)
+            }
+            XCTAssertEqual(try store.checkpoint(job: 2), Data([2, 7]), kind)
+            let best = try XCTUnwrap(try store.all().first { $0.reward == 0.6 }, kind)
+            XCTAssertEqual(try store.enqueuePromotion(of: best), 3, kind)
+            XCTAssertEqual(try store.promotedJobs(), [2], kind)
+            XCTAssertEqual(try store.newChildrenProposed(), 2, "\(kind): a promotion is no new child")
+            let promotion = try XCTUnwrap(try store.lease(worker: "a:1", seconds: 60, maxAttempts: 2), kind)
+            XCTAssertEqual([promotion.rung, promotion.parent], [1, 2], kind)
+            XCTAssertEqual(promotion.decisions, [2, 2], kind)
+            XCTAssertFalse(try store.hasAllChildren(), "\(kind): workers wait for the coordinator to say a multi-fidelity search is over")
+            XCTAssertNotNil(try store.complete(job: 3, worker: "a:1", trial: trial([2, 2], reward: 0.7)), kind)
+            XCTAssertNil(try store.checkpoint(job: 2), "\(kind): the promotion's result replaces its parent's checkpoint")
+            XCTAssertEqual(try store.checkpoint(job: 1), Data([1, 7]), kind)
+            XCTAssertEqual(try store.count(), 2, "\(kind): children, not trials")
+            XCTAssertEqual(try store.ranked().map { [$0.job!, $0.rung] }, [[3, 1], [1, 0]], kind)
+            XCTAssertNil(try store.known(hash: "h[9, 9]"), kind)
+            try store.setFinished(true)
+            XCTAssertTrue(try store.hasAllChildren(), kind)
+            XCTAssertEqual(try store.problems(), [], kind)
+        }
+    }
+
     func testStateAndObservationsCommitTogether() throws {
         for (kind, open) in try stores() {
             let store = try open()
