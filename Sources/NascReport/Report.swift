@@ -137,13 +137,14 @@ public enum Report {
 
     static func leaderboard(_ runs: [RunData], top: Int) -> Body {
         .table(.class("sortable leaderboard"),
-               .thead(.tr(.th("run"), .th("rank"), .th("trial"), .th("reward"), .th("accuracy"), .th("parameters"), .th("MFLOP/image"),
+               .thead(.tr(.th("run"), .th("rank"), .th("trial"), .th("rung"), .th("reward"), .th("accuracy"), .th("95% interval"), .th("parameters"), .th("MFLOP/image"),
                           .th("compile s"), .th("train s"), .th("evaluate s"), .th("status"), .th("worker"), .th("hash"))),
                .tbody(.forEach(runs.enumerated()) { i, run in
                    .forEach(run.leaderboard.enumerated()) { rank, t in
                        .tr(.class(t.succeeded ? "" : "failed"), .td(.text(run.name)), .td(.text("\(rank + 1)")),
                                   .td(.a(.href("#r\(i)-t\(t.id)"), .text("\(t.id)"))),
-                                  .td(.text(fmt(t.reward))), .td(.text(fmt(t.validationAccuracy))), .td(.text("\(t.parameters)")),
+                                  .td(.text("\(t.rung)")), .td(.text(fmt(t.reward))), .td(.text(fmt(t.validationAccuracy))),
+                                  .td(.text(AccuracyInterval(accuracy: t.validationAccuracy, count: run.validationImages).description)), .td(.text("\(t.parameters)")),
                                   .td(.text(String(format: "%.2f", Double(t.flops) / 1e6))), .td(.text(String(format: "%.2f", t.compileSeconds))),
                                   .td(.text(String(format: "%.2f", t.trainSeconds))), .td(.text(String(format: "%.2f", t.evaluateSeconds))),
                                   .td(.attribute(named: "title", value: t.error), .text(t.status)), .td(.text(t.worker)), .td(.code(.text(String(t.hash.prefix(12))))))

@@ -13,24 +13,30 @@ public struct RunData {
     /// Best first; children without a finite reward last.
     public let leaderboard: [TrialStore.Trial]
 
-    public init(name: String, settings: [String: Any], trials: [TrialStore.Trial], updates: [TrialStore.Update]) {
+    /// `promoted`: jobs whose child multi-fidelity trained on (their trials
+    /// are superseded by the promotion's).
+    public init(name: String, settings: [String: Any], trials: [TrialStore.Trial], updates: [TrialStore.Update], promoted: Set<Int> = []) {
         self.name = name
         self.settings = settings
         self.trials = trials.sorted { $0.id < $1.id }
         self.updates = updates
         shape = ChildShape(json: settings)
-        leaderboard = self.trials.sorted { a, b in
+        // As TrialStore.ranked: each child once, at the highest rung it
+        // reached, higher rungs first, then by reward.
+        leaderboard = self.trials.filter { !promoted.contains($0.job ?? -1) }.sorted { a, b in
             let (x, y) = (a.reward.isFinite ? a.reward : -.infinity, b.reward.isFinite ? b.reward : -.infinity)
-            return x != y ? x > y : a.id < b.id
+            return a.rung != b.rung ? a.rung > b.rung : x != y ? x > y : a.id < b.id
         }
     }
 
     /// Reads a run's store.
     public init(name: String, store: TrialStore) throws {
-        self.init(name: name, settings: try store.settings() ?? [:], trials: try store.all(), updates: try store.updates())
+        self.init(name: name, settings: try store.settings() ?? [:], trials: try store.all(), updates: try store.updates(), promoted: try store.promotedJobs())
     }
 
     public var strategy: String { settings["strategy"] as? String ?? trials.first?.strategy ?? "?" }
+    /// Images each reward was measured on (search.json's validation_images).
+    public var validationImages: Int { settings["validation_images"] as? Int ?? 0 }
     public var succeeded: [TrialStore.Trial] { trials.filter { $0.succeeded && $0.reward.isFinite } }
 
     /// The `k` best children that trained (the ones a report draws).

@@ -36,3 +36,23 @@ public struct Reward: Sendable, Equatable {
         self.init(targetMFLOPs: json["target_mflops"] as? Double ?? 0, exponent: json["cost_exponent"] as? Double ?? -0.07)
     }
 }
+
+/// How far a validation accuracy can be trusted: the Wilson score interval
+/// of a proportion measured on `count` images (95% by default). With 1,000
+/// images an accuracy near 0.9 is worth about ±0.019, so leaderboard
+/// neighbours whose intervals overlap are a tie, not a ranking.
+public struct AccuracyInterval: Sendable, Equatable {
+    public var low: Double, high: Double
+
+    public init(accuracy p: Double, count n: Int, z: Double = 1.96) {
+        guard n > 0, p.isFinite else { (low, high) = (0, 1); return }
+        let n = Double(n), z2 = z * z
+        let centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+        let half = z * ((p * (1 - p) / n + z2 / (4 * n * n)).squareRoot()) / (1 + z2 / n)
+        (low, high) = (max(0, centre - half), min(1, centre + half))
+    }
+
+    public func overlaps(_ other: AccuracyInterval) -> Bool { low <= other.high && other.low <= high }
+
+    public var description: String { String(format: "[%.3f, %.3f]", low, high) }
+}

@@ -223,10 +223,18 @@ struct SearchCommand: ParsableCommand {
             let trials = try search.run()
             print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")
             let rungs = o.fidelity != nil
-            print(" rank  trial  \(rungs ? "rung  " : "")reward   accuracy  params    MFLOP/img  hash")
+            let interval = { (t: TrialStore.Trial) in AccuracyInterval(accuracy: t.validationAccuracy, count: validation.count) }
+            print(" rank  trial  \(rungs ? "rung  " : "")reward   accuracy  95% interval    params    MFLOP/img  hash")
             for (rank, t) in trials.prefix(5).enumerated() {
-                print(String(format: "%5d  %5d  %@%.4f   %.4f    %-8d  %9.1f  %@", rank + 1, t.id, rungs ? String(format: "%4d  ", t.rung) : "",
-                             t.reward, t.validationAccuracy, t.parameters, Double(t.flops) / 1e6, String(t.hash.prefix(16))))
+                print(String(format: "%5d  %5d  %@%.4f   %.4f    %@  %-8d  %9.1f  %@", rank + 1, t.id, rungs ? String(format: "%4d  ", t.rung) : "",
+                             t.reward, t.validationAccuracy, interval(t).description, t.parameters, Double(t.flops) / 1e6, String(t.hash.prefix(16))))
+            }
+            // Children whose accuracy is within noise of the best's (at the best's rung).
+            if let best = trials.first {
+                let ties = trials.dropFirst().filter { $0.rung == best.rung && $0.succeeded && interval($0).overlaps(interval(best)) }.count
+                if ties > 0 {
+                    print("\(ties) other child(ren) at the best's rung have 95% intervals overlapping its own: on \(validation.count) validation images they tie with it")
+                }
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")

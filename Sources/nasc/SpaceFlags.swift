@@ -13,8 +13,8 @@ struct SpaceFlags: ParsableArguments {
     var poolEvery = 1
 
     func validate() throws {
-        try FlagCheck.int(layers, "--layers", 1...12)
-        try FlagCheck.int(poolEvery, "--pool-every", 0...12)
+        try FlagCheck.int(layers, "--layers", 1...24)
+        try FlagCheck.int(poolEvery, "--pool-every", 0...24)
     }
 
     var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery) }

@@ -184,7 +184,7 @@ final class HostileInputTests: XCTestCase {
             (["search", "--lr", "nan"], ["--lr", "finite"]),
             (["search", "--controller-lr", "inf"], ["--controller-lr", "finite"]),
             (["search", "--children", "0"], ["--children"]),
-            (["search", "--layers", "13"], ["--layers", "from 1 to 12"]),
+            (["search", "--layers", "25"], ["--layers", "from 1 to 24"]),
             (["retrain", "x", "--batch", "-5"], ["--batch"]),
             (["retrain", "x", "--width", "0"], ["--width"]),
             (["train", model, "--label-smoothing", "1"], ["--label-smoothing"]),

@@ -201,4 +201,18 @@ final class SearchTests: XCTestCase {
         // Twice the cost is worth about 1.6% more accuracy.
         XCTAssertEqual(r(accuracy: 0.9 * pow(2, 0.07 / 3), flopsPerImage: 20_000_000), pow(0.9, 3), accuracy: 1e-12)
     }
+
+    /// The leaderboard's intervals: Wilson's score interval, by hand.
+    func testAccuracyIntervalsAreWilsonsAndTellTies() {
+        let a = AccuracyInterval(accuracy: 0.9, count: 1000)
+        XCTAssertEqual(a.low, 0.87985, accuracy: 1e-4)
+        XCTAssertEqual(a.high, 0.91709, accuracy: 1e-4)
+        let none = AccuracyInterval(accuracy: 0, count: 10)
+        XCTAssertEqual(none.low, 0)
+        XCTAssertEqual(none.high, 0.27754, accuracy: 1e-4)
+        XCTAssertTrue(a.overlaps(AccuracyInterval(accuracy: 0.89, count: 1000)), "0.90 and 0.89 on 1,000 images tie")
+        XCTAssertFalse(a.overlaps(AccuracyInterval(accuracy: 0.85, count: 1000)))
+        XCTAssertFalse(AccuracyInterval(accuracy: 0.9, count: 100_000).overlaps(AccuracyInterval(accuracy: 0.89, count: 100_000)))
+        XCTAssertEqual(a.description, "[0.880, 0.917]")
+    }
 }
