@@ -48,7 +48,7 @@ struct ReportCommand: ParsableCommand {
             var options = Report.Options()
             options.top = top
             try Report.html(data, options: options).write(toFile: out, atomically: true, encoding: .utf8)
-            print("report: \(out) (\(data.map { "\($0.name): \($0.trials.count) children" }.joined(separator: ", ")))")
+            print("report: \(out) (\(data.map { "\($0.name): \($0.trials.filter { $0.rung == 0 }.count) children" }.joined(separator: ", ")))")
         }
     }
 }

@@ -165,13 +165,15 @@ struct Status: ParsableCommand {
             let trials = try store.all()
             let counts = try store.jobCounts()
             let wanted = settings["children"] as? Int
-            let byStatus = Dictionary(grouping: trials, by: \.status).mapValues(\.count)
-            print("\(path): \(trials.count)\(wanted.map { " of \($0)" } ?? "") children done ("
+            let children = trials.filter { $0.rung == 0 }, promotions = trials.count - children.count
+            let byStatus = Dictionary(grouping: children, by: \.status).mapValues(\.count)
+            print("\(path): \(children.count)\(wanted.map { " of \($0)" } ?? "") children done ("
                   + byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "), "
+                  + (promotions > 0 ? "\(promotions) promotion(s) to higher rungs done, " : "")
                   + "\(counts["running"] ?? 0) running, \(counts["queued"] ?? 0) queued")
-            if let best = trials.filter(\.succeeded).max(by: { $0.reward < $1.reward }) {
-                print(String(format: "best so far: trial %d, reward %.4f, validation accuracy %.4f, %d parameters, %.1f MFLOP/image",
-                             best.id, best.reward, best.validationAccuracy, best.parameters, Double(best.flops) / 1e6))
+            if let best = try store.ranked().first(where: \.succeeded) {
+                print(String(format: "best so far: trial %d%@, reward %.4f, validation accuracy %.4f, %d parameters, %.1f MFLOP/image",
+                             best.id, best.rung > 0 ? " (rung \(best.rung))" : "", best.reward, best.validationAccuracy, best.parameters, Double(best.flops) / 1e6))
             }
             let now = WorkQueue.now
             for job in try store.jobs(status: "running") {

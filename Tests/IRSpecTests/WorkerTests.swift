@@ -243,6 +243,8 @@ final class WorkerTests: XCTestCase {
         XCTAssertEqual(try sqlite("select count(*) from trials where rung = 2").first.map { Int($0)! > 0 }, true, out)
         let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60)
         XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("6 of 6 children done") && status.output.contains("promotion(s) to higher rungs done")
+                      && status.output.contains("(rung 2)"), status.output)
     }
 
     /// `nasc retrain` with the final recipe: filters widened, augmentation
