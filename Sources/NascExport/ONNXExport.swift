@@ -51,7 +51,7 @@ public enum ONNXExport {
         let bytes: Data
         do { bytes = try model.serializedData() } catch { throw ExportError("could not serialize the ONNX model: \(error)") }
         return Exported(bytes: bytes, nodes: graph.node.count, opTypes: graph.node.map(\.opType),
-                        parameters: deployable.graph.nodes.filter { $0.op == .param }.reduce(0) { $0 + $1.type!.bound(batch: 1).reduce(1, *) },
+                        parameters: GraphStatistics(deployable.graph).parameterElements,
                         input: deployable.input.name, output: graph.output[0].name)
     }
 }
@@ -74,9 +74,9 @@ struct ONNXGraphWriter {
         for n in deployable.graph.nodes {
             types[n.result] = n.type
             taken.insert(n.result)
-            for v in n.operands { users[v, default: []].append(n) }
         }
-        for o in deployable.graph.outputs { taken.insert(o.label); users[o.value, default: []].append(Node(result: o.label, op: .identity)) }
+        for o in deployable.graph.outputs { taken.insert(o.label) }
+        users = deployable.users
     }
 
     mutating func writeNodes() throws(ExportError) {

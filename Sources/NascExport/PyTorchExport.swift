@@ -34,8 +34,8 @@ public enum PyTorchExport {
             for entry in writer.state { file.add(entry.key, shape: entry.shape, entry.values(deployable.weights)) }
             do { data = try file.serialized() } catch { throw ExportError("could not write the weights: \(error)") }
         }
-        let parameters = deployable.graph.nodes.filter { $0.op == .param }.reduce(0) { $0 + $1.type!.bound(batch: 1).reduce(1, *) }
-        return Exported(source: source, className: className, weights: data, modules: writer.modules, parameters: parameters)
+        return Exported(source: source, className: className, weights: data, modules: writer.modules,
+                        parameters: GraphStatistics(deployable.graph).parameterElements)
     }
 }
 
@@ -115,9 +115,8 @@ struct PyTorchWriter {
         for n in deployable.graph.nodes {
             byName[n.result] = n
             names[n.result] = name(n.result)
-            for v in n.operands { users[v, default: []].append(n) }
         }
-        for o in deployable.graph.outputs { users[o.value, default: []].append(Node(result: o.label, op: .identity)) }
+        users = deployable.users
     }
 
     var input: String { names[deployable.input.name]! }

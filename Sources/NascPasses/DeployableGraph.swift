@@ -41,6 +41,15 @@ public struct DeployableGraph: Sendable {
         return deployable
     }
 
+    /// Each value's users; a graph output counts as one (an identity named
+    /// after its label), so an exporter folds nothing away that the graph returns.
+    public var users: [String: [Node]] {
+        var out: [String: [Node]] = [:]
+        for n in graph.nodes { for v in n.operands { out[v, default: []].append(n) } }
+        for o in graph.outputs { out[o.value, default: []].append(Node(result: o.label, op: .identity)) }
+        return out
+    }
+
     /// Weights become constants in the exported model: a NaN or an infinity
     /// there means training diverged, and would compute nothing useful.
     public func checkFinite(_ context: String) throws(PassError) {

@@ -21,12 +21,7 @@ public struct RunData {
         self.trials = trials.sorted { $0.id < $1.id }
         self.updates = updates
         shape = ChildShape(json: settings)
-        // As TrialStore.ranked: each child once, at the highest rung it
-        // reached, higher rungs first, then by reward.
-        leaderboard = self.trials.filter { !promoted.contains($0.job ?? -1) }.sorted { a, b in
-            let (x, y) = (a.reward.isFinite ? a.reward : -.infinity, b.reward.isFinite ? b.reward : -.infinity)
-            return a.rung != b.rung ? a.rung > b.rung : x != y ? x > y : a.id < b.id
-        }
+        leaderboard = TrialStore.ranked(self.trials, promoted: promoted)
     }
 
     /// Reads a run's store.

@@ -119,9 +119,13 @@ extension TrialStore {
     /// appears at the highest rung it reached, and children rank by that
     /// rung, then by reward (a reward at a larger budget is the better
     /// informed one). Without promotions: every trial, by reward.
-    public func ranked() throws -> [Trial] {
-        let promoted = try promotedJobs()
-        return try all().filter { !promoted.contains($0.job ?? -1) }.sorted { ($0.rung, $0.reward, -$0.id) > ($1.rung, $1.reward, -$1.id) }
+    public func ranked() throws -> [Trial] { TrialStore.ranked(try all(), promoted: try promotedJobs()) }
+
+    /// The ranking of `ranked()` over given trials (a report's); a reward
+    /// that is not a number ranks last.
+    public static func ranked(_ trials: [Trial], promoted: Set<Int>) -> [Trial] {
+        let reward = { (t: Trial) in t.reward.isFinite ? t.reward : -.infinity }
+        return trials.filter { !promoted.contains($0.job ?? -1) }.sorted { ($0.rung, reward($0), -$0.id) > ($1.rung, reward($1), -$1.id) }
     }
 
     /// The checkpoint `job`'s child reached, while a promotion may still need it.
