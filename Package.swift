@@ -101,7 +101,7 @@ let package = Package(
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch", "NascTraining", "NascRuntime"],
                     swiftSettings: llvmInclude),
-        .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining"],
+        .testTarget(name: "NascTrainingTests", dependencies: ["NascIR", "NascPasses", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascTestSupport"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascLLVMTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascLLVM", "NascRuntime", "NascTestSupport"],
                     swiftSettings: llvmInclude),

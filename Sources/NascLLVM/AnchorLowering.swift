@@ -129,7 +129,7 @@ extension Lowering {
             let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
             let direct = KH == 1 && KW == 1 && ah.stride == 1 && aw.stride == 1
             let col = direct ? "" : scratch(floats: (0, ckk * plane))
-            w.loop(to: "%n", "img") { img in
+            w.loop(to: lead(x[0]), "img") { img in
                 let image = offset(p(x[0]), w.mul(img, i64(C * H * W)))
                 if !direct { im2col(image, channels: C, ah, aw, into: col) }
                 sgemm(transA: false, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: p(x[1]), lda: i64(ckk),
@@ -142,8 +142,8 @@ extension Lowering {
             let (ah, aw) = axes(n.attrs, h: size[0], w: size[1], kernel: [KH, KW])
             let plane = ah.outputs * aw.outputs, ckk = C * KH * KW, image = C * size[0] * size[1]
             let col = scratch(floats: (0, ckk * plane))
-            zero(out, w.mul("%n", i64(image)))
-            w.loop(to: "%n", "img") { img in
+            zero(out, w.mul(lead(n.result), i64(image)))
+            w.loop(to: lead(n.result), "img") { img in
                 sgemm(transA: true, transB: false, m: i64(ckk), n: i64(plane), k: i64(O), a: p(x[1]), lda: i64(ckk),
                       b: offset(p(x[0]), w.mul(img, i64(O * plane))), ldb: i64(plane), beta: "0.0", c: col, ldc: i64(plane))
                 col2im(col, channels: C, ah, aw, into: offset(out, w.mul(img, i64(image))))
@@ -156,7 +156,7 @@ extension Lowering {
             let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
             let col = scratch(floats: (0, ckk * plane))
             zero(out, i64(O * ckk))
-            w.loop(to: "%n", "img") { img in
+            w.loop(to: lead(x[0]), "img") { img in
                 im2col(offset(p(x[0]), w.mul(img, i64(C * H * W))), channels: C, ah, aw, into: col)
                 sgemm(transA: false, transB: true, m: i64(O), n: i64(ckk), k: i64(plane), a: offset(p(x[1]), w.mul(img, i64(O * plane))),
                       lda: i64(plane), b: col, ldb: i64(plane), beta: "1.0", c: out, ldc: i64(ckk))
@@ -180,7 +180,7 @@ extension Lowering {
 
         case .globalAvgPool:
             let inner = s(x[0], 2) * s(x[0], 3)
-            w.loop(to: w.mul("%n", i64(s(x[0], 1))), "row") { row in
+            w.loop(to: w.mul(lead(x[0]), i64(s(x[0], 1))), "row") { row in
                 let acc = slot()
                 write("0.0", acc)
                 let base = w.mul(row, "\(inner)")
@@ -190,7 +190,7 @@ extension Lowering {
 
         case .globalAvgPoolGrad:
             let size = n.attrs.ints("input_size"), inner = size[0] * size[1]
-            w.loop(to: w.mul("%n", i64(s(x[0], 1))), "row") { row in
+            w.loop(to: w.mul(lead(x[0]), i64(s(x[0], 1))), "row") { row in
                 let v = w.f("fdiv", w.loadF(p(x[0]), row), IRWriter.literal(Double(inner)))
                 let base = w.mul(row, "\(inner)")
                 w.loop(to: "\(inner)", "j") { j in w.storeF(v, out, w.add(base, j)) }

@@ -10,7 +10,7 @@ extension Lowering {
     func forEachInChannel(_ v: String, _ c: String, _ body: (String) -> Void) {
         let t = type(v)
         let channels = s(v, 1), inner = t.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
-        w.loop(to: "%n", "img") { img in
+        w.loop(to: lead(v), "img") { img in
             let base = w.mul(w.add(w.mul(img, i64(channels)), c), "\(inner)")
             w.loop(to: "\(inner)", "j") { j in body(w.add(base, j)) }
         }
@@ -19,7 +19,7 @@ extension Lowering {
     /// Elements per channel (M) as a float register.
     func perChannelCount(_ v: String) -> String {
         let inner = type(v).dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
-        let m = w.mul("%n", "\(inner)")
+        let m = w.mul(lead(v), "\(inner)")
         return w.value("sitofp i64 \(m) to float", "f")
     }
 
@@ -128,9 +128,9 @@ extension Lowering {
         let k = n.attrs.ints("window")
         let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: k)
         let grad = n.op == .maxPoolGrad || n.op == .avgPoolGrad
-        if grad { zero(out, w.mul("%n", i64(C * H * W))) }
+        if grad { zero(out, w.mul(lead(input), i64(C * H * W))) }
         let src = n.op == .maxPoolGrad ? p(x[1]) : (n.op == .avgPoolGrad ? "" : p(x[0]))
-        w.loop(to: w.mul("%n", i64(C)), "plane") { plane in
+        w.loop(to: w.mul(lead(input), i64(C)), "plane") { plane in
             let inBase = w.mul(plane, "\(H * W)")
             let outBase = w.mul(plane, "\(ah.outputs * aw.outputs)")
             w.loop(to: "\(ah.outputs)", "oh") { oh in

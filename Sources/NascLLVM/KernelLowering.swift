@@ -134,6 +134,10 @@ final class Lowering {
     /// A dim as an i64 operand: from `%dims`, or %n for the batch.
     func dim(_ d: Dim) -> String { d.staticValue.map(i64) ?? "%n" }
 
+    /// The leading dimension of a value (images, rows): %n for a batch, or
+    /// its static size in a graph without N (an unrolled language model).
+    func lead(_ v: String) -> String { dim(type(v).dims[0]) }
+
     /// Elements of a value with N bound to %n (emits the multiply).
     func count(_ t: TensorType) -> String {
         let perExample = t.elementsPerExample ?? 1

@@ -43,7 +43,7 @@ extension Lowering {
             let (small, big) = n.op == .zeroPad ? (x[0], n.result) : (n.result, x[0])
             let (h, wd, bh, bw) = (s(small, 2), s(small, 3), s(big, 2), s(big, 3))
             if n.op == .zeroPad { zero(out, count(type(n.result))) }
-            w.loop(to: w.mul("%n", i64(s(small, 1))), "plane") { plane in
+            w.loop(to: w.mul(lead(small), i64(s(small, 1))), "plane") { plane in
                 w.loop(to: i64(h), "row") { r in
                     let smallAt = w.mul(w.add(w.mul(plane, i64(h)), r), i64(wd))
                     let bigAt = w.add(w.mul(w.add(w.mul(plane, i64(bh)), w.add(r, i64(pads[0]))), i64(bw)), i64(pads[2]))
@@ -87,8 +87,9 @@ extension Lowering {
             let smoothing = n.attrs["smoothing"]?.floatValue ?? 0
             let total = slot()
             write("0.0", total)
-            let rowsF = w.value("sitofp i64 %n to float", "f")
-            w.loop(to: "%n", "row") { r in
+            let rows = lead(x[0])
+            let rowsF = w.value("sitofp i64 \(rows) to float", "f")
+            w.loop(to: rows, "row") { r in
                 let base = w.mul(r, i64(classes))
                 let top = slot(), sum = slot()
                 write("0xFFF0000000000000", top)
@@ -145,7 +146,7 @@ extension Lowering {
             if n.op == .softmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropy { w.storeF(w.f("fdiv", read(total), rowsF), out, "0") }
         default:  // softmax_grad: dx = y * (dy - sum(dy * y))
             let classes = s(x[1], 1)
-            w.loop(to: "%n", "row") { r in
+            w.loop(to: lead(x[1]), "row") { r in
                 let base = w.mul(r, i64(classes))
                 let dot = slot()
                 write("0.0", dot)

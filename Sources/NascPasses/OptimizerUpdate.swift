@@ -22,8 +22,13 @@ public enum Optimizer: Equatable, Sendable {
 /// Weight decay (L2, added to the gradient as PyTorch does) applies to
 /// parameters of rank 2 and more: conv filters, dense and embedding matrices,
 /// not biases or batch-norm scales.
+///
+/// Clipping by global norm (`clipNorm`) scales every gradient by
+/// clip / max(norm, clip), where norm is the 2-norm of all gradients taken
+/// together, before weight decay and momentum (as PyTorch's
+/// `clip_grad_norm_` before `step()`).
 public enum OptimizerUpdate {
-    public static func run(_ graph: Graph, optimizer: Optimizer, weightDecay: Double = 0) throws(PassError) -> Graph {
+    public static func run(_ graph: Graph, optimizer: Optimizer, weightDecay: Double = 0, clipNorm: Double? = nil) throws(PassError) -> Graph {
         let grads = graph.outputs.filter { $0.label.hasPrefix("grad.") }
         guard !grads.isEmpty else { throw PassError("optimizer: @\(graph.name) has no grad.<param> outputs; run autodiff first") }
         var b = GraphBuilder(try freeingLearningRateName(graph))
@@ -42,9 +47,11 @@ public enum OptimizerUpdate {
             adam = (stepSize, c2)
         }
 
+        let scale = try clipNorm.map { clip throws(PassError) in try clippingScale(&b, grads.map(\.value), clip: clip) }
         for output in grads {
             let p = String(output.label.dropFirst("grad.".count))
             var g = output.value
+            if let scale { g = try b.add(.mul, [g, scale], name: p + ".clipped_grad") }
             if weightDecay > 0, b.type(of: p).rank >= 2 {
                 let decay = try b.add(.mul, [p, try b.scalar(weightDecay)], name: p + ".decay")
                 g = try b.add(.add, [g, decay], name: p + ".decayed_grad")
@@ -84,6 +91,22 @@ public enum OptimizerUpdate {
             b.addOutput("next." + p, next)
         }
         return try b.finish(pass: "optimizer")
+    }
+
+    /// clip / max(norm, clip) as a scalar, written max(norm, clip) =
+    /// clip + relu(norm - clip) so that it needs no op of its own.
+    private static func clippingScale(_ b: inout GraphBuilder, _ grads: [String], clip: Double) throws(PassError) -> String {
+        guard clip > 0, clip.isFinite else { throw PassError("optimizer: the clipping norm must be a positive number, got \(clip)") }
+        var total: String? = nil
+        for g in grads {
+            let squares = try b.add(.mul, [g, g], name: g + ".squared")
+            let sum = try b.add(.reduceSum, [squares], name: g + ".sum_of_squares")
+            total = try total.map { t throws(PassError) in try b.add(.add, [t, sum], name: "clip.sum_of_squares") } ?? sum
+        }
+        let norm = try b.add(.sqrt, [total!], name: "clip.norm")
+        let excess = try b.add(.relu, [try b.add(.sub, [norm, try b.scalar(clip)], name: "clip.over")], name: "clip.excess")
+        let denominator = try b.add(.add, [excess, try b.scalar(clip)], name: "clip.denominator")
+        return try b.add(.div, [try b.scalar(clip), denominator], name: "clip.scale")
     }
 
     /// beta * old + (1 - beta) * new, named `<name>.next`.

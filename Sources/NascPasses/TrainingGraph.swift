@@ -22,11 +22,16 @@ public struct TrainingOptions: Sendable {
     public var loss = "loss"
     public var optimizer = Optimizer.sgd(momentum: 0.9, nesterov: false)
     public var weightDecay = 0.0
+    /// Scale all gradients together so that their global norm is at most
+    /// this (nil: no clipping), as recurrent models are trained.
+    public var clipNorm: Double? = nil
 
-    public init(loss: String = "loss", optimizer: Optimizer = .sgd(momentum: 0.9, nesterov: false), weightDecay: Double = 0) {
+    public init(loss: String = "loss", optimizer: Optimizer = .sgd(momentum: 0.9, nesterov: false), weightDecay: Double = 0,
+                clipNorm: Double? = nil) {
         self.loss = loss
         self.optimizer = optimizer
         self.weightDecay = weightDecay
+        self.clipNorm = clipNorm
     }
 }
 
@@ -37,7 +42,8 @@ public enum Pipeline {
         let differentiated = try Autodiff.run(graph, loss: options.loss)
         if stage == .autodiff { return differentiated }
         let withStatistics = try RunningStatistics.run(differentiated)
-        let training = try OptimizerUpdate.run(withStatistics, optimizer: options.optimizer, weightDecay: options.weightDecay)
+        let training = try OptimizerUpdate.run(withStatistics, optimizer: options.optimizer, weightDecay: options.weightDecay,
+                                                  clipNorm: options.clipNorm)
         if stage == .train { return training }
         let optimized = try simplify(training)
         if stage == .optimize { return optimized }

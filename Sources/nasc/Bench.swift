@@ -128,12 +128,23 @@ struct Bench: ParsableCommand {
 
     /// The kernels that take the most time, with the ops they fuse.
     func printProfile(_ compiled: CompiledGraph, _ seconds: [Double]) {
-        let total = seconds.reduce(0, +)
-        print("  kernel      ms/step   share  ops")
-        for k in seconds.indices.sorted(by: { seconds[$0] > seconds[$1] }).prefix(12) {
-            let (name, ops) = compiled.kernels[k]
-            print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%10.2f  %5.1f%%  ", seconds[k] * 1000 / Double(steps), 100 * seconds[k] / total)
-                  + ops.joined(separator: " "))
-        }
+        printKernelProfile(compiled, seconds, steps: steps)
+    }
+}
+
+/// The kernels that took the most time, per step. Kernels fusing the same
+/// ops are one line (the time steps of an unrolled model, the layers of a
+/// deep child), with how many there are.
+func printKernelProfile(_ compiled: CompiledGraph, _ seconds: [Double], steps: Int, lines: Int = 12) {
+    let total = seconds.reduce(0, +)
+    var groups: [String: (seconds: Double, count: Int, first: String)] = [:]
+    for (k, kernel) in compiled.kernels.enumerated() {
+        let ops = kernel.ops.joined(separator: " ")
+        let g = groups[ops] ?? (0, 0, kernel.name)
+        groups[ops] = (g.seconds + seconds[k], g.count + 1, g.first)
+    }
+    print("  kernel       count   ms/step   share  ops")
+    for (ops, g) in groups.sorted(by: { $0.value.seconds > $1.value.seconds }).prefix(lines) {
+        print("  " + g.first.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%8d %9.2f  %5.1f%%  ", g.count, g.seconds * 1000 / Double(max(steps, 1)), 100 * g.seconds / max(total, 1e-12)) + ops)
     }
 }

@@ -27,6 +27,9 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .customLong("adam-eps"), help: "Adam's epsilon.")
     var adamEpsilon = 1e-8
 
+    @Option(help: "Clip the gradients' global norm to this (default: no clipping).")
+    var clip: Double?
+
     enum OptimizerKind: String, ExpressibleByArgument, CaseIterable {
         case sgd, adam
     }
@@ -35,7 +38,7 @@ struct TrainingFlags: ParsableArguments {
         let opt: Optimizer = optimizer == .sgd
             ? .sgd(momentum: momentum, nesterov: nesterov)
             : .adam(beta1: beta1, beta2: beta2, epsilon: adamEpsilon)
-        return TrainingOptions(loss: loss, optimizer: opt, weightDecay: weightDecay)
+        return TrainingOptions(loss: loss, optimizer: opt, weightDecay: weightDecay, clipNorm: clip)
     }
 
     func validate() throws {
@@ -44,6 +47,7 @@ struct TrainingFlags: ParsableArguments {
         try FlagCheck.real(beta1, "--beta1", atLeast: 0, below: 1)
         try FlagCheck.real(beta2, "--beta2", atLeast: 0, below: 1)
         try FlagCheck.real(adamEpsilon, "--adam-eps", above: 0)
+        if let clip { try FlagCheck.real(clip, "--clip", above: 0) }
         if nesterov && (optimizer != .sgd || momentum == 0) {
             throw ValidationError("--nesterov needs --optimizer sgd and a positive --momentum")
         }

@@ -1,0 +1,34 @@
+import NascIR
+import NascLLVM
+import NascPasses
+import NascRuntime
+import NascTestSupport
+import XCTest
+
+/// The JIT against the interpreter on unrolled recurrent models: forward,
+/// and training steps with clipping (the shape the language-model trainer
+/// compiles), with and without a memory cell.
+extension DifferentialTests {
+    func testUnrolledLanguageModelsAgreeWithTheInterpreter() throws {
+        for (name, text) in [("lstm", lstmCellText(size: 4)), ("elman", elmanCellText(size: 4))] {
+            let cell = try Verifier.parseAndVerify(Array(text.utf8))
+            let model = try LanguageModel.unroll(cell, .init(vocabulary: 9, batch: 3, steps: 5, layers: 2, initScale: 0.5))
+            try compare(model, "\(name) forward", batch: 1)
+            let training = try Pipeline.run(model, upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0, nesterov: false), clipNorm: 0.5))
+            try compare(training, "\(name) training step", batch: 1, steps: 3)
+        }
+    }
+
+    /// Every time step compiles to the same kernels: a longer unrolling
+    /// adds kernel instances, not distinct kernels.
+    func testTimeStepsShareKernels() throws {
+        let cell = try Verifier.parseAndVerify(Array(lstmCellText(size: 4).utf8))
+        func distinct(_ steps: Int) throws -> Int {
+            let model = try LanguageModel.unroll(cell, .init(vocabulary: 9, batch: 3, steps: steps, layers: 2))
+            let training = try Pipeline.run(model, upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0, nesterov: false), clipNorm: 5))
+            return try CompiledGraph.compile(training, maxBatch: 1, cache: KernelCache()).timings.distinctKernels
+        }
+        let (short, long) = (try distinct(8), try distinct(16))
+        XCTAssertEqual(short, long, "distinct kernels: \(short) at 8 steps, \(long) at 16")
+    }
+}
