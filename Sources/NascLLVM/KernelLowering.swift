@@ -265,7 +265,7 @@ final class Lowering {
         case .call(let function, let a):
             let u = emit(a)
             switch function {
-            case .exp: return w.value("call float @expf(float \(u))", "f")
+            case .exp: return w.value("call float @nasc_expf(float \(u))", "f")
             case .tanh: return w.value("call float @tanhf(float \(u))", "f")
             case .sqrt: return w.value("call float @llvm.sqrt.f32(float \(u))", "f")
             }

@@ -27,14 +27,52 @@ public struct CompileTimings: Sendable {
 /// Finds the machine code of lowered kernels in the cache, or compiles it:
 /// all the backend does for the runtime, which binds memory and runs it.
 public enum MachineCode {
-    /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics.
+    /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics, and nasc's own exp.
     public static let declarations = """
         declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
         declare float @expf(float)
         declare float @logf(float)
         declare float @tanhf(float)
         declare float @llvm.sqrt.f32(float)
+        declare float @llvm.floor.f32(float)
         declare void @llvm.memset.p0i8.i64(i8*, i8, i64, i1)
+        ; exp(x) for the kernels (Cephes' expf): x = n ln2 + r with |r| <= ln2/2,
+        ; exp(r) by a degree-7 polynomial, 2^n from the exponent bits. Inlined
+        ; and branch-free, so the loop vectorizer handles loops that call it,
+        ; which libm's expf prevents. Relative error about 2e-7.
+        define internal float @nasc_expf(float %x) alwaysinline {
+          %below = fcmp olt float %x, 0x4056000000000000
+          %x1 = select i1 %below, float %x, float 0x4056000000000000
+          %above = fcmp ogt float %x1, 0xC055C00000000000
+          %x2 = select i1 %above, float %x1, float 0xC055C00000000000
+          %t = fmul float %x2, 0x3FF7154760000000
+          %t1 = fadd float %t, 0x3FE0000000000000
+          %n = call float @llvm.floor.f32(float %t1)
+          %a = fmul float %n, 0x3FE6300000000000
+          %r1 = fsub float %x2, %a
+          %b = fmul float %n, 0xBF2BD01060000000
+          %r = fsub float %r1, %b
+          %q0 = fmul float %r, 0x3F2A0D2CE0000000
+          %q1 = fadd float %q0, 0x3F56E879C0000000
+          %q2 = fmul float %q1, %r
+          %q3 = fadd float %q2, 0x3F81112100000000
+          %q4 = fmul float %q3, %r
+          %q5 = fadd float %q4, 0x3FA5553820000000
+          %q6 = fmul float %q5, %r
+          %q7 = fadd float %q6, 0x3FC5555540000000
+          %q8 = fmul float %q7, %r
+          %q9 = fadd float %q8, 0x3FE0000000000000
+          %rr = fmul float %r, %r
+          %q10 = fmul float %q9, %rr
+          %q11 = fadd float %q10, %r
+          %e = fadd float %q11, 0x3FF0000000000000
+          %ni = fptosi float %n to i32
+          %biased = add i32 %ni, 127
+          %bits = shl i32 %biased, 23
+          %scale = bitcast i32 %bits to float
+          %result = fmul float %e, %scale
+          ret float %result
+        }
 
         """
 

@@ -101,14 +101,14 @@ extension Lowering {
                 let m = read(top)
                 write("0.0", sum)
                 w.loop(to: i64(classes), "k") { k in
-                    let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                    let e = w.value("call float @nasc_expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                     accumulate(sum, e)
                 }
                 let z = read(sum)
                 switch n.op {
                 case .softmax:
                     w.loop(to: i64(classes), "k") { k in
-                        let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                        let e = w.value("call float @nasc_expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                         w.storeF(w.f("fdiv", e, z), out, w.add(base, k))
                     }
                 case .softmaxCrossEntropy, .weightedSoftmaxCrossEntropy:
@@ -133,7 +133,7 @@ extension Lowering {
                     if weighted { scale = w.f("fmul", scale, w.loadF(p(x[2]), r)) }
                     let label = w.loadI(p(x[1]), r)
                     w.loop(to: i64(classes), "k") { k in
-                        let e = w.value("call float @expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                        let e = w.value("call float @nasc_expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
                         let prob = w.f("fdiv", e, z)
                         let hit = w.value("icmp eq i64 \(k), \(label)", "c")
                         let (off, on) = (smoothing / Double(classes), 1 - smoothing + smoothing / Double(classes))

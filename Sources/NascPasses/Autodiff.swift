@@ -55,7 +55,21 @@ public enum Autodiff {
             }
             builder.addOutput("grad." + p, g)
         }
+        // Contributions a merged sum replaced are read by nothing now.
+        builder.removeNodes(Set(b.made.keys).subtracting(liveValues(builder.graph)))
         return try builder.finish(pass: "autodiff")
+    }
+
+    /// Values some output depends on.
+    static func liveValues(_ graph: Graph) -> Set<String> {
+        let defining = graph.definingNode
+        var live = Set(graph.outputs.map(\.value))
+        var work = Array(live)
+        while let v = work.popLast() {
+            guard let i = defining[v] else { continue }
+            for o in graph.nodes[i].operands where live.insert(o).inserted { work.append(o) }
+        }
+        return live
     }
 
     /// Values on a path from a parameter to the loss.
@@ -74,8 +88,76 @@ public enum Autodiff {
 
     /// Adds up a value's gradient contributions (a value used twice gets two).
     private static func sum(_ parts: [String], _ b: inout GradientBuilder, name: String) throws(PassError) -> String {
+        let parts = try mergingProducts(try mergingSlices(parts, &b, name: name), &b, name: name)
         var total = parts[0]
         for p in parts.dropFirst() { total = try b.add(.add, [total, p], name: name) }
         return total
+    }
+
+    /// A value read in pieces (the gates of an LSTM, the time steps of a
+    /// sequence) gets one contribution per piece: the piece's gradient with
+    /// zeros around it (the slice rule). When the pieces do not overlap,
+    /// their sum is one concat of the pieces' gradients, zeros in the gaps.
+    private static func mergingSlices(_ parts: [String], _ b: inout GradientBuilder, name: String) throws(PassError) -> [String] {
+        struct Piece { var part: String, axis: Int, start: Int, size: Int, value: String }
+        func isZeros(_ v: String) -> Bool {
+            guard let n = b.made[v], n.op == .const, case .float(0)? = n.attrs["value"] else { return false }
+            return true
+        }
+        func piece(_ v: String) -> Piece? {
+            guard let n = b.made[v], n.op == .concat else { return nil }
+            let axis = n.attrs.int("axis")
+            let inner = n.operands.filter { !isZeros($0) }
+            guard inner.count == 1, n.operands.count <= 3, let k = n.operands.firstIndex(of: inner[0]) else { return nil }
+            let start = n.operands[..<k].reduce(0) { $0 + (b.type(of: $1).dims[axis].staticValue ?? 0) }
+            guard let size = b.type(of: inner[0]).dims[axis].staticValue else { return nil }
+            return Piece(part: v, axis: axis, start: start, size: size, value: inner[0])
+        }
+        // The pieces along the first one's axis, skipping any that overlaps
+        // one taken before it (it stays a separate term of the sum).
+        var pieces: [Piece] = []
+        for p in parts.compactMap(piece).sorted(by: { $0.start < $1.start }) {
+            guard p.axis == (pieces.first?.axis ?? p.axis), p.start >= (pieces.last.map { $0.start + $0.size } ?? 0) else { continue }
+            pieces.append(p)
+        }
+        guard pieces.count >= 2 else { return parts }
+        let type = b.type(of: pieces[0].part), axis = pieces[0].axis
+        guard let total = type.dims[axis].staticValue else { return parts }
+        var operands: [String] = [], at = 0
+        func zeros(_ length: Int) throws(PassError) {
+            guard length > 0 else { return }
+            var dims = type.dims
+            dims[axis] = .fixed(length)
+            operands.append(try b.add(.const, [], ["value": .float(0)], name: name + ".zeros", type: TensorType(.f32, dims)))
+        }
+        for p in pieces {
+            try zeros(p.start - at)
+            operands.append(p.value)
+            at = p.start + p.size
+        }
+        try zeros(total - at)
+        let merged = try b.add(.concat, operands, ["axis": .int(axis)], name: name + ".pieces")
+        let used = Set(pieces.map(\.part))
+        return [merged] + parts.filter { !used.contains($0) }
+    }
+
+    /// A weight read by many matrix products (a recurrent cell's matrix at
+    /// every time step) gets one contribution aᵢᵀ·bᵢ per product; their sum
+    /// is one product of the stacked rows, [a₁; a₂; ...]ᵀ·[b₁; b₂; ...]:
+    /// one large GEMM instead of many small ones and the additions between
+    /// them. Only for static shapes (rows of N cannot be stacked in a type).
+    private static func mergingProducts(_ parts: [String], _ b: inout GradientBuilder, name: String) throws(PassError) -> [String] {
+        func stackable(_ v: String) -> Node? {
+            guard let n = b.made[v], n.op == .matmul, n.attrs.bool("transpose_a"), !n.attrs.bool("transpose_b"),
+                  !n.operands.contains(where: { b.type(of: $0).hasBatch }) else { return nil }
+            return n
+        }
+        let products = parts.compactMap(stackable)
+        guard products.count >= 2 else { return parts }
+        let rest = parts.filter { stackable($0) == nil }
+        let lhs = try b.add(.concat, products.map { $0.operands[0] }, ["axis": .int(0)], name: name + ".stacked_lhs")
+        let rhs = try b.add(.concat, products.map { $0.operands[1] }, ["axis": .int(0)], name: name + ".stacked_rhs")
+        let merged = try b.add(.matmul, [lhs, rhs], ["transpose_a": .bool(true), "transpose_b": .bool(false)], name: name + ".stacked")
+        return [merged] + rest
     }
 }

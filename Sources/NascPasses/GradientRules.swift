@@ -195,12 +195,18 @@ enum GradientRules {
 /// The graph builder as gradient rules use it.
 struct GradientBuilder {
     var builder: GraphBuilder
+    /// The nodes the gradient rules added, by result.
+    private(set) var made: [String: Node] = [:]
+
+    init(builder: GraphBuilder) { self.builder = builder }
 
     func type(of v: String) -> TensorType { builder.type(of: v) }
 
     mutating func add(_ op: Op, _ operands: [String], _ attrs: [String: AttrValue] = [:], name: String,
                       type: TensorType? = nil) throws(PassError) -> String {
-        try builder.add(op, operands, attrs, name: name, type: type)
+        let result = try builder.add(op, operands, attrs, name: name, type: type)
+        made[result] = builder.graph.nodes.last
+        return result
     }
 
     mutating func scalar(_ v: Double) throws(PassError) -> String { try builder.scalar(v) }

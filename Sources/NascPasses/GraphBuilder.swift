@@ -80,6 +80,11 @@ public struct GraphBuilder {
         graph.outputs.append(GraphOutput(label: label, type: types[value]!, value: value))
     }
 
+    /// Drops nodes a pass added and then made obsolete (nothing reads them).
+    public mutating func removeNodes(_ results: Set<String>) {
+        graph.nodes.removeAll { results.contains($0.result) }
+    }
+
     public mutating func removeOutputs(where predicate: (GraphOutput) -> Bool) {
         graph.outputs.removeAll(where: predicate)
     }

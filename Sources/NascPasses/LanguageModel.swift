@@ -121,17 +121,53 @@ public enum LanguageModel {
 
         node("embedding", .param, [], uniform, [v, e])
         node("embedded", .embedding, ["embedding", tokens])
-        var inputs = (0..<t).map { s -> String in
-            node("x.t\(s).row", .slice, ["embedded"], ["axis": .int(1), "start": .int(s), "size": .int(1)])
-            node("x.t\(s)", .reshape, ["x.t\(s).row"], [:], [b, e])
-            return "x.t\(s)"
+        // Step t's input of the first layer, where the cell reads x other
+        // than through a hoisted product (see below).
+        var inputs = (0..<t).map { "x.t\($0)" }
+        // Step t's values of a layer as one tensor f32[B,T,size], row b*T + t.
+        func stack(_ values: [String], size: Int, name: String) -> String {
+            let rows = values.enumerated().map { s, value -> String in
+                node("\(name).t\(s)", .reshape, [value], [:], [b, 1, size])
+                return "\(name).t\(s)"
+            }
+            node(name, rows.count == 1 ? .identity : .concat, rows, rows.count == 1 ? [:] : ["axis": .int(1)])
+            return name
         }
         let order = cell.topologicalOrder()
+        let xUses = cell.nodes.filter { $0.operands.contains("x") }
+        // Products of x with a weight do not depend on the recurrence: each
+        // becomes one matrix product over all steps (rows of B*T), sliced per
+        // step, instead of T small ones. Autodiff then gives its weight one
+        // gradient product too.
+        let hoisted = Set(xUses.filter { n in
+            n.op == .matmul && n.operands[0] == "x" && n.operands[1] != "x" && !n.attrs.bool("transpose_a") && !n.attrs.bool("transpose_b")
+                && cell.nodes.contains { $0.result == n.operands[1] && $0.op == .param }
+        }.map(\.result))
+        var stacked = "embedded"
+        if xUses.contains(where: { !hoisted.contains($0.result) }) {
+            for s in 0..<t {
+                node("x.t\(s).row", .slice, ["embedded"], ["axis": .int(1), "start": .int(s), "size": .int(1)])
+                node("x.t\(s)", .reshape, ["x.t\(s).row"], [:], [b, e])
+            }
+        }
         for l in 0..<shape.layers {
             // The layer's parameters, once.
             for i in order where cell.nodes[i].op == .param {
                 let p = cell.nodes[i]
                 graph.nodes.append(Node(result: "l\(l).\(p.result)", op: .param, attrs: p.attrs, type: p.type))
+            }
+            if !hoisted.isEmpty {
+                if l > 0 { stacked = stack(inputs, size: e, name: "l\(l).inputs") }
+                node("l\(l).input_rows", .reshape, [stacked], [:], [b * t, e])
+                for i in order where hoisted.contains(cell.nodes[i].result) {
+                    let m = cell.nodes[i], size = m.type!.dims[1].staticValue!
+                    node("l\(l).\(m.result).all", .matmul, ["l\(l).input_rows", "l\(l).\(m.operands[1])"])
+                    node("l\(l).\(m.result).steps", .reshape, ["l\(l).\(m.result).all"], [:], [b, t, size])
+                    for s in 0..<t {
+                        node("l\(l).t\(s).\(m.result).row", .slice, ["l\(l).\(m.result).steps"], ["axis": .int(1), "start": .int(s), "size": .int(1)])
+                        node("l\(l).t\(s).\(m.result)", .reshape, ["l\(l).t\(s).\(m.result).row"], [:], [b, size])
+                    }
+                }
             }
             var state = Dictionary(uniqueKeysWithValues: kinds.map { ($0, stateInput($0, layer: l)) })
             var outputs: [String] = []
@@ -142,11 +178,12 @@ public enum LanguageModel {
                     let n = cell.nodes[i]
                     if n.op == .param { name[n.result] = "l\(l).\(n.result)"; continue }
                     let result = "l\(l).t\(s).\(n.result)"
+                    name[n.result] = result
+                    if hoisted.contains(n.result) { continue }
                     var copy = Node(result: result, op: n.op, operands: n.operands.map { name[$0]! }, attrs: n.attrs,
                                     type: n.type.map { TensorType($0.dtype, $0.bound(batch: b).map { Dim.fixed($0) }) })
                     copy.kernel = nil
                     graph.nodes.append(copy)
-                    name[n.result] = result
                 }
                 for k in kinds { state[k] = name[cell.outputs.first { $0.label == k }!.value]! }
                 outputs.append(state["h"]!)
@@ -157,15 +194,7 @@ public enum LanguageModel {
             inputs = outputs
         }
         // The top layer's h at every step, as rows b*T + t (the order of `targets`).
-        let rows = inputs.enumerated().map { s, value -> String in
-            node("out.t\(s)", .reshape, [value], [:], [b, 1, h])
-            return "out.t\(s)"
-        }
-        if rows.count == 1 {
-            node("outputs", .identity, rows)
-        } else {
-            node("outputs", .concat, rows, ["axis": .int(1)])
-        }
+        _ = stack(inputs, size: h, name: "outputs")
         node("hidden", .reshape, ["outputs"], [:], [b * t, h])
         node("softmax_w", .param, [], uniform, [h, v])
         node("softmax_b", .param, [], ["init": .symbol("zeros")], [v])

@@ -102,27 +102,32 @@ public struct MemoryPlan: Sendable {
 
         // Arena: in execution order, each buffer reuses a dying operand of the
         // same size (elementwise kernels) or takes the lowest free offset.
-        var placed: [(offset: Int, bytes: Int, first: Int, last: Int, value: String)] = []
+        // Buffers come in order of `first`, so the ones that ended before
+        // the current buffer starts can be forgotten: `live` holds the rest,
+        // which are exactly those it overlaps in time.
+        var live: [(offset: Int, bytes: Int, first: Int, last: Int, value: String)] = []
         var peak = 0
         for i in buffers.indices where buffers[i].placement == .arena(offset: -1) {
             let b = buffers[i]
+            live.removeAll { $0.last < b.first }
             let kernel = g.nodes[defining[b.value]!].kernel!
-            if elementwiseKernel.contains(kernel),
-               let donor = placed.first(where: { p in p.last == b.first && p.bytes == b.bytes && p.first < b.first
-                   && !placed.contains { $0.offset == p.offset && $0.first == b.first } }) {
-                buffers[i].placement = .inPlace(of: donor.value)
-                placed.append((donor.offset, b.bytes, b.first, b.last, b.value))
-                continue
+            if elementwiseKernel.contains(kernel) {
+                // Offsets already reused by a buffer written in this kernel.
+                let reused = Set(live.lazy.filter { $0.first == b.first }.map(\.offset))
+                if let donor = live.first(where: { p in p.last == b.first && p.bytes == b.bytes && p.first < b.first && !reused.contains(p.offset) }) {
+                    buffers[i].placement = .inPlace(of: donor.value)
+                    live.append((donor.offset, b.bytes, b.first, b.last, b.value))
+                    continue
+                }
             }
             // The lowest cache-line-aligned offset that clashes with no
-            // buffer live at the same time.
-            let overlapping = placed.filter { $0.first <= b.last && b.first <= $0.last }
+            // buffer live at the same time: one sweep in order of offset.
             var offset = 0
-            while let clash = overlapping.first(where: { $0.offset < offset + b.bytes && offset < $0.offset + $0.bytes }) {
-                offset = (clash.offset + clash.bytes + 63) / 64 * 64
+            for other in live.sorted(by: { $0.offset < $1.offset }) where other.offset < offset + b.bytes && offset < other.offset + other.bytes {
+                offset = max(offset, (other.offset + other.bytes + 63) / 64 * 64)
             }
             buffers[i].placement = .arena(offset: offset)
-            placed.append((offset, b.bytes, b.first, b.last, b.value))
+            live.append((offset, b.bytes, b.first, b.last, b.value))
             peak = max(peak, offset + b.bytes)
         }
         return MemoryPlan(batch: batch, kernels: kernels, buffers: buffers, peakBytes: peak, naiveBytes: naive)
