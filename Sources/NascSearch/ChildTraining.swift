@@ -134,17 +134,25 @@ public struct ChildTrainer {
             trial.validationAccuracy = best
             trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
             if let fidelity = settings.fidelity, job.rung + 1 < fidelity.rungs { saved = try trainer.checkpoint().encoded() }
-        } catch let error as RuntimeError where error.exceedsMemoryLimit {
-            // Sized before anything was allocated: the child does not fit.
-            trial.status = "refused"
-            trial.error = "\(error)"
-        } catch let error as TrainingError where error.diverged {
-            trial.status = "diverged"
-            trial.error = "\(error)"
         } catch {
-            trial.status = "failed"
-            trial.error = "\(error)"
+            trial.failed(error)
         }
         return (trial, saved)
+    }
+}
+
+extension TrialStore.Trial {
+    /// Records why a child did not train: it does not fit the memory limit
+    /// (sized before anything was allocated: refused), its loss stopped
+    /// being a number (diverged), or any other error (failed).
+    mutating func failed(_ error: Error) {
+        if let e = error as? RuntimeError, e.exceedsMemoryLimit {
+            status = "refused"
+        } else if let e = error as? TrainingError, e.diverged {
+            status = "diverged"
+        } else {
+            status = "failed"
+        }
+        self.error = "\(error)"
     }
 }

@@ -16,50 +16,94 @@ import NascIR
 /// `p<t>`, the probabilities at each step. One row per sampled child.
 public struct ControllerGraph {
     public static let hidden = 35
-    public let space: CNNSpace
-    public let decisions: [CNNSpace.Decision]
 
-    public init(space: CNNSpace) {
-        self.space = space
-        decisions = space.decisions
-    }
+    /// One decision as the controller sees it: the head whose logits choose
+    /// it (or an attention over two earlier steps' hidden states, for a CNN
+    /// skip), and the token fed to the next step for each option.
+    public struct Step: Sendable, Equatable {
+        public var head: String
+        public var options: Int
+        public var tokenBase: Int
+        /// Attention between these steps' hidden states instead of a head.
+        public var attention: (from: Int, to: Int)?
 
-    /// Token ids: 0 is the start token; each decision kind has its own range.
-    public static func tokenBase(_ kind: CNNSpace.Kind) -> Int {
-        switch kind {
-        case .height: return 1
-        case .width: return 5
-        case .filters: return 9
-        case .stride: return 13
-        case .skip: return 16
+        public static func == (a: Step, b: Step) -> Bool {
+            a.head == b.head && a.options == b.options && a.tokenBase == b.tokenBase
+                && a.attention?.from == b.attention?.from && a.attention?.to == b.attention?.to
         }
     }
-    public static let vocabulary = 18
 
-    /// The token fed after choosing `choice` at decision `d`.
-    public static func token(_ d: CNNSpace.Decision, _ choice: Int) -> Int { tokenBase(d.kind) + choice }
+    public let steps: [Step]
+    /// The heads, in the order their parameters are declared.
+    public let heads: [(name: String, options: Int)]
+    /// Token ids: 0 is the start token, then each head's range.
+    public let vocabulary: Int
 
-    /// The step whose hidden state is layer k's anchor.
-    func anchorStep(_ layer: Int) -> Int {
-        decisions.lastIndex { $0.layer == layer && !{ if case .skip = $0.kind { return true }; return false }($0) }!
+    /// The controller of the NAS-RL CNN space.
+    public init(space: CNNSpace) {
+        let decisions = space.decisions
+        func isSkip(_ d: CNNSpace.Decision) -> Bool { if case .skip = d.kind { return true }; return false }
+        // The step whose hidden state is layer k's anchor: its last non-skip decision.
+        func anchor(_ layer: Int) -> Int { decisions.lastIndex { $0.layer == layer && !isSkip($0) }! }
+        let bases = ["height": 1, "width": 5, "filters": 9, "stride": 13, "skip": 16]
+        steps = decisions.map { d in
+            if case .skip(let from, let to) = d.kind {
+                return Step(head: "skip", options: 2, tokenBase: bases["skip"]!, attention: (anchor(from), anchor(to)))
+            }
+            let head = "\(d.kind)"
+            return Step(head: head, options: d.options, tokenBase: bases[head]!, attention: nil)
+        }
+        heads = [("height", 4), ("width", 4), ("filters", 4), ("stride", 3)].filter { $0.0 != "stride" || space.strides }
+        vocabulary = 18
     }
 
+    /// The controller of the NAS-RL recurrent cell space: one head per kind
+    /// of decision (combination, activation, the cell inject's two, the two
+    /// cell indices).
+    public init(space: RNNCellSpace) {
+        var heads: [(name: String, options: Int)] = [], base: [String: Int] = [:], next = 1
+        func head(_ kind: RNNCellSpace.Kind) -> String {
+            switch kind {
+            case .combination: return "combination"
+            case .activation: return "activation"
+            case .injectCombination: return "inject_combination"
+            case .injectActivation: return "inject_activation"
+            case .cellOutput: return "cell_output"
+            case .cellInput: return "cell_input"
+            }
+        }
+        steps = space.decisions.map { d in
+            let name = head(d.kind)
+            if base[name] == nil {
+                base[name] = next
+                next += d.options
+                heads.append((name, d.options))
+            }
+            return Step(head: name, options: d.options, tokenBase: base[name]!, attention: nil)
+        }
+        self.heads = heads
+        vocabulary = next
+    }
+
+    /// The token fed after choosing `choice` at step `t`.
+    public func token(_ t: Int, _ choice: Int) -> Int { steps[t].tokenBase + choice }
+
     public var text: String {
-        let H = ControllerGraph.hidden, T = decisions.count
+        let H = ControllerGraph.hidden, T = steps.count
         var lines: [String] = []
         func emit(_ s: String) { lines.append("  " + s) }
         func param(_ name: String, _ shape: String) { emit("%\(name) = param {init = uniform, scale = 0.08} : f32[\(shape)]") }
-        param("emb", "\(ControllerGraph.vocabulary),\(H)")
+        param("emb", "\(vocabulary),\(H)")
         for l in 1...2 {
             param("W\(l)", "\(H),\(4 * H)")
             param("U\(l)", "\(H),\(4 * H)")
             param("b\(l)", "\(4 * H)")
         }
-        for (kind, n) in [("height", 4), ("width", 4), ("filters", 4), ("stride", 3)] where kind != "stride" || space.strides {
+        for (kind, n) in heads {
             param("head_\(kind)", "\(H),\(n)")
             param("headb_\(kind)", "\(n)")
         }
-        if space.layers > 1 {
+        if steps.contains(where: { $0.attention != nil }) {
             param("Wprev", "\(H),\(H)")
             param("Wcurr", "\(H),\(H)")
             param("vatt", "\(H),1")
@@ -91,21 +135,20 @@ public struct ControllerGraph {
                 c[l] = "\(p)_c"
                 input = h[l]
             }
-            let d = decisions[t]
+            let d = steps[t]
             let logits = "logits\(t)"
-            switch d.kind {
-            case .skip(let from, let to):
-                let aj = "t\(anchorStep(from))l2_h", ai = "t\(anchorStep(to))l2_h"
+            switch d.attention {
+            case .some(let (from, to)):
+                let aj = "t\(from)l2_h", ai = "t\(to)l2_h"
                 emit("%att\(t)_p = matmul %\(aj), %Wprev")
                 emit("%att\(t)_c = matmul %\(ai), %Wcurr")
                 emit("%att\(t)_s = add %att\(t)_p, %att\(t)_c")
                 emit("%att\(t)_t = tanh %att\(t)_s")
                 emit("%att\(t)_v = matmul %att\(t)_t, %vatt")
                 emit("%\(logits) = concat %zero_logit, %att\(t)_v")
-            default:
-                let kind = "\(d.kind)"
-                emit("%\(logits)_m = matmul %\(h[1]), %head_\(kind)")
-                emit("%\(logits) = bias_add %\(logits)_m, %headb_\(kind)")
+            case .none:
+                emit("%\(logits)_m = matmul %\(h[1]), %head_\(d.head)")
+                emit("%\(logits) = bias_add %\(logits)_m, %headb_\(d.head)")
             }
             emit("%p\(t) = softmax %\(logits)")
             emit("%nll\(t) = weighted_softmax_cross_entropy %\(logits), %act\(t), %adv\(t)")
@@ -119,7 +162,7 @@ public struct ControllerGraph {
         }
         emit("%loss = identity %\(total)")
         let inputs = (0..<T).map { "%tok\($0): i32[N], %act\($0): i32[N], %adv\($0): f32[N]" }.joined(separator: ", ")
-        let outs = "loss: f32[], " + outputs.enumerated().map { "\($1): f32[N,\(decisions[$0].options)]" }.joined(separator: ", ")
+        let outs = "loss: f32[], " + outputs.enumerated().map { "\($1): f32[N,\(steps[$0].options)]" }.joined(separator: ", ")
         return "graph @controller(\(inputs)) -> (\(outs)) {\n" + lines.joined(separator: "\n") + "\n  return %loss, " + outputs.map { "%" + $0 }.joined(separator: ", ") + "\n}\n"
     }
 }

@@ -26,8 +26,11 @@ public struct RandomSearch: SearchStrategy {
     public var length: Int
     var rng: SeededGenerator
 
-    public init(space: CNNSpace, seed: UInt64) {
-        options = space.decisions.map(\.options)
+    public init(space: CNNSpace, seed: UInt64) { self.init(options: space.decisions.map(\.options), seed: seed) }
+
+    /// Over any space: the number of options of each decision.
+    public init(options: [Int], seed: UInt64) {
+        self.options = options
         length = options.count
         rng = SeededGenerator(seed: seed)
     }
@@ -52,7 +55,12 @@ public struct RegularizedEvolution: SearchStrategy {
     var rng: SeededGenerator
 
     public init(space: CNNSpace, population: Int = 20, sample: Int = 5, seed: UInt64) {
-        options = space.decisions.map(\.options)
+        self.init(options: space.decisions.map(\.options), population: population, sample: sample, seed: seed)
+    }
+
+    /// Over any space: the number of options of each decision.
+    public init(options: [Int], population: Int = 20, sample: Int = 5, seed: UInt64) {
+        self.options = options
         length = options.count
         self.population = population
         self.sample = sample
@@ -109,9 +117,13 @@ public final class ReinforceController: SearchStrategy {
     var rng: SeededGenerator
     let batchLimit: Int
 
-    public init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
-        graph = ControllerGraph(space: space)
-        length = graph.decisions.count
+    public convenience init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
+        try self.init(graph: ControllerGraph(space: space), seed: seed, maxBatch: maxBatch, execution: execution)
+    }
+
+    public init(graph: ControllerGraph, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
+        self.graph = graph
+        length = graph.steps.count
         let g = try Verifier.parseAndVerify(Array(graph.text.utf8))
         batchLimit = maxBatch
         forward = try CompiledGraph.compile(g, maxBatch: maxBatch, settings: execution)
@@ -131,7 +143,7 @@ public final class ReinforceController: SearchStrategy {
     func inputs(_ tokens: [[Int]], _ actions: [[Int]], advantages: [Double]) -> [String: Tensor] {
         let n = tokens.count
         var out: [String: Tensor] = [:]
-        for t in 0..<graph.decisions.count {
+        for t in 0..<graph.steps.count {
             out["tok\(t)"] = Tensor(.i32, shape: [n], data: tokens.map { Double(t < $0.count ? $0[t] : 0) })
             out["act\(t)"] = Tensor(.i32, shape: [n], data: actions.map { Double(t < $0.count ? $0[t] : 0) })
             out["adv\(t)"] = Tensor(shape: [n], data: zip(actions, advantages).map { t < $0.count ? $1 : 0 })
@@ -146,7 +158,7 @@ public final class ReinforceController: SearchStrategy {
 
     /// Tokens fed at each step for a sequence of choices.
     func tokens(_ choices: [Int]) -> [Int] {
-        [0] + zip(graph.decisions, choices).dropLast().map { ControllerGraph.token($0, $1) }
+        [0] + choices.dropLast().enumerated().map { graph.token($0, $1) }
     }
 
     /// Samples `count` children autoregressively: step t's probabilities come
@@ -161,7 +173,7 @@ public final class ReinforceController: SearchStrategy {
             try forward.setSources(matching: step.sources())
             for t in 0..<T {
                 let probs = try forward.run(inputs(choices.map(tokens), choices, advantages: [Double](repeating: 0, count: n)))["p\(t)"]!
-                let k = graph.decisions[t].options
+                let k = graph.steps[t].options
                 for r in 0..<n {
                     var u = rng.unit(), pick = k - 1
                     for o in 0..<k {
@@ -187,7 +199,7 @@ public final class ReinforceController: SearchStrategy {
             let r = try forward.run(inputs(batch.map(tokens), batch, advantages: [Double](repeating: 0, count: batch.count)))
             for (row, choices) in batch.enumerated() {
                 out.append(choices.indices.reduce(0.0) { sum, t in
-                    sum + Foundation.log(r["p\(t)"]!.data[row * graph.decisions[t].options + choices[t]])
+                    sum + Foundation.log(r["p\(t)"]!.data[row * graph.steps[t].options + choices[t]])
                 })
             }
             start += batch.count

@@ -80,7 +80,7 @@ final class SearchTests: XCTestCase {
         var inputs: [String: Tensor] = [:]
         for t in 0..<3 {
             inputs["adv\(t)"] = Tensor(shape: [64], repeating: 0)
-            inputs["tok\(t)"] = Tensor(.i32, shape: [64], data: sequences.map { t == 0 ? 0 : Double(ControllerGraph.token(controller.decisions[t - 1], $0[t - 1])) })
+            inputs["tok\(t)"] = Tensor(.i32, shape: [64], data: sequences.map { t == 0 ? 0 : Double(controller.token(t - 1, $0[t - 1])) })
             inputs["act\(t)"] = Tensor(.i32, shape: [64], data: sequences.map { Double($0[t]) })
         }
         let sources = Initializers.initializeAll(graph, seed: 4)
