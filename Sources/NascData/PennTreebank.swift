@@ -49,21 +49,23 @@ public struct PennTreebank: Sendable {
     }
 
     /// Truncated backpropagation through time: the stream cut into `batch`
-    /// parallel rows; step t of the result gives, for each row, `steps`
-    /// consecutive input ids and the ids that follow them (the targets).
-    public static func batches(_ stream: [Int32], batch: Int, steps: Int) -> [(inputs: [[Int32]], targets: [[Int32]])] {
+    /// rows of consecutive words; batch k holds, row after row, `steps`
+    /// words of every row from word k * steps on, and the words that follow
+    /// them (the targets). Words past the last full batch are not used.
+    public static func batches(_ stream: [Int32], batch: Int, steps: Int) -> [(tokens: [Int32], targets: [Int32])] {
         let rowLength = stream.count / batch
-        guard rowLength > steps else { return [] }
-        var out: [(inputs: [[Int32]], targets: [[Int32]])] = []
+        var out: [(tokens: [Int32], targets: [Int32])] = []
         var start = 0
         while start + steps < rowLength {
-            var inputs: [[Int32]] = [], targets: [[Int32]] = []
+            var tokens: [Int32] = [], targets: [Int32] = []
+            tokens.reserveCapacity(batch * steps)
+            targets.reserveCapacity(batch * steps)
             for r in 0..<batch {
                 let base = r * rowLength + start
-                inputs.append(Array(stream[base..<(base + steps)]))
-                targets.append(Array(stream[(base + 1)..<(base + steps + 1)]))
+                tokens += stream[base..<(base + steps)]
+                targets += stream[(base + 1)..<(base + steps + 1)]
             }
-            out.append((inputs, targets))
+            out.append((tokens, targets))
             start += steps
         }
         return out

@@ -1,4 +1,5 @@
 import Foundation
+import NascData
 import NascIR
 import NascInterpreter
 import NascPasses
@@ -98,28 +99,6 @@ public final class LanguageModelTrainer {
         stepsDone = c.step
     }
 
-    /// The words of `stream` cut into batches of `batch` rows by `steps`
-    /// words, as the graph's inputs: tokens and targets, row after row.
-    public static func batches(_ stream: [Int32], batch: Int, steps: Int) -> [(tokens: [Int32], targets: [Int32])] {
-        let rowLength = stream.count / batch
-        guard rowLength >= 2 else { return [] }
-        var out: [(tokens: [Int32], targets: [Int32])] = []
-        var start = 0
-        while start + steps < rowLength {
-            var tokens: [Int32] = [], targets: [Int32] = []
-            tokens.reserveCapacity(batch * steps)
-            targets.reserveCapacity(batch * steps)
-            for r in 0..<batch {
-                let base = r * rowLength + start
-                tokens += stream[base..<(base + steps)]
-                targets += stream[(base + 1)..<(base + steps + 1)]
-            }
-            out.append((tokens, targets))
-            start += steps
-        }
-        return out
-    }
-
     /// Each state input of the model and the output that continues it.
     private var stateNames: [(input: String, output: String)] {
         (0..<options.layers).flatMap { l in
@@ -159,7 +138,7 @@ public final class LanguageModelTrainer {
     @discardableResult
     public func trainEpoch(_ train: [Int32], validation: [Int32]) throws -> EpochResult {
         let text = options.limit.map { Array(train.prefix($0)) } ?? train
-        let batches = Self.batches(text, batch: options.batch, steps: options.steps)
+        let batches = PennTreebank.batches(text, batch: options.batch, steps: options.steps)
         guard !batches.isEmpty else {
             throw TrainingError("the training text (\(text.count) words) is too short for \(options.batch) rows of \(options.steps + 1) words")
         }
@@ -179,7 +158,7 @@ public final class LanguageModelTrainer {
     /// `options.evaluationBatch` rows with the state carried along each.
     public func perplexity(_ stream: [Int32]) throws -> Double {
         let rows = options.evaluationBatch
-        let batches = Self.batches(stream, batch: rows, steps: options.steps)
+        let batches = PennTreebank.batches(stream, batch: rows, steps: options.steps)
         guard !batches.isEmpty else {
             throw TrainingError("the text (\(stream.count) words) is too short for \(rows) rows of \(options.steps + 1) words")
         }

@@ -114,11 +114,30 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(ptb.test[0], ptb.index["<unk>"])  // "a" is not in the training vocabulary
         let batches = PennTreebank.batches(Array(0..<20), batch: 2, steps: 3)
         XCTAssertEqual(batches.count, 3)
-        XCTAssertEqual(batches[0].inputs, [[0, 1, 2], [10, 11, 12]])
-        XCTAssertEqual(batches[0].targets, [[1, 2, 3], [11, 12, 13]])
-        XCTAssertEqual(batches[1].inputs, [[3, 4, 5], [13, 14, 15]])
+        XCTAssertEqual(batches[0].tokens, [0, 1, 2, 10, 11, 12])
+        XCTAssertEqual(batches[0].targets, [1, 2, 3, 11, 12, 13])
+        XCTAssertEqual(batches[1].tokens, [3, 4, 5, 13, 14, 15])
         try FileManager.default.removeItem(atPath: "\(dir)/ptb.valid.txt")
         assertError(try PennTreebank.load(directory: dir), "ptb.valid.txt: error: no such file")
+    }
+
+    /// Text files a language model cannot read: each is an error naming the file.
+    func testBadPennTreebankFilesAreClearErrors() throws {
+        _ = write("ptb.train.txt", Array(" the cat sat \n".utf8))
+        _ = write("ptb.valid.txt", Array(" the cat \n".utf8))
+        _ = write("ptb.test.txt", [])
+        assertError(try PennTreebank.load(directory: dir), "ptb.test.txt: error: no words")
+        _ = write("ptb.test.txt", Array("  \n \n".utf8))
+        assertError(try PennTreebank.load(directory: dir), "ptb.test.txt: error: no words")
+        _ = write("ptb.test.txt", [0x20, 0x63, 0xFF, 0xFE, 0x61, 0x0A])   // Latin-1, not UTF-8
+        assertError(try PennTreebank.load(directory: dir), "ptb.test.txt: error: not UTF-8 text")
+        _ = write("ptb.test.txt", Array(" a cat \n".utf8))
+        assertError(try PennTreebank.load(directory: dir), "ptb.test.txt: error: word 0 ('a') is not in the training vocabulary and there is no <unk>")
+        _ = write("ptb.test.txt", Array(" sat cat \n".utf8))
+        XCTAssertNoThrow(try PennTreebank.load(directory: dir))
+        try FileManager.default.removeItem(atPath: "\(dir)/ptb.train.txt")
+        assertError(try PennTreebank.load(directory: dir), "ptb.train.txt: error: no such file")
+        assertError(try PennTreebank.load(directory: dir + "/missing"), "ptb.train.txt: error: no such file")
     }
 
     func testSplitAndShuffleAreSeeded() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import NascData
 import NascIR
 import NascPasses
 import NascRuntime
@@ -25,13 +26,20 @@ final class LanguageModelTrainerTests: XCTestCase {
     /// Rows are contiguous stretches of the text; targets are the next words.
     func testBatchesCutTheTextIntoRowsAndSteps() {
         let text = (0..<21).map(Int32.init)   // rows of 10: 0...9 and 10...19, word 20 dropped
-        let batches = LanguageModelTrainer.batches(text, batch: 2, steps: 4)
+        let batches = PennTreebank.batches(text, batch: 2, steps: 4)
         XCTAssertEqual(batches.count, 2)      // windows start at 0 and 4; one at 8 would need word 12 of a 10-word row
         XCTAssertEqual(batches[0].tokens, [0, 1, 2, 3, 10, 11, 12, 13])
         XCTAssertEqual(batches[0].targets, [1, 2, 3, 4, 11, 12, 13, 14])
         XCTAssertEqual(batches[1].tokens, [4, 5, 6, 7, 14, 15, 16, 17])
         XCTAssertEqual(batches[1].targets, [5, 6, 7, 8, 15, 16, 17, 18])
-        XCTAssertTrue(LanguageModelTrainer.batches([1, 2, 3], batch: 2, steps: 4).isEmpty)
+        XCTAssertTrue(PennTreebank.batches([1, 2, 3], batch: 2, steps: 4).isEmpty)
+    }
+
+    func testATextTooShortIsAClearError() throws {
+        let t = try trainer()
+        XCTAssertThrowsError(try t.trainEpoch([1, 2, 3, 4, 0], validation: [1, 2, 3])) { error in
+            XCTAssertTrue("\(error)".contains("the training text (5 words) is too short for 2 rows of 5 words"), "\(error)")
+        }
     }
 
     /// All weights zero: every word gets probability 1/V, so perplexity is
