@@ -104,6 +104,10 @@ enum AnchorOps {
                          .outElementwiseFusable, .perExample)
         case .maxPool, .avgPool: return .init(OpSignature(.fixed(["x"]), window), .reduction, .perExample)
         case .globalAvgPool: return .init(unary, .reduction, .perExample)
+        // The mask hashes each element's index in the whole tensor: batch
+        // chunks would restart it, so the op runs on the whole batch.
+        case .dropout:
+            return .init(OpSignature(.fixed(["x", "seed"]), [.required("rate", .float), .defaulted("stream", .int(min: 0), .int(0))]), .opaque)
 
         // Shape.
         case .concat: return .init(OpSignature(.variadic(min: 1), [.defaulted("axis", .int(min: 0), .int(1))]), .injective, .perExampleUnlessAlongN)

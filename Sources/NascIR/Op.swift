@@ -21,6 +21,11 @@ public enum Op: String, CaseIterable, Sendable {
     case maxPool = "max_pool"
     case avgPool = "avg_pool"
     case globalAvgPool = "global_avg_pool"
+    /// Zeroes each element with probability `rate` and scales the others by
+    /// 1 / (1 - rate); the mask is a hash of the seed operand, the `stream`
+    /// attribute and the element's index (DropoutMask), so every backend
+    /// draws the same one. Its gradient is dropout of dy with the same mask.
+    case dropout
 
     // Shape.
     case concat

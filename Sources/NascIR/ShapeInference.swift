@@ -117,6 +117,13 @@ public enum ShapeInference {
             }
             return TensorType(x[0].dtype, [x[0].dims[0], .fixed(n)])
 
+        case .dropout:
+            try requireF32(x, 0)
+            guard x[1] == TensorType(.i32, []) else { throw InferError(message: "the dropout seed must be i32[], got \(x[1])", operand: 1) }
+            let rate = attrs.float("rate")
+            guard rate >= 0, rate < 1 else { throw InferError(message: "rate must be at least 0 and below 1, got \(rate)", attribute: "rate") }
+            return x[0]
+
         case .embedding:
             try requireF32(x, 0)
             try requireRank(x, 0, 2, "a table f32[V,D]")

@@ -145,6 +145,13 @@ public struct Interpreter {
         case .reduceSum: return .scalar(x[0].data.reduce(0, +))
         case .channelSum: return channelSum(x[0])
 
+        case .dropout:
+            let (rate, stream, seed) = (a.float("rate"), a.int("stream"), Int32(truncatingIfNeeded: Int(x[1].data[0])))
+            var out = x[0]
+            for i in 0..<out.count {
+                out.data[i] = DropoutMask.keep(seed: seed, stream: stream, index: i, rate: rate) ? out.data[i] * DropoutMask.scale(rate: rate) : 0
+            }
+            return out
         case .embedding: return try embedding(x[0], x[1])
         case .embeddingGrad: return try embeddingGrad(x[0], x[1], shape: shape)
         case .softmax: return softmax(x[0])

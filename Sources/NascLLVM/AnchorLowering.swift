@@ -199,6 +199,27 @@ extension Lowering {
         case .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad:
             lowerPool(n)
 
+        case .dropout:
+            // DropoutMask in i32 arithmetic (wrapping multiplies, logical shifts).
+            let (rate, stream) = (n.attrs.float("rate"), n.attrs.int("stream"))
+            let seedWord = w.value("load i32, i32* \(w.gep("i32", p(x[1]), "0")), align 4", "v")
+            let seedPart = w.value("mul i32 \(seedWord), \(Int32(bitPattern: DropoutMask.seedFactor))", "h")
+            let base = w.value("add i32 \(seedPart), \(Int32(bitPattern: UInt32(truncatingIfNeeded: stream) &* DropoutMask.streamFactor))", "h")
+            let scale = IRWriter.literal(DropoutMask.scale(rate: rate))
+            w.loop(to: count(type(x[0])), "e") { i in
+                let index = w.value("trunc i64 \(i) to i32", "h")
+                var h = w.value("add i32 \(w.value("mul i32 \(index), \(Int32(bitPattern: DropoutMask.indexFactor))", "h")), \(base)", "h")
+                for (shift, factor) in [(16, DropoutMask.mix1), (15, DropoutMask.mix2)] {
+                    h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), \(shift)", "h"))", "h")
+                    h = w.value("mul i32 \(h), \(Int32(bitPattern: factor))", "h")
+                }
+                h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), 16", "h"))", "h")
+                let top = w.value("lshr i32 \(h), 8", "h")
+                let kept = w.value("icmp uge i32 \(top), \(DropoutMask.threshold(rate: rate))", "c")
+                let scaled = w.f("fmul", w.loadF(p(x[0]), i), scale)
+                w.storeF(w.value("select i1 \(kept), float \(scaled), float 0.0", "f"), out, i)
+            }
+
         case .concat, .slice, .zeroPad, .crop, .flatten, .reshape:
             lowerLayout(n)
 

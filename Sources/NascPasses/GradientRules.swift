@@ -126,6 +126,12 @@ enum GradientRules {
         case .zeroPad: return { b, s throws(PassError) in try b.add(.crop, [s.dy], ["pads": s.attr("pads")], name: s.name) }
         case .flatten, .reshape:
             return { b, s throws(PassError) in try b.add(.reshape, [s.dy], name: s.name, type: b.type(of: s.x[0])) }
+        case .dropout:
+            // The same mask on dy; the seed has no gradient.
+            return { b, s throws(PassError) in
+                guard s.operand == 0 else { return nil }
+                return try b.add(.dropout, [s.dy, s.x[1]], ["rate": s.attr("rate"), "stream": s.attr("stream")], name: s.name)
+            }
         case .embedding:
             return { b, s throws(PassError) in
                 guard s.operand == 0 else { throw PassError("internal: embedding ids are not differentiable") }

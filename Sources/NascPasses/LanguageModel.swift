@@ -33,13 +33,17 @@ public enum LanguageModel {
         public var layers: Int
         /// Bound of the uniform initialization of the embedding and softmax weights.
         public var initScale: Double
+        /// Dropout on the connections that are not recurrent (each layer's
+        /// input and the softmax's), as Zaremba et al. regularize; 0: none.
+        public var dropout: Double
 
-        public init(vocabulary: Int, batch: Int = 20, steps: Int = 35, layers: Int = 2, initScale: Double = 0.1) {
+        public init(vocabulary: Int, batch: Int = 20, steps: Int = 35, layers: Int = 2, initScale: Double = 0.1, dropout: Double = 0) {
             self.vocabulary = vocabulary
             self.batch = batch
             self.steps = steps
             self.layers = layers
             self.initScale = initScale
+            self.dropout = dropout
         }
     }
 
@@ -53,6 +57,9 @@ public enum LanguageModel {
 
     /// Input names of the unrolled model.
     public static let tokens = "tokens", targets = "targets"
+    /// The input seeding the dropout masks (only with dropout): the trainer
+    /// feeds a new one every step.
+    public static let dropoutSeed = "dropout_seed"
     /// Names of the state entering layer `l` (inputs) and its output labels.
     public static func stateInput(_ kind: String, layer: Int) -> String { "\(kind)0.l\(layer)" }
     public static func stateOutput(_ kind: String, layer: Int) -> String { "\(kind).l\(layer)" }
@@ -98,6 +105,7 @@ public enum LanguageModel {
         guard shape.vocabulary >= 2, shape.batch >= 1, shape.steps >= 1, shape.layers >= 1 else {
             throw PassError("a language model needs a vocabulary of at least 2 words and at least one row, step and layer")
         }
+        guard shape.dropout >= 0, shape.dropout < 1 else { throw PassError("dropout must be at least 0 and below 1, got \(shape.dropout)") }
         let (b, t, v) = (shape.batch, shape.steps, shape.vocabulary)
         let (e, h) = (io.inputSize, io.hidden)
         let fixed = { (dims: [Int]) in dims.map { Dim.fixed($0) } }
@@ -105,6 +113,7 @@ public enum LanguageModel {
         var graph = Graph(name: "lm_" + cell.name)
         graph.inputs = [GraphInput(name: tokens, type: TensorType(.i32, fixed([b, t]))),
                         GraphInput(name: targets, type: TensorType(.i32, fixed([b * t])))]
+        if shape.dropout > 0 { graph.inputs.append(GraphInput(name: dropoutSeed, type: TensorType(.i32, []))) }
         let kinds = io.hasMemory ? ["h", "c"] : ["h"]
         for l in 0..<shape.layers {
             for k in kinds { graph.inputs.append(GraphInput(name: stateInput(k, layer: l), type: TensorType(.f32, fixed([b, h])))) }
@@ -121,9 +130,7 @@ public enum LanguageModel {
 
         node("embedding", .param, [], uniform, [v, e])
         node("embedded", .embedding, ["embedding", tokens])
-        // Step t's input of the first layer, where the cell reads x other
-        // than through a hoisted product (see below).
-        var inputs = (0..<t).map { "x.t\($0)" }
+        var inputs: [String] = []
         // Step t's values of a layer as one tensor f32[B,T,size], row b*T + t.
         func stack(_ values: [String], size: Int, name: String) -> String {
             let rows = values.enumerated().map { s, value -> String in
@@ -143,12 +150,12 @@ public enum LanguageModel {
             n.op == .matmul && n.operands[0] == "x" && n.operands[1] != "x" && !n.attrs.bool("transpose_a") && !n.attrs.bool("transpose_b")
                 && cell.nodes.contains { $0.result == n.operands[1] && $0.op == .param }
         }.map(\.result))
-        var stacked = "embedded"
-        if xUses.contains(where: { !hoisted.contains($0.result) }) {
-            for s in 0..<t {
-                node("x.t\(s).row", .slice, ["embedded"], ["axis": .int(1), "start": .int(s), "size": .int(1)])
-                node("x.t\(s)", .reshape, ["x.t\(s).row"], [:], [b, e])
-            }
+        let perStepX = xUses.contains { !hoisted.contains($0.result) }
+        // Dropout of a whole [B,T,size] tensor, one mask stream per site.
+        func dropped(_ value: String, stream: Int) -> String {
+            guard shape.dropout > 0 else { return value }
+            node(value + ".dropped", .dropout, [value, dropoutSeed], ["rate": .float(shape.dropout), "stream": .int(stream)])
+            return value + ".dropped"
         }
         for l in 0..<shape.layers {
             // The layer's parameters, once.
@@ -156,8 +163,22 @@ public enum LanguageModel {
                 let p = cell.nodes[i]
                 graph.nodes.append(Node(result: "l\(l).\(p.result)", op: .param, attrs: p.attrs, type: p.type))
             }
-            if !hoisted.isEmpty {
-                if l > 0 { stacked = stack(inputs, size: e, name: "l\(l).inputs") }
+            // The layer's input as one tensor [B,T,E], where something reads
+            // it whole (the first layer's embedding, dropout, a hoisted
+            // product), and as step t's x where the cell reads x itself.
+            var stacked: String? = l == 0 ? "embedded" : nil
+            if l > 0 && (!hoisted.isEmpty || shape.dropout > 0) { stacked = stack(inputs, size: e, name: "l\(l).inputs") }
+            if let whole = stacked {
+                stacked = dropped(whole, stream: l)
+                if perStepX {
+                    inputs = (0..<t).map { s in
+                        node("l\(l).x.t\(s).row", .slice, [stacked!], ["axis": .int(1), "start": .int(s), "size": .int(1)])
+                        node("l\(l).x.t\(s)", .reshape, ["l\(l).x.t\(s).row"], [:], [b, e])
+                        return "l\(l).x.t\(s)"
+                    }
+                }
+            }
+            if let stacked, !hoisted.isEmpty {
                 node("l\(l).input_rows", .reshape, [stacked], [:], [b * t, e])
                 for i in order where hoisted.contains(cell.nodes[i].result) {
                     let m = cell.nodes[i], size = m.type!.dims[1].staticValue!
@@ -172,7 +193,7 @@ public enum LanguageModel {
             var state = Dictionary(uniqueKeysWithValues: kinds.map { ($0, stateInput($0, layer: l)) })
             var outputs: [String] = []
             for s in 0..<t {
-                var name = ["x": inputs[s]]
+                var name = perStepX ? ["x": inputs[s]] : [:]
                 for k in kinds { name[k] = state[k]! }
                 for i in order {
                     let n = cell.nodes[i]
@@ -194,8 +215,8 @@ public enum LanguageModel {
             inputs = outputs
         }
         // The top layer's h at every step, as rows b*T + t (the order of `targets`).
-        _ = stack(inputs, size: h, name: "outputs")
-        node("hidden", .reshape, ["outputs"], [:], [b * t, h])
+        let top = dropped(stack(inputs, size: h, name: "outputs"), stream: shape.layers)
+        node("hidden", .reshape, [top], [:], [b * t, h])
         node("softmax_w", .param, [], uniform, [h, v])
         node("softmax_b", .param, [], ["init": .symbol("zeros")], [v])
         node("scores", .matmul, ["hidden", "softmax_w"])

@@ -19,6 +19,8 @@ public final class LanguageModelTrainer {
         public var steps = 35
         public var layers = 2
         public var initScale = 0.1
+        /// Dropout on each layer's input and on the softmax's (training only).
+        public var dropout = 0.0
         public var learningRate = 1.0
         /// The rate is multiplied by `decay` at the start of every epoch after `decayAfter`.
         public var decay = 0.5
@@ -66,7 +68,9 @@ public final class LanguageModelTrainer {
         self.vocabulary = vocabulary
         self.options = options
         interface = try LanguageModel.interface(of: cell)
-        model = try LanguageModel.unroll(cell, Self.shape(options, vocabulary: vocabulary, batch: options.batch, steps: options.steps))
+        var training = Self.shape(options, vocabulary: vocabulary, batch: options.batch, steps: options.steps)
+        training.dropout = options.dropout
+        model = try LanguageModel.unroll(cell, training)
         step = try CompiledGraph.compile(try Pipeline.run(model, upTo: .train, options.training), maxBatch: 1, settings: options.execution)
         try step.setSources(Initializers.initializeAll(step.graph, seed: options.seed))
     }
@@ -115,8 +119,13 @@ public final class LanguageModelTrainer {
         let start = Date()
         for (i, b) in batches.enumerated() {
             var floats = state
+            var ints = [LanguageModel.tokens: b.tokens, LanguageModel.targets: b.targets]
             if let lr { floats["lr"] = [Float(lr)] }
-            let out = try graph.run(floats: floats, ints: [LanguageModel.tokens: b.tokens, LanguageModel.targets: b.targets], batch: 1)
+            if lr != nil, options.dropout > 0 {
+                // A new mask every step, the same ones when a run is repeated or resumed.
+                ints[LanguageModel.dropoutSeed] = [Int32(truncatingIfNeeded: options.seed &* 1_000_003 &+ UInt64(stepsDone))]
+            }
+            let out = try graph.run(floats: floats, ints: ints, batch: 1)
             let loss = Double(out["loss"]!.values[0])
             guard loss.isFinite else {
                 throw TrainingError("training diverged: the loss became \(loss) at epoch \(epochsDone + 1), step \(i + 1); try a lower --lr or --clip", diverged: true)

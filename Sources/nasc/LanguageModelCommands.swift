@@ -21,15 +21,19 @@ struct LanguageModelFlags: ParsableArguments {
     @Option(name: .customLong("init-scale"), help: "Uniform bound of the embedding and softmax weights' initialization.")
     var initScale = 0.1
 
+    @Option(help: "Dropout on each layer's input and on the softmax's input, in training (Zaremba et al.'s medium model: 0.5); 0: none.")
+    var dropout = 0.0
+
     func validate() throws {
         try FlagCheck.int(batch, "--batch", 1...100_000)
         try FlagCheck.int(steps, "--steps", 1...10_000)
         try FlagCheck.int(layers, "--layers", 1...64)
         try FlagCheck.real(initScale, "--init-scale", above: 0)
+        try FlagCheck.real(dropout, "--dropout", atLeast: 0, below: 1)
     }
 
     func shape(vocabulary: Int) -> LanguageModel.Shape {
-        LanguageModel.Shape(vocabulary: vocabulary, batch: batch, steps: steps, layers: layers, initScale: initScale)
+        LanguageModel.Shape(vocabulary: vocabulary, batch: batch, steps: steps, layers: layers, initScale: initScale, dropout: dropout)
     }
 }
 
@@ -166,6 +170,7 @@ struct TrainLM: ParsableCommand {
             options.steps = model.steps
             options.layers = model.layers
             options.initScale = model.initScale
+            options.dropout = model.dropout
             options.learningRate = lr
             options.decay = decay
             options.decayAfter = decayAfter

@@ -97,3 +97,37 @@ final class RecurrentGradientTests: XCTestCase {
         XCTAssertNoThrow(try LanguageModel.unroll(wide, .init(vocabulary: 5, layers: 1)))
     }
 }
+
+/// Dropout's mask: drawn from the seed, the same every time, another for
+/// another seed or stream, about `rate` of the elements dropped, the kept
+/// ones scaled; the inference graph drops nothing.
+final class DropoutTests: XCTestCase {
+    func run(_ seed: Int, stream: Int = 0, rate: Double = 0.3, inference: Bool = false) throws -> [Double] {
+        var g = try Verifier.parseAndVerify(Array(graphText("%x: f32[N,100], %seed: i32[]", "y: f32[N,100]", """
+          %y = dropout %x, %seed {rate = \(rate), stream = \(stream)}
+          return %y
+        """).utf8))
+        if inference { g = try InferenceGraph.run(g) }
+        let x = Tensor(shape: [40, 100], repeating: 2)
+        return try Interpreter(g).run(inputs: ["x": x, "seed": Tensor(.i32, shape: [], data: [Double(seed)])], sources: [:]).output("y")!.data
+    }
+
+    func testTheMaskIsDeterministicFromTheSeedAndStream() throws {
+        let a = try run(7)
+        XCTAssertEqual(a, try run(7))
+        XCTAssertNotEqual(a, try run(8))
+        XCTAssertNotEqual(a, try run(7, stream: 1))
+        let dropped = a.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(dropped) / Double(a.count), 0.3, accuracy: 0.03, "\(dropped) of \(a.count) dropped")
+        XCTAssertTrue(a.allSatisfy { $0 == 0 || abs($0 - 2 / 0.7) < 1e-12 })
+        XCTAssertEqual(try run(7, rate: 0), [Double](repeating: 2, count: 4000))
+        XCTAssertEqual(try run(7, inference: true), [Double](repeating: 2, count: 4000))
+    }
+
+    func testARateOfOneOrMoreIsRefused() {
+        XCTAssertThrowsError(try Verifier.parseAndVerify(Array(graphText("%x: f32[N,4], %seed: i32[]", "y: f32[N,4]", """
+          %y = dropout %x, %seed {rate = 1.0}
+          return %y
+        """).utf8))) { error in XCTAssertTrue("\(error)".contains("rate must be at least 0 and below 1"), "\(error)") }
+    }
+}

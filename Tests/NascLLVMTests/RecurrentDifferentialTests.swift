@@ -16,6 +16,10 @@ extension DifferentialTests {
             try compare(model, "\(name) forward", batch: 1)
             let training = try Pipeline.run(model, upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0, nesterov: false), clipNorm: 0.5))
             try compare(training, "\(name) training step", batch: 1, steps: 3)
+            // With dropout between the layers and before the softmax.
+            let dropped = try LanguageModel.unroll(cell, .init(vocabulary: 9, batch: 3, steps: 5, layers: 2, initScale: 0.5, dropout: 0.3))
+            try compare(try Pipeline.run(dropped, upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0, nesterov: false), clipNorm: 0.5)),
+                        "\(name) training step with dropout", batch: 1, steps: 2)
         }
     }
 

@@ -42,6 +42,13 @@ public enum SharedOpGraphs {
               %y = mul %again, %b
               return %y
             """)),
+        ("dropout, its mask drawn from a seed input", graphText("%x: f32[N,6], %seed: i32[]", "y: f32[N,6]", """
+              %w = param {init = normal, scale = 1.0} : f32[6,6]
+              %h = matmul %x, %w
+              %d = dropout %h, %seed {rate = 0.4, stream = 3}
+              %y = tanh %d
+              return %y
+            """)),
         ("conv2d 3x5 stride 2 same", graphText("%x: f32[N,2,7,8]", "y: f32[N,3,4,4]", """
               %w = param {init = he_normal} : f32[3,2,3,5]
               %y = conv2d %x, %w {stride = [2, 2], pad = same}
