@@ -134,6 +134,7 @@ public final class CellSearch {
         say("cell search: \(options.strategy), \(options.children) cells of base \(options.space.base) (\(decisionCount) decisions); proxy: "
             + "\(options.layers) layer(s) of \(options.hidden) units, \(options.trainWords) training words, \(options.validationWords) validation words, reward \(options.rewardConstant) / ppl^2")
         var trials = previous
+        let start = Date(), startCount = previous.count
         while trials.count < options.children {
             let round = try strategy.propose(min(options.perUpdate, options.children - trials.count))
             var rewards: [Double] = []
@@ -145,8 +146,9 @@ public final class CellSearch {
                 trials.append(trial)
                 rewards.append(trial.reward)
                 let ppl = trial.status == "ok" || trial.status == "cached" ? String(format: "ppl %.1f", trial.validationAccuracy) : trial.status
-                say(String(format: "cell %d/%d: %@, reward %.5f, %d parameters, %.1f s%@", trials.count, options.children, ppl, trial.reward,
-                           trial.parameters, trial.compileSeconds + trial.trainSeconds + trial.evaluateSeconds,
+                let eta = Date().timeIntervalSince(start) / Double(trials.count - startCount) * Double(options.children - trials.count)
+                say(String(format: "cell %d/%d: %@, reward %.5f, %d parameters, %.1f s, ETA %@%@", trials.count, options.children, ppl, trial.reward,
+                           trial.parameters, trial.compileSeconds + trial.trainSeconds + trial.evaluateSeconds, Progress.clock(eta),
                            trial.error.isEmpty ? "" : " (\(trial.error.prefix(120)))"))
             }
             try strategy.observe(round, rewards: rewards)
