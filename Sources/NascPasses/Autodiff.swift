@@ -56,20 +56,8 @@ public enum Autodiff {
             builder.addOutput("grad." + p, g)
         }
         // Contributions a merged sum replaced are read by nothing now.
-        builder.removeNodes(Set(b.made.keys).subtracting(liveValues(builder.graph)))
+        builder.removeNodes(Set(b.made.keys).subtracting(DeadCodeElimination.liveValues(builder.graph)))
         return try builder.finish(pass: "autodiff")
-    }
-
-    /// Values some output depends on.
-    static func liveValues(_ graph: Graph) -> Set<String> {
-        let defining = graph.definingNode
-        var live = Set(graph.outputs.map(\.value))
-        var work = Array(live)
-        while let v = work.popLast() {
-            guard let i = defining[v] else { continue }
-            for o in graph.nodes[i].operands where live.insert(o).inserted { work.append(o) }
-        }
-        return live
     }
 
     /// Values on a path from a parameter to the loss.

@@ -52,10 +52,11 @@ public final class CellSearch {
 
     public let options: Options
     public let store: TrialStore
-    let text: PennTreebankSlices
+    let text: Text
 
-    /// The words the proxy trains and validates on.
-    public struct PennTreebankSlices: Sendable {
+    /// A text for the proxy: the search reads the first `trainWords` and
+    /// `validationWords` of its streams.
+    public struct Text: Sendable {
         public var vocabulary: Int
         public var train: [Int32]
         public var validation: [Int32]
@@ -66,10 +67,11 @@ public final class CellSearch {
         }
     }
 
-    public init(options: Options, store: TrialStore, text: PennTreebankSlices) {
+    public init(options: Options, store: TrialStore, text: Text) {
         self.options = options
         self.store = store
-        self.text = text
+        self.text = Text(vocabulary: text.vocabulary, train: Array(text.train.prefix(options.trainWords)),
+                                       validation: Array(text.validation.prefix(options.validationWords)))
     }
 
     /// Holds the run folder for one search at a time (see RunLock).
@@ -140,7 +142,7 @@ public final class CellSearch {
             var rewards: [Double] = []
             var ids: [Int] = []
             for choices in round {
-                let trial = try evaluate(choices, id: trials.count + 1, strategy: strategy.name)
+                let trial = evaluate(choices, id: trials.count + 1, strategy: strategy.name)
                 let id = try store.insert(trial)
                 ids.append(id)
                 trials.append(trial)
@@ -163,7 +165,7 @@ public final class CellSearch {
     }
 
     /// Trains the cell of `choices` as the proxy language model.
-    func evaluate(_ choices: [Int], id: Int, strategy: String) throws -> TrialStore.Trial {
+    func evaluate(_ choices: [Int], id: Int, strategy: String) -> TrialStore.Trial {
         var trial = TrialStore.Trial(id: id, strategy: strategy, decisions: choices, hash: "", reward: 0, validationAccuracy: 0, parameters: 0, flops: 0,
                                      compileSeconds: 0, trainSeconds: 0, status: "ok", error: "")
         do {
@@ -182,7 +184,6 @@ public final class CellSearch {
             o.layers = options.layers
             o.learningRate = options.learningRate
             o.decayAfter = max(options.epochs, 1)
-            o.limit = options.trainWords
             o.evaluationBatch = options.batch
             o.seed = options.seed &+ UInt64(id)
             o.verbose = false

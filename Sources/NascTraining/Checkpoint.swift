@@ -1,6 +1,7 @@
 import Foundation
 import NascData
 import NascIR
+import NascRuntime
 
 /// Parameters, states and optimizer buffers in one versioned, checksummed
 /// file:
@@ -133,6 +134,15 @@ public struct Checkpoint: Sendable, Equatable {
             throw DatasetError(path, "was saved from @\(graphName) with structural hash \(graphHash.prefix(16)), but this @\(forward.name) hashes to \(hash.prefix(16)): "
                                + "another architecture, whose parameter shapes may match by chance. Pass --allow-other-graph to use the weights anyway")
         }
+    }
+
+    /// Loads the checkpoint into a compiled training step after checking it
+    /// was saved for `graph` (unless `allowOtherGraph`) and holds every
+    /// tensor the step reads, with its shape.
+    public func load(into step: CompiledGraph, of graph: Graph, path: String, allowOtherGraph: Bool) throws {
+        try checkGraph(graph, path: path, allowOther: allowOtherGraph)
+        try check(against: step.graph, path: path)
+        try step.setSources(tensors)
     }
 
     /// Checks the checkpoint holds every tensor `graph` needs with the right shape.

@@ -83,22 +83,16 @@ public final class LanguageModelTrainer {
         LanguageModel.Shape(vocabulary: vocabulary, batch: batch, steps: steps, layers: options.layers, initScale: options.initScale)
     }
 
-    /// What checkpoints are checked against: the cell (its structural
-    /// hash). The model's own parameters (how many layers, the vocabulary)
-    /// are checked by name and shape when a checkpoint is loaded, and the
-    /// batch and steps do not matter: a checkpoint trained at one shape
-    /// evaluates at another.
-    public var identity: Graph { cell }
-
-    public func checkpoint() throws -> Checkpoint {
-        let id = identity
-        return Checkpoint(graphName: id.name, graphHash: StructuralHash.hash(id), epoch: epochsDone, step: stepsDone, tensors: step.sources())
+    /// Checkpoints are keyed by the cell (its structural hash). The model's
+    /// own parameters (how many layers, the vocabulary) are checked by name
+    /// and shape when a checkpoint is loaded, and the batch and steps do not
+    /// matter: a checkpoint trained at one shape evaluates at another.
+    public func checkpoint() -> Checkpoint {
+        Checkpoint(graphName: cell.name, graphHash: StructuralHash.hash(cell), epoch: epochsDone, step: stepsDone, tensors: step.sources())
     }
 
     public func restore(_ c: Checkpoint, path: String, allowOtherGraph: Bool = false) throws {
-        try c.checkGraph(identity, path: path, allowOther: allowOtherGraph)
-        try c.check(against: step.graph, path: path)
-        try step.setSources(c.tensors)
+        try c.load(into: step, of: cell, path: path, allowOtherGraph: allowOtherGraph)
         epochsDone = c.epoch
         stepsDone = c.step
     }

@@ -83,9 +83,7 @@ public final class Trainer {
 
     /// Continues from a checkpoint of the same graph.
     public func restore(_ c: Checkpoint, path: String, allowOtherGraph: Bool = false) throws {
-        try c.checkGraph(forward, path: path, allowOther: allowOtherGraph)
-        try c.check(against: step.graph, path: path)
-        try step.setSources(c.tensors)
+        try c.load(into: step, of: forward, path: path, allowOtherGraph: allowOtherGraph)
         epochsDone = c.epoch
         stepsDone = c.step
     }

@@ -113,9 +113,8 @@ struct SearchCells: ParsableCommand {
             do {
                 let lock = try CellSearch.lock(directory)
                 defer { withExtendedLifetime(lock) {} }
-                let slices = CellSearch.PennTreebankSlices(vocabulary: text.vocabulary.count, train: Array(text.train.prefix(trainWords)),
-                                                           validation: Array(text.valid.prefix(validationWords)))
-                outcome = try CellSearch(options: o, store: try TrialStore(path: "\(directory)/trials.db"), text: slices).run()
+                let words = CellSearch.Text(vocabulary: text.vocabulary.count, train: text.train, validation: text.valid)
+                outcome = try CellSearch(options: o, store: try TrialStore(path: "\(directory)/trials.db"), text: words).run()
             } catch let e as SearchError { throw CommandError(e.description) }
             let ranked = outcome.trials.filter { $0.status == "ok" || $0.status == "cached" }.sorted { $0.reward > $1.reward }
             print("\nleaderboard (\(ranked.count) of \(outcome.trials.count) cells trained):")

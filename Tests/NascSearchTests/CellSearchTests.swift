@@ -8,7 +8,7 @@ import XCTest
 /// trials land in the store, a second run continues the first, and a run
 /// with other settings is refused.
 final class CellSearchTests: XCTestCase {
-    func text() -> CellSearch.PennTreebankSlices {
+    func text() -> CellSearch.Text {
         var state: UInt64 = 7
         let words: [Int32] = (0..<3000).map { i in
             state = state &* 6364136223846793005 &+ 1442695040888963407
