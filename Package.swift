@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "NascTestSupport", dependencies: ["NascIR", "NascInterpreter"], path: "Tests/Support"),
         .testTarget(name: "NascInterpreterTests", dependencies: ["NascIR", "NascInterpreter", "NascPasses", "NascTestSupport"]),
         .testTarget(name: "NascDataTests", dependencies: ["NascData", "NascIR"]),
-        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascCEmitter"],
+        .testTarget(name: "NascCEmitterTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascCEmitter", "NascTestSupport"],
                     swiftSettings: llvmInclude),
         .testTarget(name: "NascSearchTests", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascData", "NascSearch", "NascTraining", "NascRuntime"],
                     swiftSettings: llvmInclude),

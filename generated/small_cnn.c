@@ -1017,12 +1017,15 @@ static void small_cnn_k4(const float *input) {
 /* kernel @k5: %z3 = matmul, %logits = bias_add */
 static void small_cnn_k5(const float *input) {
     (void)input;
-    for (long i = 0; i < 1; i++)
-      for (long j = 0; j < 10; j++) {
-        float acc = 0.0f;
-        for (long t = 0; t < 400; t++) acc += (small_cnn_arena + 0)[i * 400 + t] * small_cnn_w3[t * 10 + j];
-        small_cnn_scratch[i * 10 + j] = acc;
+    for (long i = 0; i < 1; i++) {
+      float *row = small_cnn_scratch + i * 10;
+      for (long j = 0; j < 10; j++) row[j] = 0.0f;
+      for (long t = 0; t < 400; t++) {
+        const float av = (small_cnn_arena + 0)[i * 400 + t];
+        const float *brow = small_cnn_w3 + t * 10;
+        for (long j = 0; j < 10; j++) row[j] += av * brow[j];
       }
+    }
     for (long i = 0; i < 10; i++) {
       long ch = (i / 1) % 10;
       float t1 = (small_cnn_scratch[i] + small_cnn_b3[ch]);
@@ -1037,5 +1040,5 @@ void small_cnn_infer(const float *input, float *output) {
     small_cnn_k3(input);
     small_cnn_k4(input);
     small_cnn_k5(input);
-    memcpy(output, (small_cnn_arena + 400), 10 * sizeof(float));
+    memmove(output, (small_cnn_arena + 400), 10 * sizeof(float));
 }

@@ -24,25 +24,30 @@ public struct EmittedC: Sendable {
     public var header: String
     public var source: String
     public var driver: String
-    public var inputSize: Int
-    public var outputSize: Int
-    public var arenaBytes: Int
+    /// What goes in and out, and the static memory, for a person.
+    public var summary: String
 
     public var compileCommand: String { "cc -std=c99 -O2 -o \(name) \(name).c \(name)_main.c -lm" }
 }
 
 public enum CEmitter {
     public static func emit(_ forward: Graph, weights: [String: Tensor], name: String) throws -> EmittedC {
-        guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-            throw CEmitterError("--name '\(name)' is not a C identifier")
-        }
+        try checkIdentifier(name)
         var deployable = try CEmitterError.wrap { try DeployableGraph.prepare(forward, weights: weights, for: "emitted inference") }
         deployable.graph = try FoldBatchNorm.run(deployable.graph, &deployable.weights)
         try CEmitterError.wrap { try deployable.checkFinite(" after folding batch norm into it") }
         let (g, values) = (deployable.graph, deployable.weights)
         let fused = try CEmitterError.wrap { try Fusion.run(g) }
         let plan = try CEmitterError.wrap { try MemoryPlan.plan(fused, batch: 1) }
-        var writer = CWriter(graph: fused, plan: plan, values: values, name: name, input: deployable.input.name)
-        return try writer.emit()
+        var writer = CWriter(graph: fused, plan: plan, values: values, name: name, inputs: [deployable.input.name: "input"],
+                             kernelParameters: "const float *input", entryArguments: "input")
+        return try writer.classifier()
+    }
+
+    static func checkIdentifier(_ name: String) throws {
+        guard name.first.map({ $0.isASCII && ($0.isLetter || $0 == "_") }) == true,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw CEmitterError("--name '\(name)' is not a C identifier")
+        }
     }
 }

@@ -8,18 +8,24 @@ struct CWriter {
     let plan: MemoryPlan
     let values: [String: Tensor]
     let name: String
-    let input: String
+    /// The C expression each graph input is read through.
+    let inputs: [String: String]
+    /// The kernel functions' parameters, and the entry's arguments to them.
+    let kernelParameters: String, entryArguments: String
     var identifiers: [String: String] = [:]
     var scratchFloats = 0
     let types: [String: TensorType]
     let defining: [String: Int]
 
-    init(graph: Graph, plan: MemoryPlan, values: [String: Tensor], name: String, input: String) {
+    init(graph: Graph, plan: MemoryPlan, values: [String: Tensor], name: String, inputs: [String: String],
+         kernelParameters: String, entryArguments: String) {
         self.graph = graph
         self.plan = plan
         self.values = values
         self.name = name
-        self.input = input
+        self.inputs = inputs
+        self.kernelParameters = kernelParameters
+        self.entryArguments = entryArguments
         types = graph.valueTypes
         defining = graph.definingNode
     }
@@ -45,7 +51,7 @@ struct CWriter {
 
     /// A C expression for the start of a value's buffer.
     mutating func pointer(_ v: String) throws -> String {
-        if v == input { return "input" }
+        if let input = inputs[v] { return input }
         if let d = defining[v], graph.nodes[d].op == .param || graph.nodes[d].op == .state { return identifier(v) }
         var placement = plan.buffers.first { $0.value == v }?.placement
         while case .inPlace(let other) = placement {
@@ -56,8 +62,29 @@ struct CWriter {
         throw CEmitterError("internal: '%\(v)' has no buffer")
     }
 
-    mutating func emit() throws -> EmittedC {
-        var body: [String] = []
+    /// The kernels as C functions, the calls that run them in order, and the
+    /// constants (every parameter) they read.
+    struct Program {
+        var functions: [String] = []
+        var calls: [String] = []
+        var constants: [String] = []
+        var arenaFloats = 1
+        /// Arena and scratch, in bytes.
+        var staticBytes: Int { (arenaFloats + scratchFloats) * 4 }
+        var scratchFloats = 0
+        var usesArena = false, usesScratch = false
+
+        func source(_ name: String, includes: [String], entry: String) -> String {
+            includes.map { "#include \($0)\n" }.joined() + "\n"
+                + constants.joined(separator: "\n") + "\n"
+                + (usesArena ? "static float \(name)_arena[\(arenaFloats)];\n" : "")
+                + (usesScratch ? "static float \(name)_scratch[\(max(scratchFloats, 1))];\n" : "") + "\n"
+                + functions.joined(separator: "\n") + "\n" + entry
+        }
+    }
+
+    mutating func program() throws -> Program {
+        var out = Program()
         var kernels: [String] = []
         var members: [String: [Node]] = [:]
         for n in graph.nodes {
@@ -65,12 +92,11 @@ struct CWriter {
             if members[k] == nil { kernels.append(k) }
             members[k, default: []].append(n)
         }
-        var functions: [String] = []
+        let outside = Set(plan.buffers.map(\.value))
         for k in kernels {
             let nodes = members[k]!
             var lines: [String] = []
             var pointers: [String: String] = [:]
-            let outside = Set(plan.buffers.map(\.value))
             var epilogue = nodes
             if !PatternKind.of(nodes[0]).isEpilogue {
                 let anchor = nodes[0]
@@ -82,35 +108,44 @@ struct CWriter {
             }
             if !epilogue.isEmpty { lines += try epilogueCode(epilogue, anchorPointers: pointers, outside: outside) }
             let title = nodes.map { "%\($0.result) = \($0.op.name)" }.joined(separator: ", ")
-            functions.append("/* kernel @\(k): \(title) */\nstatic void \(name)_\(k)(const float *input) {\n    (void)input;\n"
-                             + lines.map { "    " + $0 }.joined(separator: "\n") + "\n}\n")
-            body.append("    \(name)_\(k)(input);")
+            let unused = entryArguments.split(separator: ",").map { "(void)\($0.trimmingCharacters(in: .whitespaces));" }.joined(separator: " ")
+            out.functions.append("/* kernel @\(k): \(title) */\nstatic void \(name)_\(k)(\(kernelParameters)) {\n    \(unused)\n"
+                                 + lines.map { "    " + $0 }.joined(separator: "\n") + "\n}\n")
+            out.calls.append("    \(name)_\(k)(\(entryArguments));")
         }
-        let output = graph.outputs[0]
-        let outputSize = count(output.value), inputSize = count(input)
-        let outPointer: String
-        if let d = defining[output.value], graph.nodes[d].op == .const {
-            body.append("    for (long i = 0; i < \(outputSize); i++) output[i] = \(CWriter.literal(graph.nodes[d].attrs.float("value")));")
-            outPointer = ""
-        } else {
-            outPointer = try pointer(output.value)
-            body.append("    memcpy(output, \(outPointer), \(outputSize) * sizeof(float));")
-        }
-        _ = outPointer
-
-        // Constants: every parameter and state the kernels read.
-        var constants: [String] = []
         for n in graph.nodes where n.op == .param || n.op == .state {
             let t = values[n.result]!
-            let id = identifier(n.result)
             var items: [String] = []
             for (i, v) in t.data.enumerated() {
                 items.append(CWriter.literal(v) + (i % 6 == 5 ? ",\n    " : ", "))
             }
-            constants.append("/* %\(n.result): \(n.type!) */\nstatic const float \(id)[\(max(t.count, 1))] = {\n    " + items.joined() + "\n};\n")
+            out.constants.append("/* %\(n.result): \(n.type!) */\nstatic const float \(identifier(n.result))[\(max(t.count, 1))] = {\n    " + items.joined() + "\n};\n")
         }
-        let arenaFloats = max(plan.peakBytes / 4, 1)
-        let code = functions.joined() + body.joined()
+        out.arenaFloats = max(plan.peakBytes / 4, 1)
+        out.scratchFloats = scratchFloats
+        let code = out.functions.joined()
+        out.usesArena = code.contains("\(name)_arena")
+        out.usesScratch = code.contains("\(name)_scratch")
+        return out
+    }
+
+    /// A statement copying a graph output's value to `destination`
+    /// (memmove: an output may be an input the entry also writes).
+    mutating func copy(_ value: String, to destination: String) throws -> String {
+        let size = count(value)
+        if let d = defining[value], graph.nodes[d].op == .const {
+            return "    for (long i = 0; i < \(size); i++) \(destination)[i] = \(CWriter.literal(graph.nodes[d].attrs.float("value")));"
+        }
+        return "    memmove(\(destination), \(try pointer(value)), \(size) * sizeof(float));"
+    }
+
+    /// A classifier: one image in, logits out.
+    mutating func classifier() throws -> EmittedC {
+        let input = inputs.keys.first!
+        var program = try program()
+        let output = graph.outputs[0]
+        let outputSize = count(output.value), inputSize = count(input)
+        program.calls.append(try copy(output.value, to: "output"))
         let upper = name.uppercased()
         let header = """
             /* \(name).h: inference for @\(graph.name), generated by nasc emit-c. C99, needs only libm. */
@@ -122,7 +157,7 @@ struct CWriter {
             /* Logits out. */
             #define \(upper)_OUTPUT_SIZE \(outputSize)
             /* Static memory the model uses (arena and scratch), in bytes. */
-            #define \(upper)_ARENA_BYTES \(arenaFloats * 4 + scratchFloats * 4)
+            #define \(upper)_ARENA_BYTES \(program.staticBytes)
 
             /* Runs the model on one image. Not reentrant: it uses one static arena. */
             void \(name)_infer(const float *input, float *output);
@@ -131,13 +166,9 @@ struct CWriter {
 
             """
         let source = "/* \(name).c: inference for @\(graph.name), generated by nasc emit-c. Weights are exact hex-float constants. */\n"
-            + "#include <math.h>\n#include <string.h>\n#include \"\(name).h\"\n\n"
-            + constants.joined(separator: "\n") + "\n"
-            + (code.contains("\(name)_arena") ? "static float \(name)_arena[\(arenaFloats)];\n" : "")
-            + (code.contains("\(name)_scratch") ? "static float \(name)_scratch[\(max(scratchFloats, 1))];\n" : "") + "\n"
-            + functions.joined(separator: "\n") + "\n"
-            + "void \(name)_infer(const float *input, float *output) {\n" + body.joined(separator: "\n") + "\n}\n"
-        return EmittedC(name: name, header: header, source: source, driver: CWriter.driver(name, shape(input)),
-                        inputSize: inputSize, outputSize: outputSize, arenaBytes: arenaFloats * 4 + scratchFloats * 4)
+            + program.source(name, includes: ["<math.h>", "<string.h>", "\"\(name).h\""],
+                             entry: "void \(name)_infer(const float *input, float *output) {\n" + program.calls.joined(separator: "\n") + "\n}\n")
+        return EmittedC(name: name, header: header, source: source, driver: CWriter.classifierDriver(name, shape(input)),
+                        summary: "input \(inputSize) floats, output \(outputSize), static memory \(program.staticBytes) bytes")
     }
 }

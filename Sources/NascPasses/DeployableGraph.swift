@@ -32,13 +32,17 @@ public struct DeployableGraph: Sendable {
         }
         g.inputs = inputs
         let deployable = DeployableGraph(graph: g, weights: weights ?? [:], input: inputs[0], output: g.outputs[0])
-        guard let weights else { return deployable }
-        for n in g.nodes where n.op == .param || n.op == .state {
+        if let weights { try checkWeights(weights, of: g) }
+        return deployable
+    }
+
+    /// Every parameter and state of `graph` has a finite tensor of its shape in `weights`.
+    public static func checkWeights(_ weights: [String: Tensor], of graph: Graph) throws(PassError) {
+        for n in graph.nodes where n.op == .param || n.op == .state {
             guard let v = weights[n.result] else { throw PassError("the weights have no tensor for '%\(n.result)'") }
             guard v.shape == n.type!.bound(batch: 1) else { throw PassError("'%\(n.result)' is \(v.shape) in the weights but \(n.type!) in the graph") }
         }
-        try deployable.checkFinite(" in the weights")
-        return deployable
+        try checkFinite(weights, of: graph, " in the weights")
     }
 
     /// Each value's users; a graph output counts as one (an identity named
@@ -53,6 +57,10 @@ public struct DeployableGraph: Sendable {
     /// Weights become constants in the exported model: a NaN or an infinity
     /// there means training diverged, and would compute nothing useful.
     public func checkFinite(_ context: String) throws(PassError) {
+        try Self.checkFinite(weights, of: graph, context)
+    }
+
+    static func checkFinite(_ weights: [String: Tensor], of graph: Graph, _ context: String) throws(PassError) {
         for n in graph.nodes where n.op == .param || n.op == .state {
             guard let t = weights[n.result], let bad = t.data.firstIndex(where: { !Float($0).isFinite }) else { continue }
             throw PassError("'%\(n.result)' holds \(t.data[bad]) at element \(bad)\(context): exporting needs finite weights (did training diverge?)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NascCEmitter
 import NascIR
+import NascPasses
 import NascTraining
 
 struct EmitC: ParsableCommand {
@@ -16,8 +17,15 @@ struct EmitC: ParsableCommand {
             classifies the images of an IDX or raw float32 file), and prints \
             the cc line that builds them.
 
-            Example:
+            For a recurrent cell trained with `nasc train-lm`, the entry is \
+            NAME_step (one word and the state in, the next word's logits and \
+            the state out), NAME.c also holds the vocabulary (from --data's \
+            training text, as the trainer built it), and NAME_main.c prints \
+            the perplexity of a text file.
+
+            Examples:
               nasc emit-c ir-specs/models/reference_cnn.nasir --weights cnn.ckpt --out cnn --name cnn
+              nasc emit-c ir-specs/models/lstm_cell.nasir --weights lstm.ckpt --out lstm --name lstm
             """)
 
     @OptionGroup var model: TrainedModel
@@ -28,11 +36,32 @@ struct EmitC: ParsableCommand {
     @Option(help: "Name of the files and the C symbols (default: the graph's name).")
     var name: String?
 
+    @Option(help: "For a recurrent cell: layers of cells, as trained.")
+    var layers = 2
+
+    @OptionGroup(title: "For a recurrent cell") var dataFlags: TextDataFlags
+
+    func validate() throws {
+        try FlagCheck.int(layers, "--layers", 1...64)
+    }
+
     func run() throws {
         try reportingErrors {
-            let (graph, weights) = try model.load()
+            let graph = try IRInput.load(model.file)
+            let isCell = (try? LanguageModel.interface(of: graph)) != nil
             let emitted: EmittedC
-            do { emitted = try CEmitter.emit(graph, weights: weights, name: name ?? graph.name) } catch {
+            do {
+                if isCell {
+                    // The checkpoint holds the whole language model's weights (%l0.W for the cell's %W).
+                    let weights = try model.checkpointFlags.saved(model.weights, from: graph).tensors
+                    let text = try dataFlags.load()
+                    emitted = try CEmitter.emitLanguageModel(cell: graph, weights: weights, vocabulary: text.vocabulary,
+                                                             layers: layers, name: name ?? graph.name)
+                } else {
+                    let weights = try model.checkpointFlags.weights(model.weights, for: graph).tensors
+                    emitted = try CEmitter.emit(graph, weights: weights, name: name ?? graph.name)
+                }
+            } catch let e as CommandError { throw e } catch {
                 throw CommandError("\(model.file): error: \(error)")
             }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -40,7 +69,7 @@ struct EmitC: ParsableCommand {
             try emitted.header.write(toFile: "\(out)/\(n).h", atomically: true, encoding: .utf8)
             try emitted.source.write(toFile: "\(out)/\(n).c", atomically: true, encoding: .utf8)
             try emitted.driver.write(toFile: "\(out)/\(n)_main.c", atomically: true, encoding: .utf8)
-            print("wrote \(out)/\(n).h, \(out)/\(n).c, \(out)/\(n)_main.c (input \(emitted.inputSize) floats, output \(emitted.outputSize), static memory \(emitted.arenaBytes) bytes)")
+            print("wrote \(out)/\(n).h, \(out)/\(n).c, \(out)/\(n)_main.c (\(emitted.summary))")
             print("build: cd \(out) && \(emitted.compileCommand)")
         }
     }

@@ -53,10 +53,17 @@ struct CheckpointFlags: ParsableArguments {
     /// its shape, from this graph unless --allow-other-graph; a CommandError
     /// naming the file otherwise.
     func weights(_ path: String, for graph: NascIR.Graph) throws -> Checkpoint {
+        let checkpoint = try saved(path, from: graph)
+        do { try checkpoint.check(against: graph, path: path) } catch { throw CommandError("\(error)") }
+        return checkpoint
+    }
+
+    /// A checkpoint saved from `graph` (or any graph with --allow-other-graph),
+    /// whatever model it was part of: a language model's, from its cell.
+    func saved(_ path: String, from graph: NascIR.Graph) throws -> Checkpoint {
         do {
             let checkpoint = try Checkpoint.read(path)
             try checkpoint.checkGraph(graph, path: path, allowOther: allowOtherGraph)
-            try checkpoint.check(against: graph, path: path)
             return checkpoint
         } catch { throw CommandError("\(error)") }
     }

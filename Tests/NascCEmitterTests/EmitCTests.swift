@@ -6,6 +6,7 @@ import NascInterpreter
 import NascLLVM
 import NascRuntime
 import NascPasses
+import NascTestSupport
 import NascTraining
 import XCTest
 
@@ -15,20 +16,6 @@ import XCTest
 final class EmitCTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let fashion = "/usr/share/datasets/fashion-mnist"
-
-    func sh(_ command: String, in dir: String) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
 
     func load(_ path: String) throws -> Graph { try Verifier.parseAndVerify(Array(try String(contentsOfFile: path, encoding: .utf8).utf8)) }
 
@@ -56,10 +43,10 @@ final class EmitCTests: XCTestCase {
         }
         let strict = "-std=c99 -O2 -Wall -Wextra -Werror small_cnn.c small_cnn_main.c -lm"
         for (cc, out) in [("gcc", "model_gcc"), ("clang", "model_clang")] {
-            let r = try sh("\(cc) \(strict) -o \(out)", in: dir)
+            let r = try shell("\(cc) \(strict) -o \(out)", in: dir)
             XCTAssertEqual(r.status, 0, "\(cc) failed:\n\(r.err)")
         }
-        let sanitized = try sh("clang -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all small_cnn.c small_cnn_main.c -lm -o model_san", in: dir)
+        let sanitized = try shell("clang -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all small_cnn.c small_cnn_main.c -lm -o model_san", in: dir)
         XCTAssertEqual(sanitized.status, 0, sanitized.err)
 
         // 200 test images as raw float32 (the driver's second format) and as IDX.
@@ -68,11 +55,11 @@ final class EmitCTests: XCTestCase {
         for v in test.pixels { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         try raw.write(to: URL(fileURLWithPath: "\(dir)/images.f32"))
 
-        let c = try sh("./model_gcc --logits --raw images.f32", in: dir)
+        let c = try shell("./model_gcc --logits --raw images.f32", in: dir)
         XCTAssertEqual(c.status, 0, c.err)
         let cLogits = c.out.split(separator: "\n").map { $0.split(separator: " ").map { Double($0)! } }
         XCTAssertEqual(cLogits.count, 200)
-        let asan = try sh("./model_san --raw images.f32", in: dir)
+        let asan = try shell("./model_san --raw images.f32", in: dir)
         XCTAssertEqual(asan.status, 0, "sanitizers:\n\(asan.err)")
         XCTAssertFalse(asan.err.contains("runtime error"), asan.err)
 
@@ -81,7 +68,7 @@ final class EmitCTests: XCTestCase {
         var idx = Data([0, 0, 8, 3, 0, 0, 0, 200, 0, 0, 0, 28, 0, 0, 0, 28])
         idx.append(contentsOf: test.pixels.map { UInt8(($0 * 255).rounded()) })
         try idx.write(to: URL(fileURLWithPath: "\(dir)/images.idx"))
-        let fromIDX = try sh("./model_san images.idx", in: dir)
+        let fromIDX = try shell("./model_san images.idx", in: dir)
         XCTAssertEqual(fromIDX.status, 0, fromIDX.err)
         XCTAssertEqual(fromIDX.out.split(separator: "\n").count, 200)
         let hostile: [(String, Data, String)] = [
@@ -93,12 +80,12 @@ final class EmitCTests: XCTestCase {
         ]
         for (name, bytes, message) in hostile {
             try bytes.write(to: URL(fileURLWithPath: "\(dir)/\(name)"))
-            let r = try sh("./model_san \(name)", in: dir)
+            let r = try shell("./model_san \(name)", in: dir)
             XCTAssertEqual(r.status, 1, "\(name): \(r.err)")
             XCTAssertTrue(r.err.contains(message), "\(name): \(r.err)")
             XCTAssertFalse(r.err.contains("runtime error"), "\(name): \(r.err)")
         }
-        let partial = try sh("./model_san --raw truncated.idx", in: dir)
+        let partial = try shell("./model_san --raw truncated.idx", in: dir)
         XCTAssertEqual(partial.status, 1, partial.err)
         XCTAssertTrue(partial.err.contains("not a whole image"), partial.err)
 
@@ -158,13 +145,13 @@ final class EmitCTests: XCTestCase {
         for (file, text) in [("acts.h", emitted.header), ("acts.c", emitted.source), ("acts_main.c", emitted.driver)] {
             try text.write(toFile: "\(dir)/\(file)", atomically: true, encoding: .utf8)
         }
-        let build = try sh("cc -std=c99 -O2 -Wall -Wextra -Werror acts.c acts_main.c -lm -o acts", in: dir)
+        let build = try shell("cc -std=c99 -O2 -Wall -Wextra -Werror acts.c acts_main.c -lm -o acts", in: dir)
         XCTAssertEqual(build.status, 0, build.err)
         let values = (0..<(8 * 12)).map { Double($0 % 13) * 0.45 - 2.7 }
         var raw = Data()
         for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         try raw.write(to: URL(fileURLWithPath: "\(dir)/x.f32"))
-        let run = try sh("./acts --logits --raw x.f32", in: dir)
+        let run = try shell("./acts --logits --raw x.f32", in: dir)
         XCTAssertEqual(run.status, 0, run.err)
         let c = run.out.split(separator: "\n").flatMap { $0.split(separator: " ").map { Double($0)! } }
         let input = Tensor(shape: [8, 12], data: values.map { Double(Float($0)) })

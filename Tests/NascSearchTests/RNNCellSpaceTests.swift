@@ -18,7 +18,7 @@ final class RNNCellSpaceTests: XCTestCase {
                 let text = space.ir(random(space, &rng))
                 let graph = try Verifier.parseAndVerify(Array(text.utf8))
                 XCTAssertEqual(graph.outputs.map(\.label), ["h", "c"])
-                XCTAssertEqual(graph.nodes.filter { $0.op == .param }.count, 2 * base)
+                XCTAssertEqual(graph.nodes.filter { $0.op == .param }.count, 3 * base)
             }
         }
     }
