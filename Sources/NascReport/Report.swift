@@ -157,7 +157,7 @@ public enum Report {
         guard let shape = run.shape else { return .p(.text("\(run.name): its settings do not say which space its children come from.")) }
         return .div(.h3(.text("\(run.name)")), .if(best.isEmpty, .p(.text("no child has trained yet"))),
                     .forEach(Array(best.enumerated())) { rank, t in
-            let ir = shape.ir(t.decisions, name: "trial\(t.id)")
+            let ir = shape.space.layers(forDecisions: t.decisions.count) != nil ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
             var drawing: Body = .p(.class("meta"), .text("(install Graphviz's dot to draw it)"))
             if Graphviz.executable != nil, let graph = try? Verifier.parseAndVerify(Array(ir.utf8)), let svg = try? Graphviz.svg(GraphDot.text(graph)) {
                 // dot's SVG, without its XML prologue, scaled to the column.

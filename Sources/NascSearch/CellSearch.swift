@@ -88,6 +88,11 @@ public final class CellSearch {
 
     public func run() throws -> Outcome {
         let decisionCount = options.space.decisions.count
+        // Every cell would fail the same way on a text too short for one batch: say so once, before any.
+        let needed = options.batch * (options.steps + 1)
+        for (name, stream, flag) in [("training", text.train, "--train-words"), ("validation", text.validation, "--validation-words")] where stream.count < needed {
+            throw SearchError(message: "the proxy's \(name) text has \(stream.count) words, too few for one batch of \(options.batch) rows of \(options.steps + 1) words (\(needed)): raise \(flag), or give a longer text")
+        }
         var strategy: SearchStrategy
         switch options.strategy {
         case "random": strategy = RandomSearch(options: options.space.decisions.map(\.options), seed: options.seed)

@@ -27,7 +27,8 @@ public struct ChildShape: Equatable, Sendable {
     }
 
     public init?(json: [String: Any]) {
-        guard let layers = json["layers"] as? Int else { return nil }
+        // A cell search's "layers" are its proxy language model's.
+        guard let layers = json["layers"] as? Int, json["space"] as? String != "rnn-cell" else { return nil }
         self.init(space: CNNSpace(layers: layers, strides: json["strides"] as? Bool ?? false, poolEvery: json["pool_every"] as? Int ?? 0),
                   channels: json["channels"] as? Int ?? 1, size: json["size"] as? Int ?? 28, classes: json["classes"] as? Int ?? 10)
     }

@@ -43,6 +43,7 @@ struct ReportCommand: ParsableCommand {
             let data = try runs.map { run -> RunData in
                 let store = try StoreLocation.open(run)
                 guard try store.settings() != nil else { throw CommandError("\(run): error: not a search run (its store holds no search settings)") }
+                try StoreLocation.refuseCellSearch(store, run, "report")
                 return try RunData(name: (run as NSString).lastPathComponent, store: store)
             }
             var options = Report.Options()

@@ -303,6 +303,7 @@ struct Retrain: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard let shape = ChildShape.recorded(in: folder) else {
+                if let store = try? StoreLocation.open(folder: folder, url: nil) { try StoreLocation.refuseCellSearch(store, folder, "retrain") }
                 throw CommandError("\(folder): error: not a search run folder (no readable search.json)")
             }
             let store = try StoreLocation.open(folder: folder, url: nil)

@@ -33,6 +33,15 @@ enum StoreLocation {
         return try TrialStore(path: path)
     }
 
+    /// A cell search's store (nasc search-cells) holds cells and
+    /// perplexities, not CNN children and accuracies: commands that only
+    /// understand CNN searches refuse it by name instead of misreading it.
+    static func refuseCellSearch(_ store: TrialStore, _ run: String, _ command: String) throws {
+        guard (try store.settings())?["space"] as? String == "rnn-cell" else { return }
+        throw CommandError("\(run): error: a cell search (nasc search-cells): `nasc \(command)` reads CNN searches; "
+                           + "`nasc status \(run)` shows its best cell, and `nasc train-lm \(run)/best.nasir` trains it at full size")
+    }
+
     static func connect(_ text: String) throws -> Database {
         guard StorageURL.isPostgres(text) else {
             throw CommandError("\(text): error: --storage takes a postgresql:// URL (the default store is trials.db in the run folder)")

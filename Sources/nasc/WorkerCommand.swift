@@ -94,7 +94,10 @@ struct WorkerCommand: ParsableCommand {
             let ready = folder.map { FileManager.default.fileExists(atPath: "\($0)/trials.db") || StoreLocation.recordedURL($0) != nil } ?? true
             if ready {
                 let store = try StoreLocation.open(folder: folder, url: storageFlags.url)
-                if try store.settings() != nil { return store }
+                if try store.settings() != nil {
+                    try StoreLocation.refuseCellSearch(store, url?.description ?? folder!, "worker")
+                    return store
+                }
             }
             if !waited { print("worker: waiting for a search to start in \(url?.description ?? folder!)"); fflush(stdout); waited = true }
             Thread.sleep(forTimeInterval: 0.5)
@@ -172,8 +175,14 @@ struct Status: ParsableCommand {
                   + (promotions > 0 ? "\(promotions) promotion(s) to higher rungs done, " : "")
                   + "\(counts["running"] ?? 0) running, \(counts["queued"] ?? 0) queued")
             if let best = try store.ranked().first(where: \.succeeded) {
-                print(String(format: "best so far: trial %d%@, reward %.4f, validation accuracy %.4f, %d parameters, %.1f MFLOP/image",
-                             best.id, best.rung > 0 ? " (rung \(best.rung))" : "", best.reward, best.validationAccuracy, best.parameters, Double(best.flops) / 1e6))
+                // A cell search (search-cells) keeps each cell's validation perplexity where a CNN search keeps accuracy.
+                if settings["space"] as? String == "rnn-cell" {
+                    print(String(format: "best so far: trial %d, reward %.6f, validation perplexity %.1f, %d parameters",
+                                 best.id, best.reward, best.validationAccuracy, best.parameters))
+                } else {
+                    print(String(format: "best so far: trial %d%@, reward %.4f, validation accuracy %.4f, %d parameters, %.1f MFLOP/image",
+                                 best.id, best.rung > 0 ? " (rung \(best.rung))" : "", best.reward, best.validationAccuracy, best.parameters, Double(best.flops) / 1e6))
+                }
             }
             let now = WorkQueue.now
             for job in try store.jobs(status: "running") {

@@ -24,6 +24,35 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(missing.output.contains("/nonexistent/run: error"), missing.output)
     }
 
+    /// A cell search's folder (cells and perplexities) is named as such by
+    /// the commands that read CNN searches, never misread or crashed on;
+    /// `nasc status` shows its best cell's perplexity.
+    func testCNNCommandsNameACellSearch() throws {
+        let data = dir.appendingPathComponent("ptb").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let words = (0..<40).map { "w\($0 % 13)" }
+        let line = " " + words.joined(separator: " ") + " \n"
+        for split in ["train", "valid", "test"] {
+            try String(repeating: line, count: 30).write(toFile: "\(data)/ptb.\(split).txt", atomically: true, encoding: .utf8)
+        }
+        let run = dir.appendingPathComponent("cells").path
+        let short = try MutatedSpecTests.nasc(["search-cells", "--children", "2", "--train-words", "100", "--data", data, "--out", run], timeout: 60)
+        XCTAssertEqual(short.status, 1, short.output)
+        XCTAssertTrue(short.output.contains("the proxy's training text has 100 words, too few for one batch of 20 rows of 36 words (720): raise --train-words"), short.output)
+        let search = try MutatedSpecTests.nasc(["search-cells", "--children", "2", "--base", "2", "--hidden", "4", "--final-hidden", "4",
+                                                 "--train-words", "1000", "--validation-words", "1000", "--data", data, "--out", run], timeout: 300)
+        XCTAssertEqual(search.status, 0, search.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/best.nasir"), search.output)
+        let status = try MutatedSpecTests.nasc(["status", run], timeout: 60)
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssertTrue(status.output.contains("validation perplexity"), status.output)
+        for command in [["report", run, "--out", dir.appendingPathComponent("r.html").path], ["retrain", run], ["worker", run]] {
+            let r = try MutatedSpecTests.nasc(command, timeout: 60)
+            XCTAssertEqual(r.status, 1, "\(command[0]): \(r.output)")
+            XCTAssertTrue(r.output.contains("\(run): error: a cell search (nasc search-cells): `nasc \(command[0])` reads CNN searches"), r.output)
+        }
+    }
+
     func testDotWritesGraphvizAndRefusesBadInput() throws {
         let model = IRSpecTests.packageRoot.appendingPathComponent("ir-specs/models/reference_cnn.nasir").path
         let text = try MutatedSpecTests.nasc(["dot", model, "--after", "plan", "--batch", "4"], timeout: 120)
