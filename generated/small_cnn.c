@@ -909,27 +909,76 @@ static const float small_cnn_n2_b[16] = {
 
 static float small_cnn_arena[7840];
 static float small_cnn_scratch[6272];
+static float small_cnn_col[14112];
+
+static void small_cnn_gemm(const float *w, const float *col, float *out, long rows, long depth, long columns) {
+    /* Where the blocks end: separate loops from there on, so that with
+       constant sizes a compiler sees which loops never run. */
+    const long block_rows = rows - rows % 4, block_columns = columns - columns % 16;
+    for (long o = 0; o < block_rows; o += 4) {
+        const float *w0 = w + o * depth, *w1 = w0 + depth, *w2 = w1 + depth, *w3 = w2 + depth;
+        float *out0 = out + o * columns, *out1 = out0 + columns, *out2 = out1 + columns, *out3 = out2 + columns;
+        for (long p = 0; p < block_columns; p += 16) {
+            float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+            for (long k = 0; k < depth; k++) {
+                const float *c = col + k * columns + p;
+                const float v0 = w0[k], v1 = w1[k], v2 = w2[k], v3 = w3[k];
+                for (int j = 0; j < 16; j++) {
+                    a0[j] += v0 * c[j];
+                    a1[j] += v1 * c[j];
+                    a2[j] += v2 * c[j];
+                    a3[j] += v3 * c[j];
+                }
+            }
+            for (int j = 0; j < 16; j++) {
+                out0[p + j] = a0[j];
+                out1[p + j] = a1[j];
+                out2[p + j] = a2[j];
+                out3[p + j] = a3[j];
+            }
+        }
+        for (long p = block_columns; p < columns; p++) {
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            for (long k = 0; k < depth; k++) {
+                const float c = col[k * columns + p];
+                s0 += w0[k] * c;
+                s1 += w1[k] * c;
+                s2 += w2[k] * c;
+                s3 += w3[k] * c;
+            }
+            out0[p] = s0;
+            out1[p] = s1;
+            out2[p] = s2;
+            out3[p] = s3;
+        }
+    }
+    for (long o = block_rows; o < rows; o++) {
+        float *row = out + o * columns;
+        for (long p = 0; p < columns; p++) row[p] = 0.0f;
+        for (long k = 0; k < depth; k++) {
+            const float v = w[o * depth + k];
+            const float *c = col + k * columns;
+            for (long p = 0; p < columns; p++) row[p] += v * c[p];
+        }
+    }
+}
 
 /* kernel @k0: %c1 = conv2d, %n1 = bias_add, %h1 = relu */
 static void small_cnn_k0(const float *input) {
     (void)input;
-    memset(small_cnn_scratch, 0, 6272 * sizeof(float));
-    for (long o = 0; o < 8; o++)
-      for (long c = 0; c < 1; c++)
-        for (long kh = 0; kh < 3; kh++) {
-          long ohlo = (1 - kh + 0) / 1; if (1 - kh <= 0) ohlo = 0;
-          long ohhi = (28 - kh) / 1 + 1; if (ohhi > 28) ohhi = 28;
-          for (long kw = 0; kw < 3; kw++) {
-            long owlo = (1 - kw + 0) / 1; if (1 - kw <= 0) owlo = 0;
-            long owhi = (28 - kw) / 1 + 1; if (owhi > 28) owhi = 28;
-            const float wv = small_cnn_n1_w[((o * 1 + c) * 3 + kh) * 3 + kw];
-            for (long oh = ohlo; oh < ohhi; oh++) {
-              const float *row = input + (c * 28 + oh * 1 - 1 + kh) * 28 - 1 + kw;
-              float *dst = small_cnn_scratch + (o * 28 + oh) * 28;
-              for (long ow = owlo; ow < owhi; ow++) dst[ow] += wv * row[ow * 1];
+    for (long c = 0; c < 1; c++)
+      for (long kh = 0; kh < 3; kh++)
+        for (long kw = 0; kw < 3; kw++) {
+          float *col = small_cnn_col + ((c * 3 + kh) * 3 + kw) * 784;
+          for (long oh = 0; oh < 28; oh++) {
+            const long ih = oh * 1 - 1 + kh;
+            for (long ow = 0; ow < 28; ow++) {
+              const long iw = ow * 1 - 1 + kw;
+              col[oh * 28 + ow] = ih >= 0 && ih < 28 && iw >= 0 && iw < 28 ? input[(c * 28 + ih) * 28 + iw] : 0.0f;
             }
           }
         }
+    small_cnn_gemm(small_cnn_n1_w, small_cnn_col, small_cnn_scratch, 8, 9, 784);
     for (long i = 0; i < 6272; i++) {
       long ch = (i / 784) % 8;
       float t1 = (small_cnn_scratch[i] + small_cnn_n1_b[ch]);
@@ -962,23 +1011,19 @@ static void small_cnn_k1(const float *input) {
 /* kernel @k2: %c2 = conv2d, %n2 = bias_add, %h2 = relu */
 static void small_cnn_k2(const float *input) {
     (void)input;
-    memset(small_cnn_scratch, 0, 3136 * sizeof(float));
-    for (long o = 0; o < 16; o++)
-      for (long c = 0; c < 8; c++)
-        for (long kh = 0; kh < 3; kh++) {
-          long ohlo = (1 - kh + 0) / 1; if (1 - kh <= 0) ohlo = 0;
-          long ohhi = (14 - kh) / 1 + 1; if (ohhi > 14) ohhi = 14;
-          for (long kw = 0; kw < 3; kw++) {
-            long owlo = (1 - kw + 0) / 1; if (1 - kw <= 0) owlo = 0;
-            long owhi = (14 - kw) / 1 + 1; if (owhi > 14) owhi = 14;
-            const float wv = small_cnn_n2_w[((o * 8 + c) * 3 + kh) * 3 + kw];
-            for (long oh = ohlo; oh < ohhi; oh++) {
-              const float *row = (small_cnn_arena + 6272) + (c * 14 + oh * 1 - 1 + kh) * 14 - 1 + kw;
-              float *dst = small_cnn_scratch + (o * 14 + oh) * 14;
-              for (long ow = owlo; ow < owhi; ow++) dst[ow] += wv * row[ow * 1];
+    for (long c = 0; c < 8; c++)
+      for (long kh = 0; kh < 3; kh++)
+        for (long kw = 0; kw < 3; kw++) {
+          float *col = small_cnn_col + ((c * 3 + kh) * 3 + kw) * 196;
+          for (long oh = 0; oh < 14; oh++) {
+            const long ih = oh * 1 - 1 + kh;
+            for (long ow = 0; ow < 14; ow++) {
+              const long iw = ow * 1 - 1 + kw;
+              col[oh * 14 + ow] = ih >= 0 && ih < 14 && iw >= 0 && iw < 14 ? (small_cnn_arena + 6272)[(c * 14 + ih) * 14 + iw] : 0.0f;
             }
           }
         }
+    small_cnn_gemm(small_cnn_n2_w, small_cnn_col, small_cnn_scratch, 16, 72, 196);
     for (long i = 0; i < 3136; i++) {
       long ch = (i / 196) % 16;
       float t1 = (small_cnn_scratch[i] + small_cnn_n2_b[ch]);
@@ -1017,15 +1062,7 @@ static void small_cnn_k4(const float *input) {
 /* kernel @k5: %z3 = matmul, %logits = bias_add */
 static void small_cnn_k5(const float *input) {
     (void)input;
-    for (long i = 0; i < 1; i++) {
-      float *row = small_cnn_scratch + i * 10;
-      for (long j = 0; j < 10; j++) row[j] = 0.0f;
-      for (long t = 0; t < 400; t++) {
-        const float av = (small_cnn_arena + 0)[i * 400 + t];
-        const float *brow = small_cnn_w3 + t * 10;
-        for (long j = 0; j < 10; j++) row[j] += av * brow[j];
-      }
-    }
+    small_cnn_gemm((small_cnn_arena + 0), small_cnn_w3, small_cnn_scratch, 1, 400, 10);
     for (long i = 0; i < 10; i++) {
       long ch = (i / 1) % 10;
       float t1 = (small_cnn_scratch[i] + small_cnn_b3[ch]);

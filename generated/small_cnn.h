@@ -7,7 +7,7 @@
 /* Logits out. */
 #define SMALL_CNN_OUTPUT_SIZE 10
 /* Static memory the model uses (arena and scratch), in bytes. */
-#define SMALL_CNN_ARENA_BYTES 56448
+#define SMALL_CNN_ARENA_BYTES 112896
 
 /* Runs the model on one image. Not reentrant: it uses one static arena. */
 void small_cnn_infer(const float *input, float *output);

@@ -27,7 +27,9 @@ public struct EmittedC: Sendable {
     /// What goes in and out, and the static memory, for a person.
     public var summary: String
 
-    public var compileCommand: String { "cc -std=c99 -O2 -o \(name) \(name).c \(name)_main.c -lm" }
+    /// -O3 vectorizes the matrix products' register blocks fully (about
+    /// twice as fast as -O2 here); drop -march=native for a portable build.
+    public var compileCommand: String { "cc -std=c99 -O3 -march=native -o \(name) \(name).c \(name)_main.c -lm" }
 }
 
 public enum CEmitter {

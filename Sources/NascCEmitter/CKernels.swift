@@ -15,33 +15,30 @@ extension CWriter {
         let s = shape(n.result)
         switch n.op {
         case .conv2d:
-            // Zero the output, then accumulate one tap at a time over the
-            // output positions whose input is inside the image: the inner
-            // loop runs over a contiguous row, which compilers vectorize.
+            // im2col, then one matrix product: the columns (one row per tap
+            // c, kh, kw; one column per output pixel; zeros where the window
+            // leaves the image) go to a static buffer, and `gemm` multiplies
+            // the filters by them. Each output still sums its taps in the
+            // order c, kh, kw, as a direct convolution would.
             let (xs, ws) = (shape(n.operands[0]), shape(n.operands[1]))
             let st = n.attrs.ints("stride"), pad = n.attrs.symbol("pad")
             let ah = Axis(size: xs[2], kernel: ws[2], stride: st[0], pad: pad), aw = Axis(size: xs[3], kernel: ws[3], stride: st[1], pad: pad)
-            func range(_ a: Axis, _ k: String, _ o: String) -> [String] {
-                // o*stride - pad + k in [0, size)  <=>  o in [lo, hi)
-                ["long \(o)lo = (\(a.padBefore) - \(k) + \(a.stride - 1)) / \(a.stride); if (\(a.padBefore) - \(k) <= 0) \(o)lo = 0;",
-                 "long \(o)hi = (\(a.size - 1 + a.padBefore) - \(k)) / \(a.stride) + 1; if (\(o)hi > \(a.outputs)) \(o)hi = \(a.outputs);"]
-            }
+            let taps = ws[1] * ws[2] * ws[3], pixels = ah.outputs * aw.outputs
+            columnFloats = max(columnFloats, taps * pixels)
             return [
-                "memset(\(out), 0, \(s.reduce(1, *)) * sizeof(float));",
-                "for (long o = 0; o < \(ws[0]); o++)",
-                "  for (long c = 0; c < \(ws[1]); c++)",
-                "    for (long kh = 0; kh < \(ws[2]); kh++) {",
-            ] + range(ah, "kh", "oh").map { "      " + $0 } + [
-                "      for (long kw = 0; kw < \(ws[3]); kw++) {",
-            ] + range(aw, "kw", "ow").map { "        " + $0 } + [
-                "        const float wv = \(x[1])[((o * \(ws[1]) + c) * \(ws[2]) + kh) * \(ws[3]) + kw];",
-                "        for (long oh = ohlo; oh < ohhi; oh++) {",
-                "          const float *row = \(x[0]) + (c * \(ah.size) + oh * \(ah.stride) - \(ah.padBefore) + kh) * \(aw.size) - \(aw.padBefore) + kw;",
-                "          float *dst = \(out) + (o * \(ah.outputs) + oh) * \(aw.outputs);",
-                "          for (long ow = owlo; ow < owhi; ow++) dst[ow] += wv * row[ow * \(aw.stride)];",
+                "for (long c = 0; c < \(ws[1]); c++)",
+                "  for (long kh = 0; kh < \(ws[2]); kh++)",
+                "    for (long kw = 0; kw < \(ws[3]); kw++) {",
+                "      float *col = \(name)_col + ((c * \(ws[2]) + kh) * \(ws[3]) + kw) * \(pixels);",
+                "      for (long oh = 0; oh < \(ah.outputs); oh++) {",
+                "        const long ih = oh * \(ah.stride) - \(ah.padBefore) + kh;",
+                "        for (long ow = 0; ow < \(aw.outputs); ow++) {",
+                "          const long iw = ow * \(aw.stride) - \(aw.padBefore) + kw;",
+                "          col[oh * \(aw.outputs) + ow] = ih >= 0 && ih < \(ah.size) && iw >= 0 && iw < \(aw.size) ? \(x[0])[(c * \(ah.size) + ih) * \(aw.size) + iw] : 0.0f;",
                 "        }",
                 "      }",
                 "    }",
+                "\(name)_gemm(\(x[1]), \(name)_col, \(out), \(ws[0]), \(taps), \(pixels));",
             ]
         case .matmul:
             let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))
@@ -59,9 +56,7 @@ extension CWriter {
                     "  }",
                 ]
             }
-            // Each output row accumulates rows of b scaled by a's entries: the
-            // inner loop runs along contiguous rows, which compilers vectorize,
-            // and every element still sums over t in order, as a dot product would.
+            if !ta { return ["\(name)_gemm(\(x[0]), \(x[1]), \(out), \(m), \(k), \(p));"] }
             return [
                 "for (long i = 0; i < \(m); i++) {",
                 "  float *row = \(out) + i * \(p);",
