@@ -44,7 +44,7 @@ public final class CompiledGraph: @unchecked Sendable {
 
     /// Each kernel call: its function, its buffers, its shape figures, and
     /// how it may run as batch chunks (nil: whole batch only).
-    private let calls: [(slots: [Slot], dims: UnsafeMutablePointer<Int64>, split: BatchSplit?)]
+    private let calls: [(slots: [Slot], dims: UnsafeMutablePointer<Int64>, split: BatchSplit?, product: BLASThreads.Product?)]
     /// Each call's machine code, and the modules holding it.
     private let functions: [KernelFunction]
     private let modules: [CompiledModule]
@@ -166,7 +166,8 @@ public final class CompiledGraph: @unchecked Sendable {
             let dims = UnsafeMutablePointer<Int64>.allocate(capacity: max(k.dims.count, 1))
             dims.initialize(from: k.dims, count: k.dims.count)
             return (k.arguments.map { slots[$0]! }, dims,
-                    BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types))
+                    BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types),
+                    BLASThreads.Product(members[k.kernel] ?? [], types: types))
         }
         partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
         for n in graph.nodes where n.op == .param || n.op == .state {
@@ -327,30 +328,33 @@ public final class CompiledGraph: @unchecked Sendable {
                 case .constant: return nil
                 }
             }
-            let threads = min(max(self.threads, 1), n)
-            while workspaces.count < threads {
+            // Batch chunks run at once, at most one per example; OpenBLAS gets
+            // every thread whatever the batch (a static graph, such as an
+            // unrolled language model, runs as one "example").
+            let chunks = min(max(self.threads, 1), n)
+            while workspaces.count < chunks {
                 workspaces.append(UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64))
             }
-            while partials.count < threads - 1 { partials.append(UnsafeMutablePointer<Float>.allocate(capacity: max(partialFloats, 1))) }
+            while partials.count < chunks - 1 { partials.append(UnsafeMutablePointer<Float>.allocate(capacity: max(partialFloats, 1))) }
             let base = calls.map { $0.slots.map(address) }
             for (k, call) in calls.enumerated() {
                 let start = kernelSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-                if threads > 1, let split = call.split {
-                    // Chunk t covers examples [t*n/threads, (t+1)*n/threads).
+                if chunks > 1, let split = call.split {
+                    // Chunk t covers examples [t*n/chunks, (t+1)*n/chunks).
                     BLASThreads.setBLAS(1)
                     let (workspaces, partials) = (self.workspaces, self.partials)
-                    DispatchQueue.concurrentPerform(iterations: threads) { t in
-                        let lo = t * n / threads, hi = (t + 1) * n / threads
+                    DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                        let lo = t * n / chunks, hi = (t + 1) * n / chunks
                         var args = zip(base[k], split.bytesPerExample).map { p, bytes in p.map { $0 + lo * bytes } }
                         if case .sum(_, let result, _) = split, t > 0 { args[result] = UnsafeMutableRawPointer(partials[t - 1]) }
                         args.withUnsafeMutableBufferPointer { functions[k]($0.baseAddress, Int64(hi - lo), workspaces[t], call.dims) }
                     }
                     if case .sum(_, let result, let floats) = split {
                         let out = base[k][result]!.assumingMemoryBound(to: Float.self)
-                        for partial in partials.prefix(threads - 1) { for i in 0..<floats { out[i] += partial[i] } }
+                        for partial in partials.prefix(chunks - 1) { for i in 0..<floats { out[i] += partial[i] } }
                     }
                 } else {
-                    BLASThreads.setBLAS(threads)
+                    BLASThreads.setBLAS(call.product.map { $0.threads(batch: n, available: threads) } ?? threads)
                     var args = base[k]
                     args.withUnsafeMutableBufferPointer { functions[k]($0.baseAddress, Int64(n), workspaces[0], call.dims) }
                 }
