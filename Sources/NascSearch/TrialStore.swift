@@ -105,6 +105,10 @@ public final class TrialStore {
         // One row per strategy update, for reports: how many trials it had
         // learned from, the controller's entropy, the rewards' mean.
         try database.define("create table if not exists updates (id {id}, trials {int} not null, entropy {real}, mean_reward {real} not null, at {real} not null)")
+        // Children trained again with a final recipe (`nasc correlate`), to
+        // measure how well the search's reward ranks them: one row per child
+        // and recipe, written as each finishes, so a stopped run resumes.
+        try database.define("create table if not exists final_accuracy (trial {int} not null, recipe text not null, accuracy {real} not null, primary key (trial, recipe))")
         try WorkQueue.createTables(database)
     }
 
@@ -214,6 +218,23 @@ public final class TrialStore {
     /// Ids of the trials the strategy has not learned from yet.
     public func unobservedIDs() throws -> Set<Int> {
         Set(try database.query("select id from trials where observed = 0").compactMap { $0[0].int })
+    }
+
+    // MARK: Final accuracies
+
+    /// Records the accuracy trial `trial`'s child reached with `recipe`.
+    public func recordFinal(trial: Int, recipe: String, accuracy: Double) throws {
+        try database.query("insert into final_accuracy (trial, recipe, accuracy) values (?, ?, ?) on conflict (trial, recipe) do update set accuracy = excluded.accuracy",
+                           .int(Int64(trial)), .text(recipe), .real(accuracy))
+    }
+
+    /// The accuracies recorded with `recipe`, by trial.
+    public func finals(recipe: String) throws -> [Int: Double] {
+        var out: [Int: Double] = [:]
+        for row in try database.query("select trial, accuracy from final_accuracy where recipe = ?", .text(recipe)) {
+            if let t = row[0].int, let a = row[1].real { out[t] = a }
+        }
+        return out
     }
 
     // MARK: Integrity

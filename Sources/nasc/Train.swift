@@ -46,6 +46,36 @@ struct Train: ParsableCommand {
     @Argument(help: "The architecture (an IR file with inputs image f32[N,C,H,W] and labels i32[N], outputs loss and logits).")
     var file: String
 
+    @OptionGroup var flags: ImageTrainingFlags
+
+    @Option(help: "Seed for initialization and shuffling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Use only this many training images per epoch (quick runs).")
+    var limit: Int?
+
+    @Option(help: "Write a checkpoint here after every epoch.")
+    var save: String?
+
+    @Option(help: "Resume from this checkpoint.")
+    var resume: String?
+
+    @OptionGroup var checkpointFlags: CheckpointFlags
+
+    func validate() throws {
+        try FlagCheck.int(limit, "--limit", 1...FlagCheck.largeCount)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            try flags.train(file, seed: seed, limit: limit, save: save, resume: resume, allowOtherGraph: checkpointFlags.allowOtherGraph)
+        }
+    }
+}
+
+/// How an image classifier trains: the flags `train`, `retrain` and
+/// `correlate` share.
+struct ImageTrainingFlags: ParsableArguments {
     @OptionGroup var datasetFlags: DatasetFlags
 
     @Option(help: "Epochs.")
@@ -60,25 +90,10 @@ struct Train: ParsableCommand {
     @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.")
     var schedule = TrainingRun.defaultSchedule
 
-    @Option(help: "Seed for initialization and shuffling.")
-    var seed: UInt64 = 0
-
     @Option(help: "Training images held out for validation.")
     var validation = TrainingRun.defaultValidation
 
-    @Option(help: "Use only this many training images per epoch (quick runs).")
-    var limit: Int?
-
     @OptionGroup var threadFlags: ThreadFlags
-    var threads: Int { threadFlags.threads }
-
-    @Option(help: "Write a checkpoint here after every epoch.")
-    var save: String?
-
-    @Option(help: "Resume from this checkpoint.")
-    var resume: String?
-
-    @OptionGroup var checkpointFlags: CheckpointFlags
 
     @OptionGroup(title: "Training step")
     var training: TrainingFlags
@@ -91,17 +106,24 @@ struct Train: ParsableCommand {
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
         try FlagCheck.real(lr, "--lr", above: 0)
         try FlagCheck.int(validation, "--validation", 0...FlagCheck.largeCount)
-        try FlagCheck.int(limit, "--limit", 1...FlagCheck.largeCount)
         guard ["constant", "step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant, step or cosine") }
     }
 
-    func run() throws {
-        try reportingErrors {
-            try TrainingRun(file: file, dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr, schedule: schedule, seed: seed,
-                            validation: validation, limit: limit, threads: threads, save: save, resume: resume,
-                            allowOtherGraph: checkpointFlags.allowOtherGraph, training: training.options,
-                            augmentation: recipe.augmentation, labelSmoothing: recipe.labelSmoothing).run()
-        }
+    /// Everything above that changes the trained network, as one line:
+    /// results trained under the same line are comparable.
+    var key: String {
+        "\(datasetFlags.dataset.rawValue) epochs \(epochs) batch \(batch) lr \(lr) \(schedule) validation \(validation); "
+            + "augmentation \(recipe.augmentation.description), label smoothing \(recipe.labelSmoothing); \(training.options)"
+    }
+
+    /// Trains the architecture in `file` with these flags; its test accuracy.
+    @discardableResult
+    func train(_ file: String, seed: UInt64 = 0, limit: Int? = nil, save: String? = nil, resume: String? = nil,
+               allowOtherGraph: Bool = false, verbose: Bool = true) throws -> Double {
+        try TrainingRun(file: file, dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr, schedule: schedule, seed: seed,
+                        validation: validation, limit: limit, threads: threadFlags.threads, save: save, resume: resume,
+                        allowOtherGraph: allowOtherGraph, training: training.options,
+                        augmentation: recipe.augmentation, labelSmoothing: recipe.labelSmoothing, verbose: verbose).run()
     }
 }
 
@@ -126,8 +148,13 @@ struct TrainingRun {
     var training: TrainingOptions
     var augmentation = Augmentation()
     var labelSmoothing = 0.0
+    /// Print the set-up and every epoch (false: nothing).
+    var verbose = true
 
-    func run() throws {
+    /// Trains, and returns the test accuracy.
+    @discardableResult
+    func run() throws -> Double {
+        func say(_ line: String) { if verbose { print(line) } }
         if let save { try checkWritable(save, flag: "--save") }
         let graph = try IRInput.load(file)
         let (full, test) = try dataset.load()
@@ -143,28 +170,29 @@ struct TrainingRun {
         options.execution = ExecutionSettings(threads: threads)
         options.augmentation = augmentation
         options.labelSmoothing = labelSmoothing
-        print("@\(graph.name) on \(dataset.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
+        say("@\(graph.name) on \(dataset.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
         if !augmentation.isNone || labelSmoothing > 0 {
-            print("recipe: augmentation \(augmentation.description), label smoothing \(labelSmoothing)")
+            say("recipe: augmentation \(augmentation.description), label smoothing \(labelSmoothing)")
         }
         let start = Date()
         let trainer: Trainer
         do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }
-        print(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
-                     trainer.step.timings.kernels, Date().timeIntervalSince(start)))
+        say(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
+                   trainer.step.timings.kernels, Date().timeIntervalSince(start)))
         if let resume {
             do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
-            print("resumed from \(resume) after epoch \(trainer.epochsDone)")
+            say("resumed from \(resume) after epoch \(trainer.epochsDone)")
         }
         while trainer.epochsDone < epochs {
             let r = try trainer.trainEpoch(trainSet, validation: validationSet)
-            print(String(format: "epoch %d/%d: train loss %.4f, validation accuracy %.4f, %.1f s (%.0f img/s)",
-                         r.epoch, epochs, r.trainLoss, r.validationAccuracy, r.seconds, r.imagesPerSecond))
+            say(String(format: "epoch %d/%d: train loss %.4f, validation accuracy %.4f, %.1f s (%.0f img/s)",
+                       r.epoch, epochs, r.trainLoss, r.validationAccuracy, r.seconds, r.imagesPerSecond))
             if let save { try trainer.checkpoint().write(to: save) }
         }
         let accuracy = try trainer.evaluate(test)
-        print(String(format: "test accuracy %.4f (%d images), total %.1f s", accuracy, test.count, Date().timeIntervalSince(start)))
-        if let save { print("checkpoint: \(save)") }
+        say(String(format: "test accuracy %.4f (%d images), total %.1f s", accuracy, test.count, Date().timeIntervalSince(start)))
+        if let save { say("checkpoint: \(save)") }
+        return accuracy
     }
 }
 

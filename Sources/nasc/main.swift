@@ -20,7 +20,7 @@ struct Nasc: ParsableCommand {
               nasc emit-c nasc-run/best.nasir --weights best.ckpt --out best
             """,
         version: NascVersion.string,
-        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, Unroll.self, TrainLM.self, EvalLM.self, SearchCells.self, SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Dot.self, Retrain.self, Sample.self, EmitC.self, ExportONNX.self, ExportPyTorch.self, CacheCommand.self, Version.self])
+        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, Unroll.self, TrainLM.self, EvalLM.self, SearchCells.self, SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Dot.self, Retrain.self, Correlate.self, Sample.self, EmitC.self, ExportONNX.self, ExportPyTorch.self, CacheCommand.self, Version.self])
 }
 
 Nasc.main()

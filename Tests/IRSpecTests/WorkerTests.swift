@@ -272,6 +272,34 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(resumed.output.contains("after epoch 2") && resumed.output.contains("epoch 3/3") && !resumed.output.contains("epoch 1/3"), resumed.output)
     }
 
+    /// `nasc correlate`: a sample of a search's children trained with a
+    /// final recipe, each result recorded as it finishes; run again, it
+    /// trains nothing and prints the same correlation.
+    func testCorrelateRecordsEachChildAndResumes() throws {
+        let search = try start(searchArguments(children: 4, ["--in-process", "--strategy", "random"]), log: "search.log")
+        finish(search)
+        XCTAssertEqual(search.terminationStatus, 0, output("search.log"))
+        let arguments = ["correlate", run, "--children", "3", "--epochs", "1", "--batch", "16", "--validation", "64",
+                         "--data", dir.appendingPathComponent("data").path, "--threads", "1"]
+        let first = try MutatedSpecTests.nasc(arguments, timeout: 300)
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertTrue(first.output.contains("correlate: 3 of 4 children, spread over the ranking"), first.output)
+        XCTAssertTrue(first.output.contains("rank correlation of search reward and test accuracy over 3 children: Kendall tau-b"), first.output)
+        XCTAssertEqual(try sqlite("select count(*) from final_accuracy"), ["3"], first.output)
+        let again = try MutatedSpecTests.nasc(arguments, timeout: 300)
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertTrue(again.output.contains("continuing: 3 already trained with this recipe"), again.output)
+        XCTAssertEqual(again.output.components(separatedBy: "(recorded)").count - 1, 3, again.output)
+        let line = { (text: String) in text.split(separator: "\n").last { $0.hasPrefix("rank correlation") } }
+        XCTAssertEqual(line(again.output), line(first.output))
+        let other = try MutatedSpecTests.nasc(arguments + ["--lr", "0.01"], timeout: 300)
+        XCTAssertEqual(other.status, 0, other.output)
+        XCTAssertFalse(other.output.contains("(recorded)"), "another recipe is another measurement: \(other.output)")
+        let one = try MutatedSpecTests.nasc(["correlate", run, "--children", "1"], timeout: 60)
+        XCTAssertEqual(one.status, 64, "a usage error: \(one.output)")
+        XCTAssertTrue(one.output.contains("--children"), one.output)
+    }
+
     /// Bad input to the new commands: an error naming what is wrong.
     func testWorkerAndStatusRefuseWhatIsNotARun() throws {
         let missing = try MutatedSpecTests.nasc(["worker", dir.appendingPathComponent("nope").path], timeout: 60)
