@@ -59,8 +59,18 @@ public struct SearchImages: Equatable, Sendable {
     }
 
     public func load() throws -> (train: ImageDataset, validation: ImageDataset) {
+        let (train, validation, _) = try load(unused: 0)
+        return (train, validation)
+    }
+
+    /// Also up to `unused` images that neither train nor reward any child:
+    /// the last of those between the training images and the validation
+    /// ones (nil if there are none).
+    public func load(unused: Int) throws -> (train: ImageDataset, validation: ImageDataset, unused: ImageDataset?) {
         let (rest, validation) = try dataset.holdOut(validationImages, of: try dataset.load(folder).train, flag: "--validation-images", folder: folder)
-        return (rest.subset(0..<min(trainImages, rest.count)), validation)
+        let train = rest.subset(0..<min(trainImages, rest.count))
+        let spare = max(train.count, rest.count - unused)..<rest.count
+        return (train, validation, spare.isEmpty ? nil : rest.subset(spare))
     }
 
     public var json: [String: Any] {

@@ -86,6 +86,9 @@ public final class Search {
         public var childTimeout = 1800.0
         public var directory = "nasc-run"
         public var verbose = true
+        /// Children re-evaluated before the winner is named (needs the
+        /// search's `reevaluation` images; 0: the best reward wins).
+        public var reevaluate = 0
         public init() {}
     }
 
@@ -105,7 +108,14 @@ public final class Search {
     let settings: SearchSettings
 
     /// A search on `store` (default: trials.db in the run folder).
-    public init(options: Options, train: ImageDataset, validation: ImageDataset, store given: TrialStore? = nil) throws {
+    /// The larger split of Reevaluation, if the search has one.
+    let reevaluationImages: ImageDataset?
+    /// The top children re-evaluated at the end of `run`, best first (empty without re-evaluation).
+    public private(set) var reevaluated: [Reevaluation.Result] = []
+
+    public init(options: Options, train: ImageDataset, validation: ImageDataset, reevaluation: ImageDataset? = nil,
+                store given: TrialStore? = nil) throws {
+        reevaluationImages = reevaluation
         guard train.height == train.width else {
             throw SearchError(message: "the search space builds square images; these are \(train.height)x\(train.width)")
         }
@@ -391,7 +401,11 @@ public final class Search {
         if options.fidelity != nil { try store.setFinished(true) }
         if let worker = inProcess { try store.release(worker: worker.id, reason: "the search ended", maxAttempts: options.maxAttempts) }
         let trials = try store.ranked()
-        if let best = trials.first(where: \.succeeded) {
+        if let images = reevaluationImages, options.reevaluate > 0 {
+            reevaluated = try Reevaluation(top: options.reevaluate, images: images)
+                .run(trials, store: store, settings: settings, train: train, execution: options.execution, say: say)
+        }
+        if let best = reevaluated.first?.trial ?? trials.first(where: \.succeeded) {
             try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
         }
         onProgress?()

@@ -108,6 +108,9 @@ public final class TrialStore {
         // Children trained again with a final recipe (`nasc correlate`), to
         // measure how well the search's reward ranks them: one row per child
         // and recipe, written as each finishes, so a stopped run resumes.
+        // The top children trained again and measured on a larger split
+        // before the winner is named (Reevaluation).
+        try database.define("create table if not exists reevaluations (trial {int} primary key, accuracy {real} not null, images {int} not null)")
         try database.define("create table if not exists final_accuracy (trial {int} not null, recipe text not null, accuracy {real} not null, primary key (trial, recipe))")
         try WorkQueue.createTables(database)
     }
@@ -218,6 +221,22 @@ public final class TrialStore {
     /// Ids of the trials the strategy has not learned from yet.
     public func unobservedIDs() throws -> Set<Int> {
         Set(try database.query("select id from trials where observed = 0").compactMap { $0[0].int })
+    }
+
+    // MARK: Re-evaluations
+
+    public func recordReevaluation(trial: Int, accuracy: Double, images: Int) throws {
+        try database.query("insert into reevaluations (trial, accuracy, images) values (?, ?, ?) on conflict (trial) do update set accuracy = excluded.accuracy, images = excluded.images",
+                           .int(Int64(trial)), .real(accuracy), .int(Int64(images)))
+    }
+
+    /// Re-evaluated accuracies by trial.
+    public func reevaluations() throws -> [Int: Double] {
+        var out: [Int: Double] = [:]
+        for row in try database.query("select trial, accuracy from reevaluations") {
+            if let t = row[0].int, let a = row[1].real { out[t] = a }
+        }
+        return out
     }
 
     // MARK: Final accuracies

@@ -90,6 +90,12 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Epochs per child.")
     var epochs = 1
 
+    @Option(help: "Before naming the winner, train the top this many children again (another seed, the budget of the best rung) and measure them on --reevaluation-images images no child saw; the best there wins (0: the best reward wins).")
+    var reevaluate = 5
+
+    @Option(name: .customLong("reevaluation-images"), help: "Images for the re-evaluation: the last unused training images before the validation ones.")
+    var reevaluationImages = 10000
+
     @OptionGroup(title: "Multi-fidelity")
     var fidelityFlags: FidelityFlags
 
@@ -127,6 +133,8 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.int(perUpdate, "--per-update", 1...10_000)
         try FlagCheck.int(trainImages, "--train-images", 1...FlagCheck.largeCount)
         try FlagCheck.int(validationImages, "--validation-images", 1...FlagCheck.largeCount)
+        try FlagCheck.int(reevaluate, "--reevaluate", 0...1000)
+        try FlagCheck.int(reevaluationImages, "--reevaluation-images", 1...FlagCheck.largeCount)
         try FlagCheck.int(epochs, "--epochs", 1...10_000)
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
         try FlagCheck.real(lr, "--lr", above: 0)
@@ -153,8 +161,13 @@ struct SearchCommand: ParsableCommand {
             }
             let images = SearchImages(dataset: datasetFlags.dataset, folder: datasetFlags.data.map(absolutePath),
                                       trainImages: trainImages, validationImages: validationImages)
-            let (train, validation): (ImageDataset, ImageDataset)
-            do { (train, validation) = try images.load() } catch let e as DatasetError { throw CommandError(e.description) }
+            let (train, validation): (ImageDataset, ImageDataset), spare: ImageDataset?
+            do { (train, validation, spare) = try images.load(unused: reevaluationImages) } catch let e as DatasetError { throw CommandError(e.description) }
+            // A larger split than the reward's, or no re-evaluation.
+            let reevaluation = spare.flatMap { $0.count > validation.count ? $0 : nil }
+            if reevaluate > 0 && reevaluation == nil {
+                print("note: no re-evaluation of the top children: fewer training images are left unused (\(spare?.count ?? 0)) than the \(validation.count) that reward them")
+            }
             var o = Search.Options()
             o.space = spaceFlags.space
             o.strategy = strategy
@@ -167,6 +180,7 @@ struct SearchCommand: ParsableCommand {
             o.growEvery = growEvery
             o.trainImages = trainImages
             o.validationImages = validationImages
+            o.reevaluate = reevaluate
             o.epochs = epochs
             o.fidelity = fidelityFlags.settings
             o.batch = batch
@@ -201,7 +215,7 @@ struct SearchCommand: ParsableCommand {
             }
             let search: Search
             do {
-                search = try Search(options: o, train: train, validation: validation, store: store)
+                search = try Search(options: o, train: train, validation: validation, reevaluation: reevaluation, store: store)
             } catch let e as SearchError where e.file != nil {
                 throw CommandError(e.description)
             } catch { throw CommandError("\(directory): error: \(error)") }
@@ -235,6 +249,18 @@ struct SearchCommand: ParsableCommand {
                 if ties > 0 {
                     print("\(ties) other child(ren) at the best's rung have 95% intervals overlapping its own: on \(validation.count) validation images they tie with it")
                 }
+            }
+            if !search.reevaluated.isEmpty {
+                let images = reevaluation?.count ?? 0
+                print("\nre-evaluated (each trained again, another seed; accuracy on \(images) images no child saw):")
+                print(" rank  trial  accuracy  95% interval    in the search")
+                for (rank, r) in search.reevaluated.enumerated() {
+                    print(String(format: "%5d  %5d  %.4f    %@  %.4f (rank %d)", rank + 1, r.trial.id, r.accuracy, r.interval.description,
+                                 r.trial.validationAccuracy, (trials.firstIndex { $0.id == r.trial.id } ?? 0) + 1))
+                }
+                let best = search.reevaluated[0]
+                let ties = search.reevaluated.dropFirst().filter { $0.interval.overlaps(best.interval) }.count
+                print("winner: trial \(best.trial.id)" + (ties > 0 ? "; \(ties) other(s) still tie with it on \(images) images" : ", ahead of the others beyond noise"))
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")

@@ -272,6 +272,30 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(resumed.output.contains("after epoch 2") && resumed.output.contains("epoch 3/3") && !resumed.output.contains("epoch 1/3"), resumed.output)
     }
 
+    /// Noise-aware selection: the top children are trained again and
+    /// measured on unused images, each recorded once; the winner written to
+    /// best.nasir is the best there; a finished search run again trains
+    /// nothing more.
+    func testTheTopChildrenAreReevaluatedBeforeTheWinnerIsNamed() throws {
+        let search = try start(searchArguments(children: 6, ["--in-process", "--strategy", "random", "--reevaluate", "3"]), log: "search.log")
+        finish(search)
+        let out = output("search.log")
+        XCTAssertEqual(search.terminationStatus, 0, out)
+        XCTAssertTrue(out.contains("re-evaluating the top 3 children") && out.contains("measured on 240 images no child saw"), out)
+        XCTAssertEqual(try sqlite("select count(*) from reevaluations"), ["3"], out)
+        let table = out.components(separatedBy: "re-evaluated (each trained again")[1]
+        let winner = try XCTUnwrap(table.split(separator: "\n").first { $0.hasPrefix("winner: trial ") })
+        let id = winner.dropFirst("winner: trial ".count).prefix { $0.isNumber }
+        let best = try sqlite("select max(accuracy) from reevaluations")
+        XCTAssertEqual(try sqlite("select accuracy from reevaluations where trial = \(id)"), best, out)
+        XCTAssertTrue(try String(contentsOfFile: "\(run)/best.nasir", encoding: .utf8).contains("@best"))
+        let again = try start(searchArguments(children: 6, ["--in-process", "--strategy", "random", "--reevaluate", "3"]), log: "again.log")
+        finish(again)
+        XCTAssertEqual(again.terminationStatus, 0, output("again.log"))
+        XCTAssertFalse(output("again.log").contains("re-evaluating the top"), output("again.log"))
+        XCTAssertTrue(output("again.log").contains(String(winner)), output("again.log"))
+    }
+
     /// `nasc correlate`: a sample of a search's children trained with a
     /// final recipe, each result recorded as it finishes; run again, it
     /// trains nothing and prints the same correlation.
