@@ -97,8 +97,9 @@ onnx-proto: venv
 # Tests keep compiled kernels under .build, not in the user's cache. They
 # run beside a private PostgreSQL server (Tests/with-postgres.sh installs
 # Debian's postgresql if missing, starts it on loopback, stops it after),
-# with the virtual environment's Python for the export checks.
-test: test-deps venv
+# with the virtual environment's Python for the export checks and Penn
+# Treebank exported to data/ptb.
+test: test-deps venv ptb
 	$(SWIFT) build --build-tests
 	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache NASC_TEST_PYTHON=$(VENV_PYTHON) \
 	  Tests/with-postgres.sh $(SWIFT) test --skip-build --disable-swift-testing
