@@ -17,8 +17,7 @@
 /// NASCell has), initialized away from zero: without it, a cell whose paths
 /// all pass through elem_mult of h (or relu) maps h = 0 to h = 0, and with
 /// the state starting at zero such a cell outputs zeros forever and no
-/// gradient reaches its weights. A third of the cells a search sampled did
-/// that, all at the unigram model's perplexity.
+/// gradient reaches its weights.
 public struct RNNCellSpace: Sendable, Equatable {
     public var base: Int
     public static let combinations = ["add", "mul"]          // add, elem_mult
