@@ -32,6 +32,9 @@ public final class CellSearch {
         public var rewardConstant = 80.0
         /// The REINFORCE controller's Adam learning rate.
         public var controllerLearningRate = 0.01
+        /// β of the controller's entropy bonus (0: none). Cell rewards are
+        /// small (c / ppl² is about 1e-4 here), so useful values are too.
+        public var entropyWeight = 0.0
         public var seed: UInt64 = 0
         public var execution = ExecutionSettings()
         public var verbose = true
@@ -39,9 +42,12 @@ public final class CellSearch {
 
         /// What makes two runs' trials comparable, recorded in the store.
         public var settings: [String: Any] {
-            ["space": "rnn-cell", "base": space.base, "hidden": hidden, "layers": layers, "train_words": trainWords,
-             "validation_words": validationWords, "epochs": epochs, "batch": batch, "steps": steps, "lr": learningRate,
-             "reward_c": rewardConstant, "seed": Int64(bitPattern: seed)]
+            var out: [String: Any] = ["space": "rnn-cell", "base": space.base, "hidden": hidden, "layers": layers, "train_words": trainWords,
+                                      "validation_words": validationWords, "epochs": epochs, "batch": batch, "steps": steps, "lr": learningRate,
+                                      "reward_c": rewardConstant, "seed": Int64(bitPattern: seed)]
+            // Only when set: runs from before the bonus existed continue without it.
+            if entropyWeight != 0 { out["entropy_weight"] = entropyWeight }
+            return out
         }
     }
 
@@ -102,6 +108,7 @@ public final class CellSearch {
             let controller = try ReinforceController(graph: ControllerGraph(space: options.space), seed: options.seed,
                                                      maxBatch: max(options.perUpdate, 1), execution: options.execution)
             controller.learningRate = options.controllerLearningRate
+            controller.entropyWeight = options.entropyWeight
             strategy = controller
         default: throw SearchError(message: "unknown strategy '\(options.strategy)' (random, evolution or reinforce)")
         }
@@ -114,8 +121,9 @@ public final class CellSearch {
                 if let x = a as? NSNumber, let y = b as? NSNumber { return x.doubleValue == y.doubleValue }
                 return "\(a ?? "none")" == "\(b)"
             }
-            for (key, value) in options.settings.sorted(by: { $0.key < $1.key }) where !same(recorded[key], value) {
-                throw SearchError(message: "this run was started with \(key) = \(recorded[key] ?? "none"), not \(value): continue it with the same settings, or pass another --out", file: store.path)
+            let now = options.settings
+            for key in Set(now.keys).union(recorded.keys).sorted() where !same(recorded[key], now[key] ?? "none") {
+                throw SearchError(message: "this run was started with \(key) = \(recorded[key] ?? "none"), not \(now[key] ?? "none"): continue it with the same settings, or pass another --out", file: store.path)
             }
         } else {
             try store.setSettings(options.settings)

@@ -59,6 +59,9 @@ struct SearchCells: ParsableCommand {
     @Option(help: "The REINFORCE controller's Adam learning rate.")
     var controllerLr = 0.01
 
+    @Option(help: "Entropy bonus β for the REINFORCE controller: each cell's reward gains β·(−log P(cell)), which keeps the controller from collapsing onto one kind of cell. Rewards here are about 1e-4, so try 1e-7 to 1e-6 (0: none).")
+    var entropyWeight = 0.0
+
     @Option(help: "Units of the best cell written to RUN/best.nasir (the reference LSTM's: 200).")
     var finalHidden = 200
 
@@ -85,6 +88,7 @@ struct SearchCells: ParsableCommand {
         try FlagCheck.int(epochs, "--epochs", 1...1000)
         try FlagCheck.real(lr, "--lr", above: 0)
         try FlagCheck.real(controllerLr, "--controller-lr", above: 0)
+        try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
     }
 
     func run() throws {
@@ -106,6 +110,7 @@ struct SearchCells: ParsableCommand {
             o.epochs = epochs
             o.learningRate = lr
             o.controllerLearningRate = controllerLr
+            o.entropyWeight = entropyWeight
             o.seed = seed
             o.execution = ExecutionSettings(threads: threadFlags.threads)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -70,6 +70,30 @@ final class CellSearchTests: XCTestCase {
         }
     }
 
+    /// The entropy bonus reaches the controller: with a large β its
+    /// updates favour rarer cells, so the same seed proposes other cells;
+    /// and it is a setting of the run (resuming with another is refused).
+    func testTheEntropyBonusChangesTheControllerAndIsASetting() throws {
+        func proposals(_ beta: Double) throws -> [[Int]] {
+            var o = options("reinforce", children: 8)
+            o.entropyWeight = beta
+            o.controllerLearningRate = 0.1
+            return try CellSearch(options: o, store: try TrialStore(path: "\(try folder())/trials.db"), text: text()).run().trials.map(\.decisions)
+        }
+        let plain = try proposals(0), bonus = try proposals(10)
+        XCTAssertEqual(Array(plain.prefix(2)), Array(bonus.prefix(2)), "the first round comes before any update")
+        XCTAssertNotEqual(plain, bonus, "the bonus changed the updates")
+        let dir = try folder()
+        var o = options("reinforce", children: 2)
+        o.entropyWeight = 1e-6
+        _ = try CellSearch(options: o, store: try TrialStore(path: "\(dir)/trials.db"), text: text()).run()
+        o.entropyWeight = 0
+        o.children = 4
+        XCTAssertThrowsError(try CellSearch(options: o, store: try TrialStore(path: "\(dir)/trials.db"), text: text()).run()) { error in
+            XCTAssertTrue("\(error)".contains("entropy_weight"), "\(error)")
+        }
+    }
+
     /// The controller over the cell space proposes valid cells.
     func testTheControllerSamplesCellsOfTheSpace() throws {
         let space = RNNCellSpace(base: 4)
