@@ -88,10 +88,10 @@ struct ImageTrainingFlags: ParsableArguments {
     var lr = 0.05
 
     @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.")
-    var schedule = TrainingRun.defaultSchedule
+    var schedule = "cosine"
 
     @Option(help: "Training images held out for validation.")
-    var validation = TrainingRun.defaultValidation
+    var validation = 5000
 
     @OptionGroup var threadFlags: ThreadFlags
 
@@ -116,49 +116,17 @@ struct ImageTrainingFlags: ParsableArguments {
             + "augmentation \(recipe.augmentation.description), label smoothing \(recipe.labelSmoothing); \(training.options)"
     }
 
-    /// Trains the architecture in `file` with these flags; its test accuracy.
+    /// Trains the architecture in `file` with these flags, as `nasc train`
+    /// does; returns the test accuracy. `verbose`: print the set-up and
+    /// every epoch.
     @discardableResult
     func train(_ file: String, seed: UInt64 = 0, limit: Int? = nil, save: String? = nil, resume: String? = nil,
                allowOtherGraph: Bool = false, verbose: Bool = true) throws -> Double {
-        try TrainingRun(file: file, dataset: datasetFlags, epochs: epochs, batch: batch, lr: lr, schedule: schedule, seed: seed,
-                        validation: validation, limit: limit, threads: threadFlags.threads, save: save, resume: resume,
-                        allowOtherGraph: allowOtherGraph, training: training.options,
-                        augmentation: recipe.augmentation, labelSmoothing: recipe.labelSmoothing, verbose: verbose).run()
-    }
-}
-
-/// One training run as `nasc train` does it, for `train` and `retrain` alike.
-struct TrainingRun {
-    static let defaultSchedule = "cosine"
-    static let defaultValidation = 5000
-
-    var file: String
-    var dataset: DatasetFlags
-    var epochs: Int
-    var batch: Int
-    var lr: Double
-    var schedule: String
-    var seed: UInt64
-    var validation: Int
-    var limit: Int?
-    var threads: Int
-    var save: String?
-    var resume: String?
-    var allowOtherGraph: Bool
-    var training: TrainingOptions
-    var augmentation = Augmentation()
-    var labelSmoothing = 0.0
-    /// Print the set-up and every epoch (false: nothing).
-    var verbose = true
-
-    /// Trains, and returns the test accuracy.
-    @discardableResult
-    func run() throws -> Double {
         func say(_ line: String) { if verbose { print(line) } }
         if let save { try checkWritable(save, flag: "--save") }
         let graph = try IRInput.load(file)
-        let (full, test) = try dataset.load()
-        let (trainSet, validationSet) = try dataset.split(full, validation: validation, flag: "--validation")
+        let (full, test) = try datasetFlags.load()
+        let (trainSet, validationSet) = try datasetFlags.split(full, validation: validation, flag: "--validation")
         var options = Trainer.Options()
         options.epochs = epochs
         options.batch = batch
@@ -166,13 +134,13 @@ struct TrainingRun {
         options.schedule = schedule == "cosine" ? .cosine : schedule == "step" ? .step(every: max(epochs / 3, 1), gamma: 0.1) : .constant
         options.seed = seed
         options.limit = limit
-        options.training = training
-        options.execution = ExecutionSettings(threads: threads)
-        options.augmentation = augmentation
-        options.labelSmoothing = labelSmoothing
-        say("@\(graph.name) on \(dataset.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
-        if !augmentation.isNone || labelSmoothing > 0 {
-            say("recipe: augmentation \(augmentation.description), label smoothing \(labelSmoothing)")
+        options.training = training.options
+        options.execution = ExecutionSettings(threads: threadFlags.threads)
+        options.augmentation = recipe.augmentation
+        options.labelSmoothing = recipe.labelSmoothing
+        say("@\(graph.name) on \(datasetFlags.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
+        if !options.augmentation.isNone || options.labelSmoothing > 0 {
+            say("recipe: augmentation \(options.augmentation.description), label smoothing \(options.labelSmoothing)")
         }
         let start = Date()
         let trainer: Trainer
