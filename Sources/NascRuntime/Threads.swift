@@ -33,18 +33,21 @@ enum BLASThreads {
     /// two) and two win from about 100 million (700x200x800: 3.2 ms, 1.9 ms).
     struct Product {
         static let smallWork = 32_000_000
-        let result: TensorType
-        let depth: Dim
+        /// Multiply-adds: `fixed` times the batch to the power `batchFactors`
+        /// (dims of the result and the summed axis that are N).
+        let fixed: Int, batchFactors: Int
 
         init?(_ members: [Node], types: [String: TensorType]) {
             guard let m = members.first, m.op == .matmul, let a = types[m.operands[0]], let out = m.type else { return nil }
-            result = out
-            depth = a.dims[m.attrs.bool("transpose_a") ? 0 : 1]
+            let dims = out.dims + [a.dims[m.attrs.bool("transpose_a") ? 0 : 1]]
+            fixed = dims.compactMap(\.staticValue).reduce(1, *)
+            batchFactors = dims.filter { $0 == .batch }.count
         }
 
         func threads(batch: Int, available: Int) -> Int {
-            let k = depth.staticValue ?? batch
-            return result.bound(batch: batch).reduce(k, *) < Self.smallWork ? 1 : available
+            var work = fixed
+            for _ in 0..<batchFactors where work < Self.smallWork { work *= batch }
+            return work < Self.smallWork ? 1 : available
         }
     }
 
