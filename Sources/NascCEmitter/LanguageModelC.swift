@@ -36,7 +36,7 @@ extension CWriter {
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "?"): out += "\\" + String(UnicodeScalar(byte))
             case 0x20...0x7e: out.append(Character(UnicodeScalar(byte)))
-            default: out += "\\" + String(byte, radix: 8).leftPadded(to: 3)
+            default: out += String(format: "\\%03o", Int(byte))
             }
         }
         return out + "\""
@@ -46,7 +46,7 @@ extension CWriter {
         var program = try program()
         let upper = name.uppercased(), h = model.interface.hidden
         let stateSize = model.state.count * h
-        let logits = graph.outputs.first { $0.label == DeployableLanguageModel.logits }!
+        let logits = graph.outputs.first { $0.label == LanguageModel.logits }!
         program.calls.append(try copy(logits.value, to: "logits"))
         // The new state overwrites the old only after every kernel ran; a
         // state output that is a state input itself (a cell passing c
@@ -96,8 +96,4 @@ extension CWriter {
         return EmittedC(name: name, header: header, source: source, driver: CWriter.languageModelDriver(name),
                         summary: "\(words.count) words, state \(stateSize) floats, static memory \(program.staticBytes) bytes")
     }
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

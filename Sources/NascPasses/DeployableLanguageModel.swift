@@ -16,27 +16,23 @@ public struct DeployableLanguageModel: Sendable {
     /// then c (cells with a memory). Each is `interface.hidden` floats.
     public var state: [(input: String, output: String)]
 
-    public static let logits = "logits"
-
     public static func prepare(cell: Graph, weights: [String: Tensor], vocabulary: Int, layers: Int) throws(PassError) -> DeployableLanguageModel {
         let io = try LanguageModel.interface(of: cell)
         var g = try InferenceGraph.run(try LanguageModel.unroll(cell, LanguageModel.Shape(vocabulary: vocabulary, batch: 1, steps: 1, layers: layers)))
         g.outputs.removeAll { $0.label == "loss" }
-        guard let logits = g.nodes.first(where: { $0.result == Self.logits }) else {
-            throw PassError("internal: the unrolled model of @\(cell.name) has no %\(Self.logits)")
+        guard let logits = g.nodes.first(where: { $0.result == LanguageModel.logits }) else {
+            throw PassError("internal: the unrolled model of @\(cell.name) has no %\(LanguageModel.logits)")
         }
-        g.outputs.insert(GraphOutput(label: Self.logits, type: logits.type!, value: logits.result), at: 0)
-        g = try DeadCodeElimination.run(g)
-        g = try Pipeline.simplify(g)
-        let used = Set(g.nodes.flatMap(\.operands) + g.outputs.map(\.value))
-        g.inputs.removeAll { !used.contains($0.name) && $0.name != LanguageModel.tokens }
-        let state = (0..<layers).flatMap { l in
+        g.outputs.insert(GraphOutput(label: LanguageModel.logits, type: logits.type!, value: logits.result), at: 0)
+        g = try Pipeline.simplify(try DeadCodeElimination.run(g))
+        let state: [(input: String, output: String)] = (0..<layers).flatMap { l in
             (io.hasMemory ? ["h", "c"] : ["h"]).map { (LanguageModel.stateInput($0, layer: l), LanguageModel.stateOutput($0, layer: l)) }
         }
-        // A state input no op reads (a cell that ignores its memory) stays, so the state's layout does not depend on the cell.
-        for (input, _) in state where !g.inputs.contains(where: { $0.name == input }) {
-            g.inputs.append(GraphInput(name: input, type: TensorType(.f32, [.fixed(1), .fixed(io.hidden)])))
-        }
+        // The token and every state input stay, even one no op reads (a cell
+        // that ignores its memory), so the state's layout does not depend on
+        // the cell; the targets and the dropout seed go.
+        let kept = Set([LanguageModel.tokens] + state.map(\.input))
+        g.inputs.removeAll { !kept.contains($0.name) }
         try DeployableGraph.checkWeights(weights, of: g)
         return DeployableLanguageModel(graph: g, weights: weights, interface: io, layers: layers, vocabulary: vocabulary, state: state)
     }

@@ -55,8 +55,8 @@ public enum LanguageModel {
         public var hasMemory: Bool
     }
 
-    /// Input names of the unrolled model.
-    public static let tokens = "tokens", targets = "targets"
+    /// Input names of the unrolled model, and its logits' (f32[B*T, vocabulary]).
+    public static let tokens = "tokens", targets = "targets", logits = "logits"
     /// The input seeding the dropout masks (only with dropout): the trainer
     /// feeds a new one every step.
     public static let dropoutSeed = "dropout_seed"
@@ -220,8 +220,8 @@ public enum LanguageModel {
         node("softmax_w", .param, [], uniform, [h, v])
         node("softmax_b", .param, [], ["init": .symbol("zeros")], [v])
         node("scores", .matmul, ["hidden", "softmax_w"])
-        node("logits", .biasAdd, ["scores", "softmax_b"])
-        node("xent", .softmaxCrossEntropy, ["logits", targets])
+        node(logits, .biasAdd, ["scores", "softmax_b"])
+        node("xent", .softmaxCrossEntropy, [logits, targets])
         node("steps", .const, [], ["value": .float(Double(t))], [])
         node("loss", .mul, ["xent", "steps"])
         graph.outputs.insert(GraphOutput(label: "loss", type: TensorType(.f32, []), value: "loss"), at: 0)

@@ -68,7 +68,7 @@ final class LanguageModelCTests: XCTestCase {
             var jit: [[Float]] = []
             for id in text.test {
                 let out = try step.run(floats: state, ints: [LanguageModel.tokens: [id]], batch: 1)
-                jit.append(out[DeployableLanguageModel.logits]!.values)
+                jit.append(out[LanguageModel.logits]!.values)
                 for s in model.state { state[s.input] = out[s.output]!.values }
             }
 
