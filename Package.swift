@@ -110,6 +110,6 @@ let package = Package(
         // Runs every spec under ir-specs/ through the built `nasc` binary.
         .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR"]),
         // Reports and drawings, rendered in headless Chromium.
-        .testTarget(name: "NascReportTests", dependencies: ["NascReport", "NascSearch", "NascIR", "NascPasses", "NascData"], swiftSettings: llvmInclude),
+        .testTarget(name: "NascReportTests", dependencies: ["NascReport", "NascSearch", "NascIR", "NascPasses", "NascData", "NascTestSupport"], swiftSettings: llvmInclude),
     ]
 )

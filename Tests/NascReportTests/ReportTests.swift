@@ -4,6 +4,7 @@ import NascIR
 import NascPasses
 import NascReport
 import NascSearch
+import NascTestSupport
 import XCTest
 
 /// `nasc report` and `nasc dot`: pages for runs of every size and state,
@@ -92,15 +93,6 @@ final class ReportTests: XCTestCase {
             // puts Chromium in a process group of its own and kills the whole group,
             // helpers included, after 90 s; the helpers hold the pipes too, so a
             // later pkill of every process of this profile is the backstop.
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-            p.arguments = ["-s", "KILL", "90", chromium,
-                           "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)",
-                           "--enable-logging=stderr", "--v=0", "--window-size=1280,2400", "--virtual-time-budget=3000"] + extra + ["file://\(page)"]
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
             let backstop = DispatchWorkItem {
                 let killer = Process()
                 killer.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
@@ -111,16 +103,11 @@ final class ReportTests: XCTestCase {
             }
             DispatchQueue.global().asyncAfter(deadline: .now() + 100, execute: backstop)
             defer { backstop.cancel() }
-            // Drain both pipes at once: either can fill while the other is read.
-            let errors = Collected()
-            let reader = Thread { errors.data = err.fileHandleForReading.readDataToEndOfFile(); errors.done.signal() }
-            reader.start()
-            let dom = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            errors.done.wait()
+            let arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)",
+                             "--enable-logging=stderr", "--v=0", "--window-size=1280,2400", "--virtual-time-budget=3000"] + extra + ["file://\(page)"]
+            let r = try shell((["timeout", "-s", "KILL", "90", chromium] + arguments).map { "'\($0)'" }.joined(separator: " "), in: profile)
             // timeout exits 137 when it had to kill (128 + SIGKILL).
-            let hung = p.terminationStatus == 137 || p.terminationReason != .exit
-            return hung ? nil : (String(decoding: dom, as: UTF8.self), String(decoding: errors.data, as: UTF8.self))
+            return r.status == 137 ? nil : (r.out, r.err)
         }
         // A headless browser on a loaded machine now and then never finishes
         // starting; a second try on a fresh profile tells that from a page that hangs it.
@@ -220,11 +207,6 @@ final class ReportTests: XCTestCase {
             XCTFail("make test installs graphviz")
         }
     }
-}
-
-final class Collected: @unchecked Sendable {
-    var data = Data()
-    let done = DispatchSemaphore(value: 0)
 }
 
 /// Paths the tests share with the build.
