@@ -132,6 +132,19 @@ extension Lowering {
         let src = n.op == .maxPoolGrad ? p(x[1]) : (n.op == .avgPoolGrad ? "" : p(x[0]))
         w.loop(to: w.mul(lead(input), i64(C)), "plane") { plane in
             let inBase = w.mul(plane, "\(H * W)")
+            /// Calls `body` with the input offset of every in-image tap of
+            /// output (oh, ow)'s window; padding taps are skipped.
+            func eachTap(_ oh: String, _ ow: String, _ body: (String) -> Void) {
+                w.loop(to: "\(k[0])", "kh") { kh in
+                    let (ih, okH) = tap(oh, kh, ah)
+                    w.when(okH) {
+                        w.loop(to: "\(k[1])", "kw") { kw in
+                            let (iw, okW) = tap(ow, kw, aw)
+                            w.when(okW) { body(w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))) }
+                        }
+                    }
+                }
+            }
             let outBase = w.mul(plane, "\(ah.outputs * aw.outputs)")
             w.loop(to: "\(ah.outputs)", "oh") { oh in
                 w.loop(to: "\(aw.outputs)", "ow") { ow in
@@ -141,24 +154,15 @@ extension Lowering {
                     write("0xFFF0000000000000", best)  // -infinity
                     w.emit("store i64 -1, i64* \(bestAt), align 8")
                     write("0.0", sum); write("0.0", count)
-                    w.loop(to: "\(k[0])", "kh") { kh in
-                        let (ih, okH) = tap(oh, kh, ah)
-                        w.when(okH) {
-                            w.loop(to: "\(k[1])", "kw") { kw in
-                                let (iw, okW) = tap(ow, kw, aw)
-                                w.when(okW) {
-                                    let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
-                                    accumulate(count, "1.0")
-                                    if n.op == .avgPool { accumulate(sum, w.loadF(src, at)) }
-                                    if n.op == .maxPool || n.op == .maxPoolGrad {
-                                        let v = w.loadF(src, at)
-                                        let better = w.value("fcmp ogt float \(v), \(read(best))", "c")
-                                        w.when(better) {
-                                            write(v, best)
-                                            w.emit("store i64 \(at), i64* \(bestAt), align 8")
-                                        }
-                                    }
-                                }
+                    eachTap(oh, ow) { at in
+                        accumulate(count, "1.0")
+                        if n.op == .avgPool { accumulate(sum, w.loadF(src, at)) }
+                        if n.op == .maxPool || n.op == .maxPoolGrad {
+                            let v = w.loadF(src, at)
+                            let better = w.value("fcmp ogt float \(v), \(read(best))", "c")
+                            w.when(better) {
+                                write(v, best)
+                                w.emit("store i64 \(at), i64* \(bestAt), align 8")
                             }
                         }
                     }
@@ -171,18 +175,7 @@ extension Lowering {
                         w.when(found) { w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), o)), out, at) }
                     default:  // avg_pool_grad: share dy among the in-image taps
                         let share = w.f("fdiv", w.loadF(p(x[0]), o), read(count))
-                        w.loop(to: "\(k[0])", "kh") { kh in
-                            let (ih, okH) = tap(oh, kh, ah)
-                            w.when(okH) {
-                                w.loop(to: "\(k[1])", "kw") { kw in
-                                    let (iw, okW) = tap(ow, kw, aw)
-                                    w.when(okW) {
-                                        let at = w.add(inBase, w.add(w.mul(ih, "\(W)"), iw))
-                                        w.storeF(w.f("fadd", w.loadF(out, at), share), out, at)
-                                    }
-                                }
-                            }
-                        }
+                        eachTap(oh, ow) { at in w.storeF(w.f("fadd", w.loadF(out, at), share), out, at) }
                     }
                     _ = grad
                 }

@@ -29,6 +29,12 @@ public struct Checkpoint: Sendable, Equatable {
         self.tensors = tensors
     }
 
+    /// Everything a compiled training step holds (parameters, states,
+    /// optimizer buffers), keyed by the graph it was compiled from.
+    public init(of step: CompiledGraph, trainedFrom graph: Graph, epoch: Int, step stepCount: Int) {
+        self.init(graphName: graph.name, graphHash: StructuralHash.hash(graph), epoch: epoch, step: stepCount, tensors: step.sources())
+    }
+
     struct Header: Codable {
         struct Entry: Codable { var name: String; var shape: [Int]; var offset: Int }
         var graph: String

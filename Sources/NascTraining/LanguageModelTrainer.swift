@@ -88,7 +88,7 @@ public final class LanguageModelTrainer {
     /// and shape when a checkpoint is loaded, and the batch and steps do not
     /// matter: a checkpoint trained at one shape evaluates at another.
     public func checkpoint() -> Checkpoint {
-        Checkpoint(graphName: cell.name, graphHash: StructuralHash.hash(cell), epoch: epochsDone, step: stepsDone, tensors: step.sources())
+        Checkpoint(of: step, trainedFrom: cell, epoch: epochsDone, step: stepsDone)
     }
 
     public func restore(_ c: Checkpoint, path: String, allowOtherGraph: Bool = false) throws {

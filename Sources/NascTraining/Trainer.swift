@@ -78,7 +78,7 @@ public final class Trainer {
 
     /// Parameters, states and optimizer buffers, for checkpoints.
     public func checkpoint() -> Checkpoint {
-        Checkpoint(graphName: forward.name, graphHash: StructuralHash.hash(forward), epoch: epochsDone, step: stepsDone, tensors: step.sources())
+        Checkpoint(of: step, trainedFrom: forward, epoch: epochsDone, step: stepsDone)
     }
 
     /// Continues from a checkpoint of the same graph.
