@@ -188,6 +188,7 @@ public final class CellSearch {
                 trial.status = "cached"
                 trial.reward = seen.reward
                 trial.validationAccuracy = seen.accuracy
+                trial.parameters = seen.parameters  // the same cell, so the same model
                 return trial
             }
             var o = LanguageModelTrainer.Options()

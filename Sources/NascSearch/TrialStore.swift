@@ -169,9 +169,9 @@ public final class TrialStore {
 
     /// The reward and accuracy of an earlier successful training of a child
     /// with this structural hash, if any.
-    public func known(hash: String) throws -> (reward: Double, accuracy: Double)? {
-        guard let row = try database.query("select reward, val_accuracy from trials where hash = ? and status = 'ok' and rung = 0 order by id limit 1", .text(hash)).first else { return nil }
-        return (row[0].real ?? 0, row[1].real ?? 0)
+    public func known(hash: String) throws -> (reward: Double, accuracy: Double, parameters: Int)? {
+        guard let row = try database.query("select reward, val_accuracy, params from trials where hash = ? and status = 'ok' and rung = 0 order by id limit 1", .text(hash)).first else { return nil }
+        return (row[0].real ?? 0, row[1].real ?? 0, row[2].int ?? 0)
     }
 
     // MARK: The strategy's state

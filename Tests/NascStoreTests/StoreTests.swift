@@ -132,6 +132,7 @@ final class StoreTests: XCTestCase {
             try store.commitRound(ids: [b], state: Data([7]))
             XCTAssertEqual(try store.strategyState(), Data([7]), kind)
             XCTAssertEqual(try store.known(hash: "h[1]")?.reward, 0.5, kind)
+            XCTAssertEqual(try store.known(hash: "h[1]")?.parameters, 10, "\(kind): a cached cell's row keeps its parameter count")
             XCTAssertNil(try store.known(hash: "nope"), kind)
             // Reopened, the store is the same (and its schema is not made twice).
             XCTAssertEqual(try open().all().count, 2, kind)
