@@ -177,7 +177,6 @@ extension Lowering {
                         let share = w.f("fdiv", w.loadF(p(x[0]), o), read(count))
                         eachTap(oh, ow) { at in w.storeF(w.f("fadd", w.loadF(out, at), share), out, at) }
                     }
-                    _ = grad
                 }
             }
         }

@@ -77,7 +77,7 @@ public struct ChildTrainer {
     /// multi-fidelity, a promotion (rung > 0) continues from `previous`, the
     /// checkpoint its child reached at the rung before, and every trained
     /// child's checkpoint comes back for its own promotion.
-    public func evaluate(_ job: Job, known: (String) throws -> (reward: Double, accuracy: Double, parameters: Int)?,
+    public func evaluate(_ job: Job, known: (String) throws -> TrialStore.Earlier?,
                          previous: Data? = nil) -> (trial: TrialStore.Trial, checkpoint: Data?) {
         var trial = TrialStore.Trial(job: job, status: "ok")
         var saved: Data?

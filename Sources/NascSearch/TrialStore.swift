@@ -167,9 +167,12 @@ public final class TrialStore {
     /// Children recorded: trials of new children (rung 0), not promotions.
     public func count() throws -> Int { try database.query("select count(*) from trials where rung = 0").first?.first?.int ?? 0 }
 
-    /// The reward and accuracy of an earlier successful training of a child
-    /// with this structural hash, if any.
-    public func known(hash: String) throws -> (reward: Double, accuracy: Double, parameters: Int)? {
+    /// What an earlier successful training of a child with the same
+    /// structural hash measured: a repeat is recorded with it, not trained.
+    public typealias Earlier = (reward: Double, accuracy: Double, parameters: Int)
+
+    /// The earlier training of a child with this structural hash, if any.
+    public func known(hash: String) throws -> Earlier? {
         guard let row = try database.query("select reward, val_accuracy, params from trials where hash = ? and status = 'ok' and rung = 0 order by id limit 1", .text(hash)).first else { return nil }
         return (row[0].real ?? 0, row[1].real ?? 0, row[2].int ?? 0)
     }
