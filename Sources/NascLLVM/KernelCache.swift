@@ -6,24 +6,30 @@ import Foundation
 /// most recently used `capacity` kernels alive; a graph keeps alive the
 /// kernels it uses; code nobody keeps is freed. With a `directory`, each
 /// compiled kernel's object file is also kept there, so a later process
-/// links it instead of compiling it (KernelCacheDisk.swift).
+/// links it instead of compiling it (KernelCacheDisk.swift). A `library` is
+/// a folder of kernels compiled ahead of time (`nasc cache --build-library`),
+/// read like `directory` but never written.
 public final class KernelCache: @unchecked Sendable {
     public struct Entry {
         public let address: UnsafeRawPointer
         public let module: CompiledModule
     }
 
-    /// The process's cache, on disk where `defaultDirectory` says.
-    public static let shared = KernelCache(directory: KernelCache.defaultDirectory())
+    /// The process's cache, on disk where `defaultDirectory` says, with the
+    /// library `defaultLibrary` finds.
+    public static let shared = KernelCache(directory: KernelCache.defaultDirectory(), library: KernelCache.defaultLibrary())
 
     /// Where object files persist between processes; nil: memory only.
     public let directory: URL?
+    /// Kernels compiled ahead of time, linked when `directory` lacks them.
+    public let library: URL?
     /// Whether a failure to write `directory` was reported (once), under `diskLock`.
     let diskLock = NSLock()
     var diskWarningShown = false
 
-    public init(directory: URL? = nil) {
+    public init(directory: URL? = nil, library: URL? = nil) {
         self.directory = directory
+        self.library = library
     }
 
     private var entries: [String: Entry] = [:]

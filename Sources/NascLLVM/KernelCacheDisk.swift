@@ -20,13 +20,37 @@ extension KernelCache {
         return nil
     }
 
+    /// NASC_KERNEL_LIBRARY (a folder, or `off`), else the folder
+    /// `nasc-kernels` beside the running executable, where `make release`
+    /// builds it; nil when there is none.
+    public static func defaultLibrary(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
+        if let setting = environment["NASC_KERNEL_LIBRARY"] {
+            return setting.isEmpty || setting == "off" ? nil : URL(fileURLWithPath: setting)
+        }
+        guard let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() else { return nil }
+        let folder = executable.deletingLastPathComponent().appendingPathComponent(libraryFolderName)
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) && isFolder.boolValue ? folder : nil
+    }
+
+    /// The library's folder name beside the executable.
+    public static let libraryFolderName = "nasc-kernels"
+
     static let magic = Array("nasc-o1\n".utf8)
 
     func file(_ hash: String) -> URL? { directory?.appendingPathComponent(hash + ".o") }
 
-    /// The object file stored under `hash`, if there is one and it checks out.
-    func object(_ hash: String) -> Data? {
-        guard let url = file(hash), let data = try? Data(contentsOf: url) else { return nil }
+    /// The object file stored under `hash` in the cache's folder, else in
+    /// the library, if there is one and it checks out.
+    func object(_ hash: String) -> (data: Data, fromLibrary: Bool)? {
+        if let url = file(hash), let data = KernelCache.checked(url) { return (data, false) }
+        if let url = library?.appendingPathComponent(hash + ".o"), let data = KernelCache.checked(url) { return (data, true) }
+        return nil
+    }
+
+    /// The object in the file at `url`, if its magic and checksum check out.
+    static func checked(_ url: URL) -> Data? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
         let header = KernelCache.magic.count + 32
         guard data.count > header, Array(data.prefix(KernelCache.magic.count)) == KernelCache.magic else { return nil }
         let object = data.subdata(in: header..<data.count)

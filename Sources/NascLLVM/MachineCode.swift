@@ -20,6 +20,8 @@ public struct CompileTimings: Sendable {
     public var cacheMisses = 0
     /// Of the misses, kernels linked from the cache's folder on disk.
     public var diskHits = 0
+    /// Of the misses, kernels linked from the library (compiled ahead of time).
+    public var libraryHits = 0
     public var total: Double { passes + lowering + llvm.parse + llvm.optimize + llvm.codegen }
     public init() {}
 }
@@ -118,9 +120,11 @@ public enum MachineCode {
         let hashes = missing.map { SHA256.hex(version + $0.key) }
         let symbols = hashes.map { "nasc_" + $0.prefix(32) }
         var clock = Date()
-        var objects = hashes.map { cache.object($0) }
+        let kept = hashes.map { cache.object($0) }
+        var objects = kept.map { $0?.data }
         timings.llvm.parse += Date().timeIntervalSince(clock)
-        timings.diskHits = objects.filter { $0 != nil }.count
+        timings.diskHits = kept.filter { $0 != nil && !$0!.fromLibrary }.count
+        timings.libraryHits = kept.filter { $0?.fromLibrary == true }.count
         let toCompile = objects.indices.filter { objects[$0] == nil }
         let compiled = try jit.objects(for: toCompile.map { MachineCode.declarations + missing[$0].kernel.text(named: symbols[$0]) + "\n" + jit.functionAttributes + "\n" },
                                        threads: threads, times: &timings.llvm)

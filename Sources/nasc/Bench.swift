@@ -13,8 +13,9 @@ struct Bench: ParsableCommand {
             For each child of the suite (1 to 12 layers of conv + batch norm + \
             ReLU with mixed kernel shapes, filters and skip connections, on \
             28x28x1 images): the time from IR to a compiled training step \
-            with an empty kernel cache (cold), with the kernels of the \
-            children before it in the cache (as in a search: kernels that \
+            with an empty kernel cache (cold: linking what the kernel \
+            library holds, see nasc cache --help; and with no library), with \
+            the kernels of the children before it in the cache (as in a search: kernels that \
             differ only in shape are shared), and with all its own (warm), the \
             median training-step throughput over --steps steps (SGD with \
             momentum, batch --batch) and its GFLOP/s (every op of forward, \
@@ -65,10 +66,14 @@ struct Bench: ParsableCommand {
         // `sequence` then fills as a search's would: every earlier child's kernels.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-bench-kernels-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let sequence = KernelCache(directory: scratch.appendingPathComponent("sequence"))
+        let library = KernelCache.defaultLibrary()
+        let sequence = KernelCache(directory: scratch.appendingPathComponent("sequence"), library: library)
         let peak = BLASPeak.sgemm(threads: threads)
         print(String(format: "OpenBLAS sgemm 1024x1024x1024 on %d thread(s): %.0f GFLOP/s (the step's GFLOP/s below count every op of forward, backward and update)", threads, peak))
-        print("child  layers  MFLOP/img  compile cold  after earlier  warm     step (median)  images/s  GFLOP/s  memory")
+        let libraryKernels = library.map { (try? KernelLibrary.kernels(in: $0)) ?? 0 } ?? 0
+        print(library.map { "kernel library: \($0.path), \(libraryKernels) kernels (cold compiles link from it; 'no library' compiles every kernel)" }
+              ?? "no kernel library (make release builds one; see nasc cache --help): cold compiles compile every kernel")
+        print("child  layers  MFLOP/img  compile cold  no library  after earlier  warm     step (median)  images/s  GFLOP/s  memory")
         for (name, layers) in BenchmarkSuite.children where chosen?.contains(name) ?? true {
             let text = BenchmarkSuite.ir(name, layers)
             let forward = try Verifier.parseAndVerify(Array(text.utf8))
@@ -82,9 +87,13 @@ struct Bench: ParsableCommand {
                 }
                 try bytes.write(to: URL(fileURLWithPath: "\(dir)/\(name).params"))
             }
-            let cache = KernelCache(directory: scratch.appendingPathComponent(name))
             let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
             var start = Date()
+            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings,
+                                          cache: KernelCache(directory: scratch.appendingPathComponent(name + "-alone")))
+            let coldAlone = Date().timeIntervalSince(start)
+            let cache = KernelCache(directory: scratch.appendingPathComponent(name), library: library)
+            start = Date()
             let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings, cache: cache)
             let cold = Date().timeIntervalSince(start)
             start = Date()
@@ -112,16 +121,16 @@ struct Bench: ParsableCommand {
             let step = GraphStatistics(compiled.graph)
             let gflops = Double(step.flopsPerExample * batch + step.flopsPerStep) / median / 1e9
             print(name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(layers.count).leftPad(6) + String(format: "%11.1f", mflops)
-                  + String(format: "%11.1f ms", cold * 1000) + String(format: "%12.1f ms", afterEarlier * 1000) + String(format: "%7.1f ms", warm * 1000)
+                  + String(format: "%11.1f ms", cold * 1000) + String(format: "%9.1f ms", coldAlone * 1000) + String(format: "%12.1f ms", afterEarlier * 1000) + String(format: "%7.1f ms", warm * 1000)
                   + String(format: "%12.1f ms", median * 1000) + String(format: "%10.0f", Double(batch) / median)
                   + String(format: "%9.1f", gflops) + "  " + MemoryPlan.human(memory))
-            rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_after_earlier_s": afterEarlier, "compile_warm_s": warm,
+            rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_cold_no_library_s": coldAlone, "compile_after_earlier_s": afterEarlier, "compile_warm_s": warm,
                          "step_median_s": median, "images_per_s": Double(batch) / median, "gflops_per_s": gflops, "memory_bytes": memory,
                          "kernels": compiled.timings.kernels, "distinct_kernels": compiled.timings.distinctKernels])
             if profile, let seconds = compiled.kernelSeconds { printProfile(compiled, seconds) }
         }
         if let json {
-            let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "sgemm_gflops_per_s": peak, "children": rows], options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "library_kernels": libraryKernels, "sgemm_gflops_per_s": peak, "children": rows], options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
         }
     }

@@ -19,9 +19,11 @@ struct Compile: ParsableCommand {
 
             Compiled kernels are also kept on disk (NASC_KERNEL_CACHE, else \
             $XDG_CACHE_HOME/nasc/kernels, else ~/.cache/nasc/kernels), so a \
-            later process links them instead of compiling: the first line \
-            says how many came from disk. NASC_KERNEL_CACHE=off compiles \
-            everything.
+            later process links them instead of compiling, and kernels the \
+            kernel library holds (compiled ahead of time by make release; \
+            see nasc cache --help) are linked from there: the first line says \
+            how many came from each. NASC_KERNEL_CACHE=off \
+            NASC_KERNEL_LIBRARY=off compiles everything.
 
             Example:
               $ nasc compile ir-specs/models/nasrl_child.nasir
@@ -71,7 +73,7 @@ struct Compile: ParsableCommand {
                 last = compiled
                 let total = Date().timeIntervalSince(clock) + (attempt == "cold" ? pipeline : 0)
                 let t = compiled.timings
-                print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels (\(t.distinctKernels) distinct), cache \(t.cacheHits) hits / \(t.cacheMisses) misses (\(t.diskHits) from disk)")
+                print("\(attempt): @\(source.name) after \(stage.rawValue), \(t.kernels) kernels (\(t.distinctKernels) distinct), cache \(t.cacheHits) hits / \(t.cacheMisses) misses (\(t.diskHits) from disk, \(t.libraryHits) from the kernel library)")
                 if attempt == "cold" { print("  autodiff + optimizer  \(ms(pipeline))") }
                 print("  passes + plan        \(ms(t.passes))")
                 print("  LLVM IR build        \(ms(t.lowering))")

@@ -285,8 +285,9 @@ extension DifferentialTests {
 
 extension DifferentialTests {
     /// Compiled kernels kept on disk are linked by a later compile that has
-    /// none in memory (as a new process would), run correctly, and a file
-    /// that does not check out is compiled again, never loaded.
+    /// none in memory (as a new process would), or as a kernel library, run
+    /// correctly, and a file that does not check out is compiled again,
+    /// never loaded.
     func testKernelsKeptOnDiskAreLinkedByALaterCompile() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-kernels-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -309,6 +310,15 @@ extension DifferentialTests {
         XCTAssertEqual(second.timings.llvm.optimize, 0, "a kernel on disk was compiled again")
         let (worst, _) = try compare(graph, "kernels linked from disk", batch: 3, steps: 2, cache: later)
         print("kernels on disk: \(distinct) linked by a later compile; worst difference \(worst) of the bound")
+
+        // The folder as a kernel library: linked by a cache with no folder
+        // of its own, counted apart from the cache's own disk hits.
+        let library = KernelCache(library: folder)
+        let linked = try CompiledGraph.compile(graph, maxBatch: 4, cache: library)
+        XCTAssertEqual(linked.timings.libraryHits, distinct)
+        XCTAssertEqual(linked.timings.diskHits, 0)
+        XCTAssertEqual(linked.timings.llvm.optimize, 0, "a kernel in the library was compiled again")
+        try compare(graph, "kernels linked from the library", batch: 3, steps: 1, cache: library)
 
         // A damaged file: compiled again and rewritten, never handed to LLVM.
         let damaged = folder.appendingPathComponent(files.sorted()[0])

@@ -1,0 +1,75 @@
+import Foundation
+import NascIR
+import NascLLVM
+import NascPasses
+import NascRuntime
+import NascSearch
+
+/// Builds the kernel library: the kernels of children sampled from the CNN
+/// space, compiled ahead of time into a folder that every later compile
+/// links from (KernelCache's `library`), so a child's first compile in a
+/// new process mostly links instead of running LLVM. Kernels are
+/// shape-generic (channel and filter counts, kernel sizes and the batch are
+/// read at run time), so what a child's kernels depend on takes few values
+/// across the space: the fusion pattern around each anchor, strides, plane
+/// sizes, pool windows, the optimizer and the loss. A few hundred random
+/// children cover nearly all of them; the sample is drawn from the space,
+/// never from the benchmark's children.
+enum KernelLibrary {
+    /// One sampled child: the space it comes from and its input images.
+    struct Child {
+        var space: CNNSpace
+        var choices: [Int]
+        var channels: Int
+        var size: Int
+
+        var ir: String { space.ir(choices, channels: channels, size: size) }
+    }
+
+    /// Training steps the library holds kernels for: what `nasc search`,
+    /// `train` and `retrain` build by default, and with Adam.
+    static let trainingOptions: [TrainingOptions] = [
+        TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false)),
+        TrainingOptions(optimizer: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)),
+    ]
+
+    /// `count` children drawn with `seed`: 1 to 12 layers (a quarter of
+    /// them 13 to 24), strides or not, a pool after every 0 to 4 layers, on
+    /// Fashion-MNIST's or CIFAR-10's images.
+    static func sample(_ count: Int, seed: UInt64) -> [Child] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in
+            let layers = rng.index(4) == 0 ? 13 + rng.index(12) : 1 + rng.index(12)
+            let space = CNNSpace(layers: layers, strides: rng.index(2) == 1, poolEvery: rng.index(5))
+            let image = [(1, 28), (3, 32)][rng.index(2)]
+            return Child(space: space, choices: space.decisions.map { rng.index($0.options) }, channels: image.0, size: image.1)
+        }
+    }
+
+    /// Compiles every sampled child's training steps and inference graph
+    /// into `folder` (replaced whole, so kernels of an older nasc go), and
+    /// says how many kernels it holds.
+    static func build(into folder: URL, children: [Child], threads: Int, progress: (Int, Int) -> Void) throws -> Int {
+        let fm = FileManager.default
+        let staging = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).\(getpid())")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        let cache = KernelCache(directory: staging)
+        let settings = ExecutionSettings(threads: threads)
+        for (i, child) in children.enumerated() {
+            let forward = try Verifier.parseAndVerify(Array(child.ir.utf8))
+            for options in trainingOptions {
+                _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: 1, settings: settings, cache: cache)
+            }
+            _ = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: 1, settings: settings, cache: cache)
+            progress(i + 1, try kernels(in: staging))
+        }
+        try? fm.removeItem(at: folder)
+        try fm.moveItem(at: staging, to: folder)
+        return try kernels(in: folder)
+    }
+
+    static func kernels(in folder: URL) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".o") }.count
+    }
+}
