@@ -21,7 +21,9 @@ struct Bench: ParsableCommand {
             momentum, batch --batch) and its GFLOP/s (every op of forward, \
             backward and update; compare OpenBLAS's own sgemm rate, measured \
             first), and the memory the step needs (arena, workspace, \
-            parameters and optimizer state).
+            parameters and optimizer state, as planned; and resident: the \
+            peak of the process's resident memory over compiling and \
+            running the step, less what was resident before).
 
             Tests/Benchmarks/peer.py runs this and the same children in \
             PyTorch side by side and prints the ratios; see the README.
@@ -93,6 +95,10 @@ struct Bench: ParsableCommand {
                                           cache: KernelCache(directory: scratch.appendingPathComponent(name + "-alone")))
             let coldAlone = Date().timeIntervalSince(start)
             let cache = KernelCache(directory: scratch.appendingPathComponent(name), library: library)
+            // Resident memory from here to the last step: the compiled step,
+            // its arena, workspaces, weights and optimizer state as touched.
+            let residentBefore = ResidentMemory.current() ?? 0
+            let peakReset = ResidentMemory.resetPeak()
             start = Date()
             let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings, cache: cache)
             let cold = Date().timeIntervalSince(start)
@@ -113,6 +119,7 @@ struct Bench: ParsableCommand {
                 if i > 0 { times.append(Date().timeIntervalSince(t)) }
             }
             times.sort()
+            let resident = peakReset ? max((ResidentMemory.peak() ?? 0) - residentBefore, 0) : nil
             let median = times[times.count / 2]
             let paramBytes = compiled.graph.nodes.filter { $0.op == .param || $0.op == .state }
                 .reduce(0) { $0 + MemoryPlan.bytes($1.type!, batch: 1) }
@@ -120,12 +127,13 @@ struct Bench: ParsableCommand {
             let mflops = Double(GraphStatistics(forward).flopsPerExample) / 1e6
             let step = GraphStatistics(compiled.graph)
             let gflops = Double(step.flopsPerExample * batch + step.flopsPerStep) / median / 1e9
+            let compiles = String(format: "%11.1f ms%9.1f ms%12.1f ms%7.1f ms", cold * 1000, coldAlone * 1000, afterEarlier * 1000, warm * 1000)
+            let speed = String(format: "%12.1f ms%10.0f%9.1f", median * 1000, Double(batch) / median, gflops)
+            let held = resident.map { " (resident " + MemoryPlan.human($0) + ")" } ?? ""
             print(name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(layers.count).leftPad(6) + String(format: "%11.1f", mflops)
-                  + String(format: "%11.1f ms", cold * 1000) + String(format: "%9.1f ms", coldAlone * 1000) + String(format: "%12.1f ms", afterEarlier * 1000) + String(format: "%7.1f ms", warm * 1000)
-                  + String(format: "%12.1f ms", median * 1000) + String(format: "%10.0f", Double(batch) / median)
-                  + String(format: "%9.1f", gflops) + "  " + MemoryPlan.human(memory))
+                  + compiles + speed + "  " + MemoryPlan.human(memory) + held)
             rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_cold_no_library_s": coldAlone, "compile_after_earlier_s": afterEarlier, "compile_warm_s": warm,
-                         "step_median_s": median, "images_per_s": Double(batch) / median, "gflops_per_s": gflops, "memory_bytes": memory,
+                         "step_median_s": median, "images_per_s": Double(batch) / median, "gflops_per_s": gflops, "memory_bytes": memory, "resident_bytes": resident ?? -1,
                          "kernels": compiled.timings.kernels, "distinct_kernels": compiled.timings.distinctKernels])
             if profile, let seconds = compiled.kernelSeconds { printProfile(compiled, seconds) }
         }

@@ -8,7 +8,7 @@ prints a table of ratios (Markdown, for the README).
 PyTorch is not a dependency of nasc: install it in a virtual environment
 outside the repository (pip install torch numpy) and run this script with it.
 """
-import argparse, json, math, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, gc, json, math, os, re, statistics, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -81,6 +81,20 @@ class Child:
         return v["loss"]
 
 
+def resident(field="VmRSS"):
+    """Resident bytes now (VmRSS) or at the peak since reset_peak (VmHWM)."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def reset_peak():
+    """Restarts VmHWM from what is resident now (Linux 4.0 on), as nasc bench does."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def measure(child, step_fn, x, y, steps):
     """First step's time (includes any compilation), then the median of `steps` more."""
     t = time.perf_counter()
@@ -127,6 +141,15 @@ def main():
     report = json.load(open(f"{work}/nasc.json"))
     ours = report["children"]
 
+    # One eager step before any measure, so PyTorch's one-time set-up (its
+    # thread pool, oneDNN's first use) is not counted as the first child's
+    # memory; nasc's own set-up happens in its uncounted compile without
+    # the library.
+    first = ours[0]["name"]
+    warm = torch.Generator().manual_seed(1)
+    make_step(Child(open(f"{work}/{first}.nasir").read(), f"{work}/{first}.params"), False)(
+        torch.randn(args.batch, 1, 28, 28, generator=warm), torch.randint(0, 10, (args.batch,), generator=warm))
+
     rows = []
     for c in ours:
         name = c["name"]
@@ -134,13 +157,20 @@ def main():
         gen = torch.Generator().manual_seed(1)
         x = torch.randn(args.batch, 1, 28, 28, generator=gen)
         y = torch.randint(0, 10, (args.batch,), generator=gen)
+        # Resident memory of the eager steps, measured as nasc bench measures
+        # its own: the peak from before the model's weights exist to the last step.
+        gc.collect()
+        before = resident()
+        reset_peak()
         eager_first, eager = measure(None, make_step(Child(text, f"{work}/{name}.params"), False), x, y, args.steps)
+        eager_resident = resident("VmHWM") - before
+        gc.collect()
         if args.no_compile:
             comp_first, comp = float("nan"), float("nan")
         else:
             torch._dynamo.reset()
             comp_first, comp = measure(None, make_step(Child(text, f"{work}/{name}.params"), True), x, y, args.steps)
-        rows.append((c, eager, comp, comp_first))
+        rows.append((c, eager, comp, comp_first, eager_resident))
         print(f"{name}: eager {args.batch / eager:.0f} img/s, torch.compile {args.batch / comp:.0f} img/s "
               f"(first step {comp_first:.1f} s), nasc {c['images_per_s']:.0f} img/s", flush=True)
 
@@ -148,17 +178,20 @@ def main():
     print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9); "
           f"torch {torch.__version__}.")
     print()
-    print("| child | layers | MFLOP/img | nasc compile cold / no library / after earlier children / warm | nasc img/s (GFLOP/s) | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | nasc memory |")
+    print("| child | layers | MFLOP/img | nasc compile cold / no library / after earlier children / warm | nasc img/s (GFLOP/s) | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | resident memory: nasc / eager |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios_e, ratios_c, firsts = [], [], []
-    for c, eager, comp, comp_first in rows:
+    memory = []
+    for c, eager, comp, comp_first, eager_resident in rows:
         ours_ips = c["images_per_s"]
         re_, rc = ours_ips / (args.batch / eager), ours_ips / (args.batch / comp)
         nasc_first = c["compile_cold_s"] + c["step_median_s"]
         ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
         print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_cold_no_library_s']*1000:.0f} / {c['compile_after_earlier_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "
               f"| {ours_ips:.0f} ({c['gflops_per_s']:.0f}) | {args.batch/eager:.0f} | {args.batch/comp:.0f} | {re_:.2f}x | {rc:.2f}x "
-              f"| {nasc_first:.2f} s / {comp_first:.1f} s ({comp_first/nasc_first:.0f}x faster) | {c['memory_bytes']/2**20:.0f} MiB |")
+              f"| {nasc_first:.2f} s / {comp_first:.1f} s ({comp_first/nasc_first:.0f}x faster) "
+              f"| {c['resident_bytes']/2**20:.0f} / {eager_resident/2**20:.0f} MiB ({c['resident_bytes']/eager_resident:.2f}x) |")
+        memory.append(c["resident_bytes"] / eager_resident)
     gm = lambda xs: math.exp(sum(math.log(v) for v in xs) / len(xs))
     cold = statistics.median(c["compile_cold_s"] for c, *_ in rows)
     alone = statistics.median(c["compile_cold_no_library_s"] for c, *_ in rows)
@@ -168,6 +201,7 @@ def main():
           f"Median compile of a training step: {cold*1000:.0f} ms cold (kernel library: {report['library_kernels']} kernels), "
           f"{alone*1000:.0f} ms cold with no library, {after*1000:.0f} ms with the earlier children's kernels cached. "
           f"Architecture to first trained step: {gm(firsts):.0f}x faster than torch.compile (geometric mean). "
+          f"Resident memory of a training step: {gm(memory):.2f}x PyTorch eager's (geometric mean; worst {max(memory):.2f}x). "
           f"OpenBLAS sgemm (1024^3) on this machine: {report['sgemm_gflops_per_s']:.0f} GFLOP/s.")
 
 
