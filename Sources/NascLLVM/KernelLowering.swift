@@ -157,6 +157,22 @@ final class Lowering {
         return w.gep("float", "%wsf", offset)
     }
 
+    /// The buffer of a kernel output that the anchor can write its result
+    /// into instead of scratch: an epilogue result of the same type, so the
+    /// epilogue then reads each element just before it overwrites it (its
+    /// stores come last in an iteration). Not one the plan put over another
+    /// value (an optimizer update over its parameter, which the epilogue
+    /// still reads); the plan never gives an anchored kernel's output the
+    /// buffer of an operand it reads. Without this, a conv's input gradient
+    /// before relu_grad, or batch norm before ReLU, took per-thread scratch
+    /// as large as the output: a fifth of a step's resident memory.
+    func epilogueOutput(like result: String) -> String? {
+        let t = type(result)
+        guard t.dtype == .f32, nodes.count > 1, nodes[1].type == t else { return nil }
+        return nodes.dropFirst().first { arguments.contains($0.result) && sharedBuffer[$0.result] == nil && type($0.result) == t }
+            .flatMap { pointers[$0.result] }
+    }
+
     /// A float stack slot (promoted to a register by LLVM's mem2reg).
     func slot() -> String {
         let r = w.fresh("acc")
@@ -183,7 +199,7 @@ final class Lowering {
         var epilogue = nodes
         if !anchorKind.isEpilogue {
             let anchor = nodes[0]
-            if pointers[anchor.result] == nil { pointers[anchor.result] = scratch(type(anchor.result)) }
+            if pointers[anchor.result] == nil { pointers[anchor.result] = epilogueOutput(like: anchor.result) ?? scratch(type(anchor.result)) }
             // A constant operand becomes a filled scratch buffer here, in the
             // entry block: made on first use inside the anchor's loops, its
             // pointer would not dominate a later use outside them.

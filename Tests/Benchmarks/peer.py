@@ -122,6 +122,13 @@ def make_step(child, compiled):
 
 
 def main():
+    # Resident memory is compared as peaks over a step: glibc must return
+    # every large block when it is freed (a fixed mmap threshold), or a
+    # step's tensors reuse heap left resident by earlier ones and go
+    # uncounted. glibc reads this at start-up, so the script restarts itself.
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") != "131072":
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = "131072"
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nasc", default=".build/release/nasc")
     ap.add_argument("--steps", type=int, default=5)
