@@ -48,6 +48,19 @@ extension Lowering {
 
     func lowerChannelOp(_ n: Node) throws {
         let x = n.operands, out = p(n.result)
+        if n.op == .channelSum && type(x[0]).rank == 2 {
+            // Rows [R, C] are contiguous: add them one after another (a loop
+            // over channels LLVM vectorizes). Channel by channel would stride
+            // through memory: the 10,000-word softmax's bias gradient took
+            // 5% of a language model's step that way.
+            let channels = i64(s(x[0], 1))
+            w.loop(to: channels, "ch") { c in w.storeF("0.0", out, c) }
+            w.loop(to: lead(x[0]), "row") { row in
+                let base = w.mul(row, channels)
+                w.loop(to: channels, "ch") { c in w.storeF(w.f("fadd", w.loadF(out, c), w.loadF(p(x[0]), w.add(base, c))), out, c) }
+            }
+            return
+        }
         let channels = n.op == .batchNorm || n.op == .batchNormGrad ? s(n.result, 1) : s(x[n.op == .batchNormGradGamma ? 1 : 0], 1)
         w.loop(to: i64(channels), "ch") { c in
             switch n.op {
