@@ -97,8 +97,8 @@ struct Bench: ParsableCommand {
             let cache = KernelCache(directory: scratch.appendingPathComponent(name), library: library)
             // Resident memory from here to the last step: the compiled step,
             // its arena, workspaces, weights and optimizer state as touched.
-            let residentBefore = ResidentMemory.current() ?? 0
             let peakReset = ResidentMemory.resetPeak()
+            let residentBefore = ResidentMemory.current() ?? 0
             start = Date()
             let compiled = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings, cache: cache)
             let cold = Date().timeIntervalSince(start)

@@ -8,7 +8,7 @@ prints a table of ratios (Markdown, for the README).
 PyTorch is not a dependency of nasc: install it in a virtual environment
 outside the repository (pip install torch numpy) and run this script with it.
 """
-import argparse, gc, json, math, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, ctypes, gc, json, math, os, re, statistics, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -90,7 +90,10 @@ def resident(field="VmRSS"):
 
 
 def reset_peak():
-    """Restarts VmHWM from what is resident now (Linux 4.0 on), as nasc bench does."""
+    """Restarts VmHWM from what is resident now (Linux 4.0 on), as nasc bench
+    does. Heap that earlier children freed goes back to the system first
+    (malloc_trim), or a step reusing it would go uncounted."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
 
@@ -121,14 +124,35 @@ def make_step(child, compiled):
     return step
 
 
+# Resident memory is compared as the peak over a step: glibc must return
+# every large block when it is freed (a fixed mmap threshold), or a step's
+# tensors reuse heap that earlier ones left resident and go uncounted. It
+# slows PyTorch's allocations, so PyTorch's memory is measured in a process
+# of its own (one per child) and its speed here, with glibc's defaults; nasc
+# allocates once per child, so its bench runs with the setting throughout.
+MEMORY_ENV = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+
+
+def eager_resident_bytes(prefix, batch):
+    """Peak resident bytes of PyTorch eager training steps of one child, after
+    one uncounted step (PyTorch's one-time set-up: thread pool, oneDNN)."""
+    child = Child(open(prefix + ".nasir").read(), prefix + ".params")
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, 1, 28, 28, generator=gen)
+    y = torch.randint(0, 10, (batch,), generator=gen)
+    warm = make_step(Child(open(prefix + ".nasir").read(), prefix + ".params"), False)
+    warm(x, y)
+    del warm
+    gc.collect()
+    reset_peak()
+    before = resident()
+    step = make_step(child, False)
+    for _ in range(2):
+        step(x, y)
+    return resident("VmHWM") - before
+
+
 def main():
-    # Resident memory is compared as peaks over a step: glibc must return
-    # every large block when it is freed (a fixed mmap threshold), or a
-    # step's tensors reuse heap left resident by earlier ones and go
-    # uncounted. glibc reads this at start-up, so the script restarts itself.
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_") != "131072":
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = "131072"
-        os.execv(sys.executable, [sys.executable] + sys.argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nasc", default=".build/release/nasc")
     ap.add_argument("--steps", type=int, default=5)
@@ -136,26 +160,21 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--only", default=None, help="comma-separated child names")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--resident-of", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.resident_of:
+        print(eager_resident_bytes(args.resident_of, args.batch))
+        return
     work = tempfile.mkdtemp(prefix="nasc-bench-")
     cmd = [args.nasc, "bench", "--steps", str(args.steps), "--threads", str(args.threads), "--batch", str(args.batch),
            "--json", f"{work}/nasc.json", "--children-dir", work]
     if args.only:
         cmd += ["--only", args.only]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=MEMORY_ENV)
     report = json.load(open(f"{work}/nasc.json"))
     ours = report["children"]
-
-    # One eager step before any measure, so PyTorch's one-time set-up (its
-    # thread pool, oneDNN's first use) is not counted as the first child's
-    # memory; nasc's own set-up happens in its uncounted compile without
-    # the library.
-    first = ours[0]["name"]
-    warm = torch.Generator().manual_seed(1)
-    make_step(Child(open(f"{work}/{first}.nasir").read(), f"{work}/{first}.params"), False)(
-        torch.randn(args.batch, 1, 28, 28, generator=warm), torch.randint(0, 10, (args.batch,), generator=warm))
 
     rows = []
     for c in ours:
@@ -164,14 +183,10 @@ def main():
         gen = torch.Generator().manual_seed(1)
         x = torch.randn(args.batch, 1, 28, 28, generator=gen)
         y = torch.randint(0, 10, (args.batch,), generator=gen)
-        # Resident memory of the eager steps, measured as nasc bench measures
-        # its own: the peak from before the model's weights exist to the last step.
-        gc.collect()
-        before = resident()
-        reset_peak()
         eager_first, eager = measure(None, make_step(Child(text, f"{work}/{name}.params"), False), x, y, args.steps)
-        eager_resident = resident("VmHWM") - before
-        gc.collect()
+        eager_resident = int(subprocess.run([sys.executable, __file__, "--resident-of", f"{work}/{name}", "--batch", str(args.batch),
+                                             "--threads", str(args.threads)], env=MEMORY_ENV, check=True,
+                                            capture_output=True, text=True).stdout)
         if args.no_compile:
             comp_first, comp = float("nan"), float("nan")
         else:
