@@ -87,10 +87,12 @@ struct CacheCommand: ParsableCommand {
         let start = Date()
         let sample = KernelLibrary.sample(children, seed: seed)
         let progress = Progress(total: sample.count, label: "children")
-        let count = try KernelLibrary.build(into: folder, children: sample, threads: threadFlags.threads) { done, kernels in
+        let (count, failures) = try KernelLibrary.build(into: folder, children: sample, threads: threadFlags.threads) { done, kernels in
             progress.update(done, "\(kernels) kernels")
         }
         progress.finish()
-        print(String(format: "\(folder.path): %d kernels from %d children in %.1f s", count, sample.count, Date().timeIntervalSince(start)))
+        for failure in failures.prefix(5) { FileHandle.standardError.write(Data("nasc: warning: left out of the library: \(failure)\n".utf8)) }
+        print(String(format: "\(folder.path): %d kernels from %d children in %.1f s", count, sample.count - failures.count, Date().timeIntervalSince(start))
+              + (failures.isEmpty ? "" : " (\(failures.count) children did not compile, left out)"))
     }
 }

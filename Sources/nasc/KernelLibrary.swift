@@ -48,25 +48,33 @@ enum KernelLibrary {
 
     /// Compiles every sampled child's training steps and inference graph
     /// into `folder` (replaced whole, so kernels of an older nasc go), and
-    /// says how many kernels it holds.
-    static func build(into folder: URL, children: [Child], threads: Int, progress: (Int, Int) -> Void) throws -> Int {
+    /// says how many kernels it holds. A child that does not compile is
+    /// reported in `failures` and left out: the library only saves time.
+    static func build(into folder: URL, children: [Child], threads: Int,
+                      progress: (Int, Int) -> Void) throws -> (kernels: Int, failures: [String]) {
         let fm = FileManager.default
         let staging = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: staging) }
         let cache = KernelCache(directory: staging)
         let settings = ExecutionSettings(threads: threads)
+        var failures: [String] = []
         for (i, child) in children.enumerated() {
-            let forward = try Verifier.parseAndVerify(Array(child.ir.utf8))
-            for options in trainingOptions {
-                _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: 1, settings: settings, cache: cache)
+            do {
+                let forward = try Verifier.parseAndVerify(Array(child.ir.utf8))
+                for options in trainingOptions {
+                    _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: 1, settings: settings, cache: cache)
+                }
+                _ = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: 1, settings: settings, cache: cache)
+            } catch {
+                failures.append("child \(i + 1) (decisions \(child.choices.map(String.init).joined(separator: ","))): \(error)")
             }
-            _ = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: 1, settings: settings, cache: cache)
             progress(i + 1, try kernels(in: staging))
         }
         try? fm.removeItem(at: folder)
         try fm.moveItem(at: staging, to: folder)
-        return try kernels(in: folder)
+        return (try kernels(in: folder), failures)
     }
 
     static func kernels(in folder: URL) throws -> Int {
