@@ -38,13 +38,13 @@ extension KernelCache {
 
     static let magic = Array("nasc-o1\n".utf8)
 
-    func file(_ hash: String) -> URL? { directory?.appendingPathComponent(hash + ".o") }
+    func file(_ hash: String, in folder: URL? = nil) -> URL? { (folder ?? directory)?.appendingPathComponent(hash + ".o") }
 
     /// The object file stored under `hash` in the cache's folder, else in
     /// the library, if there is one and it checks out.
     func object(_ hash: String) -> (data: Data, fromLibrary: Bool)? {
         if let url = file(hash), let data = KernelCache.checked(url) { return (data, false) }
-        if let url = library?.appendingPathComponent(hash + ".o"), let data = KernelCache.checked(url) { return (data, true) }
+        if let library, let url = file(hash, in: library), let data = KernelCache.checked(url) { return (data, true) }
         return nil
     }
 

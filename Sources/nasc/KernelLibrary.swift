@@ -70,7 +70,7 @@ enum KernelLibrary {
             } catch {
                 failures.append("child \(i + 1) (decisions \(child.choices.map(String.init).joined(separator: ","))): \(error)")
             }
-            progress(i + 1, try kernels(in: staging))
+            progress(i + 1, cache.count)  // every kernel it compiled, each also written to `staging`
         }
         try? fm.removeItem(at: folder)
         try fm.moveItem(at: staging, to: folder)
