@@ -67,3 +67,18 @@ public struct Reevaluation: Sendable {
         }.sorted { ($0.reward, -$0.trial.id) > ($1.reward, -$1.trial.id) }
     }
 }
+
+extension TrialStore {
+    /// The child a search names its winner: of the re-evaluated children,
+    /// the one whose accuracy on the larger split earns the best reward (its
+    /// cost factor included); the best-ranked child when none was
+    /// re-evaluated. `nasc retrain` trains this one by default.
+    public func winner() throws -> Trial? {
+        let ranked = try self.ranked()
+        let again = try reevaluations()
+        let reward = Reward(json: try settings() ?? [:])
+        let best = ranked.compactMap { t in again[t.id].map { (trial: t, reward: reward(accuracy: $0, flopsPerImage: t.flops)) } }
+            .max { ($0.reward, -$0.trial.id) < ($1.reward, -$1.trial.id) }
+        return best?.trial ?? ranked.first(where: \.succeeded)
+    }
+}

@@ -323,7 +323,7 @@ public final class Search {
         var lastSeen = before.last?.id ?? 0
         var bestReward = before.map(\.reward).max() ?? 0
         let legacy = before.filter { $0.job == nil }.count
-        var finishedHere = 0
+        var newChildrenHere = 0
         let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.storage.map { "--storage \($0)" } ?? options.directory)`"
         let budget = options.fidelity.map { "trained by \($0.description) from \(train.count)" } ?? "each trained \(options.epochs) epoch(s) on \(train.count) images"
         say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
@@ -348,10 +348,11 @@ public final class Search {
             var done = try store.count() - fresh.filter { $0.rung == 0 }.count
             for t in fresh {
                 lastSeen = t.id
-                finishedHere += 1
-                if t.rung == 0 { done += 1 }
+                if t.rung == 0 { done += 1; newChildrenHere += 1 }
                 bestReward = max(bestReward, t.reward)
-                let eta = Date().timeIntervalSince(start) / Double(finishedHere) * Double(max(options.children - done, 0))
+                // Time per new child so far, its promotions included (under
+                // ASHA they keep pace with the new children).
+                let eta = Date().timeIntervalSince(start) / Double(max(newChildrenHere, 1)) * Double(max(options.children - done, 0))
                 let what = !t.succeeded ? "\(t.status.uppercased()): \(t.error)"
                     : String(format: "accuracy %.4f reward %.4f%@", t.validationAccuracy, t.reward, t.status == "cached" ? " (seen before: reused)" : "")
                 let rung = t.rung > 0 ? " rung \(t.rung)" : ""

@@ -40,7 +40,7 @@ struct FinalTrainingFlags: ParsableArguments {
 
 struct Retrain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a search's best child (or --trial K) fully and report its test accuracy.",
+        abstract: "Train a search's winner (the best child after its re-evaluation, or --trial K) fully and report its test accuracy.",
         discussion: """
             Example:
               nasc retrain nasc-run --epochs 10 --save best.ckpt
@@ -49,7 +49,7 @@ struct Retrain: ParsableCommand {
     @Argument(help: "A run folder written by nasc search.")
     var folder: String
 
-    @Option(help: "Retrain this trial instead of the best.")
+    @Option(help: "Retrain this trial instead of the winner.")
     var trial: Int?
 
     @Option(help: "Write the trained weights here after every epoch.")
@@ -68,7 +68,7 @@ struct Retrain: ParsableCommand {
         try reportingErrors {
             let shape = try FinalTrainingFlags.shape(of: folder, command: "retrain")
             let store = try StoreLocation.open(folder: folder, url: nil)
-            let trials = try store.all(), best = try store.ranked().first
+            let trials = try store.all(), best = try store.winner()
             guard let chosen = trial.map({ k in trials.first { $0.id == k } }) ?? best else {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
             }

@@ -120,6 +120,32 @@ final class StoreTests: XCTestCase {
         }
     }
 
+    /// The winner `nasc retrain` trains: the best-ranked child until the
+    /// top is re-evaluated, then the best re-evaluated one by the reward its
+    /// new accuracy earns, cost factor included.
+    func testTheWinnerIsTheBestReevaluatedChild() throws {
+        for (kind, open) in try stores() {
+            let store = try open()
+            try store.setSettings(["children": 3, "layers": 1, "target_mflops": 1.0, "cost_exponent": -0.5])
+            try store.enqueue([[1], [2], [3]], strategy: "random")
+            try store.register(worker: "a:1", host: "a", pid: 1, version: "t")
+            var ids: [Int] = []
+            for (decisions, reward, flops) in [([1], 0.9, 1_000_000), ([2], 0.8, 1_000_000), ([3], 0.7, 250_000)] {
+                let job = try XCTUnwrap(try store.lease(worker: "a:1", seconds: 60, maxAttempts: 2), kind)
+                var t = trial(decisions, reward: reward)
+                t.flops = flops
+                ids.append(try XCTUnwrap(try store.complete(job: job.id, worker: "a:1", trial: t), kind))
+            }
+            XCTAssertEqual(try store.winner()?.id, ids[0], "\(kind): nothing re-evaluated: the best reward")
+            try store.recordReevaluation(trial: ids[0], accuracy: 0.85, images: 1000)
+            try store.recordReevaluation(trial: ids[1], accuracy: 0.86, images: 1000)
+            XCTAssertEqual(try store.winner()?.id, ids[1], "\(kind): the better accuracy on the larger split")
+            // A quarter of the cost doubles the reward at exponent -0.5.
+            try store.recordReevaluation(trial: ids[2], accuracy: 0.70, images: 1000)
+            XCTAssertEqual(try store.winner()?.id, ids[2], "\(kind): the reward counts cost: 0.70^3 x 2 > 0.86^3")
+        }
+    }
+
     func testStateAndObservationsCommitTogether() throws {
         for (kind, open) in try stores() {
             let store = try open()
