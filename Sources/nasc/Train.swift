@@ -153,8 +153,10 @@ struct ImageTrainingFlags: ParsableArguments {
         }
         while trainer.epochsDone < epochs {
             let r = try trainer.trainEpoch(trainSet, validation: validationSet)
-            say(String(format: "epoch %d/%d: train loss %.4f, validation accuracy %.4f, %.1f s (%.0f img/s)",
-                       r.epoch, epochs, r.trainLoss, r.validationAccuracy, r.seconds, r.imagesPerSecond))
+            // With --validation 0 every training image trains: there is no accuracy to show.
+            let measured = validationSet.count > 0 ? String(format: "validation accuracy %.4f", r.validationAccuracy) : "no validation images"
+            say(String(format: "epoch %d/%d: train loss %.4f, %@, %.1f s (%.0f img/s)",
+                       r.epoch, epochs, r.trainLoss, measured, r.seconds, r.imagesPerSecond))
             if let save { try trainer.checkpoint().write(to: save) }
         }
         let accuracy = try trainer.evaluate(test)
