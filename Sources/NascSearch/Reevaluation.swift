@@ -76,7 +76,7 @@ extension TrialStore {
     public func winner() throws -> Trial? {
         let ranked = try self.ranked()
         let again = try reevaluations()
-        let reward = Reward(json: try settings() ?? [:])
+        let reward = try settings().flatMap(SearchSettings.init(json:))?.reward ?? Reward()
         let best = ranked.compactMap { t in again[t.id].map { (trial: t, reward: reward(accuracy: $0, flopsPerImage: t.flops)) } }
             .max { ($0.reward, -$0.trial.id) < ($1.reward, -$1.trial.id) }
         return best?.trial ?? ranked.first(where: \.succeeded)

@@ -406,7 +406,8 @@ public final class Search {
             reevaluated = try Reevaluation(top: options.reevaluate, images: images)
                 .run(trials, store: store, settings: settings, train: train, execution: options.execution, say: say)
         }
-        if let best = reevaluated.first?.trial ?? trials.first(where: \.succeeded) {
+        // One definition of the winner for best.nasir, the summary and `nasc retrain`.
+        if let best = try store.winner() {
             try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
         }
         onProgress?()

@@ -258,9 +258,11 @@ struct SearchCommand: ParsableCommand {
                     print(String(format: "%5d  %5d  %.4f    %@  %.4f (rank %d)", rank + 1, r.trial.id, r.accuracy, r.interval.description,
                                  r.trial.validationAccuracy, (trials.firstIndex { $0.id == r.trial.id } ?? 0) + 1))
                 }
-                let best = search.reevaluated[0]
-                let ties = search.reevaluated.dropFirst().filter { $0.interval.overlaps(best.interval) }.count
-                print("winner: trial \(best.trial.id)" + (ties > 0 ? "; \(ties) other(s) still tie with it on \(images) images" : ", ahead of the others beyond noise"))
+                let winner = try search.store.winner()
+                if let best = search.reevaluated.first(where: { $0.trial.id == winner?.id }) {
+                    let ties = search.reevaluated.filter { $0.trial.id != best.trial.id && $0.interval.overlaps(best.interval) }.count
+                    print("winner: trial \(best.trial.id)" + (ties > 0 ? "; \(ties) other(s) still tie with it on \(images) images" : ", ahead of the others beyond noise"))
+                }
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")
