@@ -13,25 +13,33 @@
 /// before: a value that crosses into a later stage (a skip, the image, an
 /// output bound for the classifier) passes through one 2x2 max pool per
 /// stage boundary. Pooling keeps deep children cheap enough to train fully.
+///
+/// With `chain` a layer without a skip input reads the layer before it
+/// instead (only the first layer reads the image): the paper's rule spends
+/// such layers on the raw image, so a deep child of the paper's space is
+/// often several shallow ones side by side.
 public struct CNNSpace: Sendable, Equatable {
     public var layers: Int
     public var strides: Bool
     /// Layers per resolution stage; 0 means a single stage (no pooling).
     public var poolEvery: Int
+    /// Whether a layer with no skip input reads the previous layer (not the image).
+    public var chain: Bool
     public static let kernelSizes = [1, 3, 5, 7]
     public static let filterCounts = [24, 36, 48, 64]
     public static let strideValues = [1, 2, 3]
 
-    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0) {
+    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0, chain: Bool = false) {
         self.layers = layers
         self.strides = strides
         self.poolEvery = poolEvery
+        self.chain = chain
     }
 
     /// The same space with `layers` layers. Its decisions are a prefix of
     /// this space's (decisions come layer by layer), which is what lets the
     /// paper's schedule grow children during a search.
-    public func withLayers(_ layers: Int) -> CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery) }
+    public func withLayers(_ layers: Int) -> CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain) }
 
     /// The number of layers whose decisions number `count`, if any.
     public func layers(forDecisions count: Int) -> Int? {
@@ -144,8 +152,10 @@ public struct CNNSpace: Sendable, Equatable {
 
         for (i, layer) in spec.enumerated() {
             let l = i + 1
-            let sources = (layer.inputs.isEmpty ? [-1] : layer.inputs).map { source($0, into: stage(i)) }
-            consumed.formUnion(layer.inputs)
+            // The repair rule for a layer without inputs: the image, or with `chain` the layer before.
+            let inputs = layer.inputs.isEmpty ? [chain ? i - 1 : -1] : layer.inputs
+            let sources = inputs.map { source($0, into: stage(i)) }
+            consumed.formUnion(inputs)
             let (input, c, h, w) = combine(sources, "in\(l)")
             let f = max(1, Int((Double(layer.filters) * width).rounded())), s = layer.stride
             lines += CNNSpace.convLayer(l, input: input, channels: c, filters: f, kernel: layer.kernel, stride: s)

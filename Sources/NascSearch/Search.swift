@@ -326,7 +326,7 @@ public final class Search {
         var newChildrenHere = 0
         let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.storage.map { "--storage \($0)" } ?? options.directory)`"
         let budget = options.fidelity.map { "trained by \($0.description) from \(train.count)" } ?? "each trained \(options.epochs) epoch(s) on \(train.count) images"
-        say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers (\(options.space.decisions.count) decisions), "
+        say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers\(options.space.chain ? " in a chain" : "") (\(options.space.decisions.count) decisions), "
             + "\(budget), rewarded on \(validation.count); children train \(where_)")
         if options.fidelity != nil { try store.setFinished(false) }
         var processes: WorkerProcesses?

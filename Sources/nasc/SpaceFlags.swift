@@ -12,10 +12,13 @@ struct SpaceFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
     var poolEvery = 1
 
+    @Flag(help: "A layer that chooses no skip input reads the layer before it (without --chain it reads the image, the paper's repair rule).")
+    var chain = false
+
     func validate() throws {
         try FlagCheck.int(layers, "--layers", 1...24)
         try FlagCheck.int(poolEvery, "--pool-every", 0...24)
     }
 
-    var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery) }
+    var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain) }
 }

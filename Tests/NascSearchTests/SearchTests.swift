@@ -40,6 +40,35 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(graph.valueTypes["h3"]?.description, "f32[N,36,7,7]")
     }
 
+    /// With `chain`, a layer without skip inputs reads the layer before it
+    /// (through a pool when it crosses a stage); the first reads the image;
+    /// layers that chose inputs keep them; the chain's links are consumed.
+    func testChainedLayersReadTheLayerBefore() throws {
+        // Layer 2 chooses nothing, layer 3 takes layer 1 only.
+        let choices = [0, 1, 2, /* l2 */ 1, 1, 0, /* skip 1->2 */ 0, /* l3 */ 3, 2, 1, /* skip 1->3, 2->3 */ 1, 0]
+        let paper = CNNSpace(layers: 3).ir(choices)
+        XCTAssertTrue(paper.contains("%c2 = conv2d %x, %w2"), paper)
+        XCTAssertTrue(paper.contains("%top = concat %h2, %h3"), paper)  // layer 2 feeds nothing: it goes to the classifier
+        let chained = CNNSpace(layers: 3, chain: true).ir(choices)
+        XCTAssertTrue(chained.contains("%c1 = conv2d %x, %w1"), chained)
+        XCTAssertTrue(chained.contains("%c2 = conv2d %h1, %w2"), chained)
+        XCTAssertTrue(chained.contains("%c3 = conv2d %h1, %w3"), chained)
+        XCTAssertTrue(chained.contains("%top = concat %h2, %h3"), chained)
+        let pooled = CNNSpace(layers: 3, poolEvery: 1, chain: true).ir(choices)
+        XCTAssertTrue(pooled.contains("%c2 = conv2d %h1_pool1, %w2"), pooled)
+        XCTAssertFalse(pooled.contains("%x_pool"), pooled)
+        // Every chained child verifies, and the setting round-trips through search.json.
+        let space = CNNSpace(layers: 6, strides: true, poolEvery: 2, chain: true)
+        var search = RandomSearch(space: space, seed: 4)
+        for c in search.propose(40) { XCTAssertNoThrow(try Verifier.parseAndVerify(Array(space.ir(c).utf8))) }
+        let shape = ChildShape(space: space, channels: 1, size: 28, classes: 10)
+        XCTAssertEqual(ChildShape(json: shape.json), shape)
+        XCTAssertEqual(ChildShape(json: ["layers": 6, "strides": true, "pool_every": 2])?.space.chain, false)  // older folders
+        var other = shape
+        other.space.chain = false
+        XCTAssertEqual(shape.difference(from: other), "--chain 1, not 0")
+    }
+
     /// A smaller child's decisions are a prefix of the space's: its IR is the
     /// smaller space's child, and the controller's loss for it counts its own
     /// steps only (what the growing schedule relies on).
