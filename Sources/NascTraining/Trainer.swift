@@ -40,7 +40,7 @@ public final class Trainer {
     }
 
     public let forward: Graph
-    public let options: Options
+    public private(set) var options: Options
     public let step: CompiledGraph
     public let inference: CompiledGraph
     public private(set) var epochsDone = 0
@@ -48,6 +48,17 @@ public final class Trainer {
     /// continued run (a multi-fidelity rung) starts its schedule afresh.
     public var scheduleFrom = 0
     public private(set) var stepsDone = 0
+
+    /// False while a time budget has not fixed the count yet (progress shows "?").
+    public var epochCountKnown = true
+
+    /// Lays the learning-rate schedule over `epochs` passes in all, from the
+    /// next step on (a time budget fixes the count after the first epoch).
+    public func respan(epochs: Int, schedule: LearningRateSchedule) {
+        options.epochs = epochs
+        options.schedule = schedule
+        epochCountKnown = true
+    }
     let imageInput: String, labelInput: String, logits: String
     let imageType: TensorType
     let classes: Int?
@@ -112,7 +123,7 @@ public final class Trainer {
         var order = train.shuffled(seed: options.seed &+ UInt64(epoch) &* 7919)
         if let limit = options.limit { order = Array(order.prefix(limit)) }
         let batches = stride(from: 0, to: order.count, by: options.batch).map { order[$0..<min($0 + options.batch, order.count)] }
-        let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epoch + 1)/\(options.epochs)") : nil
+        let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epoch + 1)/\(epochCountKnown ? String(options.epochs) : "?")") : nil
         var lossSum = 0.0, seen = 0
         for (b, indices) in batches.enumerated() {
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch - scheduleFrom, fraction: Double(b) / Double(batches.count), epochs: options.epochs)

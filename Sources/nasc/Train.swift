@@ -81,6 +81,9 @@ struct ImageTrainingFlags: ParsableArguments {
     @Option(help: "Epochs.")
     var epochs = 10
 
+    @Option(help: ArgumentHelp("Train for about M minutes of wall clock instead of --epochs (compilation and the test evaluation included): the first epoch measures the speed, then the schedule spans the epochs that fit.", valueName: "M"))
+    var minutes: Double?
+
     @Option(help: "Batch size.")
     var batch = 128
 
@@ -103,6 +106,7 @@ struct ImageTrainingFlags: ParsableArguments {
 
     func validate() throws {
         try FlagCheck.int(epochs, "--epochs", 1...100_000)
+        if let minutes { try FlagCheck.real(minutes, "--minutes", above: 0) }
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
         try FlagCheck.real(lr, "--lr", above: 0)
         try FlagCheck.int(validation, "--validation", 0...FlagCheck.largeCount)
@@ -112,7 +116,7 @@ struct ImageTrainingFlags: ParsableArguments {
     /// Everything above that changes the trained network, as one line:
     /// results trained under the same line are comparable.
     var key: String {
-        "\(datasetFlags.dataset.rawValue) epochs \(epochs) batch \(batch) lr \(lr) \(schedule) validation \(validation); "
+        "\(datasetFlags.dataset.rawValue) \(minutes.map { "minutes \($0)" } ?? "epochs \(epochs)") batch \(batch) lr \(lr) \(schedule) validation \(validation); "
             + "augmentation \(recipe.augmentation.description), label smoothing \(recipe.labelSmoothing); \(training.options)"
     }
 
@@ -127,11 +131,18 @@ struct ImageTrainingFlags: ParsableArguments {
         let graph = try IRInput.load(file)
         let (full, test) = try datasetFlags.load()
         let (trainSet, validationSet) = try datasetFlags.split(full, validation: validation, flag: "--validation")
+        if minutes != nil && resume != nil {
+            throw CommandError("error: --minutes with --resume: pass --epochs with the count the first run chose instead (it printed it), so that the schedule goes on as it was")
+        }
+        var epochs = minutes == nil ? self.epochs : TimeBudget.provisional
         var options = Trainer.Options()
         options.epochs = epochs
         options.batch = batch
         options.learningRate = lr
-        options.schedule = schedule == "cosine" ? .cosine : schedule == "step" ? .step(every: max(epochs / 3, 1), gamma: 0.1) : .constant
+        func laidOver(_ epochs: Int) -> LearningRateSchedule {
+            schedule == "cosine" ? .cosine : schedule == "step" ? .step(every: max(epochs / 3, 1), gamma: 0.1) : .constant
+        }
+        options.schedule = laidOver(epochs)
         options.seed = seed
         options.limit = limit
         options.training = training.options
@@ -151,8 +162,17 @@ struct ImageTrainingFlags: ParsableArguments {
             do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
             say("resumed from \(resume) after epoch \(trainer.epochsDone)")
         }
+        trainer.epochCountKnown = minutes == nil
         while trainer.epochsDone < epochs {
             let r = try trainer.trainEpoch(trainSet, validation: validationSet)
+            if let minutes, trainer.epochsDone == 1 {
+                // The test pass is inference only: about a third of a training image's work each.
+                let evaluation = r.seconds * Double(test.count) / Double(max(min(limit ?? trainSet.count, trainSet.count), 1)) / 3
+                epochs = TimeBudget(minutes: minutes).epochs(elapsed: Date().timeIntervalSince(start), epochSeconds: r.seconds, evaluationSeconds: evaluation)
+                trainer.respan(epochs: epochs, schedule: laidOver(epochs))
+                say(String(format: "--minutes %g: the first epoch took %.1f s, so %d epoch(s) fit; the schedule spans %d (to resume this run: --epochs %d)",
+                           minutes, r.seconds, epochs, epochs, epochs))
+            }
             // With --validation 0 every training image trains: there is no accuracy to show.
             let measured = validationSet.count > 0 ? String(format: "validation accuracy %.4f", r.validationAccuracy) : "no validation images"
             say(String(format: "epoch %d/%d: train loss %.4f, %@, %.1f s (%.0f img/s)",

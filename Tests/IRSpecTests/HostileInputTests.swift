@@ -83,6 +83,19 @@ final class HostileInputTests: XCTestCase {
                     environment: ["NASC_MEMORY_LIMIT": "1M"])
     }
 
+    /// --minutes: a budget smaller than one epoch trains one and says so;
+    /// with --resume it is refused (the schedule's count is the first run's).
+    func testATimeBudgetTrainsWhatFitsAndIsRefusedWithResume() throws {
+        let data = try dataset("budget")
+        let r = try MutatedSpecTests.nasc(["train", model, "--data", data, "--validation", "8", "--minutes", "0.0001", "--threads", "1"], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("so 1 epoch(s) fit; the schedule spans 1 (to resume this run: --epochs 1)"), r.output)
+        XCTAssertTrue(r.output.contains("epoch 1/1: train loss"), r.output)
+        XCTAssertTrue(r.output.contains("test accuracy"), r.output)
+        try refuses(["train", model, "--data", data, "--validation", "8", "--minutes", "5", "--resume", path("none.ckpt")], ["--minutes with --resume", "--epochs"])
+        try refuses(["train", model, "--data", data, "--minutes", "0"], ["--minutes"])
+    }
+
     // MARK: - Files
 
     func testIDXHeadersThatOverflowOrLieAreErrorsNamingTheFile() throws {

@@ -129,6 +129,31 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try resumed.trainEpoch(train, validation: validation).trainLoss, try a.trainEpoch(train, validation: validation).trainLoss)
     }
 
+    /// A time budget: the epochs that fit after the first (at least the
+    /// first), and a schedule respanned mid-run is the schedule of that count.
+    func testTimeBudgetFitsEpochsAndRespansTheSchedule() throws {
+        let hour = TimeBudget(minutes: 60)
+        // 100 s of compilation and a 240 s first epoch; 60 s to evaluate: 3,200 s left, 13 more epochs.
+        XCTAssertEqual(hour.epochs(elapsed: 340, epochSeconds: 240, evaluationSeconds: 60), 14)
+        XCTAssertEqual(hour.epochs(elapsed: 3000, epochSeconds: 3000, evaluationSeconds: 0), 1)  // nothing more fits
+        XCTAssertEqual(hour.epochs(elapsed: 7200, epochSeconds: 7000, evaluationSeconds: 10), 1)  // over budget already
+        XCTAssertEqual(hour.epochs(elapsed: 1, epochSeconds: 0, evaluationSeconds: 0), 1)
+        XCTAssertEqual(hour.epochs(elapsed: 1e-9, epochSeconds: 1e-9, evaluationSeconds: 0), TimeBudget.provisional + 1)
+
+        let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
+        let (train, validation) = Self.bars(192, seed: 5).split(validation: 48)
+        let planned = try Trainer(g, options: options(epochs: 2))
+        try planned.trainEpoch(train, validation: validation)
+        var long = options(epochs: TimeBudget.provisional)
+        long.schedule = .cosine
+        let budgeted = try Trainer(g, options: long)
+        try budgeted.restore(planned.checkpoint(), path: "<memory>")
+        budgeted.respan(epochs: 2, schedule: .cosine)
+        XCTAssertEqual(budgeted.options.epochs, 2)
+        XCTAssertEqual(try budgeted.trainEpoch(train, validation: validation).trainLoss, try planned.trainEpoch(train, validation: validation).trainLoss)
+        XCTAssertEqual(budgeted.checkpoint().tensors, planned.checkpoint().tensors)
+    }
+
     func testCheckpointRoundTripAndResume() throws {
         let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
         let (train, validation) = Self.bars(192, seed: 2).split(validation: 48)
