@@ -12,14 +12,30 @@ import Foundation
 /// With the exponent -0.07, a child twice the target's cost needs about
 /// 1.6% more accuracy (cubed: 5% more reward) to rank level with one at the
 /// target; a smaller child gains as much.
+///
+/// A soft constraint also pays for being small, so its winners shrink below
+/// the target. `maxMFLOPs` is a hard one instead: a child costing more is
+/// refused before it trains (reward 0, status refused), the way a search for
+/// the most accurate network that trains within a given time wants it; the
+/// searches below it pay for accuracy alone.
 public struct Reward: Sendable, Equatable {
     /// MFLOP per image a child should cost; 0: cost is ignored.
     public var targetMFLOPs = 0.0
     public var exponent = -0.07
+    /// MFLOP per image above which a child is refused untrained; 0: no limit.
+    public var maxMFLOPs = 0.0
 
-    public init(targetMFLOPs: Double = 0, exponent: Double = -0.07) {
+    public init(targetMFLOPs: Double = 0, exponent: Double = -0.07, maxMFLOPs: Double = 0) {
         self.targetMFLOPs = targetMFLOPs
         self.exponent = exponent
+        self.maxMFLOPs = maxMFLOPs
+    }
+
+    /// Why a child costing `flopsPerImage` is refused, if it is.
+    public func refusal(flopsPerImage: Int) -> String? {
+        let mflops = Double(flopsPerImage) / 1e6
+        guard maxMFLOPs > 0, mflops > maxMFLOPs else { return nil }
+        return String(format: "%.1f MFLOP per image, over --max-mflops %g", mflops, maxMFLOPs)
     }
 
     /// The reward of a child of `accuracy` costing `flopsPerImage` FLOPs.
@@ -30,10 +46,16 @@ public struct Reward: Sendable, Equatable {
     }
 
     /// The search.json fields (older folders lack them: cost ignored).
-    var json: [String: Any] { ["target_mflops": targetMFLOPs, "cost_exponent": exponent] }
+    var json: [String: Any] { ["target_mflops": targetMFLOPs, "cost_exponent": exponent, "max_mflops": maxMFLOPs] }
 
     init(json: [String: Any]) {
-        self.init(targetMFLOPs: json["target_mflops"] as? Double ?? 0, exponent: json["cost_exponent"] as? Double ?? -0.07)
+        self.init(targetMFLOPs: json["target_mflops"] as? Double ?? 0, exponent: json["cost_exponent"] as? Double ?? -0.07,
+                  maxMFLOPs: json["max_mflops"] as? Double ?? 0)
+    }
+
+    /// The flags that set this reward, for messages.
+    var flags: String {
+        String(format: "--target-mflops %g --cost-exponent=%g --max-mflops %g", targetMFLOPs, exponent, maxMFLOPs)
     }
 }
 

@@ -219,7 +219,7 @@ public final class Search {
         }
         let old = Reward(json: recorded)
         if old != options.reward {
-            throw SearchError(message: "this run holds a search rewarded with --target-mflops \(old.targetMFLOPs) --cost-exponent \(old.exponent), not \(options.reward.targetMFLOPs) and \(options.reward.exponent): its rewards would not compare; continue it with the same settings, or pass another --out")
+            throw SearchError(message: "this run holds a search rewarded with \(old.flags), not \(options.reward.flags): its rewards would not compare; continue it with the same settings, or pass another --out")
         }
         let fidelity = Fidelity(json: recorded)
         if fidelity != options.fidelity {
@@ -296,14 +296,15 @@ public final class Search {
     /// child whose trial is among the best ⌊n / eta⌋ of the n results at
     /// its rung, and not promoted yet, is queued to train on to the next
     /// rung from its checkpoint. A child reused from an earlier one of the
-    /// same hash (cached) is not a result of its own: its twin stands for it.
+    /// same hash (cached) is not a result of its own: its twin stands for it;
+    /// nor is a child refused untrained (over a limit).
     func promote(limit: Int) throws -> Int {
         guard let fidelity = options.fidelity, limit > 0 else { return 0 }
         let trials = try store.all().filter { $0.job != nil }
         let promoted = try store.promotedJobs()
         var added = 0
         for rung in (0..<(fidelity.rungs - 1)).reversed() {
-            let here = trials.filter { $0.rung == rung && $0.status != "cached" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
+            let here = trials.filter { $0.rung == rung && $0.status != "cached" && $0.status != "refused" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
             for t in here.prefix(here.count / fidelity.eta) where t.status == "ok" && !promoted.contains(t.job!) {
                 try store.enqueuePromotion(of: t)
                 say(String(format: "promoting child %@ (trial %d, reward %.4f, top %d of %d at rung %d) to rung %d: %d images in all",

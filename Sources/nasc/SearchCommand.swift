@@ -81,6 +81,9 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "The cost exponent with --target-mflops (MnasNet: -0.07; more negative weighs cost more).")
     var costExponent = -0.07
 
+    @Option(help: "Refuse, untrained, every child costing more MFLOP per image than this (a hard limit: the most accurate child that trains in a given time); 0: none.")
+    var maxMflops = 0.0
+
     @Option(help: "Training images per child (from the training split).")
     var trainImages = 8000
 
@@ -143,6 +146,7 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
         try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
         try FlagCheck.real(costExponent, "--cost-exponent", atMost: 0)
+        try FlagCheck.real(maxMflops, "--max-mflops", atLeast: 0)
         try FlagCheck.int(workerFlags.workers, "--workers", 0...256)
         try FlagCheck.real(workerFlags.childTimeout, "--child-timeout", atLeast: 0)
         try FlagCheck.real(workerFlags.leaseSeconds, "--lease-seconds", atLeast: 0.5)
@@ -175,7 +179,7 @@ struct SearchCommand: ParsableCommand {
             o.perUpdate = perUpdate
             o.controllerLearningRate = controllerLr
             o.entropyWeight = entropyWeight
-            o.reward = Reward(targetMFLOPs: targetMflops, exponent: costExponent)
+            o.reward = Reward(targetMFLOPs: targetMflops, exponent: costExponent, maxMFLOPs: maxMflops)
             o.growFrom = growFrom
             o.growEvery = growEvery
             o.trainImages = trainImages

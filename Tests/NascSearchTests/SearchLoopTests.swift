@@ -254,6 +254,34 @@ final class SearchLoopTests: XCTestCase {
         XCTAssertEqual(try Search(options: o, train: train, validation: validation).run().count, 8)
     }
 
+    /// A hard cost limit: every child above it is refused untrained with
+    /// reward 0 and never promoted; every child at or below it trains.
+    func testAHardCostLimitRefusesDearChildrenUntrained() throws {
+        let dir = try directory()
+        let (train, validation) = (Self.quadrants(32, seed: 9), Self.quadrants(16, seed: 10))
+        var o = options(dir, strategy: "random", children: 12)
+        o.reward = Reward(maxMFLOPs: 0.05)
+        let trials = try Search(options: o, train: train, validation: validation).run()
+        let dear = trials.filter { Double($0.flops) / 1e6 > 0.05 }
+        XCTAssertFalse(dear.isEmpty, "no child above the limit: \(trials.map(\.flops))")
+        XCTAssertFalse(dear.count == trials.count, "every child above the limit: \(trials.map(\.flops))")
+        for t in trials {
+            if dear.contains(where: { $0.id == t.id }) {
+                XCTAssertEqual(t.status, "refused")
+                XCTAssertEqual(t.reward, 0)
+                XCTAssertEqual(t.trainSeconds, 0)
+                XCTAssertTrue(t.error.contains("over --max-mflops 0.05"), t.error)
+            } else {
+                XCTAssertNotEqual(t.status, "refused", t.error)
+            }
+        }
+        var other = o
+        other.reward = Reward(maxMFLOPs: 0.1)
+        XCTAssertThrowsError(try Search(options: other, train: train, validation: validation)) {
+            XCTAssertTrue("\($0)".contains("--max-mflops 0.05"), "\($0)")
+        }
+    }
+
     func testNonSquareImagesAreAnError() throws {
         let data = ImageDataset(channels: 1, height: 4, width: 6, classes: 2, pixels: [Float](repeating: 0, count: 48), labels: [0, 1])
         XCTAssertThrowsError(try Search(options: options(try directory(), strategy: "random", children: 1), train: data, validation: data)) {

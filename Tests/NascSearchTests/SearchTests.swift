@@ -231,6 +231,19 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(r(accuracy: 0.9 * pow(2, 0.07 / 3), flopsPerImage: 20_000_000), pow(0.9, 3), accuracy: 1e-12)
     }
 
+    /// The hard limit: a child above it is refused, one at it is not, and
+    /// no limit refuses nothing; the limit is part of the recorded reward.
+    func testAHardCostLimitRefusesOnlyDearerChildren() {
+        let r = Reward(maxMFLOPs: 10)
+        XCTAssertNil(r.refusal(flopsPerImage: 10_000_000))
+        XCTAssertEqual(r.refusal(flopsPerImage: 12_345_678), "12.3 MFLOP per image, over --max-mflops 10")
+        XCTAssertNil(Reward().refusal(flopsPerImage: Int.max))
+        XCTAssertEqual(r(accuracy: 0.9, flopsPerImage: 5_000_000), pow(0.9, 3), accuracy: 1e-15)  // below it, accuracy alone
+        var settings = SearchSettings(shape: ChildShape(space: CNNSpace(layers: 2), channels: 1, size: 28, classes: 10))
+        settings.reward = Reward(targetMFLOPs: 3, exponent: -0.1, maxMFLOPs: 7)
+        XCTAssertEqual(SearchSettings(json: settings.json)?.reward, settings.reward)
+    }
+
     /// The leaderboard's intervals: Wilson's score interval, by hand.
     func testAccuracyIntervalsAreWilsonsAndTellTies() {
         let a = AccuracyInterval(accuracy: 0.9, count: 1000)
