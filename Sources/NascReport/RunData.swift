@@ -26,7 +26,9 @@ public struct RunData {
 
     /// Reads a run's store.
     public init(name: String, store: TrialStore) throws {
-        self.init(name: name, settings: try store.settings() ?? [:], trials: try store.all(), updates: try store.updates(), promoted: try store.promotedJobs())
+        // Proposals refused over the cost limit never ran: not the search's children.
+        self.init(name: name, settings: try store.settings() ?? [:], trials: try store.all().filter { !$0.isOverLimit }, updates: try store.updates(),
+                  promoted: try store.promotedJobs())
     }
 
     public var strategy: String { settings["strategy"] as? String ?? trials.first?.strategy ?? "?" }

@@ -15,9 +15,9 @@ import Foundation
 ///
 /// A soft constraint also pays for being small, so its winners shrink below
 /// the target. `maxMFLOPs` is a hard one instead: a child costing more is
-/// refused before it trains (reward 0, status refused), the way a search for
-/// the most accurate network that trains within a given time wants it; the
-/// searches below it pay for accuracy alone.
+/// refused before it is queued (status over-limit, see `overLimitReward`),
+/// the way a search for the most accurate network that trains within a
+/// given time wants it; the children below it are paid for accuracy alone.
 public struct Reward: Sendable, Equatable {
     /// MFLOP per image a child should cost; 0: cost is ignored.
     public var targetMFLOPs = 0.0
@@ -36,6 +36,17 @@ public struct Reward: Sendable, Equatable {
         let mflops = Double(flopsPerImage) / 1e6
         guard maxMFLOPs > 0, mflops > maxMFLOPs else { return nil }
         return String(format: "%.1f MFLOP per image, over --max-mflops %g", mflops, maxMFLOPs)
+    }
+
+    /// The reward of a child refused for its cost: below every trained
+    /// child's (which are at least 0), and graded by how far over the limit
+    /// it is, -(1 - limit / cost), from 0 just over it towards -1. A flat 0
+    /// would teach REINFORCE nothing in a space where most children are over
+    /// the limit; graded, the controller learns to come back under it.
+    public func overLimitReward(flopsPerImage: Int) -> Double {
+        let mflops = Double(flopsPerImage) / 1e6
+        guard maxMFLOPs > 0, mflops > maxMFLOPs else { return 0 }
+        return -(1 - maxMFLOPs / mflops)
     }
 
     /// The reward of a child of `accuracy` costing `flopsPerImage` FLOPs.

@@ -24,7 +24,11 @@ public struct SearchError: Error, CustomStringConvertible {
 /// rewarded with its validation accuracy cubed (Zoph & Le; weighed by cost
 /// with a target, see Reward). A child whose structural hash was trained
 /// before reuses that reward; a child that fails, diverges, times out or
-/// crashes its worker is recorded with why, and the search goes on.
+/// crashes its worker is recorded with why, and the search goes on. With
+/// a cost limit (`--max-mflops`), a proposal above it is refused here,
+/// before it is queued: recorded as over-limit with a reward graded by how
+/// far over it is (Reward.overLimitReward), learned from, and not counted
+/// among the children, so the search trains as many as it was asked for.
 ///
 /// Asynchronous by design: the queue holds one child more than there are
 /// workers, so a worker never waits for a proposal. The controller learns
@@ -203,7 +207,8 @@ public final class Search {
             }
             try learn(final: true)
         } else if !previous.isEmpty {
-            try strategy.observe(previous.map(\.decisions), rewards: previous.map(\.reward))
+            let informative = previous.filter { !$0.isOverLimit }
+            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward))
             try store.commitRound(ids: unobserved.sorted(), state: nil)
         }
         try releaseDeadLocalWorkers()
@@ -286,7 +291,10 @@ public final class Search {
                 }
             }
         } else if !pending.isEmpty {
-            try strategy.observe(pending.map(\.decisions), rewards: pending.map(\.reward))
+            // Evolution keeps only children that trained in its population: a
+            // refused proposal would push one out and could become a parent.
+            let informative = pending.filter { !$0.isOverLimit }
+            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward))
             try store.commitRound(ids: pending.map(\.id), state: nil,
                                   update: TrialStore.Update(entropy: nil, meanReward: pending.map(\.reward).reduce(0, +) / Double(pending.count)))
         }
@@ -304,7 +312,7 @@ public final class Search {
         let promoted = try store.promotedJobs()
         var added = 0
         for rung in (0..<(fidelity.rungs - 1)).reversed() {
-            let here = trials.filter { $0.rung == rung && $0.status != "cached" && $0.status != "refused" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
+            let here = trials.filter { $0.rung == rung && $0.status != "cached" && $0.status != "refused" && !$0.isOverLimit }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
             for t in here.prefix(here.count / fidelity.eta) where t.status == "ok" && !promoted.contains(t.job!) {
                 try store.enqueuePromotion(of: t)
                 say(String(format: "promoting child %@ (trial %d, reward %.4f, top %d of %d at rung %d) to rung %d: %d images in all",
@@ -314,6 +322,55 @@ public final class Search {
             }
         }
         return added
+    }
+
+    /// Proposals over the cost limit since the last line that said so, and in a row.
+    var refusedLately: [TrialStore.Trial] = []
+    var refusedInARow = 0
+    /// Proposals refused in a row after which the search gives up: the space
+    /// (or what the strategy learned of it) has next to nothing under the limit.
+    static let maxRefusedInARow = 2000
+
+    /// Of `proposals`, those under the cost limit; the others are recorded
+    /// as over-limit, untrained, with their graded reward.
+    func screen(_ proposals: [[Int]]) throws -> [[Int]] {
+        guard options.reward.maxMFLOPs > 0 else { return proposals }
+        var fit: [[Int]] = []
+        for decisions in proposals {
+            let graph = try Verifier.parseAndVerify(Array(child(decisions, name: "proposal").utf8))
+            let stats = GraphStatistics(graph)
+            guard let why = options.reward.refusal(flopsPerImage: stats.flopsPerExample) else {
+                fit.append(decisions)
+                refusedInARow = 0
+                continue
+            }
+            var t = TrialStore.Trial(id: 0, strategy: strategy.name, decisions: decisions, hash: StructuralHash.hash(graph),
+                                     reward: options.reward.overLimitReward(flopsPerImage: stats.flopsPerExample), validationAccuracy: 0,
+                                     parameters: stats.parameterElements, flops: stats.flopsPerExample, compileSeconds: 0, trainSeconds: 0,
+                                     status: TrialStore.overLimit, error: why)
+            t.id = try store.recordOverLimit(t)
+            refusedLately.append(t)
+            refusedInARow += 1
+            if refusedInARow >= Search.maxRefusedInARow {
+                let cheapest = Double(refusedLately.map(\.flops).min() ?? 0) / 1e6
+                sayRefusals()
+                throw SearchError(message: "\(refusedInARow) proposals in a row cost more than --max-mflops \(options.reward.maxMFLOPs) "
+                    + "(the cheapest of the last \(String(format: "%.1f", cheapest)) MFLOP per image): "
+                    + "raise the limit, or search a smaller space (fewer --layers, a smaller --pool-every); the children trained so far are kept", file: store.path)
+            }
+        }
+        return fit
+    }
+
+    /// One line for the proposals refused since the last.
+    func sayRefusals() {
+        guard let first = refusedLately.first else { return }
+        let mflops = refusedLately.map { Double($0.flops) / 1e6 }
+        say(String(format: "refused %d proposal(s) over --max-mflops %g untrained (%.1f to %.1f MFLOP per image; rewards %.3f to %.3f), not counted as children%@",
+                   refusedLately.count, options.reward.maxMFLOPs, mflops.min()!, mflops.max()!,
+                   refusedLately.map(\.reward).min()!, refusedLately.map(\.reward).max()!,
+                   refusedLately.count == 1 ? String(format: " (child %@)", String(first.hash.prefix(10))) : ""))
+        refusedLately = []
     }
 
     /// Runs the search; returns every trial, best first.
@@ -346,10 +403,12 @@ public final class Search {
         var lastWaitNote = Date.distantPast
         while true {
             let fresh = try store.trials(after: lastSeen)
-            var done = try store.count() - fresh.filter { $0.rung == 0 }.count
+            var done = try store.count() - fresh.filter(\.isNewChild).count
             for t in fresh {
                 lastSeen = t.id
-                if t.rung == 0 { done += 1; newChildrenHere += 1 }
+                // Proposals refused over the cost limit were said when they were screened.
+                if t.isOverLimit { continue }
+                if t.isNewChild { done += 1; newChildrenHere += 1 }
                 bestReward = max(bestReward, t.reward)
                 // Time per new child so far, its promotions included (under
                 // ASHA they keep pace with the new children).
@@ -384,10 +443,13 @@ public final class Search {
                 strategy.length = options.space.withLayers(layers).decisions.count
                 // Never straddle a growth step: proposals of one call share a length.
                 let n = options.growEvery > 0 ? min(wanted, options.growEvery - proposed % options.growEvery) : wanted
-                try store.enqueue(try strategy.propose(n), strategy: strategy.name)
-                proposed += n
-                wanted -= n
+                let fit = try screen(try strategy.propose(n))
+                try store.enqueue(fit, strategy: strategy.name)
+                proposed += fit.count
+                wanted -= fit.count
+                if fit.count < n { try learn(final: false) }
             }
+            sayRefusals()
             if let worker = inProcess {
                 try worker.runOne()
             } else {

@@ -26,7 +26,9 @@ public final class TrialStore {
         /// ok; cached (same hash as an earlier child, its reward reused);
         /// failed (an error: the message says which); refused (it does not
         /// fit the memory limit, found before training); diverged (NaN
-        /// loss); timeout; crashed (its worker died, as many times as it was tried).
+        /// loss); timeout; crashed (its worker died, as many times as it was
+        /// tried); over-limit (a proposal above --max-mflops, refused by the
+        /// coordinator before it was queued: not a child of the search's count).
         public var status: String
         public var error: String
         /// The job it was trained for (nil for trials of older stores).
@@ -47,6 +49,11 @@ public final class TrialStore {
 
         /// Whether the child trained and its reward means something.
         public var succeeded: Bool { status == "ok" || status == "cached" }
+        /// Whether it is a proposal refused for its cost, never queued.
+        public var isOverLimit: Bool { status == TrialStore.overLimit }
+        /// Whether it counts against the search's `children`: a new child
+        /// (not a promotion) that was queued.
+        public var isNewChild: Bool { rung == 0 && !isOverLimit }
     }
 
     /// The schema this nasc reads and writes; a store of another version is
@@ -164,8 +171,31 @@ public final class TrialStore {
         try database.query("select \(TrialStore.trialColumns) from trials where id > ? order by id", .int(Int64(id))).map(TrialStore.trial)
     }
 
-    /// Children recorded: trials of new children (rung 0), not promotions.
-    public func count() throws -> Int { try database.query("select count(*) from trials where rung = 0").first?.first?.int ?? 0 }
+    /// Children recorded: trials of new children (rung 0), not promotions,
+    /// nor proposals refused over the cost limit.
+    public func count() throws -> Int {
+        try database.query("select count(*) from trials where rung = 0 and status != ?", .text(TrialStore.overLimit)).first?.first?.int ?? 0
+    }
+
+    /// The status of a proposal refused for its cost before it was queued.
+    public static let overLimit = "over-limit"
+
+    /// Records a proposal the coordinator refused for its cost: a job done
+    /// at once by no worker, with its trial, in one transaction (so the
+    /// store's invariants hold: every finished job has one trial).
+    @discardableResult
+    public func recordOverLimit(_ trial: Trial) throws -> Int {
+        try database.transaction {
+            let job = try database.query("insert into jobs (decisions, strategy, proposed, status, worker) values (?, ?, ?, 'done', 'coordinator') returning id",
+                                         .text(trial.decisions.map(String.init).joined(separator: ",")), .text(trial.strategy), .real(WorkQueue.now))
+                .first?.first?.int ?? 0
+            var t = trial
+            t.job = job
+            t.worker = "coordinator"
+            t.status = TrialStore.overLimit
+            return try insert(t)
+        }
+    }
 
     /// What an earlier successful training of a child with the same
     /// structural hash measured: a repeat is recorded with it, not trained.

@@ -135,7 +135,8 @@ extension TrialStore {
 
     /// New children proposed so far (rung 0; promotions are not new children).
     public func newChildrenProposed() throws -> Int {
-        try database.query("select count(*) from jobs where rung = 0").first?.first?.int ?? 0
+        try database.query("select count(*) from jobs where rung = 0 and id not in (select job from trials where status = ? and job is not null)",
+                           .text(TrialStore.overLimit)).first?.first?.int ?? 0
     }
 
     /// Whether the search is over for workers: every child it asks for (its

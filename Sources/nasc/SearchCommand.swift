@@ -81,7 +81,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "The cost exponent with --target-mflops (MnasNet: -0.07; more negative weighs cost more).")
     var costExponent = -0.07
 
-    @Option(help: "Refuse, untrained, every child costing more MFLOP per image than this (a hard limit: the most accurate child that trains in a given time); 0: none.")
+    @Option(help: "Refuse, untrained, every proposal costing more MFLOP per image than this (a hard limit: the most accurate child that trains in a given time). Refusals are not counted among --children; REINFORCE learns from a reward graded by how far over they are. 0: none.")
     var maxMflops = 0.0
 
     @Option(help: "Training images per child (from the training split).")
@@ -238,7 +238,9 @@ struct SearchCommand: ParsableCommand {
                 }
                 print("report: \(page), rewritten as children finish")
             }
-            let trials = try search.run()
+            let all = try search.run()
+            let trials = all.filter { !$0.isOverLimit }
+            let overLimit = all.count - trials.count
             print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")
             let rungs = o.fidelity != nil
             let interval = { (t: TrialStore.Trial) in AccuracyInterval(accuracy: t.validationAccuracy, count: validation.count) }
@@ -267,6 +269,12 @@ struct SearchCommand: ParsableCommand {
                     let ties = search.reevaluated.filter { $0.trial.id != best.trial.id && $0.interval.overlaps(best.interval) }.count
                     print("winner: trial \(best.trial.id)" + (ties > 0 ? "; \(ties) other(s) still tie with it on \(images) images" : ", ahead of the others beyond noise"))
                 }
+            }
+            if overLimit > 0 {
+                print("\n\(overLimit) proposal(s) over --max-mflops \(maxMflops) were refused untrained (status over-limit in trials.db); they are not among the children above")
+            }
+            guard try search.store.winner() != nil else {
+                throw CommandError("\(directory): no child trained successfully, so there is no best child (trials: \(directory)/trials.db; see their errors above)")
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")

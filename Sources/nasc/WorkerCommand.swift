@@ -168,11 +168,13 @@ struct Status: ParsableCommand {
             let trials = try store.all()
             let counts = try store.jobCounts()
             let wanted = settings["children"] as? Int
-            let children = trials.filter { $0.rung == 0 }, promotions = trials.count - children.count
+            let children = trials.filter(\.isNewChild), overLimit = trials.filter(\.isOverLimit).count
+            let promotions = trials.count - children.count - overLimit
             let byStatus = Dictionary(grouping: children, by: \.status).mapValues(\.count)
             print("\(path): \(children.count)\(wanted.map { " of \($0)" } ?? "") children done ("
                   + byStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "), "
                   + (promotions > 0 ? "\(promotions) promotion(s) to higher rungs done, " : "")
+                  + (overLimit > 0 ? "\(overLimit) proposal(s) refused over --max-mflops, " : "")
                   + "\(counts["running"] ?? 0) running, \(counts["queued"] ?? 0) queued")
             if let best = try store.ranked().first(where: \.succeeded) {
                 // A cell search (search-cells) keeps each cell's validation perplexity where a CNN search keeps accuracy.
@@ -193,9 +195,9 @@ struct Status: ParsableCommand {
                 print(String(format: "  worker %@ (nasc %@): %d children, last heartbeat %.0f s ago%@", w.id, w.version.isEmpty ? "?" : w.version,
                              w.children, now - w.heartbeat, w.job.map { ", training job \($0)" } ?? ", idle"))
             }
-            let failed = trials.filter { !$0.succeeded }
+            let failed = trials.filter { !$0.succeeded && !$0.isOverLimit }
             for t in failed.suffix(5) { print("  \(t.status): trial \(t.id) (job \(t.job.map(String.init) ?? "-")): \(t.error.prefix(300))") }
-            if failed.count > 5 { print("  ... \(failed.count - 5) more failed children: select id, status, error from trials where status not in ('ok','cached') on \(path)") }
+            if failed.count > 5 { print("  ... \(failed.count - 5) more failed children: select id, status, error from trials where status not in ('ok','cached','over-limit') on \(path)") }
             if check {
                 let problems = try store.problems()
                 if problems.isEmpty {

@@ -256,30 +256,64 @@ final class SearchLoopTests: XCTestCase {
 
     /// A hard cost limit: every child above it is refused untrained with
     /// reward 0 and never promoted; every child at or below it trains.
-    func testAHardCostLimitRefusesDearChildrenUntrained() throws {
-        let dir = try directory()
+    /// --max-mflops: a proposal above the limit is refused before it is
+    /// queued (over-limit, untrained, a reward graded by how far over, below
+    /// every trained child's) and not counted, so the search still trains
+    /// as many children as it was asked for, all under the limit.
+    func testAHardCostLimitRefusesDearProposalsWithoutCountingThem() throws {
         let (train, validation) = (Self.quadrants(32, seed: 9), Self.quadrants(16, seed: 10))
-        var o = options(dir, strategy: "random", children: 12)
-        o.reward = Reward(maxMFLOPs: 0.05)
-        let trials = try Search(options: o, train: train, validation: validation).run()
-        let dear = trials.filter { Double($0.flops) / 1e6 > 0.05 }
-        XCTAssertFalse(dear.isEmpty, "no child above the limit: \(trials.map(\.flops))")
-        XCTAssertFalse(dear.count == trials.count, "every child above the limit: \(trials.map(\.flops))")
-        for t in trials {
-            if dear.contains(where: { $0.id == t.id }) {
-                XCTAssertEqual(t.status, "refused")
-                XCTAssertEqual(t.reward, 0)
+        for strategy in ["random", "evolution", "reinforce"] {
+            let dir = try directory()
+            var o = options(dir, strategy: strategy, children: 8)
+            o.reward = Reward(maxMFLOPs: 0.05)
+            let search = try Search(options: o, train: train, validation: validation)
+            let trials = try search.run()
+            let refused = trials.filter(\.isOverLimit), children = trials.filter { !$0.isOverLimit }
+            XCTAssertFalse(refused.isEmpty, "\(strategy): no proposal above the limit: \(trials.map(\.flops))")
+            XCTAssertEqual(children.count, 8, "\(strategy): refusals must not count against --children")
+            XCTAssertEqual(try search.store.count(), 8)
+            XCTAssertEqual(try search.store.newChildrenProposed(), 8)
+            for t in children {
+                XCTAssertLessThanOrEqual(Double(t.flops) / 1e6, 0.05, strategy)
+                XCTAssertTrue(t.succeeded, "\(strategy): \(t.status) \(t.error)")
+                XCTAssertGreaterThan(t.trainSeconds, 0)
+            }
+            for t in refused {
+                let mflops = Double(t.flops) / 1e6
+                XCTAssertGreaterThan(mflops, 0.05, strategy)
+                XCTAssertEqual(t.reward, -(1 - 0.05 / mflops), accuracy: 1e-12)
                 XCTAssertEqual(t.trainSeconds, 0)
                 XCTAssertTrue(t.error.contains("over --max-mflops 0.05"), t.error)
-            } else {
-                XCTAssertNotEqual(t.status, "refused", t.error)
             }
+            XCTAssertEqual(try search.store.problems(), [], strategy)
+            XCTAssertEqual(try search.store.unobserved().count, 0, "\(strategy): every refusal was learned from")
+            XCTAssertLessThanOrEqual(Double(try search.store.winner()!.flops) / 1e6, 0.05)
         }
+        // A run continues only under the limit it started with.
+        var o = options(try directory(), strategy: "random", children: 2)
+        o.reward = Reward(maxMFLOPs: 0.05)
+        _ = try Search(options: o, train: train, validation: validation).run()
         var other = o
         other.reward = Reward(maxMFLOPs: 0.1)
         XCTAssertThrowsError(try Search(options: other, train: train, validation: validation)) {
             XCTAssertTrue("\($0)".contains("--max-mflops 0.05"), "\($0)")
         }
+    }
+
+    /// A limit below every child of the space: the search gives up after a
+    /// run of refusals with a message that says what to change, not a hang.
+    func testALimitNoChildMeetsEndsTheSearchWithAClearError() throws {
+        let (train, validation) = (Self.quadrants(16, seed: 9), Self.quadrants(8, seed: 10))
+        var o = options(try directory(), strategy: "random", children: 4)
+        o.reward = Reward(maxMFLOPs: 1e-6)
+        let search = try Search(options: o, train: train, validation: validation)
+        XCTAssertThrowsError(try search.run()) {
+            XCTAssertTrue("\($0)".contains("proposals in a row cost more than --max-mflops"), "\($0)")
+            XCTAssertTrue("\($0)".contains("raise the limit"), "\($0)")
+        }
+        XCTAssertEqual(try search.store.count(), 0)
+        XCTAssertNil(try search.store.winner())
+        XCTAssertEqual(try search.store.problems(), [])
     }
 
     func testNonSquareImagesAreAnError() throws {

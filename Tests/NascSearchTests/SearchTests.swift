@@ -239,6 +239,12 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(r.refusal(flopsPerImage: 12_345_678), "12.3 MFLOP per image, over --max-mflops 10")
         XCTAssertNil(Reward().refusal(flopsPerImage: Int.max))
         XCTAssertEqual(r(accuracy: 0.9, flopsPerImage: 5_000_000), pow(0.9, 3), accuracy: 1e-15)  // below it, accuracy alone
+        // Over it, graded: just over is near 0, twice the limit -0.5, and always below a trained child's 0 or more.
+        XCTAssertEqual(r.overLimitReward(flopsPerImage: 10_000_000), 0)
+        XCTAssertEqual(r.overLimitReward(flopsPerImage: 20_000_000), -0.5, accuracy: 1e-15)
+        XCTAssertLessThan(r.overLimitReward(flopsPerImage: 40_000_000), r.overLimitReward(flopsPerImage: 20_000_000))
+        XCTAssertGreaterThan(r.overLimitReward(flopsPerImage: Int.max), -1)
+        XCTAssertEqual(Reward().overLimitReward(flopsPerImage: Int.max), 0)
         var settings = SearchSettings(shape: ChildShape(space: CNNSpace(layers: 2), channels: 1, size: 28, classes: 10))
         settings.reward = Reward(targetMFLOPs: 3, exponent: -0.1, maxMFLOPs: 7)
         XCTAssertEqual(SearchSettings(json: settings.json)?.reward, settings.reward)
