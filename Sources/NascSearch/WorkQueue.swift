@@ -121,6 +121,14 @@ extension TrialStore {
     /// informed one). Without promotions: every trial, by reward.
     public func ranked() throws -> [Trial] { TrialStore.ranked(try all(), promoted: try promotedJobs()) }
 
+    /// Every child that trained at the first rung, by that rung's reward,
+    /// best first: the one budget every child got, so the ranking a proxy's
+    /// quality is judged by (`nasc correlate`). Promoted children are here
+    /// too, with their first result (`ranked()` shows them at a later rung).
+    public func firstRung() throws -> [Trial] {
+        try all().filter { $0.rung == 0 && $0.status == "ok" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
+    }
+
     /// The ranking of `ranked()` over given trials (a report's); a reward
     /// that is not a number ranks last.
     public static func ranked(_ trials: [Trial], promoted: Set<Int>) -> [Trial] {

@@ -42,7 +42,7 @@ struct Correlate: ParsableCommand {
             let store = try StoreLocation.open(folder: folder, url: nil)
             // The first rung's reward: the one budget every child got (under
             // ASHA only some go on), and each child once (a cached twin is the same child).
-            let ranked = try store.ranked().filter { $0.rung == 0 && $0.status == "ok" }
+            let ranked = try store.firstRung()
             guard ranked.count >= 2 else {
                 throw CommandError("\(folder): error: \(ranked.count) child(ren) trained: a rank correlation needs at least 2")
             }

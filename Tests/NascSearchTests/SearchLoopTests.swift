@@ -113,6 +113,11 @@ final class SearchLoopTests: XCTestCase {
             if strategy == "random" { XCTAssertEqual(ranked.first?.rung, 2, "random children are distinct here: one reaches the last rung") }
             XCTAssertEqual(Set(ranked.compactMap(\.job)).count, ranked.count, strategy)
             XCTAssertEqual(ranked.count, 9, "\(strategy): every child once")
+            // The first rung's ranking (what `nasc correlate` samples) holds every child that trained there, promoted or not.
+            let first = try store.firstRung()
+            XCTAssertEqual(first.map(\.id), all.filter { $0.rung == 0 && $0.status == "ok" }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }.map(\.id), strategy)
+            let promoted = try store.promotedJobs()
+            XCTAssertTrue(first.contains { promoted.contains($0.job!) }, "\(strategy): promoted children missing from the first rung's ranking")
             XCTAssertTrue(try store.hasAllChildren(), strategy)
             XCTAssertEqual(try store.unobserved().count, 0, "\(strategy): the strategy learned from every rung's results")
             for job in try store.promotedJobs() { XCTAssertNil(try store.checkpoint(job: job), strategy) }
