@@ -273,8 +273,11 @@ struct SearchCommand: ParsableCommand {
             if overLimit > 0 {
                 print("\n\(overLimit) proposal(s) over --max-mflops \(maxMflops) were refused untrained (status over-limit in trials.db); they are not among the children above")
             }
+            // Every child failed or was refused: a finished search (its trials
+            // say why), but nothing to name or retrain.
             guard try search.store.winner() != nil else {
-                throw CommandError("\(directory): no child trained successfully, so there is no best child (trials: \(directory)/trials.db; see their errors above)")
+                print("\nno child trained successfully, so there is no best child (trials: \(directory)/trials.db; their errors are above)")
+                return
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")

@@ -228,6 +228,8 @@ final class WorkerTests: XCTestCase {
         let refused = try sqlite("select status, error from trials")
         XCTAssertEqual(refused.count, 2, output("search.log"))
         XCTAssertTrue(refused.allSatisfy { $0.hasPrefix("refused|") && $0.contains("needs") && $0.contains("NASC_MEMORY_LIMIT") }, refused.joined(separator: "\n"))
+        XCTAssertTrue(output("search.log").contains("no child trained successfully, so there is no best child"), output("search.log"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/best.nasir"))
     }
 
     /// ASHA across worker processes: promotions continue from checkpoints

@@ -281,7 +281,7 @@ final class SearchLoopTests: XCTestCase {
             for t in children {
                 XCTAssertLessThanOrEqual(Double(t.flops) / 1e6, 0.05, strategy)
                 XCTAssertTrue(t.succeeded, "\(strategy): \(t.status) \(t.error)")
-                XCTAssertGreaterThan(t.trainSeconds, 0)
+                if t.status == "ok" { XCTAssertGreaterThan(t.trainSeconds, 0) }  // a repeat (cached) reuses its twin's result
             }
             for t in refused {
                 let mflops = Double(t.flops) / 1e6
