@@ -344,11 +344,9 @@ public final class Search {
                 refusedInARow = 0
                 continue
             }
-            var t = TrialStore.Trial(id: 0, strategy: strategy.name, decisions: decisions, hash: StructuralHash.hash(graph),
-                                     reward: options.reward.overLimitReward(flopsPerImage: stats.flopsPerExample), validationAccuracy: 0,
-                                     parameters: stats.parameterElements, flops: stats.flopsPerExample, compileSeconds: 0, trainSeconds: 0,
-                                     status: TrialStore.overLimit, error: why)
-            t.id = try store.recordOverLimit(t)
+            let t = try store.recordOverLimit(strategy: strategy.name, decisions: decisions, hash: StructuralHash.hash(graph),
+                                              reward: options.reward.overLimitReward(flopsPerImage: stats.flopsPerExample),
+                                              parameters: stats.parameterElements, flops: stats.flopsPerExample, reason: why)
             refusedLately.append(t)
             refusedInARow += 1
             if refusedInARow >= Search.maxRefusedInARow {

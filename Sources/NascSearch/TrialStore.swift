@@ -52,7 +52,8 @@ public final class TrialStore {
         /// Whether it is a proposal refused for its cost, never queued.
         public var isOverLimit: Bool { status == TrialStore.overLimit }
         /// Whether it counts against the search's `children`: a new child
-        /// (not a promotion) that was queued.
+        /// (not a promotion) that was queued. TrialStore.count() and
+        /// WorkQueue.newChildrenProposed() say the same in SQL: change all three together.
         public var isNewChild: Bool { rung == 0 && !isOverLimit }
     }
 
@@ -172,7 +173,9 @@ public final class TrialStore {
     }
 
     /// Children recorded: trials of new children (rung 0), not promotions,
-    /// nor proposals refused over the cost limit.
+    /// nor proposals refused over the cost limit. The SQL twin of
+    /// `Trial.isNewChild`; WorkQueue.newChildrenProposed counts the same
+    /// children among jobs.
     public func count() throws -> Int {
         try database.query("select count(*) from trials where rung = 0 and status != ?", .text(TrialStore.overLimit)).first?.first?.int ?? 0
     }
@@ -180,20 +183,22 @@ public final class TrialStore {
     /// The status of a proposal refused for its cost before it was queued.
     public static let overLimit = "over-limit"
 
-    /// Records a proposal the coordinator refused for its cost: a job done
-    /// at once by no worker, with its trial, in one transaction (so the
-    /// store's invariants hold: every finished job has one trial).
+    /// Records a proposal the coordinator refused for its cost (`reason`
+    /// says by how much): a job done at once by no worker, with its
+    /// untrained over-limit trial, in one transaction (so the store's
+    /// invariants hold: every finished job has one trial). Returns the trial.
     @discardableResult
-    public func recordOverLimit(_ trial: Trial) throws -> Int {
+    public func recordOverLimit(strategy: String, decisions: [Int], hash: String, reward: Double,
+                                parameters: Int, flops: Int, reason: String) throws -> Trial {
         try database.transaction {
             let job = try database.query("insert into jobs (decisions, strategy, proposed, status, worker) values (?, ?, ?, 'done', 'coordinator') returning id",
-                                         .text(trial.decisions.map(String.init).joined(separator: ",")), .text(trial.strategy), .real(WorkQueue.now))
+                                         .text(decisions.map(String.init).joined(separator: ",")), .text(strategy), .real(WorkQueue.now))
                 .first?.first?.int ?? 0
-            var t = trial
-            t.job = job
-            t.worker = "coordinator"
-            t.status = TrialStore.overLimit
-            return try insert(t)
+            var t = Trial(id: 0, strategy: strategy, decisions: decisions, hash: hash, reward: reward, validationAccuracy: 0,
+                          parameters: parameters, flops: flops, compileSeconds: 0, trainSeconds: 0,
+                          status: TrialStore.overLimit, error: reason, job: job, worker: "coordinator")
+            t.id = try insert(t)
+            return t
         }
     }
 

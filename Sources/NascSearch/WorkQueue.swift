@@ -141,7 +141,8 @@ extension TrialStore {
         try database.query("select data from checkpoints where job = ?", .int(Int64(job))).first?.first?.blob
     }
 
-    /// New children proposed so far (rung 0; promotions are not new children).
+    /// New children proposed so far (rung 0; promotions are not new children,
+    /// nor proposals refused over the cost limit: see Trial.isNewChild).
     public func newChildrenProposed() throws -> Int {
         try database.query("select count(*) from jobs where rung = 0 and id not in (select job from trials where status = ? and job is not null)",
                            .text(TrialStore.overLimit)).first?.first?.int ?? 0
