@@ -25,13 +25,23 @@ struct Bench: ParsableCommand {
             peak of the process's resident memory over compiling and \
             running the step, less what was resident before).
 
+            Given IR files, it measures those children instead of the \
+            suite (each a training graph with an image input %x and labels \
+            %y, as nasc sample and nasc search write them), named after \
+            their files: children the suite does not contain, so that a \
+            speed-up is checked beyond the eight it was tuned on.
+
             Tests/Benchmarks/peer.py runs this and the same children in \
             PyTorch side by side and prints the ratios; see the README.
 
             Examples:
               nasc bench
+              nasc sample --layers 8 --pool-every 2 --seed 5 > s5.nasir && nasc bench s5.nasir
               nasc bench --steps 10 --threads 2 --json bench.json --children-dir /tmp/children
             """)
+
+    @Argument(help: "IR files of children to measure instead of the built-in suite.")
+    var files: [String] = []
 
     @Option(help: "Batch size.")
     var batch = 128
@@ -59,9 +69,41 @@ struct Bench: ParsableCommand {
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
     }
 
+    /// The children to measure: the files given, else the built-in suite.
+    func children() throws -> [(name: String, text: String, forward: Graph)] {
+        guard !files.isEmpty else {
+            return try BenchmarkSuite.children.map { name, layers in
+                let text = BenchmarkSuite.ir(name, layers)
+                return (name, text, try Verifier.parseAndVerify(Array(text.utf8)))
+            }
+        }
+        var names = Set<String>()
+        return try files.map { path in
+            let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            guard names.insert(name).inserted else {
+                throw CommandError("\(path): error: another file given is also named '\(name)'; children are named after their files")
+            }
+            let forward = try IRInput.load(path)
+            for (input, rank) in [("x", 4), ("y", 1)] where forward.inputs.first(where: { $0.name == input })?.type.dims.count != rank {
+                throw CommandError("\(path): error: nasc bench trains a CNN child: it needs an input %\(input) of rank \(rank) (%x images N,C,H,W; %y labels N)")
+            }
+            return (name, String(decoding: try IRInput.read(path).bytes, as: UTF8.self), forward)
+        }
+    }
+
     func run() throws {
+        try reportingErrors { try measure() }
+    }
+
+    func measure() throws {
         let settings = ExecutionSettings(threads: threads)
         let chosen = only.map { Set($0.split(separator: ",").map(String.init)) }
+        let all = try children()
+        if let unknown = chosen?.subtracting(all.map(\.name)).sorted(), !unknown.isEmpty {
+            throw CommandError("error: --only names no child called \(unknown.joined(separator: ", ")) (children: \(all.map(\.name).joined(separator: ", ")))")
+        }
+        let children = all.filter { chosen?.contains($0.name) ?? true }
+        let nameWidth = max(7, (children.map(\.name.count).max() ?? 0) + 2)
         var rows: [[String: Any]] = []
         // Kernel caches as a user's first run has them: empty, in memory and
         // on disk (a fresh folder each, so nothing is read from disk).
@@ -75,10 +117,9 @@ struct Bench: ParsableCommand {
         let libraryKernels = library.map { (try? KernelLibrary.kernels(in: $0)) ?? 0 } ?? 0
         print(library.map { "kernel library: \($0.path), \(libraryKernels) kernels (cold compiles link from it; 'no library' compiles every kernel)" }
               ?? "no kernel library (make release builds one; see nasc cache --help): cold compiles compile every kernel")
-        print("child  layers  MFLOP/img  compile cold  no library  after earlier  warm     step (median)  images/s  GFLOP/s  memory")
-        for (name, layers) in BenchmarkSuite.children where chosen?.contains(name) ?? true {
-            let text = BenchmarkSuite.ir(name, layers)
-            let forward = try Verifier.parseAndVerify(Array(text.utf8))
+        print("child".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "layers  MFLOP/img  compile cold  no library  after earlier  warm     step (median)  images/s  GFLOP/s  memory")
+        for (name, text, forward) in children {
+            let layers = forward.nodes.filter { $0.op == .conv2d }.count
             let sources = Initializers.initializeAll(forward, seed: 0)
             if let dir = childrenDir {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -91,8 +132,12 @@ struct Bench: ParsableCommand {
             }
             let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
             var start = Date()
-            _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings,
-                                          cache: KernelCache(directory: scratch.appendingPathComponent(name + "-alone")))
+            do {
+                _ = try CompiledGraph.compile(try Pipeline.run(forward, upTo: .train, options), maxBatch: batch, settings: settings,
+                                              cache: KernelCache(directory: scratch.appendingPathComponent(name + "-alone")))
+            } catch {
+                throw CommandError("\(name): error: its training step does not compile: \(error)")
+            }
             let coldAlone = Date().timeIntervalSince(start)
             let cache = KernelCache(directory: scratch.appendingPathComponent(name), library: library)
             // Resident memory from here to the last step: the compiled step,
@@ -130,9 +175,9 @@ struct Bench: ParsableCommand {
             let compiles = String(format: "%11.1f ms%9.1f ms%12.1f ms%7.1f ms", cold * 1000, coldAlone * 1000, afterEarlier * 1000, warm * 1000)
             let speed = String(format: "%12.1f ms%10.0f%9.1f", median * 1000, Double(batch) / median, gflops)
             let held = resident.map { " (resident " + MemoryPlan.human($0) + ")" } ?? ""
-            print(name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(layers.count).leftPad(6) + String(format: "%11.1f", mflops)
+            print(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + String(layers).leftPad(6) + String(format: "%11.1f", mflops)
                   + compiles + speed + "  " + MemoryPlan.human(memory) + held)
-            rows.append(["name": name, "layers": layers.count, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_cold_no_library_s": coldAlone, "compile_after_earlier_s": afterEarlier, "compile_warm_s": warm,
+            rows.append(["name": name, "layers": layers, "mflops_per_image": mflops, "compile_cold_s": cold, "compile_cold_no_library_s": coldAlone, "compile_after_earlier_s": afterEarlier, "compile_warm_s": warm,
                          "step_median_s": median, "images_per_s": Double(batch) / median, "gflops_per_s": gflops, "memory_bytes": memory, "resident_bytes": resident ?? -1,
                          "kernels": compiled.timings.kernels, "distinct_kernels": compiled.timings.distinctKernels])
             if profile, let seconds = compiled.kernelSeconds { printProfile(compiled, seconds) }

@@ -4,6 +4,12 @@ side by side, with the same initial weights, batch size and thread count, and
 prints a table of ratios (Markdown, for the README).
 
     python3 Tests/Benchmarks/peer.py [--nasc .build/release/nasc] [--steps 5] [--threads 2]
+    python3 Tests/Benchmarks/peer.py --held-out 8 --seed 1   # children the suite does not contain
+
+--held-out N measures N children sampled from the search space (`nasc
+sample`, 2 to 12 layers, a pool after every 0 to 3 layers, chosen by --seed)
+instead of the built-in suite, so that a speed-up is checked beyond the
+children it was tuned on.
 
 PyTorch is not a dependency of nasc: install it in a virtual environment
 outside the repository (pip install torch numpy) and run this script with it.
@@ -18,6 +24,24 @@ import torch
 import torch.nn.functional as F
 
 NODE = re.compile(r"%(\S+) = (\w+)(?: ([^{:]*?))?(?: \{(.*)\})?(?: : (\S+))?$")
+
+
+def same_padding(size, kernel, stride):
+    """nasc's `pad = same` (TensorFlow's): ceil(size / stride) outputs, the
+    odd pixel of padding after (bottom, right)."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_same(x, w, stride):
+    if stride == 1:
+        return F.conv2d(x, w, padding="same")
+    (top, bottom), (left, right) = (same_padding(x.shape[d], w.shape[d], stride) for d in (2, 3))
+    return F.conv2d(F.pad(x, (left, right, top, bottom)), w, stride=stride)
+
+
+def ints(attr):
+    return [int(v) for v in re.findall(r"-?\d+", attr)]
 
 
 def parse(text):
@@ -61,7 +85,7 @@ class Child:
             if op in ("param", "state"):
                 continue
             if op == "conv2d":
-                v[result] = F.conv2d(v[o[0]], v[o[1]], padding="same")
+                v[result] = conv_same(v[o[0]], v[o[1]], ints(attrs.get("stride", "[1, 1]"))[0])
             elif op == "batch_norm":
                 v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=True, momentum=0.1, eps=1e-5)
             elif op == "relu":
@@ -70,10 +94,16 @@ class Child:
                 v[result] = torch.cat([v[a] for a in o], dim=1)
             elif op == "global_avg_pool":
                 v[result] = v[o[0]].mean(dim=(2, 3))
+            elif op in ("max_pool", "avg_pool") and attrs.get("pad", "valid") == "valid":
+                window, stride = ints(attrs["window"]), ints(attrs.get("stride", attrs["window"]))
+                pool = F.max_pool2d if op == "max_pool" else F.avg_pool2d
+                v[result] = pool(v[o[0]], window, stride)
+            elif op == "flatten":
+                v[result] = v[o[0]].flatten(1)
             elif op == "matmul":
                 v[result] = v[o[0]] @ v[o[1]]
             elif op == "bias_add":
-                v[result] = v[o[0]] + v[o[1]]
+                v[result] = v[o[0]] + (v[o[1]] if v[o[0]].dim() == 2 else v[o[1]].view(1, -1, 1, 1))
             elif op == "softmax_cross_entropy":
                 v[result] = F.cross_entropy(v[o[0]], v[o[1]])
             else:
@@ -160,6 +190,9 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--only", default=None, help="comma-separated child names")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--held-out", type=int, default=0, metavar="N",
+                    help="measure N children sampled from the search space instead of the built-in suite")
+    ap.add_argument("--seed", type=int, default=1, help="which held-out children (--held-out)")
     ap.add_argument("--resident-of", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -171,6 +204,18 @@ def main():
            "--json", f"{work}/nasc.json", "--children-dir", work]
     if args.only:
         cmd += ["--only", args.only]
+    if args.held_out:
+        # Children of the search space the suite does not contain: depth,
+        # pooling and the chain rule drawn from --seed, the rest by nasc sample.
+        rng = np.random.default_rng(args.seed)
+        os.makedirs(f"{work}/held-out")
+        for k in range(args.held_out):
+            layers, pool_every, chain = int(rng.integers(2, 13)), int(rng.integers(0, 4)), bool(rng.integers(0, 2))
+            path = f"{work}/held-out/s{args.seed}_{k + 1}.nasir"
+            with open(path, "w") as f:
+                subprocess.run([args.nasc, "sample", "--layers", str(layers), "--pool-every", str(pool_every),
+                                "--seed", str(1000 * args.seed + k)] + (["--chain"] if chain else []), check=True, stdout=f)
+            cmd.append(path)
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env=MEMORY_ENV)
     report = json.load(open(f"{work}/nasc.json"))
