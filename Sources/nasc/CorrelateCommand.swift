@@ -49,7 +49,7 @@ struct Correlate: ParsableCommand {
             let sample = RankCorrelation.spread(ranked, count: children)
             let recipe = final.key
             var done = try store.finals(recipe: recipe)
-            print("correlate: \(sample.count) of \(ranked.count) children, spread over the ranking; recipe: \(recipe)")
+            print("correlate: \(sample.count) of \(ranked.count) children, spread over the ranking; recipe: \(final.summary)")
             if sample.contains(where: { done[$0.id] != nil }) {
                 print("continuing: \(sample.filter { done[$0.id] != nil }.count) already trained with this recipe")
             }

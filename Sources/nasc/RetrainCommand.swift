@@ -17,6 +17,7 @@ struct FinalTrainingFlags: ParsableArguments {
 
     /// The recipe, widening included, as one line (see ImageTrainingFlags.key).
     var key: String { "width \(width); " + flags.key }
+    var summary: String { "width \(width); " + flags.summary }
 
     /// Writes trial `trial`'s child (widened by --width) into the run folder; its path.
     func writeChild(of trial: TrialStore.Trial, shape: ChildShape, folder: String) throws -> String {

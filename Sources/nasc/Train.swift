@@ -115,9 +115,26 @@ struct ImageTrainingFlags: ParsableArguments {
 
     /// Everything above that changes the trained network, as one line:
     /// results trained under the same line are comparable.
-    var key: String {
+    /// Stores key results by this line (table final_accuracy), so its
+    /// wording stays as older stores have it; `summary` is the one to show.
+    var key: String { recipeLine(step: "\(training.options)") }
+
+    /// The same line in words, for people.
+    var summary: String {
+        let o = training.options
+        var step: String
+        switch o.optimizer {
+        case .sgd(let momentum, let nesterov): step = "SGD, momentum \(momentum)" + (nesterov ? " (Nesterov)" : "")
+        case .adam(let beta1, let beta2, let epsilon): step = "Adam (\(beta1), \(beta2), \(epsilon))"
+        }
+        if o.weightDecay > 0 { step += ", weight decay \(o.weightDecay)" }
+        if let clip = o.clipNorm { step += ", gradients clipped to norm \(clip)" }
+        return recipeLine(step: step)
+    }
+
+    private func recipeLine(step: String) -> String {
         "\(datasetFlags.dataset.rawValue) \(minutes.map { "minutes \($0)" } ?? "epochs \(epochs)") batch \(batch) lr \(lr) \(schedule) validation \(validation); "
-            + "augmentation \(recipe.augmentation.description), label smoothing \(recipe.labelSmoothing); \(training.options)"
+            + "augmentation \(recipe.augmentation.description), label smoothing \(recipe.labelSmoothing); \(step)"
     }
 
     /// Trains the architecture in `file` with these flags, as `nasc train`

@@ -313,6 +313,7 @@ final class WorkerTests: XCTestCase {
         let first = try MutatedSpecTests.nasc(arguments, timeout: 300)
         XCTAssertEqual(first.status, 0, first.output)
         XCTAssertTrue(first.output.contains("correlate: 3 of 4 children, spread over the ranking"), first.output)
+        XCTAssertTrue(first.output.contains("validation 64; augmentation none, label smoothing 0.0; SGD, momentum 0.9"), "the recipe in words: \(first.output)")
         XCTAssertTrue(first.output.contains("rank correlation of search reward and test accuracy over 3 children: Kendall tau-b"), first.output)
         XCTAssertEqual(try sqlite("select count(*) from final_accuracy"), ["3"], first.output)
         let again = try MutatedSpecTests.nasc(arguments, timeout: 300)
