@@ -83,11 +83,11 @@ struct Bench: ParsableCommand {
             guard names.insert(name).inserted else {
                 throw CommandError("\(path): error: another file given is also named '\(name)'; children are named after their files")
             }
-            let forward = try IRInput.load(path)
+            let (forward, text) = try IRInput.loadWithText(path)
             for (input, rank) in [("x", 4), ("y", 1)] where forward.inputs.first(where: { $0.name == input })?.type.dims.count != rank {
                 throw CommandError("\(path): error: nasc bench trains a CNN child: it needs an input %\(input) of rank \(rank) (%x images N,C,H,W; %y labels N)")
             }
-            return (name, String(decoding: try IRInput.read(path).bytes, as: UTF8.self), forward)
+            return (name, text, forward)
         }
     }
 

@@ -30,10 +30,13 @@ enum IRInput {
     }
 
     /// Parses and verifies `path`, or prints its diagnostics and fails.
-    static func load(_ path: String) throws -> Graph {
+    static func load(_ path: String) throws -> Graph { try loadWithText(path).graph }
+
+    /// `load`, with the text the graph was parsed from (one read of the file).
+    static func loadWithText(_ path: String) throws -> (graph: Graph, text: String) {
         let (bytes, name) = try read(path)
         do {
-            return try Verifier.parseAndVerify(bytes)
+            return (try Verifier.parseAndVerify(bytes), String(decoding: bytes, as: UTF8.self))
         } catch {
             throw CommandError(error.render(file: name, source: SourceText(bytes)))
         }
