@@ -44,6 +44,44 @@ def ints(attr):
     return [int(v) for v in re.findall(r"-?\d+", attr)]
 
 
+def evaluate(nodes, v, training=True):
+    """Runs the graph's nodes in PyTorch over `v` (inputs, params and states
+    by name), adding every result; train_peer.py's model runs the same."""
+    for result, op, o, attrs, shape in nodes:
+        if op in ("param", "state"):
+            continue
+        if op == "conv2d":
+            v[result] = conv_same(v[o[0]], v[o[1]], ints(attrs.get("stride", "[1, 1]"))[0])
+        elif op == "batch_norm":
+            v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=training, momentum=0.1, eps=1e-5)
+        elif op == "relu":
+            v[result] = F.relu(v[o[0]])
+        elif op == "concat":
+            v[result] = torch.cat([v[a] for a in o], dim=1)
+        elif op == "global_avg_pool":
+            v[result] = v[o[0]].mean(dim=(2, 3))
+        elif op in ("max_pool", "avg_pool"):
+            # `pad = same` keeps the last partial window (ceil_mode), averaging
+            # only the pixels inside the image as nasc does.
+            window, stride = ints(attrs["window"]), ints(attrs.get("stride", attrs["window"]))
+            same = attrs.get("pad") == "same"
+            if op == "max_pool":
+                v[result] = F.max_pool2d(v[o[0]], window, stride, ceil_mode=same)
+            else:
+                v[result] = F.avg_pool2d(v[o[0]], window, stride, ceil_mode=same, count_include_pad=False)
+        elif op == "flatten":
+            v[result] = v[o[0]].flatten(1)
+        elif op == "matmul":
+            v[result] = v[o[0]] @ v[o[1]]
+        elif op == "bias_add":
+            v[result] = v[o[0]] + (v[o[1]] if v[o[0]].dim() == 2 else v[o[1]].view(1, -1, 1, 1))
+        elif op == "softmax_cross_entropy":
+            v[result] = F.cross_entropy(v[o[0]], v[o[1]])
+        else:
+            raise SystemExit(f"{os.path.basename(sys.argv[0])}: op {op} is not supported")
+    return v
+
+
 def parse(text):
     """The nodes of a nasc IR file: (result, op, operands, attrs, type)."""
     nodes = []
@@ -78,37 +116,7 @@ class Child:
         assert offset == flat.size, "parameter file does not match the IR"
 
     def loss(self, x, y):
-        v = {"x": x, "y": y}
-        v.update(self.params)
-        v.update(self.states)
-        for result, op, o, attrs, shape in self.nodes:
-            if op in ("param", "state"):
-                continue
-            if op == "conv2d":
-                v[result] = conv_same(v[o[0]], v[o[1]], ints(attrs.get("stride", "[1, 1]"))[0])
-            elif op == "batch_norm":
-                v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=True, momentum=0.1, eps=1e-5)
-            elif op == "relu":
-                v[result] = F.relu(v[o[0]])
-            elif op == "concat":
-                v[result] = torch.cat([v[a] for a in o], dim=1)
-            elif op == "global_avg_pool":
-                v[result] = v[o[0]].mean(dim=(2, 3))
-            elif op in ("max_pool", "avg_pool") and attrs.get("pad", "valid") == "valid":
-                window, stride = ints(attrs["window"]), ints(attrs.get("stride", attrs["window"]))
-                pool = F.max_pool2d if op == "max_pool" else F.avg_pool2d
-                v[result] = pool(v[o[0]], window, stride)
-            elif op == "flatten":
-                v[result] = v[o[0]].flatten(1)
-            elif op == "matmul":
-                v[result] = v[o[0]] @ v[o[1]]
-            elif op == "bias_add":
-                v[result] = v[o[0]] + (v[o[1]] if v[o[0]].dim() == 2 else v[o[1]].view(1, -1, 1, 1))
-            elif op == "softmax_cross_entropy":
-                v[result] = F.cross_entropy(v[o[0]], v[o[1]])
-            else:
-                raise SystemExit(f"peer.py: op {op} is not supported")
-        return v["loss"]
+        return evaluate(self.nodes, {"x": x, "y": y, **self.params, **self.states})["loss"]
 
 
 def resident(field="VmRSS"):

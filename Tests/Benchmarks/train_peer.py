@@ -11,10 +11,9 @@ import argparse, gzip, math, os, sys, time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer import parse  # noqa: E402
+from peer import evaluate, parse  # noqa: E402
 
 
 def idx(path):
@@ -47,24 +46,7 @@ class Model(torch.nn.Module):
                 self.states[result] = torch.zeros(shape) if attrs["init"] == "zeros" else torch.ones(shape)
 
     def forward(self, x, y, training=True):
-        v = {"x": x, "y": y, **dict(self.params.items()), **self.states}
-        for result, op, o, attrs, shape in self.nodes:
-            if op in ("param", "state"): continue
-            if op == "conv2d": v[result] = F.conv2d(v[o[0]], v[o[1]], padding="same")
-            elif op == "batch_norm":
-                v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=training, momentum=0.1, eps=1e-5)
-            elif op == "relu": v[result] = F.relu(v[o[0]])
-            elif op == "max_pool": v[result] = F.max_pool2d(v[o[0]], 2)
-            elif op == "avg_pool":
-                k = int(attrs["window"].strip("[]").split(",")[0])
-                v[result] = F.avg_pool2d(v[o[0]], k, ceil_mode=attrs.get("pad") == "same", count_include_pad=False)
-            elif op == "flatten": v[result] = v[o[0]].flatten(1)
-            elif op == "matmul": v[result] = v[o[0]] @ v[o[1]]
-            elif op == "bias_add": v[result] = v[o[0]] + (v[o[1]] if v[o[0]].dim() == 2 else v[o[1]].view(1, -1, 1, 1))
-            elif op == "concat": v[result] = torch.cat([v[a] for a in o], 1)
-            elif op == "global_avg_pool": v[result] = v[o[0]].mean((2, 3))
-            elif op == "softmax_cross_entropy": v[result] = F.cross_entropy(v[o[0]], v[o[1]])
-            else: raise SystemExit(f"train_peer.py: op {op} is not supported")
+        v = evaluate(self.nodes, {"x": x, "y": y, **dict(self.params.items()), **self.states}, training)
         return v["loss"], v["logits"]
 
 
