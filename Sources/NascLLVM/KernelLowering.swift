@@ -22,6 +22,9 @@ public struct LoweredKernel: Sendable {
     public var arguments: [String]
     /// The values of `%dims` this kernel is called with.
     public var dims: [Int64]
+    /// Set when the kernel loops over a static count of rows given as `%n`
+    /// (see RowSplit): the runtime then passes the rows, not the batch.
+    public var rowSplit: RowSplit?
     /// Workspace floats: a part that scales with the batch and a fixed part.
     var workspacePerExample: Int
     var workspaceFixed: Int
@@ -31,7 +34,7 @@ public struct LoweredKernel: Sendable {
 
     /// Saturates instead of overflowing: the memory check then refuses it.
     public func workspaceBytes(batch: Int) -> Int {
-        let (perBatch, o1) = workspacePerExample.multipliedReportingOverflow(by: batch)
+        let (perBatch, o1) = workspacePerExample.multipliedReportingOverflow(by: rowSplit?.rows ?? batch)
         let (floats, o2) = perBatch.addingReportingOverflow(workspaceFixed)
         return o1 || o2 || floats > Int.max / 8 ? Int.max / 2 : 4 * floats
     }
@@ -103,6 +106,8 @@ final class Lowering {
     var sharedBuffer: [String: String] = [:]
     var wsPerExample = 0
     var wsFixed = 0
+    /// Set before lowering when the anchor's rows may be split (its loop then runs to %n).
+    var rowSplit: RowSplit?
     /// Workspace carving: the next free float offset, as (per-example, fixed).
     private var wsCursor: (Int, Int) = (0, 0)
 
@@ -197,6 +202,7 @@ final class Lowering {
         for (result, operand) in sharedBuffer where type(result).dtype == type(operand).dtype { pointers[result] = pointers[operand] }
         let anchorKind = PatternKind.of(nodes[0])
         var epilogue = nodes
+        rowSplit = RowSplit.plan(self)
         if !anchorKind.isEpilogue {
             let anchor = nodes[0]
             if pointers[anchor.result] == nil { pointers[anchor.result] = epilogueOutput(like: anchor.result) ?? scratch(type(anchor.result)) }
@@ -211,7 +217,7 @@ final class Lowering {
         w.emit("ret void")
         let text = "define void @KERNEL(i8** noalias %args, i64 %n, i8* noalias %ws, i64* noalias readonly %dims) #0 {\nentry:\n"
             + (allocas + dimLoads + w.lines).joined(separator: "\n") + "\n}\n"
-        return LoweredKernel(kernel: kernel, text: text, arguments: arguments, dims: dims,
+        return LoweredKernel(kernel: kernel, text: text, arguments: arguments, dims: dims, rowSplit: rowSplit,
                              workspacePerExample: wsPerExample, workspaceFixed: wsFixed)
     }
 

@@ -87,8 +87,9 @@ extension Lowering {
             let smoothing = n.attrs["smoothing"]?.floatValue ?? 0
             let total = slot()
             write("0.0", total)
-            let rows = lead(x[0])
-            let rowsF = w.value("sitofp i64 \(rows) to float", "f")
+            // Split rows run to %n; a mean still divides by all of them.
+            let rows = rowSplit == nil ? lead(x[0]) : "%n"
+            let rowsF = w.value("sitofp i64 \(rowSplit.map { i64($0.rows) } ?? rows) to float", "f")
             w.loop(to: rows, "row") { r in
                 let base = w.mul(r, i64(classes))
                 let top = slot(), sum = slot()

@@ -1,4 +1,5 @@
 import NascIR
+import NascLLVM
 import NascPasses
 
 /// How a kernel may run as batch chunks on several threads. A chunk
@@ -18,6 +19,12 @@ enum BatchSplit: Equatable {
         switch self {
         case .chunks(let b), .sum(let b, _, _): return b
         }
+    }
+
+    /// A row-split kernel's ranges of rows, as chunks of examples.
+    static func of(rows split: RowSplit) -> BatchSplit {
+        guard let result = split.sumResult else { return .chunks(bytesPerExample: split.bytesPerRow) }
+        return .sum(bytesPerExample: split.bytesPerRow, result: result, floats: 1)
     }
 
     /// The split of a kernel with these ops and arguments, or nil if it must

@@ -44,7 +44,8 @@ public final class CompiledGraph: @unchecked Sendable {
 
     /// Each kernel call: its function, its buffers, its shape figures, and
     /// how it may run as batch chunks (nil: whole batch only).
-    private let calls: [(slots: [Slot], dims: UnsafeMutablePointer<Int64>, split: BatchSplit?, product: BLASThreads.Product?)]
+    /// `rows`: a row-split kernel's static count of rows, passed as its n.
+    private let calls: [(slots: [Slot], dims: UnsafeMutablePointer<Int64>, split: BatchSplit?, rows: Int?, product: BLASThreads.Product?)]
     /// Each call's machine code, and the modules holding it.
     private let functions: [KernelFunction]
     private let modules: [CompiledModule]
@@ -166,7 +167,8 @@ public final class CompiledGraph: @unchecked Sendable {
             let dims = UnsafeMutablePointer<Int64>.allocate(capacity: max(k.dims.count, 1))
             dims.initialize(from: k.dims, count: k.dims.count)
             return (k.arguments.map { slots[$0]! }, dims,
-                    BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types),
+                    k.rowSplit.map(BatchSplit.of(rows:)) ?? BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types),
+                    k.rowSplit?.rows,
                     BLASThreads.Product(members[k.kernel] ?? [], types: types))
         }
         partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
@@ -241,6 +243,8 @@ public final class CompiledGraph: @unchecked Sendable {
     public var chunkedKernels: Int { calls.filter { $0.split != nil }.count }
     /// How many of those add up partial sums (weight gradients).
     public var summedKernels: Int { calls.filter { if case .sum = $0.split { return true } else { return false } }.count }
+    /// How many kernels split a static count of rows instead (RowSplit).
+    public var rowSplitKernels: Int { calls.filter { $0.rows != nil }.count }
 
     /// Starts (or restarts) timing every kernel call.
     public func startProfiling() { kernelSeconds = Array(repeating: 0, count: calls.count) }
@@ -328,17 +332,20 @@ public final class CompiledGraph: @unchecked Sendable {
                 case .constant: return nil
                 }
             }
-            // Batch chunks run at once, at most one per example; OpenBLAS gets
-            // every thread whatever the batch (a static graph, such as an
-            // unrolled language model, runs as one "example").
-            let chunks = min(max(self.threads, 1), n)
-            while workspaces.count < chunks {
+            // Batch chunks run at once, at most one per example (or per row
+            // of a row-split kernel); OpenBLAS gets every thread whatever the
+            // batch (a static graph, such as an unrolled language model, runs
+            // as one "example").
+            let units = calls.map { $0.rows ?? n }
+            let most = min(max(self.threads, 1), units.max() ?? 1)
+            while workspaces.count < most {
                 workspaces.append(UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64))
             }
-            while partials.count < chunks - 1 { partials.append(UnsafeMutablePointer<Float>.allocate(capacity: max(partialFloats, 1))) }
+            while partials.count < most - 1 { partials.append(UnsafeMutablePointer<Float>.allocate(capacity: max(partialFloats, 1))) }
             let base = calls.map { $0.slots.map(address) }
             for (k, call) in calls.enumerated() {
                 let start = kernelSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+                let n = units[k], chunks = min(most, units[k])
                 if chunks > 1, let split = call.split {
                     // Chunk t covers examples [t*n/chunks, (t+1)*n/chunks).
                     BLASThreads.setBLAS(1)

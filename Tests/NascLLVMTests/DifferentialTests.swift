@@ -172,6 +172,37 @@ extension DifferentialTests {
 }
 
 extension DifferentialTests {
+    /// Runs `compiled` on one thread and then on two, from the same sources
+    /// and inputs, and compares every output. Fails on the first element
+    /// beyond the bound (nil); else the worst difference as a fraction of it.
+    func twoThreadsMatchOne(_ compiled: CompiledGraph, sources: [String: Tensor], inputs: [String: Tensor], _ name: String,
+                            file: StaticString = #filePath, line: UInt = #line) throws -> Double? {
+        var results: [[String: Tensor]] = []
+        for threads in [1, 2] {
+            compiled.threads = threads
+            try compiled.setSources(sources)
+            results.append(try compiled.run(inputs))
+        }
+        var worst = 0.0
+        for (label, one) in results[0] {
+            let two = results[1][label]!
+            let scale = one.data.reduce(0) { $0 + abs($1) } / Double(max(one.count, 1))
+            for i in 0..<one.count {
+                // The absolute floor covers gradients that cancel to zero
+                // (a scalar added before batch norm): what is left of a
+                // sum over the batch is rounding noise of about 1e-7 whose
+                // sign depends on the order of the chunks (seed 32).
+                let bound = 1e-5 * max(abs(one.data[i]), scale) + 1e-6
+                worst = max(worst, abs(two.data[i] - one.data[i]) / bound)
+                if abs(two.data[i] - one.data[i]) > bound {
+                    XCTFail("\(name): \(label)[\(i)] is \(two.data[i]) on two threads, \(one.data[i]) on one", file: file, line: line)
+                    return nil
+                }
+            }
+        }
+        return worst
+    }
+
     /// Kernels that BatchSplit runs as batch chunks on two threads (partial
     /// sums added, for weight gradients) give what one thread gives on the
     /// whole batch (odd batches: uneven chunks).
@@ -187,28 +218,8 @@ extension DifferentialTests {
             let sources = TrainingStep(training, seed: seed).sources
             var inputs = RandomInputs.make(training, batch: 5 + Int(seed % 3), seed: seed)
             inputs["lr"] = .scalar(0.05)
-            var results: [[String: Tensor]] = []
-            for threads in [1, 2] {
-                compiled.threads = threads
-                try compiled.setSources(sources)
-                results.append(try compiled.run(inputs))
-            }
-            for (label, one) in results[0] {
-                let two = results[1][label]!
-                let scale = one.data.reduce(0) { $0 + abs($1) } / Double(max(one.count, 1))
-                for i in 0..<one.count {
-                    // The absolute floor covers gradients that cancel to zero
-                    // (a scalar added before batch norm): what is left of a
-                    // sum over the batch is rounding noise of about 1e-7 whose
-                    // sign depends on the order of the chunks (seed 32).
-                    let bound = 1e-5 * max(abs(one.data[i]), scale) + 1e-6
-                    worst = max(worst, abs(two.data[i] - one.data[i]) / bound)
-                    if abs(two.data[i] - one.data[i]) > bound {
-                        XCTFail("seed \(seed): \(label)[\(i)] is \(two.data[i]) on two threads, \(one.data[i]) on one")
-                        return
-                    }
-                }
-            }
+            guard let w = try twoThreadsMatchOne(compiled, sources: sources, inputs: inputs, "seed \(seed)") else { return }
+            worst = max(worst, w)
         }
         XCTAssertGreaterThan(chunked, 40, "BatchSplit should chunk the per-example kernels of these graphs")
         XCTAssertGreaterThan(summed, 20, "BatchSplit should sum weight gradients over chunks in these graphs")
