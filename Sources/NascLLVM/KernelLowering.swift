@@ -79,6 +79,10 @@ public enum KernelLowering {
             var constants: [String: Double] = [:]
             for n in nodes { for v in n.operands { if let d = defining[v], g.nodes[d].op == .const { constants[v] = g.nodes[d].attrs.float("value") } } }
             let lowering = Lowering(nodes: nodes, types: types, arguments: inputs + results, constants: constants)
+            if let (split, rowTypes) = RowSplit.plan(nodes: nodes, arguments: lowering.arguments, types: types, constants: constants) {
+                lowering.rowSplit = split
+                lowering.rowTypes = rowTypes
+            }
             for r in results { if let o = inPlace[r], inputs.contains(o) { lowering.sharedBuffer[r] = o } }
             do {
                 out.append(try lowering.run(kernel: k))
@@ -106,8 +110,10 @@ final class Lowering {
     var sharedBuffer: [String: String] = [:]
     var wsPerExample = 0
     var wsFixed = 0
-    /// Set before lowering when the anchor's rows may be split (its loop then runs to %n).
+    /// Set before lowering when the kernel's rows may be split: the split
+    /// values' types then have N for their rows, so loops run to %n.
     var rowSplit: RowSplit?
+    var rowTypes: [String: TensorType] = [:]
     /// Workspace carving: the next free float offset, as (per-example, fixed).
     private var wsCursor: (Int, Int) = (0, 0)
 
@@ -118,7 +124,7 @@ final class Lowering {
         self.constants = constants
     }
 
-    func type(_ v: String) -> TensorType { types[v]! }
+    func type(_ v: String) -> TensorType { rowTypes[v] ?? types[v]! }
 
     /// Shape figures the text reads from `%dims`, and the entry-block loads.
     private var dims: [Int64] = []
@@ -173,7 +179,7 @@ final class Lowering {
     /// as large as the output: a fifth of a step's resident memory.
     func epilogueOutput(like result: String) -> String? {
         let t = type(result)
-        guard t.dtype == .f32, nodes.count > 1, nodes[1].type == t else { return nil }
+        guard t.dtype == .f32, nodes.count > 1, type(nodes[1].result) == t else { return nil }
         return nodes.dropFirst().first { arguments.contains($0.result) && sharedBuffer[$0.result] == nil && type($0.result) == t }
             .flatMap { pointers[$0.result] }
     }
@@ -202,7 +208,6 @@ final class Lowering {
         for (result, operand) in sharedBuffer where type(result).dtype == type(operand).dtype { pointers[result] = pointers[operand] }
         let anchorKind = PatternKind.of(nodes[0])
         var epilogue = nodes
-        rowSplit = RowSplit.plan(self)
         if !anchorKind.isEpilogue {
             let anchor = nodes[0]
             if pointers[anchor.result] == nil { pointers[anchor.result] = epilogueOutput(like: anchor.result) ?? scratch(type(anchor.result)) }
@@ -227,7 +232,7 @@ final class Lowering {
     /// operands (bias_add, inference batch norm) index by the channel of
     /// axis 1, so those kernels loop over rows of (N, C) and an inner range.
     func lowerElementwise(_ members: [Node]) throws {
-        let shape = members[0].type!
+        let shape = type(members[0].result)
         let perChannel = members.contains { $0.op == .biasAdd || $0.op == .batchNorm }
         let inner = shape.rank >= 2 ? shape.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) } : 1
         let channels = shape.rank >= 2 ? (shape.dims[1].staticValue ?? 1) : 1

@@ -88,7 +88,7 @@ extension Lowering {
             let total = slot()
             write("0.0", total)
             // Split rows run to %n; a mean still divides by all of them.
-            let rows = rowSplit == nil ? lead(x[0]) : "%n"
+            let rows = lead(x[0])
             let rowsF = w.value("sitofp i64 \(rowSplit.map { i64($0.rows) } ?? rows) to float", "f")
             w.loop(to: rows, "row") { r in
                 let base = w.mul(r, i64(classes))

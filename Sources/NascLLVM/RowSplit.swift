@@ -1,57 +1,91 @@
 import NascIR
 
-/// Threads for a softmax over rows whose count is static. An unrolled
-/// language model has no batch dimension (its 20 x 35 words are 700 fixed
-/// rows), so the runtime's batch chunks never split its kernels, and the
-/// cross-entropy over 700 rows of 10,000 words ran on one thread: a tenth
-/// of a training step on one thread, a sixth on two. Such a kernel is
-/// lowered with the rows as `%n` (the divisor of a mean stays the static
-/// count), so the runtime can give each thread a range of rows, as it gives
-/// it a range of examples elsewhere.
+/// Threads for kernels of a graph without a batch. An unrolled language
+/// model's values have static rows (its 20 x 35 words are 700 fixed rows of
+/// the softmax, 20 of each step's gates), so the runtime's batch chunks
+/// never split its kernels: the cross-entropy over 700 rows of 10,000 words
+/// and every gate kernel ran on one thread. A kernel whose every op works
+/// row by row is lowered as if its rows were the batch (`%n`; the divisor
+/// of a mean loss stays the static count), so the runtime can give each
+/// thread a range of rows, as it gives it a range of examples elsewhere.
 public struct RowSplit: Sendable, Equatable {
     /// Rows in all: what the runtime passes as `%n` when it does not split.
     public var rows: Int
-    /// Per argument, the bytes one row moves its pointer on (0: the
-    /// argument is not per row, such as the loss's incoming gradient).
+    /// Per argument, the bytes one row moves its pointer on (0: not split,
+    /// such as a weight or the loss's incoming gradient).
     public var bytesPerRow: [Int]
     /// The argument that holds a sum over the rows (the mean loss): each
     /// range writes its part, and the parts are added.
     public var sumResult: Int?
 
-    /// The split of the kernel being lowered, or nil: its anchor must be a
-    /// softmax or softmax cross-entropy over a static number of rows, every
-    /// argument per row or a scalar, and a loss's epilogue only products
-    /// with constants (linear, so the parts' sum is the whole's).
-    static func plan(_ l: Lowering) -> RowSplit? {
-        let anchor = l.nodes[0]
-        let rowOps: Set<Op> = [.softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad,
-                               .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad]
-        guard rowOps.contains(anchor.op), let rows = l.type(anchor.operands[0]).dims[0].staticValue, rows > 1 else { return nil }
-        let loss = anchor.op == .softmaxCrossEntropy || anchor.op == .weightedSoftmaxCrossEntropy
-        var chain = anchor.result
-        for n in l.nodes.dropFirst() {
-            // Only a loss has an epilogue worth splitting; an epilogue over a
-            // row-shaped result would loop over every row in each range.
-            guard loss, n.op == .mul, l.type(n.result).isScalar, n.operands.contains(chain),
-                  n.operands.allSatisfy({ $0 == chain || l.constants[$0] != nil }) else { return nil }
-            chain = n.result
-        }
-        var bytes: [Int] = []
-        var sumResult: Int?
-        for (i, a) in l.arguments.enumerated() {
-            let t = l.type(a)
-            if t.isScalar {
-                bytes.append(0)
-                if l.nodes.contains(where: { $0.result == a }) {
-                    guard loss, sumResult == nil else { return nil }
-                    sumResult = i
+    /// Fewer elements than this in a kernel's largest split value cost more
+    /// to hand to another thread than the thread saves.
+    static let minimumElements = 8192
+
+    /// The split of a kernel, and the types it is lowered with (each split
+    /// value's rows become N), or nil when some op is not row by row: the
+    /// softmax family over static rows (a loss's epilogue may only scale it
+    /// by constants, so the parts' sum is the whole's), a matrix product's
+    /// rows (not of a transposed left operand), bias_add, elementwise ops,
+    /// and slices, concatenations and reshapes that keep the rows.
+    static func plan(nodes: [Node], arguments: [String], types: [String: TensorType],
+                     constants: [String: Double]) -> (split: RowSplit, types: [String: TensorType])? {
+        let rowOps: Set<Op> = [.softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad]
+        guard let anchor = nodes.first else { return nil }
+        let shaped = types[rowOps.contains(anchor.op) ? anchor.operands[0] : anchor.result]!
+        guard shaped.rank >= 1, let rows = shaped.dims[0].staticValue, rows > 1,
+              arguments.allSatisfy({ !types[$0]!.hasBatch }) else { return nil }
+        let results = Set(nodes.map(\.result))
+        var split: Set<String> = [], whole: Set<String> = []
+        var sum: String?
+        func rowsOf(_ v: String) -> Bool { types[v]!.rank >= 1 && types[v]!.dims[0] == .fixed(rows) }
+        for n in nodes {
+            let x = n.operands
+            switch n.op {
+            case _ where rowOps.contains(n.op):
+                guard n.result == anchor.result else { return nil }
+                let weighted = n.op == .weightedSoftmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropyGrad
+                split.formUnion(x.prefix(weighted ? 3 : 2))
+                whole.formUnion(x.dropFirst(weighted ? 3 : 2))
+                if n.type!.isScalar { sum = n.result } else { split.insert(n.result) }
+            case .mul where sum != nil && x.contains(sum!):
+                // The mean loss scaled (by the number of steps): linear.
+                guard n.type!.isScalar, x.allSatisfy({ $0 == sum! || constants[$0] != nil }) else { return nil }
+                sum = n.result
+            case .matmul:
+                guard !n.attrs.bool("transpose_a") else { return nil }
+                split.formUnion([x[0], n.result])
+                whole.insert(x[1])
+            case .biasAdd:
+                split.formUnion([x[0], n.result])
+                whole.insert(x[1])
+            case .slice, .concat:
+                guard n.attrs.int("axis") >= 1 else { return nil }
+                split.formUnion(x + [n.result])
+            case .reshape:
+                split.formUnion([x[0], n.result])
+            default:
+                guard n.op.elementwise != nil else { return nil }
+                for v in x where !types[v]!.isScalar {
+                    guard types[v]! == n.type! else { return nil }
+                    split.insert(v)
                 }
-                continue
+                split.insert(n.result)
             }
-            guard !t.hasBatch, t.dims[0].staticValue == rows, let elements = t.elementsPerExample else { return nil }
-            bytes.append(4 * elements / rows)
         }
-        if loss && sumResult == nil { return nil }
-        return RowSplit(rows: rows, bytesPerRow: bytes, sumResult: sumResult)
+        // Constants are literals, not buffers; a split value must have the
+        // rows and be split everywhere; a value every range would write must
+        // be a sum.
+        split.subtract(constants.keys)
+        guard split.allSatisfy(rowsOf), split.isDisjoint(with: whole),
+              !results.contains(where: { !split.contains($0) && $0 != sum && arguments.contains($0) }),
+              let largest = split.map({ types[$0]!.elementsPerExample ?? 0 }).max(), largest >= minimumElements else { return nil }
+        var bytes: [Int] = []
+        for a in arguments { bytes.append(split.contains(a) ? 4 * (types[a]!.elementsPerExample ?? 0) / rows : 0) }
+        var lowered: [String: TensorType] = [:]
+        for v in split { let t = types[v]!; lowered[v] = TensorType(t.dtype, [.batch] + t.dims.dropFirst()) }
+        let sumResult = sum.flatMap { arguments.firstIndex(of: $0) }
+        if sum != nil && sumResult == nil { return nil }
+        return (RowSplit(rows: rows, bytesPerRow: bytes, sumResult: sumResult), lowered)
     }
 }
