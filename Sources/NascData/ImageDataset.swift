@@ -49,6 +49,19 @@ public struct ImageDataset: Sendable {
                            + "but @\(graph) takes \(taken) (input \(input))")
     }
 
+    /// Every image mirrored left to right, labels unchanged (test-time
+    /// averaging for networks trained with horizontal flips).
+    public func mirrored() -> ImageDataset {
+        var out = pixels
+        let rows = count * channels * height
+        out.withUnsafeMutableBufferPointer { o in
+            pixels.withUnsafeBufferPointer { p in
+                for r in 0..<rows { for x in 0..<width { o[r * width + x] = p[r * width + width - 1 - x] } }
+            }
+        }
+        return ImageDataset(channels: channels, height: height, width: width, classes: classes, pixels: out, labels: labels, origin: origin)
+    }
+
     /// Example indices in a seeded random order (Fisher-Yates).
     public func shuffled(seed: UInt64) -> [Int] {
         var order = Array(0..<count)

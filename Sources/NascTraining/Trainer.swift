@@ -150,13 +150,43 @@ public final class Trainer {
         return Double(zip(predicted, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
     }
 
+    /// Accuracy when each image's class probabilities are averaged with its
+    /// mirror image's (test-time augmentation for a network trained with
+    /// flips; twice the inference).
+    public func evaluateAveragingMirrors(_ data: ImageDataset) throws -> Double {
+        guard data.count > 0 else { return 0 }
+        let (plain, classes) = try logits(data)
+        let (mirror, _) = try logits(data.mirrored())
+        let (p, q) = (Trainer.softmaxRows(plain, classes), Trainer.softmaxRows(mirror, classes))
+        let predicted = Trainer.argmaxRows(zip(p, q).map { $0 + $1 }, classes)
+        return Double(zip(predicted, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
+    }
+
     /// The inference graph's predicted class for every example.
     public func predictions(_ data: ImageDataset) throws -> [Int] {
         let (values, classes) = try logits(data)
-        return (0..<data.count).map { k in
-            let row = values[(k * classes)..<((k + 1) * classes)]
-            return row.indices.max { row[$0] < row[$1] }! - k * classes
+        return Trainer.argmaxRows(values, classes)
+    }
+
+    /// The index of each row's largest value (the first of equals).
+    static func argmaxRows(_ values: [Float], _ width: Int) -> [Int] {
+        (0..<(values.count / width)).map { k in
+            let row = values[(k * width)..<((k + 1) * width)]
+            return row.indices.max { row[$0] < row[$1] }! - k * width
         }
+    }
+
+    /// Each row's softmax, computed from its largest value down.
+    static func softmaxRows(_ values: [Float], _ width: Int) -> [Float] {
+        var out = values
+        for k in 0..<(values.count / width) {
+            let row = (k * width)..<((k + 1) * width)
+            let top = values[row].max()!
+            var sum: Float = 0
+            for i in row { out[i] = expf(values[i] - top); sum += out[i] }
+            for i in row { out[i] /= sum }
+        }
+        return out
     }
 
     /// The inference graph's logits for every example, row after row.

@@ -246,6 +246,9 @@ struct Eval: ParsableCommand {
     @Flag(help: "Also measure batch-1 inference latency with the JIT (median over 500 images).")
     var latency = false
 
+    @Flag(help: "Also report the accuracy when each image's class probabilities are averaged with its mirror image's (for networks trained with --flip; twice the inference).")
+    var flipAverage = false
+
     func run() throws {
         try reportingErrors {
             for (path, flag) in [(predictions, "--predictions"), (logits, "--logits"), (inputs, "--inputs")] {
@@ -264,6 +267,9 @@ struct Eval: ParsableCommand {
                 try trainer.restore(try Checkpoint.read(weights), path: weights, allowOtherGraph: checkpointFlags.allowOtherGraph)
             } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
             print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
+            if flipAverage {
+                print(String(format: "test accuracy %.4f averaged with mirror images", try trainer.evaluateAveragingMirrors(test)))
+            }
             if latency {
                 let single = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1, settings: ExecutionSettings(threads: 1))
                 try single.setSources(matching: try Checkpoint.read(weights).tensors)

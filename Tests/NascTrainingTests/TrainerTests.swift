@@ -110,6 +110,28 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// Test-time averaging with mirror images: `mirrored` is the mirror a
+    /// flip makes, twice is the identity, labels stay; on images that are
+    /// their own mirror, averaging changes no prediction.
+    func testMirroredImagesAndFlipAveraging() throws {
+        let image = (0..<40).map { Float($0 + 1) }
+        let one = ImageDataset(channels: 2, height: 4, width: 5, classes: 3, pixels: image, labels: [2])
+        XCTAssertEqual(one.mirrored().pixels, (0..<40).map { image[($0 / 5) * 5 + 4 - $0 % 5] })
+        XCTAssertEqual(one.mirrored().labels, [2])
+        XCTAssertEqual(one.mirrored().mirrored().pixels, image)
+
+        let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
+        let (train, validation) = Self.bars(192, seed: 4).split(validation: 60)
+        let trainer = try Trainer(g, options: options(epochs: 1))
+        _ = try trainer.trainEpoch(train, validation: validation)
+        let mirror = validation.mirrored()
+        let symmetric = ImageDataset(channels: 1, height: 8, width: 8, classes: 3, pixels: zip(validation.pixels, mirror.pixels).map { ($0 + $1) / 2 },
+                                     labels: validation.labels)
+        XCTAssertEqual(try trainer.evaluateAveragingMirrors(symmetric), try trainer.evaluate(symmetric))
+        let averaged = try trainer.evaluateAveragingMirrors(validation)
+        XCTAssertTrue((0...1).contains(averaged))
+    }
+
     /// The recipe trains (and resumes) deterministically, changes training
     /// only when asked, and keeps the architecture's hash for checkpoints.
     func testRecipeTrainsAndResumesDeterministically() throws {
