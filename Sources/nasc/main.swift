@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// nasc: neural architecture search built like a compiler.
 struct Nasc: ParsableCommand {
@@ -23,4 +24,18 @@ struct Nasc: ParsableCommand {
         subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, Unroll.self, TrainLM.self, EvalLM.self, SearchCells.self, SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Dot.self, Retrain.self, Correlate.self, Sample.self, EmitC.self, ExportONNX.self, ExportPyTorch.self, CacheCommand.self, Version.self])
 }
 
+/// OpenBLAS's idle threads spin for 2^28 cycles (about 90 ms here) after
+/// each product it splits before they sleep, holding a core that nasc's
+/// own threads need right then (batch chunks, row splits): on two cores,
+/// two chunks and a spinning thread share two cores. The library reads
+/// OPENBLAS_THREAD_TIMEOUT (log2 of the cycles) only as it loads, so when
+/// the caller has not chosen a value nasc sets the shortest one and runs
+/// itself again; if that fails it runs on with the library's default.
+func quietOpenBLASIdleThreads() {
+    guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+}
+
+quietOpenBLASIdleThreads()
 Nasc.main()
