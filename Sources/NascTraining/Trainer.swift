@@ -146,20 +146,23 @@ public final class Trainer {
     /// Accuracy of the inference graph (running statistics) on `data`.
     public func evaluate(_ data: ImageDataset) throws -> Double {
         guard data.count > 0 else { return 0 }
-        let predicted = try predictions(data)
-        return Double(zip(predicted, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
+        return Trainer.accuracy(try predictions(data), data.labels)
     }
 
-    /// Accuracy when each image's class probabilities are averaged with its
-    /// mirror image's (test-time augmentation for a network trained with
-    /// flips; twice the inference).
-    public func evaluateAveragingMirrors(_ data: ImageDataset) throws -> Double {
-        guard data.count > 0 else { return 0 }
+    /// Accuracy as `evaluate` gives it, and when each image's class
+    /// probabilities are averaged with its mirror image's (test-time
+    /// augmentation for a network trained with flips; twice the inference).
+    public func evaluateWithMirrors(_ data: ImageDataset) throws -> (plain: Double, averaged: Double) {
+        guard data.count > 0 else { return (0, 0) }
         let (plain, classes) = try logits(data)
         let (mirror, _) = try logits(data.mirrored())
         let (p, q) = (Trainer.softmaxRows(plain, classes), Trainer.softmaxRows(mirror, classes))
-        let predicted = Trainer.argmaxRows(zip(p, q).map { $0 + $1 }, classes)
-        return Double(zip(predicted, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
+        return (Trainer.accuracy(Trainer.argmaxRows(plain, classes), data.labels),
+                Trainer.accuracy(Trainer.argmaxRows(zip(p, q).map { $0 + $1 }, classes), data.labels))
+    }
+
+    static func accuracy(_ predicted: [Int], _ labels: [Int32]) -> Double {
+        Double(zip(predicted, labels).filter { $0 == Int($1) }.count) / Double(max(labels.count, 1))
     }
 
     /// The inference graph's predicted class for every example.

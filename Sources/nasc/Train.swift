@@ -266,9 +266,12 @@ struct Eval: ParsableCommand {
                 trainer = try Trainer(graph, options: options)
                 try trainer.restore(try Checkpoint.read(weights), path: weights, allowOtherGraph: checkpointFlags.allowOtherGraph)
             } catch let e as DatasetError { throw CommandError(e.description) } catch { throw CommandError("\(file): error: \(error)") }
-            print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
             if flipAverage {
-                print(String(format: "test accuracy %.4f averaged with mirror images", try trainer.evaluateAveragingMirrors(test)))
+                let (plain, averaged) = try trainer.evaluateWithMirrors(test)
+                print(String(format: "test accuracy %.4f (%d images)", plain, test.count))
+                print(String(format: "test accuracy %.4f averaged with mirror images", averaged))
+            } else {
+                print(String(format: "test accuracy %.4f (%d images)", try trainer.evaluate(test), test.count))
             }
             if latency {
                 let single = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1, settings: ExecutionSettings(threads: 1))

@@ -127,8 +127,11 @@ final class TrainerTests: XCTestCase {
         let mirror = validation.mirrored()
         let symmetric = ImageDataset(channels: 1, height: 8, width: 8, classes: 3, pixels: zip(validation.pixels, mirror.pixels).map { ($0 + $1) / 2 },
                                      labels: validation.labels)
-        XCTAssertEqual(try trainer.evaluateAveragingMirrors(symmetric), try trainer.evaluate(symmetric))
-        let averaged = try trainer.evaluateAveragingMirrors(validation)
+        let both = try trainer.evaluateWithMirrors(symmetric)
+        XCTAssertEqual(both.plain, try trainer.evaluate(symmetric))
+        XCTAssertEqual(both.averaged, both.plain)
+        let (plain, averaged) = try trainer.evaluateWithMirrors(validation)
+        XCTAssertEqual(plain, try trainer.evaluate(validation))
         XCTAssertTrue((0...1).contains(averaged))
     }
 
