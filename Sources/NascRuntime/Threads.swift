@@ -5,8 +5,10 @@ import NascIR
 /// How compiled code runs, chosen by the caller and handed to
 /// `CompiledGraph.compile` (no process-wide setting). Kernels that treat
 /// every example on its own (BatchSplit) run as `threads` batch chunks at
-/// once, each calling a one-thread OpenBLAS; the other kernels see the whole
-/// batch and give OpenBLAS all the threads for their GEMMs. One figure for
+/// once, each calling a one-thread OpenBLAS (in a graph without a batch,
+/// kernels that work row by row run as ranges of rows: RowSplit); the
+/// other kernels see the whole batch and give OpenBLAS all the threads
+/// for their GEMMs. One figure for
 /// both, so the two never oversubscribe the cores; compiling uses as many
 /// threads for LLVM.
 public struct ExecutionSettings: Sendable, Equatable {
