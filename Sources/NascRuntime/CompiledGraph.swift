@@ -61,6 +61,8 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Per thread after the first, room for a partial sum over its chunk.
     private var partials: [UnsafeMutablePointer<Float>] = []
     private let partialFloats: Int
+    /// The most rows any row-split kernel has (0: none), for the threads a step may use.
+    private let largestRows: Int
     private let slots: [String: Slot]
     private let limits: [String: Int]
     private let types: [String: TensorType]
@@ -172,6 +174,7 @@ public final class CompiledGraph: @unchecked Sendable {
                     BLASThreads.Product(members[k.kernel] ?? [], types: types))
         }
         partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
+        largestRows = calls.compactMap(\.rows).max() ?? 0
         for n in graph.nodes where n.op == .param || n.op == .state {
             let count = n.type!.bound(batch: 1).reduce(1, *)
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -336,8 +339,7 @@ public final class CompiledGraph: @unchecked Sendable {
             // of a row-split kernel); OpenBLAS gets every thread whatever the
             // batch (a static graph, such as an unrolled language model, runs
             // as one "example").
-            let units = calls.map { $0.rows ?? n }
-            let most = min(max(self.threads, 1), units.max() ?? 1)
+            let most = min(max(self.threads, 1), max(n, largestRows))
             while workspaces.count < most {
                 workspaces.append(UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64))
             }
@@ -345,7 +347,7 @@ public final class CompiledGraph: @unchecked Sendable {
             let base = calls.map { $0.slots.map(address) }
             for (k, call) in calls.enumerated() {
                 let start = kernelSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-                let n = units[k], chunks = min(most, units[k])
+                let n = call.rows ?? n, chunks = min(most, n)  // n: examples, or a row-split kernel's rows
                 if chunks > 1, let split = call.split {
                     // Chunk t covers examples [t*n/chunks, (t+1)*n/chunks).
                     BLASThreads.setBLAS(1)
