@@ -180,15 +180,28 @@ struct ImageTrainingFlags: ParsableArguments {
             say("resumed from \(resume) after epoch \(trainer.epochsDone)")
         }
         trainer.epochCountKnown = minutes == nil
+        var epochSeconds: [Double] = []
+        var evaluation = 0.0
         while trainer.epochsDone < epochs {
             let r = try trainer.trainEpoch(trainSet, validation: validationSet)
-            if let minutes, trainer.epochsDone == 1 {
-                // The test pass is inference only: about a third of a training image's work each.
-                let evaluation = r.seconds * Double(test.count) / Double(max(min(limit ?? trainSet.count, trainSet.count), 1)) / 3
-                epochs = TimeBudget(minutes: minutes).epochs(elapsed: Date().timeIntervalSince(start), epochSeconds: r.seconds, evaluationSeconds: evaluation)
-                trainer.respan(epochs: epochs, schedule: laidOver(epochs))
-                say(String(format: "--minutes %g: the first epoch took %.1f s, so %d epoch(s) fit; the schedule spans %d (to resume this run: --epochs %d)",
-                           minutes, r.seconds, epochs, epochs, epochs))
+            epochSeconds.append(r.seconds)
+            if let minutes {
+                if trainer.epochsDone == 1 {
+                    // The test pass is inference only: about a third of a training image's work each.
+                    evaluation = r.seconds * Double(test.count) / Double(max(min(limit ?? trainSet.count, trainSet.count), 1)) / 3
+                }
+                let mean = epochSeconds.reduce(0, +) / Double(epochSeconds.count)
+                let revised = TimeBudget(minutes: minutes).revised(epochs, done: trainer.epochsDone, elapsed: Date().timeIntervalSince(start),
+                                                                   meanEpochSeconds: mean, evaluationSeconds: evaluation)
+                if trainer.epochsDone == 1 || revised < epochs {
+                    say(trainer.epochsDone == 1
+                        ? String(format: "--minutes %g: the first epoch took %.1f s, so %d epoch(s) fit; the schedule spans %d (to resume this run: --epochs %d)",
+                                 minutes, r.seconds, revised, revised, revised)
+                        : String(format: "--minutes %g: the epochs took %.1f s on average, so the run fell behind; the schedule now spans %d epochs, not %d (to resume this run: --epochs %d)",
+                                 minutes, mean, revised, epochs, revised))
+                    epochs = revised
+                    trainer.respan(epochs: epochs, schedule: laidOver(epochs))
+                }
             }
             // With --validation 0 every training image trains: there is no accuracy to show.
             let measured = validationSet.count > 0 ? String(format: "validation accuracy %.4f", r.validationAccuracy) : "no validation images"

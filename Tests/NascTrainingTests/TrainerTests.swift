@@ -155,15 +155,23 @@ final class TrainerTests: XCTestCase {
     }
 
     /// A time budget: the epochs that fit after the first (at least the
-    /// first), and a schedule respanned mid-run is the schedule of that count.
+    /// first), a count that shrinks when the run falls behind and never
+    /// grows, and a schedule respanned mid-run is the schedule of that count.
     func testTimeBudgetFitsEpochsAndRespansTheSchedule() throws {
         let hour = TimeBudget(minutes: 60)
+        let first = TimeBudget.provisional
         // 100 s of compilation and a 240 s first epoch; 60 s to evaluate: 3,200 s left, 13 more epochs.
-        XCTAssertEqual(hour.epochs(elapsed: 340, epochSeconds: 240, evaluationSeconds: 60), 14)
-        XCTAssertEqual(hour.epochs(elapsed: 3000, epochSeconds: 3000, evaluationSeconds: 0), 1)  // nothing more fits
-        XCTAssertEqual(hour.epochs(elapsed: 7200, epochSeconds: 7000, evaluationSeconds: 10), 1)  // over budget already
-        XCTAssertEqual(hour.epochs(elapsed: 1, epochSeconds: 0, evaluationSeconds: 0), 1)
-        XCTAssertEqual(hour.epochs(elapsed: 1e-9, epochSeconds: 1e-9, evaluationSeconds: 0), TimeBudget.provisional + 1)
+        XCTAssertEqual(hour.revised(first, done: 1, elapsed: 340, meanEpochSeconds: 240, evaluationSeconds: 60), 14)
+        XCTAssertEqual(hour.revised(first, done: 1, elapsed: 3000, meanEpochSeconds: 3000, evaluationSeconds: 0), 1)  // nothing more fits
+        XCTAssertEqual(hour.revised(first, done: 1, elapsed: 7200, meanEpochSeconds: 7000, evaluationSeconds: 10), 1)  // over budget already
+        XCTAssertEqual(hour.revised(first, done: 1, elapsed: 1, meanEpochSeconds: 0, evaluationSeconds: 0), 1)
+        XCTAssertEqual(hour.revised(first, done: 1, elapsed: 1e-9, meanEpochSeconds: 1e-9, evaluationSeconds: 0), first)
+        // Later epochs: on time keeps the count; behind shrinks it; ahead never stretches it.
+        XCTAssertEqual(hour.revised(14, done: 5, elapsed: 1300, meanEpochSeconds: 240, evaluationSeconds: 60), 14)
+        XCTAssertEqual(hour.revised(14, done: 5, elapsed: 1700, meanEpochSeconds: 320, evaluationSeconds: 60), 10)
+        XCTAssertEqual(hour.revised(14, done: 5, elapsed: 600, meanEpochSeconds: 100, evaluationSeconds: 60), 14)
+        XCTAssertEqual(hour.revised(14, done: 13, elapsed: 4000, meanEpochSeconds: 300, evaluationSeconds: 60), 13)
+        XCTAssertEqual(hour.revised(14, done: 5, elapsed: .nan, meanEpochSeconds: 240, evaluationSeconds: 60), 5)
 
         let g = try Verifier.parseAndVerify(Array(Self.cnn.utf8))
         let (train, validation) = Self.bars(192, seed: 5).split(validation: 48)
