@@ -49,6 +49,10 @@ public final class LanguageModelTrainer {
         public var learningRate: Double
         public var seconds: Double
         public var wordsPerSecond: Double
+        /// The median training step's words/s: steady speed, which a slow
+        /// first step or a moment of a busy machine does not move (benchmarks
+        /// compare it with the peers' median step).
+        public var medianStepWordsPerSecond: Double
     }
 
     public let cell: Graph
@@ -104,14 +108,17 @@ public final class LanguageModelTrainer {
         }
     }
 
-    /// Runs `graph` over `batches`, carrying the state; returns the summed loss.
+    /// Runs `graph` over `batches`, carrying the state; returns the summed
+    /// loss and the median step's seconds.
     private func pass(_ graph: CompiledGraph, _ batches: [(tokens: [Int32], targets: [Int32])], batch: Int, lr: Double?,
-                      progress: Progress?, words: Int) throws -> Double {
+                      progress: Progress?, words: Int) throws -> (loss: Double, medianStep: Double) {
         let names = stateNames
         var state = Dictionary(uniqueKeysWithValues: names.map { ($0.input, [Float](repeating: 0, count: batch * interface.hidden)) })
         var total = 0.0
+        var stepSeconds: [Double] = []
         let start = Date()
         for (i, b) in batches.enumerated() {
+            let stepStart = Date()
             var floats = state
             var ints = [LanguageModel.tokens: b.tokens, LanguageModel.targets: b.targets]
             if let lr { floats["lr"] = [Float(lr)] }
@@ -120,6 +127,7 @@ public final class LanguageModelTrainer {
                 ints[LanguageModel.dropoutSeed] = [Int32(truncatingIfNeeded: options.seed &* 1_000_003 &+ UInt64(stepsDone))]
             }
             let out = try graph.run(floats: floats, ints: ints, batch: 1)
+            stepSeconds.append(Date().timeIntervalSince(stepStart))
             let loss = Double(out["loss"]!.values[0])
             guard loss.isFinite else {
                 throw TrainingError("training diverged: the loss became \(loss) at epoch \(epochsDone + 1), step \(i + 1); try a lower --lr or --clip", diverged: true)
@@ -134,7 +142,7 @@ public final class LanguageModelTrainer {
             }
         }
         progress?.finish()
-        return total
+        return (total, stepSeconds.sorted()[stepSeconds.count / 2])
     }
 
     /// One epoch of training on `train`, then perplexity on `validation`.
@@ -148,13 +156,14 @@ public final class LanguageModelTrainer {
         let lr = options.rate(epoch: epochsDone)
         let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epochsDone + 1)/\(options.epochs)") : nil
         let start = Date()
-        let loss = try pass(step, batches, batch: options.batch, lr: lr, progress: progress, words: options.batch * options.steps)
+        let (loss, medianStep) = try pass(step, batches, batch: options.batch, lr: lr, progress: progress, words: options.batch * options.steps)
         let seconds = Date().timeIntervalSince(start)
         epochsDone += 1
         let words = batches.count * options.batch * options.steps
         return EpochResult(epoch: epochsDone, trainPerplexity: exp(loss / Double(batches.count * options.steps)),
                            validationPerplexity: try perplexity(validation), learningRate: lr,
-                           seconds: seconds, wordsPerSecond: Double(words) / seconds)
+                           seconds: seconds, wordsPerSecond: Double(words) / seconds,
+                           medianStepWordsPerSecond: Double(options.batch * options.steps) / medianStep)
     }
 
     /// exp of the mean cross-entropy per word of `stream`, read as
@@ -167,7 +176,7 @@ public final class LanguageModelTrainer {
         }
         let graph = try evaluator(batch: rows)
         try graph.setSources(matching: step.sources())
-        let loss = try pass(graph, batches, batch: rows, lr: nil, progress: nil, words: rows * options.steps)
+        let loss = try pass(graph, batches, batch: rows, lr: nil, progress: nil, words: rows * options.steps).loss
         return exp(loss / Double(batches.count * options.steps))
     }
 

@@ -198,8 +198,9 @@ struct TrainLM: ParsableCommand {
                 if profile { trainer.step.startProfiling() }
                 let r = try trainer.trainEpoch(text.train, validation: text.valid)
                 if profile, let seconds = trainer.step.kernelSeconds { printKernelProfile(trainer.step, seconds, steps: trainer.stepsDone - before, lines: 20) }
-                print(String(format: "epoch %d/%d: lr %.4g, train perplexity %.2f, validation perplexity %.2f, %.1f s (%.0f words/s)",
-                             r.epoch, epochs, r.learningRate, r.trainPerplexity, r.validationPerplexity, r.seconds, r.wordsPerSecond))
+                print(String(format: "epoch %d/%d: lr %.4g, train perplexity %.2f, validation perplexity %.2f, %.1f s (%.0f words/s; median step %.0f words/s)",
+                             r.epoch, epochs, r.learningRate, r.trainPerplexity, r.validationPerplexity, r.seconds, r.wordsPerSecond,
+                             r.medianStepWordsPerSecond))
                 if let save { try trainer.checkpoint().write(to: save) }
             }
             print(String(format: "test perplexity %.2f (%d words), total %.1f s", try trainer.perplexity(text.test), text.test.count,

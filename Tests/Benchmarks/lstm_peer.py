@@ -6,8 +6,9 @@ at 5) in nasc and in PyTorch (nn.LSTM, eager), side by side, same threads.
     ~/.cache/nasc/venv/bin/python Tests/Benchmarks/lstm_peer.py --nasc .build/release/nasc
 
 nasc trains on the first --words words of Penn Treebank (data/ptb, `make
-ptb`) and reports its words/s; PyTorch trains on the same words. Medians
-of per-step times after a warm-up.
+ptb`); PyTorch trains on the same words. Both sides are measured the same
+two ways: the median step (steady speed; the ratio to quote) and the mean
+over every step, the first ones included (what a whole epoch costs).
 """
 import argparse, re, statistics, subprocess, time
 
@@ -43,7 +44,7 @@ def torch_rate(ids, vocab, threads, batch, steps, hidden, layers, measured):
     state = (torch.zeros(layers, batch, hidden), torch.zeros(layers, batch, hidden))
     loss_fn = nn.CrossEntropyLoss()
     times = []
-    for i in range(0, min(data.size(0) - 1, (measured + 3) * steps), steps):
+    for i in range(0, min(data.size(0) - 1, measured * steps), steps):
         x, y = data[i:i + steps], data[i + 1:i + 1 + steps]
         if y.size(0) < steps:
             break
@@ -56,7 +57,8 @@ def torch_rate(ids, vocab, threads, batch, steps, hidden, layers, measured):
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         times.append(time.perf_counter() - start)
-    return batch * steps / statistics.median(times[3:])
+    words = batch * steps
+    return words / statistics.median(times), words * len(times) / sum(times)
 
 
 def main():
@@ -79,13 +81,14 @@ def main():
     out = subprocess.run([args.nasc, "train-lm", args.cell, "--data", args.data, "--epochs", "1", "--limit", str(args.words),
                           "--eval-batch", "20", "--threads", str(args.threads)], capture_output=True, text=True, check=True).stdout
     compiled = re.search(r"in ([0-9.]+) s", out).group(1)
-    nasc = float(re.search(r"\(([0-9]+) words/s\)", out).group(1))
-    measured = max(5, args.words // (20 * 35) - 3)
-    torch_eager = torch_rate(ids, len(vocab), args.threads, 20, 35, 200, 2, measured)
-    print(f"small LSTM language model, {args.threads} threads, {args.words} words")
-    print(f"  nasc           {nasc:9.0f} words/s   (compiled in {compiled} s)")
-    print(f"  PyTorch eager  {torch_eager:9.0f} words/s")
-    print(f"  ratio          {nasc / torch_eager:9.2f}x")
+    rates = re.search(r"\(([0-9]+) words/s; median step ([0-9]+) words/s\)", out)
+    nasc_mean, nasc_median = float(rates.group(1)), float(rates.group(2))
+    torch_median, torch_mean = torch_rate(ids, len(vocab), args.threads, 20, 35, 200, 2, max(5, args.words // (20 * 35)))
+    print(f"small LSTM language model, {args.threads} threads, {args.words} words; words/s")
+    print(f"                 median step   mean of all steps")
+    print(f"  nasc           {nasc_median:11.0f}   {nasc_mean:17.0f}   (compiled in {compiled} s)")
+    print(f"  PyTorch eager  {torch_median:11.0f}   {torch_mean:17.0f}")
+    print(f"  ratio          {nasc_median / torch_median:10.2f}x   {nasc_mean / torch_mean:16.2f}x")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,9 @@ final class LanguageModelTrainerTests: XCTestCase {
         for _ in 0..<12 { last = try t.trainEpoch(text, validation: text) }
         XCTAssertGreaterThan(first.trainPerplexity, last.trainPerplexity)
         XCTAssertLessThan(last.validationPerplexity, 1.5, "after 13 epochs: \(last)")
+        // The median step's rate counts the run of the step alone, so no slower than the epoch's mean.
+        XCTAssertTrue(last.medianStepWordsPerSecond.isFinite, "\(last)")
+        XCTAssertGreaterThan(last.medianStepWordsPerSecond, 0.9 * last.wordsPerSecond, "\(last)")
     }
 
     /// Stopping after an epoch and resuming from its checkpoint gives the
