@@ -52,8 +52,9 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Seconds spent in each kernel (in `kernels` order) since profiling was
     /// switched on; nil when off, so a normal run reads no clock.
     public private(set) var kernelSeconds: [Double]? = nil
-    /// The kernels in execution order, with the ops each one fuses.
-    public let kernels: [(name: String, ops: [String])]
+    /// The kernels in execution order, with the ops each one fuses and the
+    /// type of the value it ends with (its last op's).
+    public let kernels: [(name: String, ops: [String], result: String)]
     private var storage: [String: UnsafeMutablePointer<Float>] = [:]
     private let arena: UnsafeMutableRawPointer
     /// One workspace per thread: batch chunks run at once.
@@ -138,7 +139,10 @@ public final class CompiledGraph: @unchecked Sendable {
         let types = graph.valueTypes
         self.types = types
         let members = Dictionary(grouping: graph.nodes.filter { $0.kernel != nil }, by: { $0.kernel! })
-        kernels = lowered.map { k in (k.kernel, (members[k.kernel] ?? []).map(\.op.name)) }
+        kernels = lowered.map { k in
+            let fused = members[k.kernel] ?? []
+            return (k.kernel, fused.map(\.op.name), fused.last?.type.map { "\($0)" } ?? "")
+        }
         limits = graph.indexLimits()
 
         var slots: [String: Slot] = [:]
@@ -228,7 +232,7 @@ public final class CompiledGraph: @unchecked Sendable {
     func writePerfMap(_ addresses: [UnsafeRawPointer]) {
         let starts = Set(addresses.map { UInt(bitPattern: $0) }).sorted()
         var lines = ""
-        for ((name, ops), address) in zip(kernels, addresses) {
+        for ((name, ops, _), address) in zip(kernels, addresses) {
             let start = UInt(bitPattern: address)
             let next = starts.first { $0 > start } ?? start + 65536
             lines += String(start, radix: 16) + " " + String(min(next - start, 65536), radix: 16) + " \(graph.name).\(name).\(ops.joined(separator: "+"))\n"

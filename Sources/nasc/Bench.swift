@@ -199,9 +199,10 @@ struct Bench: ParsableCommand {
 /// deep child), with how many there are.
 func printKernelProfile(_ compiled: CompiledGraph, _ seconds: [Double], steps: Int, lines: Int = 12) {
     let total = seconds.reduce(0, +)
+    // Kernels that fuse the same ops into a value of the same type do the same work.
     var groups: [String: (seconds: Double, count: Int, first: String)] = [:]
     for (k, kernel) in compiled.kernels.enumerated() {
-        let ops = kernel.ops.joined(separator: " ")
+        let ops = kernel.ops.joined(separator: " ") + " -> " + kernel.result
         let g = groups[ops] ?? (0, 0, kernel.name)
         groups[ops] = (g.seconds + seconds[k], g.count + 1, g.first)
     }
