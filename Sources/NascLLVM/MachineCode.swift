@@ -32,6 +32,7 @@ public enum MachineCode {
     /// Functions the kernels call: OpenBLAS, libm, LLVM intrinsics, and nasc's own exp.
     public static let declarations = """
         declare void @cblas_sgemm(i32, i32, i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
+        declare void @cblas_sgemv(i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
         declare float @expf(float)
         declare float @logf(float)
         declare float @tanhf(float)

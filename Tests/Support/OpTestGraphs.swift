@@ -91,7 +91,9 @@ public enum SharedOpGraphs {
               %y = batch_norm %x, %g, %b, %m, %v {mode = infer}
               return %y
             """)),
-        ("bias add and matmul with every transpose", graphText("%x: f32[N,4]", "y: f32[N,2]", """
+        // At batch 1 most products have one row (the JIT calls sgemv for
+        // them); %row's gradient, %p^T dq, has one row at every batch.
+        ("bias add and matmul with every transpose and one row", graphText("%x: f32[N,4]", "y: f32[N,2]", """
               %a = param {init = glorot_uniform} : f32[4,3]
               %b = param {init = glorot_uniform} : f32[5,3]
               %c = param {init = glorot_uniform} : f32[2,5]
@@ -103,7 +105,12 @@ public enum SharedOpGraphs {
               %cc = matmul %c, %c {transpose_a = true}
               %ce = matmul %e, %c {transpose_a = true, transpose_b = false}
               %t = matmul %ce, %cc
-              %y = matmul %kb, %t {transpose_b = true}
+              %yt = matmul %kb, %t {transpose_b = true}
+              %col = param {init = uniform, scale = 0.3} : f32[4,1]
+              %row = param {init = uniform, scale = 0.3} : f32[1,2]
+              %p = matmul %x, %col
+              %q = matmul %p, %row
+              %y = add %yt, %q
               return %y
             """)),
         ("max and avg pools, same and valid, strided", graphText("%x: f32[N,2,7,6]", "y: f32[N,2,1,2]", """
