@@ -81,7 +81,7 @@ struct ImageTrainingFlags: ParsableArguments {
     @Option(help: "Epochs.")
     var epochs = 10
 
-    @Option(help: ArgumentHelp("Train for about M minutes of wall clock instead of --epochs (compilation and the test evaluation included): the first epoch measures the speed, then the schedule spans the epochs that fit.", valueName: "M"))
+    @Option(help: ArgumentHelp("Train for about M minutes of wall clock instead of --epochs (compilation and the test evaluation included): the first epoch measures the speed, then the schedule spans the epochs that fit, and shrinks if later epochs run slower.", valueName: "M"))
     var minutes: Double?
 
     @Option(help: "Batch size.")
