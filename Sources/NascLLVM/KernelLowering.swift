@@ -293,7 +293,7 @@ final class Lowering {
             let u = emit(a)
             switch function {
             case .exp: return w.value("call float @nasc_expf(float \(u))", "f")
-            case .tanh: return w.value("call float @tanhf(float \(u))", "f")
+            case .tanh: return w.value("call float @nasc_tanhf(float \(u))", "f")
             case .sqrt: return w.value("call float @llvm.sqrt.f32(float \(u))", "f")
             }
         case .ifPositive(let c, let a, let b):

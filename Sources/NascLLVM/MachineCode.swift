@@ -35,7 +35,8 @@ public enum MachineCode {
         declare void @cblas_sgemv(i32, i32, i32, i32, float, float*, i32, float*, i32, float, float*, i32)
         declare float @expf(float)
         declare float @logf(float)
-        declare float @tanhf(float)
+        declare float @llvm.fabs.f32(float)
+        declare float @llvm.copysign.f32(float, float)
         declare float @llvm.sqrt.f32(float)
         declare float @llvm.floor.f32(float)
         declare void @llvm.memset.p0i8.i64(i8*, i8, i64, i1)
@@ -74,6 +75,35 @@ public enum MachineCode {
           %bits = shl i32 %biased, 23
           %scale = bitcast i32 %bits to float
           %result = fmul float %e, %scale
+          ret float %result
+        }
+        ; tanh(x) for the kernels (Cephes' tanhf): an odd polynomial for
+        ; |x| <= 0.625, 1 - 2 / (exp(2|x|) + 1) with x's sign above. Both are
+        ; computed and one selected, so loops that call it vectorize, as
+        ; with nasc_expf (libm's tanhf is a call per element). Relative
+        ; error about 2e-7.
+        define internal float @nasc_tanhf(float %x) alwaysinline {
+          %ax = call float @llvm.fabs.f32(float %x)
+          %twice = fmul float %ax, \(IRWriter.literal(2.0))
+          %e = call float @nasc_expf(float %twice)
+          %e1 = fadd float %e, \(IRWriter.literal(1.0))
+          %q = fdiv float \(IRWriter.literal(2.0)), %e1
+          %far = fsub float \(IRWriter.literal(1.0)), %q
+          %farSigned = call float @llvm.copysign.f32(float %far, float %x)
+          %z = fmul float %x, %x
+          %p0 = fmul float %z, \(IRWriter.literal(-0.00570498872745))
+          %p1 = fadd float %p0, \(IRWriter.literal(0.0206390887954))
+          %p2 = fmul float %p1, %z
+          %p3 = fadd float %p2, \(IRWriter.literal(-0.0537397155531))
+          %p4 = fmul float %p3, %z
+          %p5 = fadd float %p4, \(IRWriter.literal(0.133314422036))
+          %p6 = fmul float %p5, %z
+          %p7 = fadd float %p6, \(IRWriter.literal(-0.333332819422))
+          %p8 = fmul float %p7, %z
+          %p9 = fmul float %p8, %x
+          %near = fadd float %p9, %x
+          %isFar = fcmp ogt float %ax, \(IRWriter.literal(0.625))
+          %result = select i1 %isFar, float %farSigned, float %near
           ret float %result
         }
 
