@@ -36,16 +36,14 @@ extension Lowering {
     func sgemm(transA: Bool, transB: Bool, m: String, n: String, k: String, a: String, lda: String,
                b: String, ldb: String, beta: String, c: String, ldc: String) {
         func i32(_ v: String) -> String { w.value("trunc i64 \(v) to i32", "t") }
-        let row = w.value("icmp eq i64 \(m), 1", "c")
-        w.when(row) {
+        w.when(w.value("icmp eq i64 \(m), 1", "c")) {
             // C's row is x op(B): B^T x for B stored [k, n], B x for B stored
             // [n, k]. x, A's one row (or, transposed, its one column), is contiguous.
             let args = ["i32 101", "i32 \(transB ? 111 : 112)", "i32 \(i32(transB ? n : k))", "i32 \(i32(transB ? k : n))",
                         "float 1.0", "float* \(b)", "i32 \(i32(ldb))", "float* \(a)", "i32 1",
                         "float \(beta)", "float* \(c)", "i32 1"]
             w.emit("call void @cblas_sgemv(\(args.joined(separator: ", ")))")
-        }
-        w.when(w.value("xor i1 \(row), true", "c")) {
+        } otherwise: {
             let args = ["i32 101", "i32 \(transA ? 112 : 111)", "i32 \(transB ? 112 : 111)", "i32 \(i32(m))", "i32 \(i32(n))", "i32 \(i32(k))",
                         "float 1.0", "float* \(a)", "i32 \(i32(lda))", "float* \(b)", "i32 \(i32(ldb))", "float \(beta)", "float* \(c)", "i32 \(i32(ldc))"]
             w.emit("call void @cblas_sgemm(\(args.joined(separator: ", ")))")

@@ -108,6 +108,19 @@ final class IRWriter {
         label(join)
     }
 
+    /// if cond { body } else { otherwise }.
+    func when(_ cond: String, _ body: () throws -> Void, otherwise: () throws -> Void) rethrows {
+        let then = newBlock("then"), other = newBlock("else"), join = newBlock("join")
+        emit("br i1 \(cond), label %\(then), label %\(other)")
+        label(then)
+        try body()
+        emit("br label %\(join)")
+        label(other)
+        try otherwise()
+        emit("br label %\(join)")
+        label(join)
+    }
+
     var text: String { lines.joined(separator: "\n") }
 }
 
