@@ -109,7 +109,7 @@ public final class LanguageModelTrainer {
     }
 
     /// Runs `graph` over `batches`, carrying the state; returns the summed
-    /// loss and the median step's seconds.
+    /// loss and, when training (`lr` given), the median step's seconds.
     private func pass(_ graph: CompiledGraph, _ batches: [(tokens: [Int32], targets: [Int32])], batch: Int, lr: Double?,
                       progress: Progress?, words: Int) throws -> (loss: Double, medianStep: Double) {
         let names = stateNames
@@ -127,7 +127,7 @@ public final class LanguageModelTrainer {
                 ints[LanguageModel.dropoutSeed] = [Int32(truncatingIfNeeded: options.seed &* 1_000_003 &+ UInt64(stepsDone))]
             }
             let out = try graph.run(floats: floats, ints: ints, batch: 1)
-            stepSeconds.append(Date().timeIntervalSince(stepStart))
+            if lr != nil { stepSeconds.append(Date().timeIntervalSince(stepStart)) }
             let loss = Double(out["loss"]!.values[0])
             guard loss.isFinite else {
                 throw TrainingError("training diverged: the loss became \(loss) at epoch \(epochsDone + 1), step \(i + 1); try a lower --lr or --clip", diverged: true)
@@ -142,7 +142,7 @@ public final class LanguageModelTrainer {
             }
         }
         progress?.finish()
-        return (total, stepSeconds.sorted()[stepSeconds.count / 2])
+        return (total, stepSeconds.isEmpty ? 0 : stepSeconds.sorted()[stepSeconds.count / 2])
     }
 
     /// One epoch of training on `train`, then perplexity on `validation`.
