@@ -259,6 +259,14 @@ public final class CompiledGraph: @unchecked Sendable {
     /// One step on a batch of values as the interpreter holds them (f64);
     /// returns every output by label. A wrapper of the f32 `run` below.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        let (floats, ints, batch) = try kernelInputs(inputs)
+        let outputs = try run(floats: floats, ints: ints, batch: batch)
+        return outputs.mapValues { Tensor($0.dtype, shape: $0.shape, data: $0.values.map(Double.init)) }
+    }
+
+    /// Values as the interpreter holds them, checked against the graph's
+    /// inputs and converted to what the f32 `run` takes.
+    public func kernelInputs(_ inputs: [String: Tensor]) throws -> (floats: [String: [Float]], ints: [String: [Int32]], batch: Int) {
         var batch: Int? = nil
         var floatInputs: [String: [Float]] = [:], intInputs: [String: [Int32]] = [:]
         for input in graph.inputs {
@@ -282,8 +290,7 @@ public final class CompiledGraph: @unchecked Sendable {
                 floatInputs[input.name] = t.data.map { Float($0) }
             }
         }
-        let outputs = try run(floats: floatInputs, ints: intInputs, batch: batch ?? 1)
-        return outputs.mapValues { Tensor($0.dtype, shape: $0.shape, data: $0.values.map(Double.init)) }
+        return (floatInputs, intInputs, batch ?? 1)
     }
 
     /// An output of the f32 `run`: its values as the kernels left them
@@ -297,7 +304,11 @@ public final class CompiledGraph: @unchecked Sendable {
     /// One step on a batch of `batch` examples given as the kernels read
     /// them (f32 and i32 arrays of N times an example's elements): the
     /// trainer's path, with no conversion through f64.
-    public func run(floats floatInputs: [String: [Float]], ints intInputs: [String: [Int32]], batch: Int) throws -> [String: Output] {
+    /// `reading`: the labels to return (nil: every output). A training
+    /// step's `next.*` outputs are mostly its parameters, updated in place:
+    /// copying them out every step costs a pass over the whole model.
+    public func run(floats floatInputs: [String: [Float]], ints intInputs: [String: [Int32]], batch: Int,
+                    reading: Set<String>? = nil) throws -> [String: Output] {
         let n = batch
         guard n >= 1, n <= maxBatch else { throw RuntimeError(message: "batch size \(n) is outside 1...\(maxBatch), the largest this graph was compiled for") }
         for input in graph.inputs {
@@ -373,8 +384,15 @@ public final class CompiledGraph: @unchecked Sendable {
                 }
                 if kernelSeconds != nil { kernelSeconds![k] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             }
+            // Updates the plan did not write in place are copied out first,
+            // then into their sources, so one cannot overwrite another's value.
+            func writtenInPlace(_ o: GraphOutput) -> Bool {
+                if case .source(let s) = slots[o.value]!, "next." + s == o.label { return true }
+                return false
+            }
             var outputs: [String: Output] = [:]
-            for o in graph.outputs {
+            for o in graph.outputs where reading?.contains(o.label) ?? true
+                || (o.label.hasPrefix("next.") && storage[String(o.label.dropFirst(5))] != nil && !writtenInPlace(o)) {
                 let shape = o.type.bound(batch: n)
                 let count = shape.reduce(1, *)
                 var values = [Float](repeating: 0, count: count)
@@ -392,14 +410,11 @@ public final class CompiledGraph: @unchecked Sendable {
                 }
                 outputs[o.label] = Output(dtype: o.type.dtype, shape: shape, values: values)
             }
-            // Updates the plan did not write in place.
-            for o in graph.outputs where o.label.hasPrefix("next.") {
-                let target = String(o.label.dropFirst(5))
-                guard let p = storage[target], let t = outputs[o.label] else { continue }
-                if case .source(let s) = slots[o.value]!, s == target { continue }
+            for o in graph.outputs where o.label.hasPrefix("next.") && !writtenInPlace(o) {
+                guard let p = storage[String(o.label.dropFirst(5))], let t = outputs[o.label] else { continue }
                 for i in 0..<t.values.count { p[i] = t.values[i] }
             }
-            return outputs
+            return reading.map { wanted in outputs.filter { wanted.contains($0.key) } } ?? outputs
         }
     }
 }

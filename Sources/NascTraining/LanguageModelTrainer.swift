@@ -114,6 +114,7 @@ public final class LanguageModelTrainer {
                       progress: Progress?, words: Int) throws -> (loss: Double, medianStep: Double) {
         let names = stateNames
         var state = Dictionary(uniqueKeysWithValues: names.map { ($0.input, [Float](repeating: 0, count: batch * interface.hidden)) })
+        let reading = Set(["loss"] + names.map(\.output))
         var total = 0.0
         var stepSeconds: [Double] = []
         let start = Date()
@@ -126,7 +127,7 @@ public final class LanguageModelTrainer {
                 // A new mask every step, the same ones when a run is repeated or resumed.
                 ints[LanguageModel.dropoutSeed] = [Int32(truncatingIfNeeded: options.seed &* 1_000_003 &+ UInt64(stepsDone))]
             }
-            let out = try graph.run(floats: floats, ints: ints, batch: 1)
+            let out = try graph.run(floats: floats, ints: ints, batch: 1, reading: reading)
             if lr != nil { stepSeconds.append(Date().timeIntervalSince(stepStart)) }
             let loss = Double(out["loss"]!.values[0])
             guard loss.isFinite else {

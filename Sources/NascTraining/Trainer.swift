@@ -104,13 +104,13 @@ public final class Trainer {
     /// With `augment`, the images are changed as `options.augmentation`
     /// says, drawing from a generator with that seed.
     func run(_ graph: CompiledGraph, _ data: ImageDataset, _ indices: ArraySlice<Int>, lr: Double? = nil,
-             augment seed: UInt64? = nil) throws -> [String: CompiledGraph.Output] {
+             augment seed: UInt64? = nil, reading: Set<String>) throws -> [String: CompiledGraph.Output] {
         var (px, lb) = data.batch(indices)
         if let seed {
             options.augmentation.apply(&px, count: indices.count, channels: data.channels, height: data.height, width: data.width, seed: seed)
         }
         return try graph.run(floats: [imageInput: px].merging(lr.map { ["lr": [Float($0)]] } ?? [:]) { a, _ in a },
-                             ints: [labelInput: lb], batch: indices.count)
+                             ints: [labelInput: lb], batch: indices.count, reading: reading)
     }
 
     /// One epoch over `train`, then accuracy on `validation`.
@@ -127,7 +127,8 @@ public final class Trainer {
         var lossSum = 0.0, seen = 0
         for (b, indices) in batches.enumerated() {
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch - scheduleFrom, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
-            let out = try run(step, train, indices, lr: lr, augment: options.seed ^ (UInt64(epoch) << 32 | UInt64(b)))
+            let out = try run(step, train, indices, lr: lr, augment: options.seed ^ (UInt64(epoch) << 32 | UInt64(b)),
+                              reading: [options.training.loss])
             let loss = Double(out[options.training.loss]!.values[0])
             guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr", diverged: true) }
             lossSum += loss * Double(indices.count)
@@ -199,7 +200,7 @@ public final class Trainer {
         var out: [Float] = [], width = classes ?? 0
         for start in stride(from: 0, to: data.count, by: options.batch) {
             let indices = Array(start..<min(start + options.batch, data.count))[...]
-            let result = try run(inference, data, indices)[logits]!
+            let result = try run(inference, data, indices, reading: [logits])[logits]!
             width = result.shape[1]
             out += result.values.prefix(indices.count * width)
         }

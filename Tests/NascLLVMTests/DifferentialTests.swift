@@ -342,3 +342,30 @@ extension DifferentialTests {
         try compare(graph, "after a damaged file", batch: 3, steps: 1, cache: KernelCache(directory: folder))
     }
 }
+
+extension DifferentialTests {
+    /// A trainer reads only the loss: the step still updates every
+    /// parameter as a run that returns every output does, bit for bit.
+    func testRunReadingOnlyTheLossUpdatesTheSameParameters() throws {
+        let forward = try Verifier.parseAndVerify(Array(SharedOpGraphs.wholePipeline[1].1.utf8))
+        let training = try Pipeline.run(forward, upTo: .train, TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: true), weightDecay: 1e-3))
+        let everything = try CompiledGraph.compile(training, maxBatch: 8), lossOnly = try CompiledGraph.compile(training, maxBatch: 8)
+        let sources = TrainingStep(training, seed: 7).sources
+        try everything.setSources(sources)
+        try lossOnly.setSources(sources)
+        var inputs = RandomInputs.make(training, batch: 6, seed: 7)
+        inputs["lr"] = .scalar(0.02)
+        let (floats, ints, _) = try everything.kernelInputs(inputs)
+        for _ in 0..<3 {
+            let all = try everything.run(floats: floats, ints: ints, batch: 6)
+            let read = try lossOnly.run(floats: floats, ints: ints, batch: 6, reading: ["loss"])
+            XCTAssertEqual(Set(read.keys), ["loss"])
+            XCTAssertGreaterThan(all.count, 1)
+            XCTAssertEqual(read["loss"]!.values, all["loss"]!.values)
+        }
+        let (a, b) = (everything.sources(), lossOnly.sources())
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, t) in a { XCTAssertEqual(t.data, b[name]!.data, "%\(name) after 3 steps") }
+        XCTAssertNotEqual(a.mapValues(\.data), sources.mapValues(\.data), "the steps changed nothing")
+    }
+}
