@@ -93,6 +93,8 @@ public enum SharedOpGraphs {
             """)),
         // At batch 1 most products have one row (the JIT calls sgemv for
         // them); %row's gradient, %p^T dq, has one row at every batch.
+        // %kb's bias starts the product's rows (sgemm adds to it); %ccb's
+        // cannot, as %ccs reads the product without it.
         ("bias add and matmul with every transpose and one row", graphText("%x: f32[N,4]", "y: f32[N,2]", """
               %a = param {init = glorot_uniform} : f32[4,3]
               %b = param {init = glorot_uniform} : f32[5,3]
@@ -103,8 +105,10 @@ public enum SharedOpGraphs {
               %k = matmul %h, %b {transpose_b = true}
               %kb = bias_add %k, %bias
               %cc = matmul %c, %c {transpose_a = true}
+              %ccb = bias_add %cc, %bias
+              %ccs = sub %ccb, %cc
               %ce = matmul %e, %c {transpose_a = true, transpose_b = false}
-              %t = matmul %ce, %cc
+              %t = matmul %ce, %ccs
               %yt = matmul %kb, %t {transpose_b = true}
               %col = param {init = uniform, scale = 0.3} : f32[4,1]
               %row = param {init = uniform, scale = 0.3} : f32[1,2]
