@@ -43,38 +43,40 @@ public enum MachineCode {
         ; exp(x) for the kernels (Cephes' expf): x = n ln2 + r with |r| <= ln2/2,
         ; exp(r) by a degree-7 polynomial, 2^n from the exponent bits. Inlined
         ; and branch-free, so the loop vectorizer handles loops that call it,
-        ; which libm's expf prevents. Relative error about 2e-7.
+        ; which libm's expf prevents. Relative error about 2e-7. `contract`
+        ; lets each multiply and add become one fused multiply-add (a third
+        ; fewer instructions in a 10,000-word softmax, and one rounding less).
         define internal float @nasc_expf(float %x) alwaysinline {
           %below = fcmp olt float %x, 0x4056000000000000
           %x1 = select i1 %below, float %x, float 0x4056000000000000
           %above = fcmp ogt float %x1, 0xC055C00000000000
           %x2 = select i1 %above, float %x1, float 0xC055C00000000000
-          %t = fmul float %x2, 0x3FF7154760000000
-          %t1 = fadd float %t, 0x3FE0000000000000
+          %t = fmul contract float %x2, 0x3FF7154760000000
+          %t1 = fadd contract float %t, 0x3FE0000000000000
           %n = call float @llvm.floor.f32(float %t1)
-          %a = fmul float %n, 0x3FE6300000000000
-          %r1 = fsub float %x2, %a
-          %b = fmul float %n, 0xBF2BD01060000000
-          %r = fsub float %r1, %b
-          %q0 = fmul float %r, 0x3F2A0D2CE0000000
-          %q1 = fadd float %q0, 0x3F56E879C0000000
-          %q2 = fmul float %q1, %r
-          %q3 = fadd float %q2, 0x3F81112100000000
-          %q4 = fmul float %q3, %r
-          %q5 = fadd float %q4, 0x3FA5553820000000
-          %q6 = fmul float %q5, %r
-          %q7 = fadd float %q6, 0x3FC5555540000000
-          %q8 = fmul float %q7, %r
-          %q9 = fadd float %q8, 0x3FE0000000000000
-          %rr = fmul float %r, %r
-          %q10 = fmul float %q9, %rr
-          %q11 = fadd float %q10, %r
-          %e = fadd float %q11, 0x3FF0000000000000
+          %a = fmul contract float %n, 0x3FE6300000000000
+          %r1 = fsub contract float %x2, %a
+          %b = fmul contract float %n, 0xBF2BD01060000000
+          %r = fsub contract float %r1, %b
+          %q0 = fmul contract float %r, 0x3F2A0D2CE0000000
+          %q1 = fadd contract float %q0, 0x3F56E879C0000000
+          %q2 = fmul contract float %q1, %r
+          %q3 = fadd contract float %q2, 0x3F81112100000000
+          %q4 = fmul contract float %q3, %r
+          %q5 = fadd contract float %q4, 0x3FA5553820000000
+          %q6 = fmul contract float %q5, %r
+          %q7 = fadd contract float %q6, 0x3FC5555540000000
+          %q8 = fmul contract float %q7, %r
+          %q9 = fadd contract float %q8, 0x3FE0000000000000
+          %rr = fmul contract float %r, %r
+          %q10 = fmul contract float %q9, %rr
+          %q11 = fadd contract float %q10, %r
+          %e = fadd contract float %q11, 0x3FF0000000000000
           %ni = fptosi float %n to i32
           %biased = add i32 %ni, 127
           %bits = shl i32 %biased, 23
           %scale = bitcast i32 %bits to float
-          %result = fmul float %e, %scale
+          %result = fmul contract float %e, %scale
           ret float %result
         }
         ; tanh(x) for the kernels (Cephes' tanhf): an odd polynomial for
@@ -84,24 +86,24 @@ public enum MachineCode {
         ; error about 2e-7.
         define internal float @nasc_tanhf(float %x) alwaysinline {
           %ax = call float @llvm.fabs.f32(float %x)
-          %twice = fmul float %ax, \(IRWriter.literal(2.0))
+          %twice = fmul contract float %ax, \(IRWriter.literal(2.0))
           %e = call float @nasc_expf(float %twice)
-          %e1 = fadd float %e, \(IRWriter.literal(1.0))
+          %e1 = fadd contract float %e, \(IRWriter.literal(1.0))
           %q = fdiv float \(IRWriter.literal(2.0)), %e1
-          %far = fsub float \(IRWriter.literal(1.0)), %q
+          %far = fsub contract float \(IRWriter.literal(1.0)), %q
           %farSigned = call float @llvm.copysign.f32(float %far, float %x)
-          %z = fmul float %x, %x
-          %p0 = fmul float %z, \(IRWriter.literal(-0.00570498872745))
-          %p1 = fadd float %p0, \(IRWriter.literal(0.0206390887954))
-          %p2 = fmul float %p1, %z
-          %p3 = fadd float %p2, \(IRWriter.literal(-0.0537397155531))
-          %p4 = fmul float %p3, %z
-          %p5 = fadd float %p4, \(IRWriter.literal(0.133314422036))
-          %p6 = fmul float %p5, %z
-          %p7 = fadd float %p6, \(IRWriter.literal(-0.333332819422))
-          %p8 = fmul float %p7, %z
-          %p9 = fmul float %p8, %x
-          %near = fadd float %p9, %x
+          %z = fmul contract float %x, %x
+          %p0 = fmul contract float %z, \(IRWriter.literal(-0.00570498872745))
+          %p1 = fadd contract float %p0, \(IRWriter.literal(0.0206390887954))
+          %p2 = fmul contract float %p1, %z
+          %p3 = fadd contract float %p2, \(IRWriter.literal(-0.0537397155531))
+          %p4 = fmul contract float %p3, %z
+          %p5 = fadd contract float %p4, \(IRWriter.literal(0.133314422036))
+          %p6 = fmul contract float %p5, %z
+          %p7 = fadd contract float %p6, \(IRWriter.literal(-0.333332819422))
+          %p8 = fmul contract float %p7, %z
+          %p9 = fmul contract float %p8, %x
+          %near = fadd contract float %p9, %x
           %isFar = fcmp ogt float %ax, \(IRWriter.literal(0.625))
           %result = select i1 %isFar, float %farSigned, float %near
           ret float %result
