@@ -93,8 +93,7 @@ public enum SharedOpGraphs {
             """)),
         // At batch 1 most products have one row (the JIT calls sgemv for
         // them); %row's gradient, %p^T dq, has one row at every batch.
-        // %kb's bias starts the product's rows (sgemm adds to it); %ccb's
-        // cannot, as %ccs reads the product without it.
+        // %kb's bias starts the product's rows (the JIT's sgemm adds to it).
         ("bias add and matmul with every transpose and one row", graphText("%x: f32[N,4]", "y: f32[N,2]", """
               %a = param {init = glorot_uniform} : f32[4,3]
               %b = param {init = glorot_uniform} : f32[5,3]
@@ -105,10 +104,8 @@ public enum SharedOpGraphs {
               %k = matmul %h, %b {transpose_b = true}
               %kb = bias_add %k, %bias
               %cc = matmul %c, %c {transpose_a = true}
-              %ccb = bias_add %cc, %bias
-              %ccs = sub %ccb, %cc
               %ce = matmul %e, %c {transpose_a = true, transpose_b = false}
-              %t = matmul %ce, %ccs
+              %t = matmul %ce, %cc
               %yt = matmul %kb, %t {transpose_b = true}
               %col = param {init = uniform, scale = 0.3} : f32[4,1]
               %row = param {init = uniform, scale = 0.3} : f32[1,2]
@@ -158,6 +155,18 @@ public enum SharedOpGraphs {
               %w = param {init = glorot_uniform} : f32[5,3]
               %z = matmul %h, %w
               %loss = weighted_softmax_cross_entropy %z, %a, %adv
+              return %loss
+            """)),
+        // The product is read without the bias too, so the JIT cannot
+        // start its rows from the bias (see %kb above, which it does).
+        ("bias add beside another reader of the product", graphText("%x: f32[N,4]", "loss: f32[]", """
+              %w = param {init = glorot_uniform} : f32[4,3]
+              %bias = param {init = uniform, scale = 1.0} : f32[3]
+              %h = matmul %x, %w
+              %hb = bias_add %h, %bias
+              %s = mul %hb, %h
+              %t = tanh %s
+              %loss = reduce_sum %t
               return %loss
             """)),
         ("reduce sum", graphText("%x: f32[N,3]", "loss: f32[]", """
