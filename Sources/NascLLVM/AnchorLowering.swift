@@ -179,14 +179,17 @@ extension Lowering {
             let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))
             let (a, b) = (type(x[0]).dims, type(x[1]).dims)
             let m = dim(ta ? a[1] : a[0]), k = dim(ta ? a[0] : a[1]), cols = dim(tb ? b[0] : b[1])
+            // Rows are as long as in the whole product, also when a range of
+            // its columns is computed (RowSplit.columns).
+            let (ldb, ldc) = (dim(types[x[1]]!.dims[1]), dim(types[n.result]!.dims[1]))
             if let bias = foldedBias {
                 w.loop(to: m, "row") { r in
-                    let base = w.mul(r, cols)
+                    let base = w.mul(r, ldc)
                     w.loop(to: cols, "col") { j in w.storeF(w.loadF(bias, j), out, w.add(base, j)) }
                 }
             }
-            sgemm(transA: ta, transB: tb, m: m, n: cols, k: k, a: p(x[0]), lda: dim(a[1]), b: p(x[1]), ldb: dim(b[1]),
-                  beta: foldedBias == nil ? "0.0" : "1.0", c: out, ldc: cols)
+            sgemm(transA: ta, transB: tb, m: m, n: cols, k: k, a: p(x[0]), lda: dim(a[1]), b: p(x[1]), ldb: ldb,
+                  beta: foldedBias == nil ? "0.0" : "1.0", c: out, ldc: ldc)
 
         case .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar, .channelSum:
             try lowerChannelOp(n)

@@ -8,6 +8,7 @@ import NascIR
 /// row by row is lowered as if its rows were the batch (`%n`; the divisor
 /// of a mean loss stays the static count), so the runtime can give each
 /// thread a range of rows, as it gives it a range of examples elsewhere.
+/// A lone product of few rows is split by its columns instead (`columns`).
 public struct RowSplit: Sendable, Equatable {
     /// Rows in all: what the runtime passes as `%n` when it does not split.
     public var rows: Int
@@ -30,6 +31,7 @@ public struct RowSplit: Sendable, Equatable {
     /// and slices, concatenations and reshapes that keep the rows.
     static func plan(nodes: [Node], arguments: [String], types: [String: TensorType],
                      constants: [String: Double]) -> (split: RowSplit, types: [String: TensorType])? {
+        if let split = columns(nodes: nodes, arguments: arguments, types: types) { return split }
         let rowOps: Set<Op> = [.softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad]
         guard let anchor = nodes.first else { return nil }
         let shaped = types[rowOps.contains(anchor.op) ? anchor.operands[0] : anchor.result]!
@@ -87,5 +89,27 @@ public struct RowSplit: Sendable, Equatable {
         let sumResult = sum.flatMap { arguments.firstIndex(of: $0) }
         if sum != nil && sumResult == nil { return nil }
         return (RowSplit(rows: rows, bytesPerRow: bytes, sumResult: sumResult), lowered)
+    }
+
+    /// A lone product of fewer rows than columns splits its columns instead:
+    /// each range computes every row of its columns, from all of A and its
+    /// columns of B. OpenBLAS packs the whole of B on every call, so ranges
+    /// of rows each packed all of the weight. A language model's recurrent
+    /// 20x200x800 product on one thread (C probe): half the rows 80 us,
+    /// half the columns 48 us; 20x800x200 (its gradient): 106 and 63 us.
+    /// `rows` and `bytesPerRow` then count columns; the product's leading
+    /// dimensions stay those of the whole (AnchorLowering).
+    static func columns(nodes: [Node], arguments: [String], types: [String: TensorType]) -> (split: RowSplit, types: [String: TensorType])? {
+        guard nodes.count == 1, let n = nodes.first, n.op == .matmul, n.operands[0] != n.operands[1], let out = types[n.result],
+              out.rank == 2, let rows = out.dims[0].staticValue, let columns = out.dims[1].staticValue, rows > 1, rows < columns,
+              arguments.allSatisfy({ !types[$0]!.hasBatch }) else { return nil }
+        let (b, transposed) = (n.operands[1], n.attrs.bool("transpose_b"))
+        let bType = types[b]!
+        guard let inner = bType.dims[transposed ? 1 : 0].staticValue,
+              max(rows, inner) * columns >= minimumElements else { return nil }
+        let bytes = arguments.map { $0 == n.result ? 4 : $0 == b ? (transposed ? 4 * inner : 4) : 0 }
+        let lowered = [n.result: TensorType(out.dtype, [out.dims[0], .batch]),
+                       b: TensorType(bType.dtype, transposed ? [.batch, bType.dims[1]] : [bType.dims[0], .batch])]
+        return (RowSplit(rows: columns, bytesPerRow: bytes, sumResult: nil), lowered)
     }
 }

@@ -72,6 +72,34 @@ extension DifferentialTests {
         }
     }
 
+    /// Lone products of few rows split their columns over the threads
+    /// (RowSplit.columns): plain, with A transposed (weight gradients) and
+    /// with B transposed (the input's gradient), over uneven ranges (2050
+    /// and 300 columns). Two threads give what one gives and what the
+    /// interpreter gives.
+    func testColumnSplitProductsOnTwoThreadsMatchOneThread() throws {
+        let text = graphText("%x: f32[6,40], %y: i32[6]", "loss: f32[]", """
+              %w1 = param {init = uniform, scale = 0.2} : f32[40,300]
+              %w2 = param {init = uniform, scale = 0.2} : f32[300,2050]
+              %h = matmul %x, %w1
+              %hs = softmax %h
+              %z = matmul %hs, %w2
+              %loss = softmax_cross_entropy %z, %y
+              return %loss
+            """)
+        let training = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train,
+                                        TrainingOptions(optimizer: .sgd(momentum: 0, nesterov: false), clipNorm: 1))
+        let compiled = try CompiledGraph.compile(training, maxBatch: 1)
+        let products = compiled.kernels.filter { $0.ops == ["matmul"] }.count
+        XCTAssertGreaterThanOrEqual(products, 3, "the products should be kernels of their own")
+        XCTAssertGreaterThanOrEqual(compiled.rowSplitKernels, products, "every lone product should be split")
+        print("column split: \(products) lone products, \(compiled.rowSplitKernels) split kernels of \(compiled.kernels.count)")
+        var inputs = RandomInputs.make(training, batch: 1, seed: 9)
+        inputs["lr"] = .scalar(0.5)
+        XCTAssertNotNil(try twoThreadsMatchOne(compiled, sources: TrainingStep(training, seed: 9).sources, inputs: inputs, "column-split graph"))
+        _ = try compare(training, "column-split graph", batch: 1, steps: 2)
+    }
+
     /// Every time step compiles to the same kernels: a longer unrolling
     /// adds kernel instances, not distinct kernels.
     func testTimeStepsShareKernels() throws {
