@@ -194,8 +194,10 @@ final class Lowering {
     func foldableBias(_ anchor: Node) -> Node? {
         guard anchor.op == .matmul, pointers[anchor.result] == nil, nodes.count > 1 else { return nil }
         let next = nodes[1]
+        // A sum planned over an operand's buffer (perhaps the product's own
+        // A) is left to the epilogue: the product cannot be written there.
         guard next.op == .biasAdd, next.operands[0] == anchor.result, next.operands[1] != anchor.result,
-              type(anchor.result).rank == 2, pointers[next.operands[1]] != nil,
+              type(anchor.result).rank == 2, pointers[next.operands[1]] != nil, sharedBuffer[next.result] == nil,
               !nodes.dropFirst(2).contains(where: { $0.operands.contains(anchor.result) }) else { return nil }
         return next
     }
