@@ -64,6 +64,9 @@ public final class CompiledGraph: @unchecked Sendable {
     private let partialFloats: Int
     /// The most rows any row-split kernel has (0: none), for the threads a step may use.
     private let largestRows: Int
+    /// `next.<name>` outputs the plan did not write into `<name>`'s storage:
+    /// label -> name. Each run copies them there.
+    private let copiedUpdates: [String: String]
     private let slots: [String: Slot]
     private let limits: [String: Int]
     private let types: [String: TensorType]
@@ -185,6 +188,14 @@ public final class CompiledGraph: @unchecked Sendable {
             p.initialize(repeating: 0, count: max(count, 1))
             storage[n.result] = p
         }
+        var copied: [String: String] = [:]
+        for o in graph.outputs where o.label.hasPrefix("next.") {
+            let target = String(o.label.dropFirst(5))
+            guard storage[target] != nil else { continue }
+            if case .source(let s) = slots[o.value]!, s == target { continue }
+            copied[o.label] = target
+        }
+        copiedUpdates = copied
     }
 
     deinit {
@@ -386,13 +397,8 @@ public final class CompiledGraph: @unchecked Sendable {
             }
             // Updates the plan did not write in place are copied out first,
             // then into their sources, so one cannot overwrite another's value.
-            func writtenInPlace(_ o: GraphOutput) -> Bool {
-                if case .source(let s) = slots[o.value]!, "next." + s == o.label { return true }
-                return false
-            }
             var outputs: [String: Output] = [:]
-            for o in graph.outputs where reading?.contains(o.label) ?? true
-                || (o.label.hasPrefix("next.") && storage[String(o.label.dropFirst(5))] != nil && !writtenInPlace(o)) {
+            for o in graph.outputs where reading?.contains(o.label) ?? true || copiedUpdates[o.label] != nil {
                 let shape = o.type.bound(batch: n)
                 let count = shape.reduce(1, *)
                 var values = [Float](repeating: 0, count: count)
@@ -410,8 +416,8 @@ public final class CompiledGraph: @unchecked Sendable {
                 }
                 outputs[o.label] = Output(dtype: o.type.dtype, shape: shape, values: values)
             }
-            for o in graph.outputs where o.label.hasPrefix("next.") && !writtenInPlace(o) {
-                guard let p = storage[String(o.label.dropFirst(5))], let t = outputs[o.label] else { continue }
+            for (label, target) in copiedUpdates {
+                let (p, t) = (storage[target]!, outputs[label]!)
                 for i in 0..<t.values.count { p[i] = t.values[i] }
             }
             return reading.map { wanted in outputs.filter { wanted.contains($0.key) } } ?? outputs
