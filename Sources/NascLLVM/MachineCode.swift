@@ -150,7 +150,9 @@ public enum MachineCode {
         // there when a file checks out, else compiled (modules side by side,
         // one thread each) and stored.
         let version = "nasc kernel object 1\n\(jit.pipeline)\n\(MachineCode.declarations)\(jit.functionAttributes)\n"
-        let hashes = missing.map { SHA256.hex(version + $0.key) }
+        var versionHashed = SHA256()  // the common prefix, hashed once
+        versionHashed.update(version)
+        let hashes = missing.map { var h = versionHashed; h.update($0.key); return h.finalizeHex() }
         let symbols = hashes.map { "nasc_" + $0.prefix(32) }
         var clock = Date()
         let kept = hashes.map { cache.object($0) }
