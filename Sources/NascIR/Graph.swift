@@ -132,6 +132,10 @@ public struct Graph: Sendable, Equatable {
     /// a kernel stay together, ordered among themselves the same way. Nodes
     /// on or after a cycle are left out (the verifier reports the cycle).
     public func topologicalOrder() -> [Int] {
+        let defining = definingNode
+        // Every pass re-verifies its graph, and passes keep the order: the
+        // common case, which needs no scheduling.
+        if isInOrder(defining) { return Array(nodes.indices) }
         // Schedule units: a kernel's nodes form one unit, any other node its own.
         var unitOf = [Int](repeating: 0, count: nodes.count)
         var units: [[Int]] = []
@@ -146,7 +150,6 @@ public struct Graph: Sendable, Equatable {
                 units.append([i])
             }
         }
-        let defining = definingNode
         var pending = [Int](repeating: 0, count: units.count)
         var users = [[Int]](repeating: [], count: units.count)
         for (i, n) in nodes.enumerated() {
@@ -169,6 +172,19 @@ public struct Graph: Sendable, Equatable {
             }
         }
         return order
+    }
+
+    /// Whether every operand is defined by an earlier node (or is an input)
+    /// and each kernel's nodes are contiguous: then the order above is the
+    /// nodes' own.
+    private func isInOrder(_ defining: [String: Int]) -> Bool {
+        var finished = Set<String>()   // kernels whose block has ended
+        for (i, n) in nodes.enumerated() {
+            if i > 0, let previous = nodes[i - 1].kernel, previous != n.kernel { finished.insert(previous) }
+            if let k = n.kernel, finished.contains(k) { return false }
+            for operand in n.operands { if let d = defining[operand], d >= i { return false } }
+        }
+        return true
     }
 
     /// A kernel's own nodes in dependency order (stable).
