@@ -1,3 +1,4 @@
+import Dispatch
 import NascIR
 import NascPasses
 
@@ -47,7 +48,11 @@ public enum KernelLowering {
     /// so LLVM sees each element read and rewritten at one address and
     /// vectorizes the loop (through two pointers it could not rule out a
     /// partial overlap, and fell back to scalar code).
-    public static func lower(_ graph: Graph, inPlace: [String: String] = [:]) throws -> [LoweredKernel] {
+    ///
+    /// Kernels are lowered independently of each other, so `threads` of
+    /// them are lowered side by side (writing their text is most of a
+    /// compile whose machine code comes from the cache or the library).
+    public static func lower(_ graph: Graph, inPlace: [String: String] = [:], threads: Int = 1) throws -> [LoweredKernel] {
         let g = graph.sorted()
         let types = g.valueTypes
         let defining = g.definingNode
@@ -64,8 +69,7 @@ public enum KernelLowering {
             if members[k] == nil { kernels.append(k) }
             members[k, default: []].append(n)
         }
-        var out: [LoweredKernel] = []
-        for k in kernels {
+        func lowerKernel(_ k: String) throws -> LoweredKernel {
             let nodes = members[k]!
             let inside = Set(nodes.map(\.result))
             var inputs: [String] = []
@@ -85,14 +89,22 @@ public enum KernelLowering {
             }
             for r in results { if let o = inPlace[r], inputs.contains(o) { lowering.sharedBuffer[r] = o } }
             do {
-                out.append(try lowering.run(kernel: k))
+                return try lowering.run(kernel: k)
             } catch let error as BackendError {
                 throw error
             } catch {
                 throw BackendError(message: "kernel @\(k): \(error)")
             }
         }
-        return out
+        let workers = max(1, min(threads, kernels.count))
+        var lowered = [Result<LoweredKernel, Error>?](repeating: nil, count: kernels.count)
+        lowered.withUnsafeMutableBufferPointer { lowered in
+            // Worker w takes kernels w, w + workers, ...: each slot is written by one thread.
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in stride(from: w, to: kernels.count, by: workers) { lowered[i] = Result { try lowerKernel(kernels[i]) } }
+            }
+        }
+        return try lowered.map { try $0!.get() }  // the first kernel's error in kernel order
     }
 }
 

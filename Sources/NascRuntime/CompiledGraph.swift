@@ -82,7 +82,7 @@ public final class CompiledGraph: @unchecked Sendable {
         let fused = try Pipeline.forCompiling(graph)
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
         timings.passes = lap()
-        let lowered = try lower(fused, plan)
+        let lowered = try lower(fused, plan, threads: settings.threads)
         timings.lowering = lap()
         try checkMemory(fused, plan: plan, lowered: lowered, maxBatch: maxBatch, threads: settings.threads)
 
@@ -99,15 +99,15 @@ public final class CompiledGraph: @unchecked Sendable {
     public static func checkFits(_ graph: Graph, maxBatch: Int, settings: ExecutionSettings = ExecutionSettings()) throws {
         let fused = try Pipeline.forCompiling(graph)
         let plan = try MemoryPlan.plan(fused, batch: maxBatch)
-        try checkMemory(fused, plan: plan, lowered: try lower(fused, plan), maxBatch: maxBatch, threads: settings.threads)
+        try checkMemory(fused, plan: plan, lowered: try lower(fused, plan, threads: settings.threads), maxBatch: maxBatch, threads: settings.threads)
     }
 
     /// The kernels of a fused graph, results the plan puts over an operand
     /// written through that operand's pointer.
-    static func lower(_ fused: Graph, _ plan: MemoryPlan) throws -> [LoweredKernel] {
+    static func lower(_ fused: Graph, _ plan: MemoryPlan, threads: Int) throws -> [LoweredKernel] {
         var inPlace: [String: String] = [:]
         for b in plan.buffers { if case .inPlace(let operand) = b.placement { inPlace[b.value] = operand } }
-        return try KernelLowering.lower(fused, inPlace: inPlace)
+        return try KernelLowering.lower(fused, inPlace: inPlace, threads: threads)
     }
 
     /// Refuses, before anything is allocated, a graph whose parameters,

@@ -369,3 +369,28 @@ extension DifferentialTests {
         XCTAssertNotEqual(a.mapValues(\.data), sources.mapValues(\.data), "the steps changed nothing")
     }
 }
+
+extension DifferentialTests {
+    /// Kernels lowered side by side on several threads are the kernels
+    /// lowered one at a time, in the same order: text, arguments and shape
+    /// figures, for the training step of every op's graph.
+    func testKernelsLoweredOnThreadsMatchOneAtATime() throws {
+        var kernels = 0
+        for (name, text) in SharedOpGraphs.all {
+            let parsed = try Verifier.parseAndVerify(Array(text.utf8))
+            let loss = parsed.outputs[0].label
+            let step = try Pipeline.run(try GradientCheck.withScalarLoss(parsed, loss), upTo: .train, TrainingOptions(loss: loss))
+            let fused = try Pipeline.forCompiling(step)
+            let one = try KernelLowering.lower(fused, threads: 1)
+            for threads in [2, 3] {
+                let many = try KernelLowering.lower(fused, threads: threads)
+                XCTAssertEqual(many.map(\.kernel), one.map(\.kernel), "\(name) on \(threads) threads")
+                XCTAssertEqual(many.map(\.text), one.map(\.text), "\(name) on \(threads) threads")
+                XCTAssertEqual(many.map(\.arguments), one.map(\.arguments), "\(name) on \(threads) threads")
+                XCTAssertEqual(many.map(\.dims), one.map(\.dims), "\(name) on \(threads) threads")
+            }
+            kernels += one.count
+        }
+        XCTAssertGreaterThan(kernels, 100)
+    }
+}
