@@ -118,56 +118,41 @@ public final class JIT: @unchecked Sendable {
     /// times are the slowest thread's per stage. A module that does not
     /// verify is an error with LLVM's explanation, never a crash.
     public func objects(for modules: [String], threads: Int, times: inout CompileTimes) throws -> [Data] {
-        let workers = max(1, min(threads, modules.count))
+        let workers = SideBySide.workers(modules.count, threads: threads)
         let machines = try takeMachines(workers)
         defer { returnMachines(machines) }
-        var objects = [Data?](repeating: nil, count: modules.count)
-        var failures = [String?](repeating: nil, count: modules.count)
         var workerTimes = [CompileTimes](repeating: CompileTimes(), count: workers)
-        let next = NSLock()
-        var taken = 0
-        objects.withUnsafeMutableBufferPointer { objects in
-            failures.withUnsafeMutableBufferPointer { failures in
-                workerTimes.withUnsafeMutableBufferPointer { workerTimes in
-                    DispatchQueue.concurrentPerform(iterations: workers) { w in
-                        while true {
-                            next.lock()
-                            let i = taken
-                            taken += 1
-                            next.unlock()
-                            guard i < modules.count else { return }
-                            var clock = Date()
-                            func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
-                            let context = LLVMContextCreate()
-                            defer { LLVMContextDispose(context) }
-                            do {
-                                let module = try parseVerified(modules[i], in: context, machine: machines[w])
-                                defer { LLVMDisposeModule(module) }
-                                workerTimes[w].parse += lap()
-                                try optimize(module, machine: machines[w])
-                                workerTimes[w].optimize += lap()
-                                var message: UnsafeMutablePointer<CChar>?
-                                var object: LLVMMemoryBufferRef?
-                                if LLVMTargetMachineEmitToMemoryBuffer(machines[w], module, LLVMObjectFile, &message, &object) != 0 {
-                                    defer { LLVMDisposeMessage(message) }
-                                    throw BackendError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
-                                }
-                                defer { LLVMDisposeMemoryBuffer(object) }
-                                objects[i] = Data(bytes: LLVMGetBufferStart(object)!, count: LLVMGetBufferSize(object))
-                                workerTimes[w].codegen += lap()
-                            } catch {
-                                failures[i] = "\(error)"
-                            }
-                        }
+        let objects = try workerTimes.withUnsafeMutableBufferPointer { workerTimes in
+            try SideBySide.map(modules.count, threads: threads) { i, w in
+                var clock = Date()
+                func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+                let context = LLVMContextCreate()
+                defer { LLVMContextDispose(context) }
+                do {
+                    let module = try parseVerified(modules[i], in: context, machine: machines[w])
+                    defer { LLVMDisposeModule(module) }
+                    workerTimes[w].parse += lap()
+                    try optimize(module, machine: machines[w])
+                    workerTimes[w].optimize += lap()
+                    var message: UnsafeMutablePointer<CChar>?
+                    var object: LLVMMemoryBufferRef?
+                    if LLVMTargetMachineEmitToMemoryBuffer(machines[w], module, LLVMObjectFile, &message, &object) != 0 {
+                        defer { LLVMDisposeMessage(message) }
+                        throw BackendError(message: "LLVM could not generate code: \(message.map { String(cString: $0) } ?? "")")
                     }
+                    defer { LLVMDisposeMemoryBuffer(object) }
+                    let data = Data(bytes: LLVMGetBufferStart(object)!, count: LLVMGetBufferSize(object))
+                    workerTimes[w].codegen += lap()
+                    return data
+                } catch {
+                    throw BackendError(message: "\(error)")
                 }
             }
         }
-        if let failure = failures.compactMap({ $0 }).first { throw BackendError(message: failure) }
         times.parse += workerTimes.map(\.parse).max() ?? 0
         times.optimize += workerTimes.map(\.optimize).max() ?? 0
         times.codegen += workerTimes.map(\.codegen).max() ?? 0
-        return objects.map { $0! }
+        return objects
     }
 
     /// Links object files into the process and looks up their functions:

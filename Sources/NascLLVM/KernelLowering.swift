@@ -1,4 +1,3 @@
-import Dispatch
 import NascIR
 import NascPasses
 
@@ -96,15 +95,7 @@ public enum KernelLowering {
                 throw BackendError(message: "kernel @\(k): \(error)")
             }
         }
-        let workers = max(1, min(threads, kernels.count))
-        var lowered = [Result<LoweredKernel, Error>?](repeating: nil, count: kernels.count)
-        lowered.withUnsafeMutableBufferPointer { lowered in
-            // Worker w takes kernels w, w + workers, ...: each slot is written by one thread.
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in stride(from: w, to: kernels.count, by: workers) { lowered[i] = Result { try lowerKernel(kernels[i]) } }
-            }
-        }
-        return try lowered.map { try $0!.get() }  // the first kernel's error in kernel order
+        return try SideBySide.map(kernels.count, threads: threads) { i, _ in try lowerKernel(kernels[i]) }
     }
 }
 
