@@ -100,35 +100,55 @@ public struct MemoryPlan: Sendable {
             buffers[i].placement = .inPlace(of: target)
         }
 
-        // Arena: in execution order, each buffer reuses a dying operand of the
-        // same size (elementwise kernels) or takes the lowest free offset.
-        // Buffers come in order of `first`, so the ones that ended before
-        // the current buffer starts can be forgotten: `live` holds the rest,
-        // which are exactly those it overlaps in time.
-        var live: [(offset: Int, bytes: Int, first: Int, last: Int, value: String)] = []
-        var peak = 0
+        // In place: in execution order, a buffer an elementwise kernel writes
+        // takes over an operand of the same size that dies in that kernel.
+        // A chain of such takeovers is one block of the arena, live from its
+        // first writer to its last reader. Buffers come in order of `first`,
+        // so `live` (the buffers not yet dead when the current one is
+        // written) only ever drops from its front.
+        var live: [Int] = []
+        var taken = Set<Int>()
+        var blockOf: [Int: Int] = [:]   // buffer -> its block's first buffer
+        var blockLast: [Int: Int] = [:]  // block -> the last kernel reading any of it
         for i in buffers.indices where buffers[i].placement == .arena(offset: -1) {
             let b = buffers[i]
-            live.removeAll { $0.last < b.first }
+            live.removeAll { buffers[$0].last < b.first }
             let kernel = g.nodes[defining[b.value]!].kernel!
-            if elementwiseKernel.contains(kernel) {
-                // Offsets already reused by a buffer written in this kernel.
-                let reused = Set(live.lazy.filter { $0.first == b.first }.map(\.offset))
-                if let donor = live.first(where: { p in p.last == b.first && p.bytes == b.bytes && p.first < b.first && !reused.contains(p.offset) }) {
-                    buffers[i].placement = .inPlace(of: donor.value)
-                    live.append((donor.offset, b.bytes, b.first, b.last, b.value))
-                    continue
-                }
+            if elementwiseKernel.contains(kernel),
+               let donor = live.first(where: { d in
+                   buffers[d].last == b.first && buffers[d].bytes == b.bytes && buffers[d].first < b.first && !taken.contains(d)
+               }) {
+                taken.insert(donor)
+                buffers[i].placement = .inPlace(of: buffers[donor].value)
+                blockOf[i] = blockOf[donor]!
+            } else {
+                blockOf[i] = i
             }
-            // The lowest cache-line-aligned offset that clashes with no
-            // buffer live at the same time: one sweep in order of offset.
+            blockLast[blockOf[i]!] = max(blockLast[blockOf[i]!] ?? -1, b.last)
+            live.append(i)
+        }
+
+        // Offsets: the largest blocks first, each at the lowest cache-line-
+        // aligned offset that clashes with no placed block live at the same
+        // time. Placed in execution order instead, small buffers that
+        // happened to come first split the arena into gaps too small for
+        // the large ones later: 185 MiB for a child whose live buffers
+        // never add up to more than 139 MiB.
+        let blocks = blockLast.keys.sorted { a, b in
+            buffers[a].bytes != buffers[b].bytes ? buffers[a].bytes > buffers[b].bytes : a < b
+        }
+        var placed: [(offset: Int, bytes: Int, first: Int, last: Int)] = []
+        var peak = 0
+        for i in blocks {
+            let (bytes, first, last) = (buffers[i].bytes, buffers[i].first, blockLast[i]!)
             var offset = 0
-            for other in live.sorted(by: { $0.offset < $1.offset }) where other.offset < offset + b.bytes && offset < other.offset + other.bytes {
+            for other in placed.filter({ $0.first <= last && first <= $0.last }).sorted(by: { $0.offset < $1.offset })
+            where other.offset < offset + bytes && offset < other.offset + other.bytes {
                 offset = max(offset, (other.offset + other.bytes + 63) / 64 * 64)
             }
             buffers[i].placement = .arena(offset: offset)
-            live.append((offset, b.bytes, b.first, b.last, b.value))
-            peak = max(peak, offset + b.bytes)
+            placed.append((offset, bytes, first, last))
+            peak = max(peak, offset + bytes)
         }
         return MemoryPlan(batch: batch, kernels: kernels, buffers: buffers, peakBytes: peak, naiveBytes: naive)
     }

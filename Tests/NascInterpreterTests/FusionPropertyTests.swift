@@ -7,7 +7,9 @@ import XCTest
 /// What fusion and planning must achieve on the training graphs of the
 /// NAS-RL children in ir-specs/ (and of random children): no two fusable
 /// elementwise kernels left adjacent, every parameter's update in a single
-/// kernel after the kernels summing its gradient over the batch, and an arena of at most 75% of the naive sum of intermediates.
+/// kernel after the kernels summing its gradient over the batch, an arena
+/// of at most 75% of the naive sum of intermediates and within a sixth of
+/// the bytes live at once, and no two live buffers in the same bytes.
 final class FusionPropertyTests: XCTestCase {
     static let children = ["ir-specs/models/nasrl_child.nasir", "ir-specs/parse/nasrl_child_skip.nasir",
                            "ir-specs/autodiff/conv_bn_relu.nasir",
@@ -60,10 +62,49 @@ final class FusionPropertyTests: XCTestCase {
         }
 
         let plan = try MemoryPlan.plan(fused, batch: 128)
+        let live = checkArena(plan, name)
         if let limit = arenaLimit {
             XCTAssertLessThanOrEqual(Double(plan.peakBytes), limit * Double(plan.naiveBytes), "\(name): arena \(plan.peakBytes) vs naive \(plan.naiveBytes)")
+            // Within a sixth of the bytes live at once, at most: no large
+            // buffer pushed up past gaps the small ones left.
+            XCTAssertLessThanOrEqual(Double(plan.peakBytes), 1.17 * Double(live), "\(name): arena \(plan.peakBytes), live at most \(live)")
         }
         return (GraphStatistics(training).ops, GraphStatistics(fused).kernels)
+    }
+
+    /// No two buffers live in the same kernel share a byte of the arena,
+    /// except a buffer written over the operand it replaces (in place).
+    /// Returns the most bytes live at once, the least any arena can have.
+    @discardableResult
+    func checkArena(_ plan: MemoryPlan, _ name: String) -> Int {
+        let index = Dictionary(uniqueKeysWithValues: plan.buffers.enumerated().map { ($1.value, $0) })
+        // Each buffer's block: the buffer its in-place chain starts from (nil: a parameter's storage).
+        func block(_ i: Int) -> Int? {
+            var i = i
+            while case .inPlace(let other) = plan.buffers[i].placement {
+                guard let j = index[other] else { return nil }
+                i = j
+            }
+            return i
+        }
+        var lastOfBlock: [Int: Int] = [:]
+        for i in plan.buffers.indices { if let b = block(i) { lastOfBlock[b] = max(lastOfBlock[b] ?? -1, plan.buffers[i].last) } }
+        let blocks = lastOfBlock.keys.sorted()
+        for (x, a) in blocks.enumerated() {
+            guard case .arena(let offsetA) = plan.buffers[a].placement else { continue }
+            for b in blocks[(x + 1)...] {
+                guard case .arena(let offsetB) = plan.buffers[b].placement else { continue }
+                let together = plan.buffers[a].first <= lastOfBlock[b]! && plan.buffers[b].first <= lastOfBlock[a]!
+                let shareBytes = offsetA < offsetB + plan.buffers[b].bytes && offsetB < offsetA + plan.buffers[a].bytes
+                XCTAssertFalse(together && shareBytes, "\(name): %\(plan.buffers[a].value) and %\(plan.buffers[b].value) are live together in the same bytes")
+            }
+        }
+        var most = 0
+        for k in 0...plan.kernels.count {
+            most = max(most, blocks.filter { plan.buffers[$0].first <= k && k <= lastOfBlock[$0]! }.reduce(0) { $0 + plan.buffers[$1].bytes })
+        }
+        XCTAssertLessThanOrEqual(most, plan.peakBytes, "\(name): more bytes live at once than the arena has")
+        return most
     }
 
     func testNASChildrenFuseAndPlanAsRequired() throws {
