@@ -72,108 +72,12 @@ extension Lowering {
         return (pos, w.value("and i1 \(low), \(high)", "c"))
     }
 
-    /// The output positions o in [lo, hi) whose tap k lands inside the input:
-    /// 0 <= o*stride - pad + k < size. Integer bounds, so the inner loops copy
-    /// contiguous ranges without a test per element (and vectorize).
-    func validRange(_ k: String, _ a: Axis) -> (String, String) {
-        // lo = ceil((pad - k) / stride) clamped to >= 0; hi = floor((size - 1 + pad - k) / stride) + 1 clamped to <= outputs.
-        let num = w.sub(i64(a.padBefore), k)
-        let positive = w.value("icmp sgt i64 \(num), 0", "c")
-        let up = w.sdiv(w.add(num, "\(a.stride - 1)"), "\(a.stride)")
-        let lo = w.value("select i1 \(positive), i64 \(up), i64 0", "i")
-        let top = w.sub(w.add("\(a.size - 1)", i64(a.padBefore)), k)  // >= 0 whenever any tap fits
-        let nonNegative = w.value("icmp sge i64 \(top), 0", "c")
-        let last = w.add(w.sdiv(top, "\(a.stride)"), "1")
-        let clamped = w.value("select i1 \(nonNegative), i64 \(last), i64 0", "i")
-        let outputs = "\(a.outputs)"
-        let small = w.value("icmp slt i64 \(clamped), \(outputs)", "c")
-        let hi = w.value("select i1 \(small), i64 \(clamped), i64 \(outputs)", "i")
-        let empty = w.value("icmp slt i64 \(hi), \(lo)", "c")
-        return (lo, w.value("select i1 \(empty), i64 \(lo), i64 \(hi)", "i"))
-    }
-
-    /// The loop nest im2col and col2im share: for every filter tap and every
-    /// output position whose input is inside the image, `body(colIndex,
-    /// imageIndex)` with col laid out as [(c*KH+kh)*KW+kw, oh*OW+ow].
-    func forEachValidTap(channels: Int, _ ah: Axis, _ aw: Axis, _ body: (_ col: String, _ image: String) -> Void) {
-        let plane = ah.outputs * aw.outputs
-        w.loop(to: i64(channels), "c") { c in
-            w.loop(to: i64(ah.kernel), "kh") { kh in
-                let (ohLo, ohHi) = validRange(kh, ah)
-                w.loop(to: i64(aw.kernel), "kw") { kw in
-                    let (owLo, owHi) = validRange(kw, aw)
-                    let row = w.add(w.mul(w.add(w.mul(c, i64(ah.kernel)), kh), i64(aw.kernel)), kw)
-                    let rowBase = w.mul(row, "\(plane)")
-                    w.loop(from: ohLo, to: ohHi, "oh") { oh in
-                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), i64(ah.padBefore)), kh)
-                        let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
-                        let outRow = w.add(rowBase, w.mul(oh, "\(aw.outputs)"))
-                        w.loop(from: owLo, to: owHi, "ow") { ow in
-                            let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), i64(aw.padBefore)), kw)
-                            body(w.add(outRow, ow), w.add(inRow, iw))
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// im2col for one image: col[(c*KH+kh)*KW+kw, oh*OW+ow] = x[c, ih, iw] or 0.
-    func im2col(_ image: String, channels: Int, _ ah: Axis, _ aw: Axis, into col: String) {
-        zero(col, i64(channels * ah.kernel * aw.kernel * ah.outputs * aw.outputs))
-        forEachValidTap(channels: channels, ah, aw) { at, from in w.storeF(w.loadF(image, from), col, at) }
-    }
-
-    /// col2im for one image: x[c, ih, iw] += col[row, oh*OW+ow] (x zeroed first).
-    func col2im(_ col: String, channels: Int, _ ah: Axis, _ aw: Axis, into image: String) {
-        forEachValidTap(channels: channels, ah, aw) { from, at in
-            w.storeF(w.f("fadd", w.loadF(image, at), w.loadF(col, from)), image, at)
-        }
-    }
-
     func lowerAnchor(_ n: Node) throws {
         let x = n.operands
         let out = p(n.result)
         switch n.op {
-        case .conv2d:
-            let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
-            let (O, KH, KW) = (s(x[1], 0), s(x[1], 2), s(x[1], 3))
-            let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
-            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
-            let direct = KH == 1 && KW == 1 && ah.stride == 1 && aw.stride == 1
-            let col = direct ? "" : scratch(floats: (0, ckk * plane))
-            w.loop(to: lead(x[0]), "img") { img in
-                let image = offset(p(x[0]), w.mul(img, i64(C * H * W)))
-                if !direct { im2col(image, channels: C, ah, aw, into: col) }
-                sgemm(transA: false, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: p(x[1]), lda: i64(ckk),
-                      b: direct ? image : col, ldb: i64(plane), beta: "0.0", c: offset(out, w.mul(img, i64(O * plane))), ldc: i64(plane))
-            }
-
-        case .conv2dGradInput:
-            let (O, C, KH, KW) = (s(x[1], 0), s(x[1], 1), s(x[1], 2), s(x[1], 3))
-            let size = n.attrs.ints("input_size")
-            let (ah, aw) = axes(n.attrs, h: size[0], w: size[1], kernel: [KH, KW])
-            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW, image = C * size[0] * size[1]
-            let col = scratch(floats: (0, ckk * plane))
-            zero(out, w.mul(lead(n.result), i64(image)))
-            w.loop(to: lead(n.result), "img") { img in
-                sgemm(transA: true, transB: false, m: i64(ckk), n: i64(plane), k: i64(O), a: p(x[1]), lda: i64(ckk),
-                      b: offset(p(x[0]), w.mul(img, i64(O * plane))), ldb: i64(plane), beta: "0.0", c: col, ldc: i64(plane))
-                col2im(col, channels: C, ah, aw, into: offset(out, w.mul(img, i64(image))))
-            }
-
-        case .conv2dGradFilter:
-            let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
-            let (O, KH, KW) = (s(n.result, 0), s(n.result, 2), s(n.result, 3))
-            let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
-            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
-            let col = scratch(floats: (0, ckk * plane))
-            zero(out, i64(O * ckk))
-            w.loop(to: lead(x[0]), "img") { img in
-                im2col(offset(p(x[0]), w.mul(img, i64(C * H * W))), channels: C, ah, aw, into: col)
-                sgemm(transA: false, transB: true, m: i64(O), n: i64(ckk), k: i64(plane), a: offset(p(x[1]), w.mul(img, i64(O * plane))),
-                      lda: i64(plane), b: col, ldb: i64(plane), beta: "1.0", c: out, ldc: i64(ckk))
-            }
+        case .conv2d, .conv2dGradInput, .conv2dGradFilter:
+            lowerConvolution(n)
 
         case .matmul:
             let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))

@@ -394,3 +394,44 @@ extension DifferentialTests {
         XCTAssertGreaterThan(kernels, 100)
     }
 }
+
+extension DifferentialTests {
+    /// A convolution over a plane of more than ConvolutionBands.columns
+    /// outputs runs band by band of output rows (im2col of a band, its
+    /// product, col2im of a band), the last band shorter: forward, both
+    /// gradients and the update agree with the interpreter, with strides,
+    /// `valid` and `same` padding, a 7x3 filter, a 1x1 filter with stride 2
+    /// (through im2col), and one-row bands of a plane wider than a band.
+    func testConvolutionsOverLargePlanesRunBandByBand() throws {
+        // 20 x 22 outputs: 18 rows per band, then 2; and 4 x 400: one row per band.
+        XCTAssertEqual(ConvolutionBands.rows(outputRows: 20, outputColumns: 22), 18)
+        XCTAssertEqual(ConvolutionBands.rows(outputRows: 4, outputColumns: 400), 1)
+        let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
+        let square = graphText("%x: f32[N,2,45,45], %y: i32[N]", "loss: f32[]", """
+              %w1 = param {init = he_normal} : f32[3,2,7,3]
+              %c1 = conv2d %x, %w1 {stride = [2, 2], pad = valid}
+              %r1 = relu %c1
+              %w2 = param {init = he_normal} : f32[4,3,5,5]
+              %c2 = conv2d %r1, %w2 {stride = [1, 1], pad = same}
+              %r2 = relu %c2
+              %w3 = param {init = he_normal} : f32[5,4,1,1]
+              %c3 = conv2d %r2, %w3 {stride = [2, 2], pad = same}
+              %p = global_avg_pool %c3
+              %loss = softmax_cross_entropy %p, %y
+              return %loss
+            """)
+        let wide = graphText("%x: f32[N,2,4,400], %y: i32[N]", "loss: f32[]", """
+              %w1 = param {init = he_normal} : f32[3,2,3,3]
+              %c1 = conv2d %x, %w1 {stride = [1, 1], pad = same}
+              %r1 = relu %c1
+              %p = global_avg_pool %r1
+              %loss = softmax_cross_entropy %p, %y
+              return %loss
+            """)
+        for (name, text) in [("45x45 with strides", square), ("4x400", wide)] {
+            let g = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
+            let (worst, _) = try compare(g, "\(name): training step", batch: 3, steps: 2, cache: KernelCache())
+            print("convolution bands, \(name): worst difference \(worst) of the bound")
+        }
+    }
+}
