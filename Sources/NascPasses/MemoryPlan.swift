@@ -34,6 +34,8 @@ public struct MemoryPlan: Sendable {
     public var buffers: [Buffer]
     /// Bytes the arena needs.
     public var peakBytes: Int
+    /// The most bytes live at once: no arena can be smaller.
+    public var liveBytes: Int
     /// Bytes if every value of the graph had its own buffer (no fusion, no reuse).
     public var naiveBytes: Int
 
@@ -150,13 +152,21 @@ public struct MemoryPlan: Sendable {
             placed.append((offset, bytes, first, last))
             peak = max(peak, offset + bytes)
         }
-        return MemoryPlan(batch: batch, kernels: kernels, buffers: buffers, peakBytes: peak, naiveBytes: naive)
+        var change = [Int](repeating: 0, count: end + 2)
+        for i in blocks {
+            change[buffers[i].first] += buffers[i].bytes
+            change[blockLast[i]! + 1] -= buffers[i].bytes
+        }
+        var running = 0, mostLive = 0
+        for c in change { running += c; mostLive = max(mostLive, running) }
+        return MemoryPlan(batch: batch, kernels: kernels, buffers: buffers, peakBytes: peak, liveBytes: mostLive, naiveBytes: naive)
     }
 
     /// The plan as `//` comment lines, to print after the graph it belongs to.
     public func describe() -> String {
         var out = "// memory plan for N = \(batch): arena \(peakBytes) bytes (\(MemoryPlan.human(peakBytes))); "
-        out += "naive \(naiveBytes) bytes (\(MemoryPlan.human(naiveBytes))), \(MemoryPlan.percent(peakBytes, naiveBytes)) of it\n"
+        out += "naive \(naiveBytes) bytes (\(MemoryPlan.human(naiveBytes))), \(MemoryPlan.percent(peakBytes, naiveBytes)) of it; "
+        out += "at most \(liveBytes) bytes (\(MemoryPlan.human(liveBytes))) live at once\n"
         for b in buffers {
             let place: String
             switch b.placement {
