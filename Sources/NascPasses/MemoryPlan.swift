@@ -134,8 +134,8 @@ public struct MemoryPlan: Sendable {
         // aligned offset that clashes with no placed block live at the same
         // time. Placed in execution order instead, small buffers that
         // happened to come first split the arena into gaps too small for
-        // the large ones later: 185 MiB for a child whose live buffers
-        // never add up to more than 139 MiB.
+        // the large ones later: 185 MiB for a child (s1_1 at batch 128)
+        // whose blocks never add up to more than 155 MiB live at once.
         let blocks = blockLast.keys.sorted { a, b in
             buffers[a].bytes != buffers[b].bytes ? buffers[a].bytes > buffers[b].bytes : a < b
         }
