@@ -190,6 +190,11 @@ def eager_resident_bytes(prefix, batch):
     return resident("VmHWM") - before
 
 
+def num(value, spec, suffix=""):
+    """A figure for the table, or "-" where it was not measured (--no-compile)."""
+    return "-" if math.isnan(value) else f"{value:{spec}}{suffix}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nasc", default=".build/release/nasc")
@@ -246,8 +251,8 @@ def main():
             torch._dynamo.reset()
             comp_first, comp = measure(None, make_step(Child(text, f"{work}/{name}.params"), True), x, y, args.steps)
         rows.append((c, eager, comp, comp_first, eager_resident))
-        print(f"{name}: eager {args.batch / eager:.0f} img/s, torch.compile {args.batch / comp:.0f} img/s "
-              f"(first step {comp_first:.1f} s), nasc {c['images_per_s']:.0f} img/s", flush=True)
+        print(f"{name}: eager {args.batch / eager:.0f} img/s, torch.compile {num(args.batch / comp, '.0f')} img/s "
+              f"(first step {num(comp_first, '.1f')} s), nasc {c['images_per_s']:.0f} img/s", flush=True)
 
     print()
     print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9); "
@@ -263,8 +268,8 @@ def main():
         nasc_first = c["compile_cold_s"] + c["step_median_s"]
         ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
         print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_cold_no_library_s']*1000:.0f} / {c['compile_after_earlier_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "
-              f"| {ours_ips:.0f} ({c['gflops_per_s']:.0f}) | {args.batch/eager:.0f} | {args.batch/comp:.0f} | {re_:.2f}x | {rc:.2f}x "
-              f"| {nasc_first:.2f} s / {comp_first:.1f} s ({comp_first/nasc_first:.0f}x faster) "
+              f"| {ours_ips:.0f} ({c['gflops_per_s']:.0f}) | {args.batch/eager:.0f} | {num(args.batch/comp, '.0f')} | {re_:.2f}x | {num(rc, '.2f', 'x')} "
+              f"| {nasc_first:.2f} s / {num(comp_first, '.1f', ' s')} ({num(comp_first/nasc_first, '.0f', 'x faster')}) "
               f"| {c['resident_bytes']/2**20:.0f} / {eager_resident/2**20:.0f} MiB ({c['resident_bytes']/eager_resident:.2f}x) |")
         memory.append(c["resident_bytes"] / eager_resident)
     gm = lambda xs: math.exp(sum(math.log(v) for v in xs) / len(xs))
@@ -272,10 +277,10 @@ def main():
     alone = statistics.median(c["compile_cold_no_library_s"] for c, *_ in rows)
     after = statistics.median(c["compile_after_earlier_s"] for c, *_ in rows)
     print()
-    print(f"Geometric mean throughput: {gm(ratios_e):.2f}x PyTorch eager, {gm(ratios_c):.2f}x torch.compile. "
+    print(f"Geometric mean throughput: {gm(ratios_e):.2f}x PyTorch eager, {num(gm(ratios_c), '.2f', 'x')} torch.compile. "
           f"Median compile of a training step: {cold*1000:.0f} ms cold (kernel library: {report['library_kernels']} kernels), "
           f"{alone*1000:.0f} ms cold with no library, {after*1000:.0f} ms with the earlier children's kernels cached. "
-          f"Architecture to first trained step: {gm(firsts):.0f}x faster than torch.compile (geometric mean). "
+          f"Architecture to first trained step: {num(gm(firsts), '.0f', 'x')} faster than torch.compile (geometric mean). "
           f"Resident memory of a training step: {gm(memory):.2f}x PyTorch eager's (geometric mean; worst {max(memory):.2f}x). "
           f"OpenBLAS sgemm (1024^3) on this machine: {report['sgemm_gflops_per_s']:.0f} GFLOP/s.")
 
