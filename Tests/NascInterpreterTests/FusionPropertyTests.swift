@@ -104,6 +104,7 @@ final class FusionPropertyTests: XCTestCase {
             most = max(most, blocks.filter { plan.buffers[$0].first <= k && k <= lastOfBlock[$0]! }.reduce(0) { $0 + plan.buffers[$1].bytes })
         }
         XCTAssertLessThanOrEqual(most, plan.peakBytes, "\(name): more bytes live at once than the arena has")
+        XCTAssertEqual(most, plan.liveBytes, "\(name): the plan's own figure of the bytes live at once")
         return most
     }
 
