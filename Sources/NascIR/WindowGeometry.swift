@@ -19,6 +19,20 @@ public struct WindowGeometry: Sendable, Equatable {
         }
     }
 
+    /// The window of a stride-1 convolution's input gradient: input i
+    /// receives output i + padBefore - k through tap k, so the gradient is a
+    /// window over the outputs with the taps in reverse order (tap
+    /// kernel - 1 - k), padded by kernel - 1 - padBefore, that yields every
+    /// input position.
+    public var reversed: WindowGeometry {
+        precondition(stride == 1, "only a stride-1 window reverses into a window")
+        return WindowGeometry(size: outputs, kernel: kernel, outputs: size, padBefore: kernel - 1 - padBefore)
+    }
+
+    private init(size: Int, kernel: Int, outputs: Int, padBefore: Int) {
+        (self.size, self.kernel, self.stride, self.outputs, self.padBefore) = (size, kernel, 1, outputs, padBefore)
+    }
+
     /// Input position of window tap `k` at output position `o` (may be out of range: padding).
     @inline(__always) public func input(_ o: Int, _ k: Int) -> Int { o * stride - padBefore + k }
 }

@@ -435,3 +435,42 @@ extension DifferentialTests {
         }
     }
 }
+
+extension DifferentialTests {
+    /// A stride-1 convolution's input gradient runs as a convolution of the
+    /// output gradient with the filters reversed (WindowGeometry.reversed):
+    /// forward, gradients and the update agree with the interpreter for
+    /// `same` padding split unevenly (2x2, 4x3 filters), `valid` padding
+    /// (7x3), a 1x1 filter (its transposed product), bands of input rows
+    /// (30x30), and the gradient fused with the ReLU's before it.
+    func testStrideOneInputGradientsRunAsConvolutions() throws {
+        // 2x2 `same` pads after only, so its reverse pads before only; `valid` 7 reverses into a full window.
+        let even = WindowGeometry(size: 30, kernel: 2, stride: 1, pad: "same").reversed
+        XCTAssertEqual([even.size, even.outputs, even.padBefore], [30, 30, 1])
+        let valid = WindowGeometry(size: 30, kernel: 7, stride: 1, pad: "valid").reversed
+        XCTAssertEqual([valid.size, valid.outputs, valid.padBefore], [24, 30, 6])
+        let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
+        let text = graphText("%x: f32[N,2,30,30], %y: i32[N]", "loss: f32[]", """
+              %w1 = param {init = he_normal} : f32[3,2,3,3]
+              %c1 = conv2d %x, %w1 {stride = [1, 1], pad = same}
+              %r1 = relu %c1
+              %w2 = param {init = he_normal} : f32[4,3,2,2]
+              %c2 = conv2d %r1, %w2 {stride = [1, 1], pad = same}
+              %r2 = relu %c2
+              %w3 = param {init = he_normal} : f32[3,4,4,3]
+              %c3 = conv2d %r2, %w3 {stride = [1, 1], pad = same}
+              %r3 = relu %c3
+              %w4 = param {init = he_normal} : f32[5,3,7,3]
+              %c4 = conv2d %r3, %w4 {stride = [1, 1], pad = valid}
+              %r4 = relu %c4
+              %w5 = param {init = he_normal} : f32[4,5,1,1]
+              %c5 = conv2d %r4, %w5 {stride = [1, 1], pad = same}
+              %p = global_avg_pool %c5
+              %loss = softmax_cross_entropy %p, %y
+              return %loss
+            """)
+        let g = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
+        let (worst, _) = try compare(g, "stride-1 input gradients: training step", batch: 3, steps: 2, cache: KernelCache())
+        print("stride-1 input gradients as convolutions: worst difference \(worst) of the bound")
+    }
+}
