@@ -1,7 +1,8 @@
 import NascIR
 
-/// Convolutions and their two gradients as im2col (or col2im) plus one
-/// OpenBLAS product per image, over a band of output rows at a time.
+/// Convolutions and their two gradients as im2col plus one OpenBLAS
+/// product per image, over a band of output rows at a time (a strided
+/// convolution's input gradient: a product into columns, then col2im).
 ///
 /// The columns of a whole image are C*KH*KW x OH*OW floats: 5.5 MB for 84
 /// channels of 7x3 filters at 28x28, and every thread that runs batch

@@ -11,6 +11,11 @@ sample`, 2 to 12 layers, a pool after every 0 to 3 layers, chosen by --seed)
 instead of the built-in suite, so that a speed-up is checked beyond the
 children it was tuned on.
 
+The machine's speed drifts within minutes, so after one `nasc bench` run
+of all children (compile, memory), each child is measured --rounds times
+(default 3) in nasc, eager and torch.compile side by side, and each ratio
+is the median of the rounds' ratios.
+
 PyTorch is not a dependency of nasc: install it in a virtual environment
 outside the repository (pip install torch numpy) and run this script with it.
 """
@@ -149,6 +154,13 @@ def measure(child, step_fn, x, y, steps):
     return first, statistics.median(times)
 
 
+def nasc_step_seconds(args, path, json_path):
+    """Median training-step seconds of one child in `nasc bench`, measured now."""
+    subprocess.run([args.nasc, "bench", path, "--steps", str(args.steps), "--threads", str(args.threads),
+                    "--batch", str(args.batch), "--json", json_path], check=True, env=MEMORY_ENV, stdout=subprocess.DEVNULL)
+    return json.load(open(json_path))["children"][0]["step_median_s"]
+
+
 def make_step(child, compiled):
     opt = torch.optim.SGD(child.params.values(), lr=0.01, momentum=0.9)
     loss_fn = torch.compile(child.loss) if compiled else child.loss
@@ -202,6 +214,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--only", default=None, help="comma-separated child names")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of nasc, eager and torch.compile side by side")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--held-out", type=int, default=0, metavar="N",
                     help="measure N children sampled from the search space instead of the built-in suite")
@@ -241,34 +254,49 @@ def main():
         gen = torch.Generator().manual_seed(1)
         x = torch.randn(args.batch, 1, 28, 28, generator=gen)
         y = torch.randint(0, 10, (args.batch,), generator=gen)
-        eager_first, eager = measure(None, make_step(Child(text, f"{work}/{name}.params"), False), x, y, args.steps)
         eager_resident = int(subprocess.run([sys.executable, __file__, "--resident-of", f"{work}/{name}", "--batch", str(args.batch),
                                              "--threads", str(args.threads)], env=MEMORY_ENV, check=True,
                                             capture_output=True, text=True).stdout)
-        if args.no_compile:
-            comp_first, comp = float("nan"), float("nan")
-        else:
+        eager_step = make_step(Child(text, f"{work}/{name}.params"), False)
+        comp_step, comp_first = None, float("nan")
+        if not args.no_compile:
             torch._dynamo.reset()
-            comp_first, comp = measure(None, make_step(Child(text, f"{work}/{name}.params"), True), x, y, args.steps)
-        rows.append((c, eager, comp, comp_first, eager_resident))
-        print(f"{name}: eager {args.batch / eager:.0f} img/s, torch.compile {num(args.batch / comp, '.0f')} img/s "
-              f"(first step {num(comp_first, '.1f')} s), nasc {c['images_per_s']:.0f} img/s", flush=True)
+            comp_step = make_step(Child(text, f"{work}/{name}.params"), True)
+        # This machine's speed drifts by half within minutes, so the three
+        # are measured side by side, round after round, and each ratio is
+        # the median of the rounds' ratios.
+        rounds = []
+        for r in range(args.rounds):
+            ours_s = nasc_step_seconds(args, f"{work}/{name}.nasir", f"{work}/round.json")
+            eager = measure(None, eager_step, x, y, args.steps)[1]
+            comp = float("nan")
+            if comp_step:
+                first, comp = measure(None, comp_step, x, y, args.steps)
+                comp_first = first if r == 0 else comp_first
+            rounds.append((ours_s, eager, comp))
+        rows.append((c, rounds, comp_first, eager_resident))
+        median = lambda i: statistics.median(rd[i] for rd in rounds)
+        print(f"{name}: eager {args.batch / median(1):.0f} img/s, torch.compile {num(args.batch / median(2), '.0f')} img/s "
+              f"(first step {num(comp_first, '.1f')} s), nasc {args.batch / median(0):.0f} img/s "
+              f"(medians of {args.rounds} rounds)", flush=True)
 
     print()
-    print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9); "
-          f"torch {torch.__version__}.")
+    print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9), "
+          f"{args.rounds} rounds side by side (ratios: the median of the rounds'); torch {torch.__version__}.")
     print()
     print("| child | layers | MFLOP/img | nasc compile cold / no library / after earlier children / warm | nasc img/s (GFLOP/s) | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | resident memory: nasc / eager |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios_e, ratios_c, firsts = [], [], []
     memory = []
-    for c, eager, comp, comp_first, eager_resident in rows:
-        ours_ips = c["images_per_s"]
-        re_, rc = ours_ips / (args.batch / eager), ours_ips / (args.batch / comp)
+    for c, rounds, comp_first, eager_resident in rows:
+        median = lambda i: statistics.median(rd[i] for rd in rounds)
+        ours_ips, eager_ips, comp_ips = (args.batch / median(i) for i in range(3))
+        re_ = statistics.median(eager / ours for ours, eager, _ in rounds)
+        rc = statistics.median(comp / ours for ours, _, comp in rounds)
         nasc_first = c["compile_cold_s"] + c["step_median_s"]
         ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
         print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_cold_no_library_s']*1000:.0f} / {c['compile_after_earlier_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "
-              f"| {ours_ips:.0f} ({c['gflops_per_s']:.0f}) | {args.batch/eager:.0f} | {num(args.batch/comp, '.0f')} | {re_:.2f}x | {num(rc, '.2f', 'x')} "
+              f"| {ours_ips:.0f} ({c['gflops_per_s'] * ours_ips / c['images_per_s']:.0f}) | {eager_ips:.0f} | {num(comp_ips, '.0f')} | {re_:.2f}x | {num(rc, '.2f', 'x')} "
               f"| {nasc_first:.2f} s / {num(comp_first, '.1f', ' s')} ({num(comp_first/nasc_first, '.0f', 'x faster')}) "
               f"| {c['resident_bytes']/2**20:.0f} / {eager_resident/2**20:.0f} MiB ({c['resident_bytes']/eager_resident:.2f}x) |")
         memory.append(c["resident_bytes"] / eager_resident)
