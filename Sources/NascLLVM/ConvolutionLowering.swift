@@ -178,11 +178,10 @@ extension Lowering {
     func convolve(_ input: String, channels C: Int, _ ah: Axis, _ aw: Axis, filters: String, count O: Int, transposed: Bool,
                   images: String, into out: String) {
         let plane = ah.outputs * aw.outputs, ckk = C * ah.kernel * aw.kernel, image = C * ah.size * aw.size
-        let lda = i64(transposed ? O : ckk)
         if ah.kernel == 1 && aw.kernel == 1 && ah.stride == 1 && aw.stride == 1 {
             // The image is its own columns.
             w.loop(to: images, "img") { img in
-                sgemm(transA: transposed, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: filters, lda: lda,
+                sgemm(transA: transposed, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: filters, lda: i64(transposed ? O : ckk),
                       b: offset(input, w.mul(img, i64(image))), ldb: i64(plane), beta: "0.0",
                       c: offset(out, w.mul(img, i64(O * plane))), ldc: i64(plane))
             }
@@ -196,7 +195,7 @@ extension Lowering {
             let result = offset(out, w.mul(img, i64(O * plane)))
             forEachBand(ah, rows: rows) { first, count in
                 im2col(source, channels: C, ah, aw, band: first, count, width: width, into: col)
-                sgemm(transA: false, transB: false, m: i64(O), n: w.mul(count, "\(aw.outputs)"), k: i64(ckk), a: filters, lda: lda,
+                sgemm(transA: false, transB: false, m: i64(O), n: w.mul(count, "\(aw.outputs)"), k: i64(ckk), a: filters, lda: i64(transposed ? O : ckk),
                       b: col, ldb: "\(width)", beta: "0.0", c: offset(result, w.mul(first, "\(aw.outputs)")), ldc: i64(plane))
             }
         }
