@@ -195,7 +195,7 @@ extension Lowering {
             let result = offset(out, w.mul(img, i64(O * plane)))
             forEachBand(ah, rows: rows) { first, count in
                 im2col(source, channels: C, ah, aw, band: first, count, width: width, into: col)
-                sgemm(transA: false, transB: false, m: i64(O), n: w.mul(count, "\(aw.outputs)"), k: i64(ckk), a: filters, lda: i64(transposed ? O : ckk),
+                sgemm(transA: false, transB: false, m: i64(O), n: w.mul(count, "\(aw.outputs)"), k: i64(ckk), a: filters, lda: i64(ckk),
                       b: col, ldb: "\(width)", beta: "0.0", c: offset(result, w.mul(first, "\(aw.outputs)")), ldc: i64(plane))
             }
         }
