@@ -274,10 +274,13 @@ def main():
                 first, comp = measure(None, comp_step, x, y, args.steps)
                 comp_first = first if r == 0 else comp_first
             rounds.append((ours_s, eager, comp))
-        rows.append((c, rounds, comp_first, eager_resident))
-        median = lambda i: statistics.median(rd[i] for rd in rounds)
-        print(f"{name}: eager {args.batch / median(1):.0f} img/s, torch.compile {num(args.batch / median(2), '.0f')} img/s "
-              f"(first step {num(comp_first, '.1f')} s), nasc {args.batch / median(0):.0f} img/s "
+        # Images per second (medians over the rounds) and the ratios.
+        ours_ips, eager_ips, comp_ips = (args.batch / statistics.median(rd[i] for rd in rounds) for i in range(3))
+        re_ = statistics.median(eager / ours for ours, eager, _ in rounds)
+        rc = statistics.median(comp / ours for ours, _, comp in rounds)
+        rows.append((c, (ours_ips, eager_ips, comp_ips, re_, rc), comp_first, eager_resident))
+        print(f"{name}: eager {eager_ips:.0f} img/s, torch.compile {num(comp_ips, '.0f')} img/s "
+              f"(first step {num(comp_first, '.1f')} s), nasc {ours_ips:.0f} img/s "
               f"(medians of {args.rounds} rounds)", flush=True)
 
     print()
@@ -288,11 +291,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios_e, ratios_c, firsts = [], [], []
     memory = []
-    for c, rounds, comp_first, eager_resident in rows:
-        median = lambda i: statistics.median(rd[i] for rd in rounds)
-        ours_ips, eager_ips, comp_ips = (args.batch / median(i) for i in range(3))
-        re_ = statistics.median(eager / ours for ours, eager, _ in rounds)
-        rc = statistics.median(comp / ours for ours, _, comp in rounds)
+    for c, (ours_ips, eager_ips, comp_ips, re_, rc), comp_first, eager_resident in rows:
         nasc_first = c["compile_cold_s"] + c["step_median_s"]
         ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
         print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_cold_no_library_s']*1000:.0f} / {c['compile_after_earlier_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "

@@ -429,10 +429,15 @@ extension DifferentialTests {
               return %loss
             """)
         for (name, text) in [("45x45 with strides", square), ("4x400", wide)] {
-            let g = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
-            let (worst, _) = try compare(g, "\(name): training step", batch: 3, steps: 2, cache: KernelCache())
-            print("convolution bands, \(name): worst difference \(worst) of the bound")
+            try compareTrainingSteps(text, "convolution bands, \(name)", options)
         }
+    }
+
+    /// Two training steps of `text`'s graph, JIT against the interpreter.
+    func compareTrainingSteps(_ text: String, _ name: String, _ options: TrainingOptions) throws {
+        let g = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
+        let (worst, _) = try compare(g, "\(name): training step", batch: 3, steps: 2, cache: KernelCache())
+        print("\(name): worst difference \(worst) of the bound")
     }
 }
 
@@ -469,8 +474,6 @@ extension DifferentialTests {
               %loss = softmax_cross_entropy %p, %y
               return %loss
             """)
-        let g = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
-        let (worst, _) = try compare(g, "stride-1 input gradients: training step", batch: 3, steps: 2, cache: KernelCache())
-        print("stride-1 input gradients as convolutions: worst difference \(worst) of the bound")
+        try compareTrainingSteps(text, "stride-1 input gradients", options)
     }
 }
