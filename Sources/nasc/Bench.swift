@@ -58,6 +58,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "After each child, list its kernels by time spent in them.")
     var profile = false
 
+    @Option(help: "With --profile: how many lines to list (kernels fusing the same ops are one line).")
+    var profileLines = 12
+
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
@@ -192,7 +195,7 @@ struct Bench: ParsableCommand {
 
     /// The kernels that take the most time, with the ops they fuse.
     func printProfile(_ compiled: CompiledGraph, _ seconds: [Double]) {
-        printKernelProfile(compiled, seconds, steps: steps)
+        printKernelProfile(compiled, seconds, steps: steps, lines: profileLines)
     }
 }
 
