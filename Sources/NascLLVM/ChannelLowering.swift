@@ -7,12 +7,12 @@ extension Lowering {
     /// register). The plane's size is a literal, the channel count read from
     /// %dims: inner loops over small planes (7x7 after pooling) ran slower
     /// with a trip count LLVM could not see.
-    func forEachInChannel(_ v: String, _ c: String, _ body: (String) -> Void) {
+    func forEachInChannel(_ v: String, _ c: String, _ body: (String) throws -> Void) rethrows {
         let t = type(v)
         let channels = s(v, 1), inner = t.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
-        w.loop(to: lead(v), "img") { img in
+        try w.loop(to: lead(v), "img") { img in
             let base = w.mul(w.add(w.mul(img, i64(channels)), c), "\(inner)")
-            w.loop(to: "\(inner)", "j") { j in body(w.add(base, j)) }
+            try w.loop(to: "\(inner)", "j") { j in try body(w.add(base, j)) }
         }
     }
 
@@ -62,21 +62,27 @@ extension Lowering {
             return
         }
         let channels = n.op == .batchNorm || n.op == .batchNormGrad ? s(n.result, 1) : s(x[n.op == .batchNormGradGamma ? 1 : 0], 1)
-        w.loop(to: i64(channels), "ch") { c in
+        /// Stores the anchor's value at `i` (channel c's element, or c
+        /// itself), then runs the fused epilogue on it.
+        func store(_ v: String, _ i: String, _ c: String) throws {
+            w.storeF(v, out, i)
+            try channelEpilogue?(i, c, [n.result: v])
+        }
+        try w.loop(to: n.op == .channelSum ? i64(channels) : channelBound(channels), "ch") { c in
             switch n.op {
             case .batchNorm:
                 let (mu, istd) = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
                 let (gamma, beta) = (w.loadF(p(x[1]), c), w.loadF(p(x[2]), c))
-                forEachInChannel(x[0], c) { i in
+                try forEachInChannel(x[0], c) { i in
                     let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[0]), i), mu), istd)
-                    w.storeF(w.f("fadd", w.f("fmul", gamma, xhat), beta), out, i)
+                    try store(w.f("fadd", w.f("fmul", gamma, xhat), beta), i, c)
                 }
             case .batchNormGrad:
                 let (mu, istd) = normalizer(n, x: x[1], mean: x[3], variance: x[4], c)
                 let gamma = w.loadF(p(x[2]), c)
                 if n.attrs.symbol("mode") == "infer" {
                     let scale = w.f("fmul", gamma, istd)
-                    forEachInChannel(x[1], c) { i in w.storeF(w.f("fmul", w.loadF(p(x[0]), i), scale), out, i) }
+                    try forEachInChannel(x[1], c) { i in try store(w.f("fmul", w.loadF(p(x[0]), i), scale), i, c) }
                     break
                 }
                 // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma.
@@ -91,11 +97,11 @@ extension Lowering {
                 let m = perChannelCount(x[1])
                 let (sg, sgx) = (read(sumG), read(sumGX))
                 let factor = w.f("fdiv", istd, m)
-                forEachInChannel(x[1], c) { i in
+                try forEachInChannel(x[1], c) { i in
                     let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
                     let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
                     let inner = w.f("fsub", w.f("fsub", w.f("fmul", m, g), sg), w.f("fmul", xhat, sgx))
-                    w.storeF(w.f("fmul", factor, inner), out, i)
+                    try store(w.f("fmul", factor, inner), i, c)
                 }
             case .batchNormGradGamma:
                 let (mu, istd) = normalizer(n, x: x[1], mean: x[2], variance: x[3], c)
@@ -105,9 +111,9 @@ extension Lowering {
                     let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
                     accumulate(acc, w.f("fmul", w.loadF(p(x[0]), i), xhat))
                 }
-                w.storeF(read(acc), out, c)
+                try store(read(acc), c, c)
             case .batchMean:
-                w.storeF(channelStatistics(x[0], c).mean, out, c)
+                try store(channelStatistics(x[0], c).mean, c, c)
             case .batchVar:
                 var v = channelStatistics(x[0], c).variance
                 if n.attrs.bool("unbiased") {
@@ -118,7 +124,7 @@ extension Lowering {
                     let denom = w.value("select i1 \(big), float \(m1), float 1.0", "f")
                     v = w.f("fdiv", w.f("fmul", v, m), denom)
                 }
-                w.storeF(v, out, c)
+                try store(v, c, c)
             default:  // channel_sum
                 let acc = slot()
                 write("0.0", acc)

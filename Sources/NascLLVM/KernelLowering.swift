@@ -25,6 +25,8 @@ public struct LoweredKernel: Sendable {
     /// Set when the kernel loops over a static count of rows given as `%n`
     /// (see RowSplit): the runtime then passes the rows, not the batch.
     public var rowSplit: RowSplit?
+    /// Set when the kernel may run as ranges of channels (see ChannelSplit).
+    public var channelSplit: ChannelSplit?
     /// Workspace floats: a part that scales with the batch and a fixed part.
     var workspacePerExample: Int
     var workspaceFixed: Int
@@ -119,6 +121,11 @@ final class Lowering {
     /// values' types then have N for their rows, so loops run to %n.
     var rowSplit: RowSplit?
     var rowTypes: [String: TensorType] = [:]
+    /// The `%dims` slot of a channel op's loop bound (see ChannelSplit).
+    var channelBoundSlot: Int?
+    /// A channel op's fused epilogue, run inside its loop over channels on
+    /// each value the anchor stores (see storeChannelResult).
+    var channelEpilogue: ElementwiseBody?
     /// Workspace carving: the next free float offset, as (per-example, fixed).
     private var wsCursor: (Int, Int) = (0, 0)
 
@@ -145,6 +152,13 @@ final class Lowering {
         dimLoads.append("  %dim\(k).p = getelementptr inbounds i64, i64* %dims, i64 \(k)")
         dimLoads.append("  %dim\(k) = load i64, i64* %dim\(k).p, align 8")
         return "%dim\(k)"
+    }
+
+    /// The count of channels a channel op loops over, in a slot of its own
+    /// that the runtime may change (ChannelSplit).
+    func channelBound(_ channels: Int) -> String {
+        channelBoundSlot = dims.count
+        return i64(channels)
     }
 
     /// A dim as an i64 operand: from `%dims`, or %n for the batch.
@@ -229,6 +243,7 @@ final class Lowering {
         for (result, operand) in sharedBuffer where type(result).dtype == type(operand).dtype { pointers[result] = pointers[operand] }
         let anchorKind = PatternKind.of(nodes[0])
         var epilogue = nodes
+        var channelSplit: ChannelSplit?
         if !anchorKind.isEpilogue {
             let anchor = nodes[0]
             let folded = foldableBias(anchor)
@@ -243,28 +258,35 @@ final class Lowering {
             // entry block: made on first use inside the anchor's loops, its
             // pointer would not dominate a later use outside them.
             for v in anchor.operands where constants[v] != nil { _ = p(v) }
-            try lowerAnchor(anchor)
             epilogue.removeFirst()
+            if ChannelSplit.ops.contains(anchor.op) && !epilogue.isEmpty {
+                // Inside the channel loop: one pass less over the result, and
+                // each channel's epilogue stays with its channel's range.
+                channelEpilogue = try elementwiseBody(epilogue, over: type(anchor.result))
+                epilogue = []
+            }
+            try lowerAnchor(anchor)
+            channelSplit = ChannelSplit.plan(anchor: anchor, arguments: arguments, types: types, boundSlot: channelBoundSlot)
         }
         if !epilogue.isEmpty { try lowerElementwise(epilogue) }
         w.emit("ret void")
         let text = "define void @KERNEL(i8** noalias %args, i64 %n, i8* noalias %ws, i64* noalias readonly %dims) #0 {\nentry:\n"
             + (allocas + dimLoads + w.lines).joined(separator: "\n") + "\n}\n"
-        return LoweredKernel(kernel: kernel, text: text, arguments: arguments, dims: dims, rowSplit: rowSplit,
+        return LoweredKernel(kernel: kernel, text: text, arguments: arguments, dims: dims, rowSplit: rowSplit, channelSplit: channelSplit,
                              workspacePerExample: wsPerExample, workspaceFixed: wsFixed)
     }
 
     // MARK: - Elementwise loops (fused epilogues and pure elementwise kernels)
 
-    /// One loop over the shared shape computing every node; per-channel
-    /// operands (bias_add, inference batch norm) index by the channel of
-    /// axis 1, so those kernels loop over rows of (N, C) and an inner range.
-    func lowerElementwise(_ members: [Node]) throws {
-        let shape = type(members[0].result)
-        let perChannel = members.contains { $0.op == .biasAdd || $0.op == .batchNorm }
-        let inner = shape.rank >= 2 ? shape.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) } : 1
-        let channels = shape.rank >= 2 ? (shape.dims[1].staticValue ?? 1) : 1
-        // Scalars and constants are read once, before the loop.
+    /// Computes the fused elementwise ops for one element: its flat index,
+    /// the channel of axis 1 for per-channel operands (nil without them),
+    /// and values already in registers (an anchor's just-stored result).
+    typealias ElementwiseBody = (_ index: String, _ channel: String?, _ known: [String: String]) throws -> Void
+
+    /// The body computing `members` over `shape`; it reads scalar operands
+    /// and constants from registers that are loaded here, once, so the
+    /// caller emits it before its loops.
+    func elementwiseBody(_ members: [Node], over shape: TensorType) throws -> ElementwiseBody {
         var hoisted: [String: String] = [:]
         for n in members {
             for v in n.operands where hoisted[v] == nil {
@@ -272,8 +294,8 @@ final class Lowering {
                 else if type(v).isScalar && !shape.isScalar, let p = pointers[v] { hoisted[v] = w.loadF(p, "0") }
             }
         }
-        func body(_ index: String, _ channel: String?) throws {
-            var regs = hoisted
+        return { [unowned self] index, channel, known in
+            var regs = hoisted.merging(known) { a, _ in a }
             for n in members {
                 func operand(_ k: Int) -> String {
                     let v = n.operands[k]
@@ -288,15 +310,26 @@ final class Lowering {
             // buffer, which a later op of this iteration still reads.
             for n in members { if let p = pointers[n.result] { w.storeF(regs[n.result]!, p, index) } }
         }
+    }
+
+    /// One loop over the shared shape computing every node; per-channel
+    /// operands (bias_add, inference batch norm) index by the channel of
+    /// axis 1, so those kernels loop over rows of (N, C) and an inner range.
+    func lowerElementwise(_ members: [Node]) throws {
+        let shape = type(members[0].result)
+        let perChannel = members.contains { $0.op == .biasAdd || $0.op == .batchNorm }
+        let inner = shape.rank >= 2 ? shape.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) } : 1
+        let channels = shape.rank >= 2 ? (shape.dims[1].staticValue ?? 1) : 1
+        let body = try elementwiseBody(members, over: shape)
         if perChannel {
             let rows = shape.hasBatch ? w.mul("%n", i64(channels)) : i64(channels * (shape.dims[0].staticValue ?? 1))
             try w.loop(to: rows, "row") { row in
                 let c = w.srem(row, i64(channels))
                 let base = w.mul(row, "\(inner)")
-                try w.loop(to: "\(inner)", "j") { j in try body(w.add(base, j), c) }
+                try w.loop(to: "\(inner)", "j") { j in try body(w.add(base, j), c, [:]) }
             }
         } else {
-            try w.loop(to: count(shape), "e") { i in try body(i, nil) }
+            try w.loop(to: count(shape), "e") { i in try body(i, nil, [:]) }
         }
     }
 

@@ -45,7 +45,8 @@ public final class CompiledGraph: @unchecked Sendable {
     /// Each kernel call: its function, its buffers, its shape figures, and
     /// how it may run as batch chunks (nil: whole batch only).
     /// `rows`: a row-split kernel's static count of rows, passed as its n.
-    private let calls: [(slots: [Slot], dims: UnsafeMutablePointer<Int64>, split: BatchSplit?, rows: Int?, product: BLASThreads.Product?)]
+    /// `channels`: how a kernel of batch statistics may run as ranges of channels.
+    private let calls: [(slots: [Slot], dims: [Int64], split: BatchSplit?, rows: Int?, channels: ChannelSplit?, product: BLASThreads.Product?)]
     /// Each call's machine code, and the modules holding it.
     private let functions: [KernelFunction]
     private let modules: [CompiledModule]
@@ -173,12 +174,10 @@ public final class CompiledGraph: @unchecked Sendable {
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.peakBytes, 64), alignment: 64)
         workspaceBytes = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
         calls = lowered.map { k in
-            let dims = UnsafeMutablePointer<Int64>.allocate(capacity: max(k.dims.count, 1))
-            dims.initialize(from: k.dims, count: k.dims.count)
-            return (k.arguments.map { slots[$0]! }, dims,
-                    k.rowSplit.map(BatchSplit.of(rows:)) ?? BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types),
-                    k.rowSplit?.rows,
-                    BLASThreads.Product(members[k.kernel] ?? [], types: types))
+            (k.arguments.map { slots[$0]! }, k.dims,
+             k.rowSplit.map(BatchSplit.of(rows:)) ?? BatchSplit.of(nodes: members[k.kernel] ?? [], arguments: k.arguments, types: types),
+             k.rowSplit?.rows, k.channelSplit,
+             BLASThreads.Product(members[k.kernel] ?? [], types: types))
         }
         partialFloats = calls.map { call in if case .sum(_, _, let floats) = call.split { return floats } else { return 0 } }.max() ?? 0
         largestRows = calls.compactMap(\.rows).max() ?? 0
@@ -200,7 +199,6 @@ public final class CompiledGraph: @unchecked Sendable {
 
     deinit {
         arena.deallocate()
-        calls.forEach { $0.dims.deallocate() }
         workspaces.forEach { $0.deallocate() }
         partials.forEach { $0.deallocate() }
         for p in storage.values { p.deallocate() }
@@ -263,6 +261,8 @@ public final class CompiledGraph: @unchecked Sendable {
     public var summedKernels: Int { calls.filter { if case .sum = $0.split { return true } else { return false } }.count }
     /// How many kernels split a static count of rows instead (RowSplit).
     public var rowSplitKernels: Int { calls.filter { $0.rows != nil }.count }
+    /// How many kernels of batch statistics run as ranges of channels (ChannelSplit).
+    public var channelSplitKernels: Int { calls.filter { $0.channels != nil }.count }
 
     /// Starts (or restarts) timing every kernel call.
     public func startProfiling() { kernelSeconds = Array(repeating: 0, count: calls.count) }
@@ -352,6 +352,10 @@ public final class CompiledGraph: @unchecked Sendable {
             return try body(pointers)
         }
 
+        func run(_ k: Int, _ args: inout [UnsafeMutableRawPointer?], _ n: Int64, _ workspace: UnsafeMutableRawPointer, _ dims: [Int64]) {
+            args.withUnsafeMutableBufferPointer { a in dims.withUnsafeBufferPointer { functions[k](a.baseAddress, n, workspace, $0.baseAddress) } }
+        }
+
         return withInputPointers { pointers in
             func address(_ slot: Slot) -> UnsafeMutableRawPointer? {
                 switch slot {
@@ -382,16 +386,27 @@ public final class CompiledGraph: @unchecked Sendable {
                         let lo = t * n / chunks, hi = (t + 1) * n / chunks
                         var args = zip(base[k], split.bytesPerExample).map { p, bytes in p.map { $0 + lo * bytes } }
                         if case .sum(_, let result, _) = split, t > 0 { args[result] = UnsafeMutableRawPointer(partials[t - 1]) }
-                        args.withUnsafeMutableBufferPointer { functions[k]($0.baseAddress, Int64(hi - lo), workspaces[t], call.dims) }
+                        run(k, &args, Int64(hi - lo), workspaces[t], call.dims)
                     }
                     if case .sum(_, let result, let floats) = split {
                         let out = base[k][result]!.assumingMemoryBound(to: Float.self)
                         for partial in partials.prefix(chunks - 1) { for i in 0..<floats { out[i] += partial[i] } }
                     }
+                } else if let split = call.channels, min(most, split.channels) > 1 {
+                    // Chunk t covers channels [t*C/chunks, (t+1)*C/chunks) of every example.
+                    BLASThreads.setBLAS(1)
+                    let chunks = min(most, split.channels), workspaces = self.workspaces
+                    DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                        let lo = t * split.channels / chunks, hi = (t + 1) * split.channels / chunks
+                        var args = zip(base[k], split.bytesPerChannel).map { p, bytes in p.map { $0 + lo * bytes } }
+                        var dims = call.dims
+                        dims[split.boundSlot] = Int64(hi - lo)
+                        run(k, &args, Int64(n), workspaces[t], dims)
+                    }
                 } else {
                     BLASThreads.setBLAS(call.product.map { $0.threads(batch: n, available: threads) } ?? threads)
                     var args = base[k]
-                    args.withUnsafeMutableBufferPointer { functions[k]($0.baseAddress, Int64(n), workspaces[0], call.dims) }
+                    run(k, &args, Int64(n), workspaces[0], call.dims)
                 }
                 if kernelSeconds != nil { kernelSeconds![k] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             }

@@ -207,7 +207,7 @@ extension DifferentialTests {
     /// sums added, for weight gradients) give what one thread gives on the
     /// whole batch (odd batches: uneven chunks).
     func testBatchChunksOnTwoThreadsMatchOneThread() throws {
-        var chunked = 0, summed = 0, worst = 0.0
+        var chunked = 0, summed = 0, byChannels = 0, worst = 0.0
         for seed in UInt64(1)...40 {
             var generator = RandomGraphs(seed: seed)
             let forward = try Verifier.parseAndVerify(Array(generator.make().utf8))
@@ -215,6 +215,7 @@ extension DifferentialTests {
             let compiled = try CompiledGraph.compile(training, maxBatch: 8)
             chunked += compiled.chunkedKernels
             summed += compiled.summedKernels
+            byChannels += compiled.channelSplitKernels
             let sources = TrainingStep(training, seed: seed).sources
             var inputs = RandomInputs.make(training, batch: 5 + Int(seed % 3), seed: seed)
             inputs["lr"] = .scalar(0.05)
@@ -223,7 +224,8 @@ extension DifferentialTests {
         }
         XCTAssertGreaterThan(chunked, 40, "BatchSplit should chunk the per-example kernels of these graphs")
         XCTAssertGreaterThan(summed, 20, "BatchSplit should sum weight gradients over chunks in these graphs")
-        print("batch chunks: \(chunked) chunked kernels (\(summed) summing) over 40 random training graphs; two threads vs one: worst difference \(worst) of the bound")
+        XCTAssertGreaterThan(byChannels, 10, "ChannelSplit should split these graphs' batch-norm kernels by channels")
+        print("batch chunks: \(chunked) chunked kernels (\(summed) summing), \(byChannels) split by channels, over 40 random training graphs; two threads vs one: worst difference \(worst) of the bound")
     }
 }
 
