@@ -23,28 +23,80 @@ extension Lowering {
         return w.value("sitofp i64 \(m) to float", "f")
     }
 
-    /// Mean and biased variance of channel c of v (two passes, as the interpreter).
-    func channelStatistics(_ v: String, _ c: String) -> (mean: String, variance: String) {
+    /// What one pass over channel c gives: its mean and biased variance,
+    /// and the sums a gradient needs (of dy, and of dy times x's distance
+    /// from the shift).
+    struct ChannelSums {
+        var mean: String, variance: String
+        /// The channel's first element, and the mean's distance from it.
+        var shift: String, shiftedMean: String
+        var dy: String? = nil, dyShifted: String? = nil
+    }
+
+    /// One pass over channel c of v (and of dy, when given) for its
+    /// statistics: sums of d = x - K and d * d, where K is the channel's
+    /// first element. The interpreter's two passes (the mean, then squares
+    /// of distances from it) read the channel twice, and each batch-norm
+    /// kernel of a training step computes the statistics again: a third of
+    /// their passes over memory. Without the shift, E[x^2] - E[x]^2 loses
+    /// every digit when the mean is large against the spread; K is one of
+    /// the channel's own values, a few standard deviations from the mean at
+    /// most, so the difference stays of the variance's own size.
+    func channelSums(_ v: String, _ c: String, dy: String? = nil) -> ChannelSums {
         let m = perChannelCount(v)
-        let sum = slot()
-        write("0.0", sum)
-        forEachInChannel(v, c) { i in accumulate(sum, w.loadF(p(v), i)) }
-        let mean = w.f("fdiv", read(sum), m)
-        let sq = slot()
-        write("0.0", sq)
+        let inner = type(v).dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
+        let shift = w.loadF(p(v), w.mul(c, "\(inner)"))  // example 0's first element of channel c
+        let sums = (0..<(dy == nil ? 2 : 4)).map { _ in slot() }
+        for sum in sums { write("0.0", sum) }
         forEachInChannel(v, c) { i in
-            let d = w.f("fsub", w.loadF(p(v), i), mean)
-            accumulate(sq, w.f("fmul", d, d))
+            let d = w.f("fsub", w.loadF(p(v), i), shift)
+            accumulate(sums[0], d)
+            accumulate(sums[1], w.f("fmul", d, d))
+            if let dy {
+                let g = w.loadF(p(dy), i)
+                accumulate(sums[2], g)
+                accumulate(sums[3], w.f("fmul", g, d))
+            }
         }
-        return (mean, w.f("fdiv", read(sq), m))
+        let shiftedMean = w.f("fdiv", read(sums[0]), m)
+        let raw = w.f("fsub", w.f("fdiv", read(sums[1]), m), w.f("fmul", shiftedMean, shiftedMean))
+        let positive = w.value("fcmp ogt float \(raw), 0.0", "c")  // rounding may take it below zero
+        var result = ChannelSums(mean: w.f("fadd", shift, shiftedMean), variance: w.value("select i1 \(positive), float \(raw), float 0.0", "f"),
+                                 shift: shift, shiftedMean: shiftedMean)
+        if dy != nil { (result.dy, result.dyShifted) = (read(sums[2]), read(sums[3])) }
+        return result
+    }
+
+    /// Mean and biased variance of channel c of v.
+    func channelStatistics(_ v: String, _ c: String) -> (mean: String, variance: String) {
+        let sums = channelSums(v, c)
+        return (sums.mean, sums.variance)
+    }
+
+    /// 1 / sqrt(variance + eps).
+    func inverseDeviation(_ variance: String, _ n: Node) -> String {
+        let sd = w.value("call float @llvm.sqrt.f32(float \(w.f("fadd", variance, IRWriter.literal(n.attrs.float("eps")))))", "f")
+        return w.f("fdiv", "1.0", sd)
     }
 
     /// The statistics a batch-norm op normalizes with: batch or running ones.
-    func normalizer(_ n: Node, x: String, mean: String, variance: String, _ c: String) -> (mean: String, istd: String) {
-        let (mu, v) = n.attrs.symbol("mode") == "train" ? channelStatistics(x, c) : (w.loadF(p(mean), c), w.loadF(p(variance), c))
-        let sd = w.value("call float @llvm.sqrt.f32(float \(w.f("fadd", v, IRWriter.literal(n.attrs.float("eps")))))", "f")
-        return (mu, w.f("fdiv", "1.0", sd))
+    func normalizer(_ n: Node, x: String, mean: String, variance: String, _ c: String) -> Normalizer {
+        guard n.attrs.symbol("mode") == "train" else {
+            return Normalizer(shift: "0.0", mean: w.loadF(p(mean), c), istd: inverseDeviation(w.loadF(p(variance), c), n))
+        }
+        let sums = channelSums(x, c)
+        return Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
     }
+
+    /// Normalizes as ((x - shift) - mean) * istd: batch statistics keep the
+    /// mean as its distance from the channel's first element, since around
+    /// 1000 a float mean is only good to 6e-5, a 1e-4 error in x-hat
+    /// where the spread is 0.3 (the subtraction x - shift is exact).
+    struct Normalizer {
+        var shift: String, mean: String, istd: String
+    }
+
+    func normalized(_ x: String, _ z: Normalizer) -> String { w.f("fmul", w.f("fsub", w.f("fsub", x, z.shift), z.mean), z.istd) }
 
     func lowerChannelOp(_ n: Node) throws {
         let x = n.operands, out = p(n.result)
@@ -71,44 +123,46 @@ extension Lowering {
         try w.loop(to: n.op == .channelSum ? i64(channels) : channelBound(channels), "ch") { c in
             switch n.op {
             case .batchNorm:
-                let (mu, istd) = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
+                let z = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
                 let (gamma, beta) = (w.loadF(p(x[1]), c), w.loadF(p(x[2]), c))
                 try forEachInChannel(x[0], c) { i in
-                    let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[0]), i), mu), istd)
+                    let xhat = normalized(w.loadF(p(x[0]), i), z)
                     try store(w.f("fadd", w.f("fmul", gamma, xhat), beta), i, c)
                 }
             case .batchNormGrad:
-                let (mu, istd) = normalizer(n, x: x[1], mean: x[3], variance: x[4], c)
                 let gamma = w.loadF(p(x[2]), c)
                 if n.attrs.symbol("mode") == "infer" {
-                    let scale = w.f("fmul", gamma, istd)
+                    let scale = w.f("fmul", gamma, inverseDeviation(w.loadF(p(x[4]), c), n))
                     try forEachInChannel(x[1], c) { i in try store(w.f("fmul", w.loadF(p(x[0]), i), scale), i, c) }
                     break
                 }
-                // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma.
-                let sumG = slot(), sumGX = slot()
-                write("0.0", sumG); write("0.0", sumGX)
-                forEachInChannel(x[1], c) { i in
-                    let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
-                    let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
-                    accumulate(sumG, g)
-                    accumulate(sumGX, w.f("fmul", g, xhat))
-                }
+                // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma,
+                // where sum(g*xhat) = gamma*istd*(sum(dy*d) - (mean-K)*sum(dy)).
+                let sums = channelSums(x[1], c, dy: x[0])
+                let z = Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
+                let istd = z.istd
                 let m = perChannelCount(x[1])
-                let (sg, sgx) = (read(sumG), read(sumGX))
+                let sg = w.f("fmul", gamma, sums.dy!)
+                let sgx = w.f("fmul", w.f("fmul", gamma, istd), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!)))
                 let factor = w.f("fdiv", istd, m)
                 try forEachInChannel(x[1], c) { i in
                     let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
-                    let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
+                    let xhat = normalized(w.loadF(p(x[1]), i), z)
                     let inner = w.f("fsub", w.f("fsub", w.f("fmul", m, g), sg), w.f("fmul", xhat, sgx))
                     try store(w.f("fmul", factor, inner), i, c)
                 }
             case .batchNormGradGamma:
-                let (mu, istd) = normalizer(n, x: x[1], mean: x[2], variance: x[3], c)
+                if n.attrs.symbol("mode") == "train" {
+                    // sum(dy*xhat) = istd*(sum(dy*d) - (mean-K)*sum(dy)), in the statistics' pass.
+                    let sums = channelSums(x[1], c, dy: x[0])
+                    try store(w.f("fmul", inverseDeviation(sums.variance, n), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!))), c, c)
+                    break
+                }
+                let z = normalizer(n, x: x[1], mean: x[2], variance: x[3], c)
                 let acc = slot()
                 write("0.0", acc)
                 forEachInChannel(x[1], c) { i in
-                    let xhat = w.f("fmul", w.f("fsub", w.loadF(p(x[1]), i), mu), istd)
+                    let xhat = normalized(w.loadF(p(x[1]), i), z)
                     accumulate(acc, w.f("fmul", w.loadF(p(x[0]), i), xhat))
                 }
                 try store(read(acc), c, c)
