@@ -95,8 +95,11 @@ extension Lowering {
             sgemm(transA: ta, transB: tb, m: m, n: cols, k: k, a: p(x[0]), lda: dim(a[1]), b: p(x[1]), ldb: ldb,
                   beta: foldedBias == nil ? "0.0" : "1.0", c: out, ldc: ldc)
 
-        case .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar, .channelSum:
-            try lowerChannelOp(n)
+        case .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar:
+            try lowerChannelOps([n])
+
+        case .channelSum:
+            lowerChannelSum(n)
 
         case .reduceSum:
             let acc = slot()

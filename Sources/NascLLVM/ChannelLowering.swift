@@ -43,6 +43,7 @@ extension Lowering {
     /// the channel's own values, a few standard deviations from the mean at
     /// most, so the difference stays of the variance's own size.
     func channelSums(_ v: String, _ c: String, dy: String? = nil) -> ChannelSums {
+        if let kept = channelSumsKept.first(where: { $0.x == v && (dy == nil || $0.dy == dy) }) { return kept.sums }
         let m = perChannelCount(v)
         let inner = type(v).dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
         let shift = w.loadF(p(v), w.mul(c, "\(inner)"))  // example 0's first element of channel c
@@ -64,6 +65,7 @@ extension Lowering {
         var result = ChannelSums(mean: w.f("fadd", shift, shiftedMean), variance: w.value("select i1 \(positive), float \(raw), float 0.0", "f"),
                                  shift: shift, shiftedMean: shiftedMean)
         if dy != nil { (result.dy, result.dyShifted) = (read(sums[2]), read(sums[3])) }
+        channelSumsKept.append((v, dy, result))
         return result
     }
 
@@ -98,9 +100,10 @@ extension Lowering {
 
     func normalized(_ x: String, _ z: Normalizer) -> String { w.f("fmul", w.f("fsub", w.f("fsub", x, z.shift), z.mean), z.istd) }
 
-    func lowerChannelOp(_ n: Node) throws {
+    /// Channel sums (rows [R, C]: a bias's gradient) or planes of [N, C, ...].
+    func lowerChannelSum(_ n: Node) {
         let x = n.operands, out = p(n.result)
-        if n.op == .channelSum && type(x[0]).rank == 2 {
+        if type(x[0]).rank == 2 {
             // Rows [R, C] are contiguous: add them one after another (a loop
             // over channels LLVM vectorizes). Channel by channel would stride
             // through memory: the 10,000-word softmax's bias gradient took
@@ -113,78 +116,96 @@ extension Lowering {
             }
             return
         }
-        let channels = n.op == .batchNorm || n.op == .batchNormGrad ? s(n.result, 1) : s(x[n.op == .batchNormGradGamma ? 1 : 0], 1)
-        /// Stores the anchor's value at `i` (channel c's element, or c
-        /// itself), then runs the fused epilogue on it.
+        w.loop(to: i64(s(x[0], 1)), "ch") { c in
+            let acc = slot()
+            write("0.0", acc)
+            forEachInChannel(x[0], c) { i in accumulate(acc, w.loadF(p(x[0]), i)) }
+            w.storeF(read(acc), out, c)
+        }
+    }
+
+    /// Ops of batch statistics (ChannelSplit.ops) in one loop over channels:
+    /// one op, or several that sum the same values (Fusion's siblings), each
+    /// followed by its epilogue (channelEpilogues). Their sums are computed
+    /// once per channel (channelSums keeps them for the channel).
+    func lowerChannelOps(_ anchors: [Node]) throws {
+        let first = anchors[0]
+        let channels = s(first.op == .batchNormGradGamma || first.op == .batchNormGrad ? first.operands[1] : first.operands[0], 1)
+        try w.loop(to: channelBound(channels), "ch") { c in
+            channelSumsKept = []
+            for n in anchors { try lowerChannelOp(n, c) }
+        }
+    }
+
+    /// One op of batch statistics for channel c.
+    func lowerChannelOp(_ n: Node, _ c: String) throws {
+        let x = n.operands, out = p(n.result)
+        /// Stores the op's value at `i` (channel c's element, or c itself),
+        /// then runs its fused epilogue on it.
         func store(_ v: String, _ i: String, _ c: String) throws {
             w.storeF(v, out, i)
-            try channelEpilogue?(i, c, [n.result: v])
+            try channelEpilogues[n.result]?(i, c, [n.result: v])
         }
-        try w.loop(to: n.op == .channelSum ? i64(channels) : channelBound(channels), "ch") { c in
-            switch n.op {
-            case .batchNorm:
-                let z = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
-                let (gamma, beta) = (w.loadF(p(x[1]), c), w.loadF(p(x[2]), c))
-                try forEachInChannel(x[0], c) { i in
-                    let xhat = normalized(w.loadF(p(x[0]), i), z)
-                    try store(w.f("fadd", w.f("fmul", gamma, xhat), beta), i, c)
-                }
-            case .batchNormGrad:
-                let gamma = w.loadF(p(x[2]), c)
-                if n.attrs.symbol("mode") == "infer" {
-                    let scale = w.f("fmul", gamma, inverseDeviation(w.loadF(p(x[4]), c), n))
-                    try forEachInChannel(x[1], c) { i in try store(w.f("fmul", w.loadF(p(x[0]), i), scale), i, c) }
-                    break
-                }
-                // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma,
-                // where sum(g*xhat) = gamma*istd*(sum(dy*d) - (mean-K)*sum(dy)).
-                let sums = channelSums(x[1], c, dy: x[0])
-                let z = Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
-                let istd = z.istd
-                let m = perChannelCount(x[1])
-                let sg = w.f("fmul", gamma, sums.dy!)
-                let sgx = w.f("fmul", w.f("fmul", gamma, istd), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!)))
-                let factor = w.f("fdiv", istd, m)
-                try forEachInChannel(x[1], c) { i in
-                    let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
-                    let xhat = normalized(w.loadF(p(x[1]), i), z)
-                    let inner = w.f("fsub", w.f("fsub", w.f("fmul", m, g), sg), w.f("fmul", xhat, sgx))
-                    try store(w.f("fmul", factor, inner), i, c)
-                }
-            case .batchNormGradGamma:
-                if n.attrs.symbol("mode") == "train" {
-                    // sum(dy*xhat) = istd*(sum(dy*d) - (mean-K)*sum(dy)), in the statistics' pass.
-                    let sums = channelSums(x[1], c, dy: x[0])
-                    try store(w.f("fmul", inverseDeviation(sums.variance, n), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!))), c, c)
-                    break
-                }
-                let z = normalizer(n, x: x[1], mean: x[2], variance: x[3], c)
-                let acc = slot()
-                write("0.0", acc)
-                forEachInChannel(x[1], c) { i in
-                    let xhat = normalized(w.loadF(p(x[1]), i), z)
-                    accumulate(acc, w.f("fmul", w.loadF(p(x[0]), i), xhat))
-                }
-                try store(read(acc), c, c)
-            case .batchMean:
-                try store(channelStatistics(x[0], c).mean, c, c)
-            case .batchVar:
-                var v = channelStatistics(x[0], c).variance
-                if n.attrs.bool("unbiased") {
-                    // biased * M / max(M - 1, 1)
-                    let m = perChannelCount(x[0])
-                    let m1 = w.f("fsub", m, "1.0")
-                    let big = w.value("fcmp ogt float \(m1), 1.0", "c")
-                    let denom = w.value("select i1 \(big), float \(m1), float 1.0", "f")
-                    v = w.f("fdiv", w.f("fmul", v, m), denom)
-                }
-                try store(v, c, c)
-            default:  // channel_sum
-                let acc = slot()
-                write("0.0", acc)
-                forEachInChannel(x[0], c) { i in accumulate(acc, w.loadF(p(x[0]), i)) }
-                w.storeF(read(acc), out, c)
+        switch n.op {
+        case .batchNorm:
+            let z = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
+            let (gamma, beta) = (w.loadF(p(x[1]), c), w.loadF(p(x[2]), c))
+            try forEachInChannel(x[0], c) { i in
+                let xhat = normalized(w.loadF(p(x[0]), i), z)
+                try store(w.f("fadd", w.f("fmul", gamma, xhat), beta), i, c)
             }
+        case .batchNormGrad:
+            let gamma = w.loadF(p(x[2]), c)
+            if n.attrs.symbol("mode") == "infer" {
+                let scale = w.f("fmul", gamma, inverseDeviation(w.loadF(p(x[4]), c), n))
+                try forEachInChannel(x[1], c) { i in try store(w.f("fmul", w.loadF(p(x[0]), i), scale), i, c) }
+                break
+            }
+            // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma,
+            // where sum(g*xhat) = gamma*istd*(sum(dy*d) - (mean-K)*sum(dy)).
+            let sums = channelSums(x[1], c, dy: x[0])
+            let z = Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
+            let istd = z.istd
+            let m = perChannelCount(x[1])
+            let sg = w.f("fmul", gamma, sums.dy!)
+            let sgx = w.f("fmul", w.f("fmul", gamma, istd), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!)))
+            let factor = w.f("fdiv", istd, m)
+            try forEachInChannel(x[1], c) { i in
+                let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
+                let xhat = normalized(w.loadF(p(x[1]), i), z)
+                let inner = w.f("fsub", w.f("fsub", w.f("fmul", m, g), sg), w.f("fmul", xhat, sgx))
+                try store(w.f("fmul", factor, inner), i, c)
+            }
+        case .batchNormGradGamma:
+            if n.attrs.symbol("mode") == "train" {
+                // sum(dy*xhat) = istd*(sum(dy*d) - (mean-K)*sum(dy)), in the statistics' pass.
+                let sums = channelSums(x[1], c, dy: x[0])
+                try store(w.f("fmul", inverseDeviation(sums.variance, n), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!))), c, c)
+                break
+            }
+            let z = normalizer(n, x: x[1], mean: x[2], variance: x[3], c)
+            let acc = slot()
+            write("0.0", acc)
+            forEachInChannel(x[1], c) { i in
+                let xhat = normalized(w.loadF(p(x[1]), i), z)
+                accumulate(acc, w.f("fmul", w.loadF(p(x[0]), i), xhat))
+            }
+            try store(read(acc), c, c)
+        case .batchMean:
+            try store(channelStatistics(x[0], c).mean, c, c)
+        case .batchVar:
+            var v = channelStatistics(x[0], c).variance
+            if n.attrs.bool("unbiased") {
+                // biased * M / max(M - 1, 1)
+                let m = perChannelCount(x[0])
+                let m1 = w.f("fsub", m, "1.0")
+                let big = w.value("fcmp ogt float \(m1), 1.0", "c")
+                let denom = w.value("select i1 \(big), float \(m1), float 1.0", "f")
+                v = w.f("fdiv", w.f("fmul", v, m), denom)
+            }
+            try store(v, c, c)
+        default:
+            throw BackendError(message: "internal: '\(n.op.name)' is not an op of batch statistics")
         }
     }
 

@@ -123,9 +123,12 @@ final class Lowering {
     var rowTypes: [String: TensorType] = [:]
     /// The `%dims` slot of a channel op's loop bound (see ChannelSplit).
     var channelBoundSlot: Int?
-    /// A channel op's fused epilogue, run inside its loop over channels on
-    /// each value the anchor stores (see storeChannelResult).
-    var channelEpilogue: ElementwiseBody?
+    /// Each channel op's fused epilogue, run inside the loop over channels
+    /// on each value the op stores (lowerChannelOp).
+    var channelEpilogues: [String: ElementwiseBody] = [:]
+    /// The sums already computed for the channel being lowered, by the
+    /// values summed (channelSums).
+    var channelSumsKept: [(x: String, dy: String?, sums: ChannelSums)] = []
     /// Workspace carving: the next free float offset, as (per-example, fixed).
     private var wsCursor: (Int, Int) = (0, 0)
 
@@ -196,10 +199,10 @@ final class Lowering {
     /// buffer of an operand it reads. Without this, a conv's input gradient
     /// before relu_grad, or batch norm before ReLU, took per-thread scratch
     /// as large as the output: a fifth of a step's resident memory.
-    func epilogueOutput(like result: String) -> String? {
+    func epilogueOutput(like result: String, epilogue: ArraySlice<Node>) -> String? {
         let t = type(result)
-        guard t.dtype == .f32, nodes.count > 1, type(nodes[1].result) == t else { return nil }
-        return nodes.dropFirst().first { arguments.contains($0.result) && sharedBuffer[$0.result] == nil && type($0.result) == t }
+        guard t.dtype == .f32, let next = epilogue.first, type(next.result) == t else { return nil }
+        return epilogue.first { arguments.contains($0.result) && sharedBuffer[$0.result] == nil && type($0.result) == t }
             .flatMap { pointers[$0.result] }
     }
 
@@ -244,10 +247,15 @@ final class Lowering {
         let anchorKind = PatternKind.of(nodes[0])
         var epilogue = nodes
         var channelSplit: ChannelSplit?
-        if !anchorKind.isEpilogue {
+        let statistics = nodes.filter { ChannelSplit.ops.contains($0.op) && !PatternKind.of($0).isEpilogue }  // not inference batch norm
+        if !statistics.isEmpty {
+            try lowerStatisticsKernel(statistics)
+            channelSplit = ChannelSplit.plan(anchor: statistics[0], arguments: arguments, types: types, boundSlot: channelBoundSlot)
+            epilogue = []
+        } else if !anchorKind.isEpilogue {
             let anchor = nodes[0]
             let folded = foldableBias(anchor)
-            if pointers[anchor.result] == nil { pointers[anchor.result] = epilogueOutput(like: anchor.result) ?? scratch(type(anchor.result)) }
+            if pointers[anchor.result] == nil { pointers[anchor.result] = epilogueOutput(like: anchor.result, epilogue: nodes.dropFirst()) ?? scratch(type(anchor.result)) }
             if let folded {
                 // The product's buffer holds the sum: later ops read it there.
                 foldedBias = p(folded.operands[1])
@@ -259,14 +267,7 @@ final class Lowering {
             // pointer would not dominate a later use outside them.
             for v in anchor.operands where constants[v] != nil { _ = p(v) }
             epilogue.removeFirst()
-            if ChannelSplit.ops.contains(anchor.op) && !epilogue.isEmpty {
-                // Inside the channel loop: one pass less over the result, and
-                // each channel's epilogue stays with its channel's range.
-                channelEpilogue = try elementwiseBody(epilogue, over: type(anchor.result))
-                epilogue = []
-            }
             try lowerAnchor(anchor)
-            channelSplit = ChannelSplit.plan(anchor: anchor, arguments: arguments, types: types, boundSlot: channelBoundSlot)
         }
         if !epilogue.isEmpty { try lowerElementwise(epilogue) }
         w.emit("ret void")
@@ -274,6 +275,35 @@ final class Lowering {
             + (allocas + dimLoads + w.lines).joined(separator: "\n") + "\n}\n"
         return LoweredKernel(kernel: kernel, text: text, arguments: arguments, dims: dims, rowSplit: rowSplit, channelSplit: channelSplit,
                              workspacePerExample: wsPerExample, workspaceFixed: wsFixed)
+    }
+
+    /// A kernel of batch statistics: one op of ChannelSplit.ops, or several
+    /// that sum the same values (Fusion's siblings), each with its epilogue:
+    /// the members reading its result, and the prologues feeding them (a
+    /// weight decay). The epilogues run inside the loop over channels, on
+    /// each value just stored: one pass less over the result, and each
+    /// channel's epilogue stays within a thread's range of channels.
+    func lowerStatisticsKernel(_ statistics: [Node]) throws {
+        var part: [String: Int] = [:]  // value -> the op of statistics whose epilogue computes it
+        for (k, n) in statistics.enumerated() { part[n.result] = k }
+        for n in nodes where part[n.result] == nil {
+            let parts = Set(n.operands.compactMap { part[$0] })
+            guard parts.count <= 1 else { throw BackendError(message: "internal: '%\(n.result) = \(n.op.name)' reads two ops of batch statistics") }
+            part[n.result] = parts.first
+        }
+        for n in nodes.reversed() where part[n.result] == nil {
+            part[n.result] = nodes.first { $0.operands.contains(n.result) && part[$0.result] != nil }.flatMap { part[$0.result] }
+        }
+        for (k, anchor) in statistics.enumerated() {
+            let epilogue = nodes.filter { part[$0.result] == k && $0.result != anchor.result }
+            if pointers[anchor.result] == nil {
+                pointers[anchor.result] = epilogueOutput(like: anchor.result, epilogue: epilogue[...]) ?? scratch(type(anchor.result))
+            }
+            for v in anchor.operands where constants[v] != nil { _ = p(v) }
+            if !epilogue.isEmpty { channelEpilogues[anchor.result] = try elementwiseBody(epilogue, over: type(anchor.result)) }
+        }
+        guard nodes.allSatisfy({ part[$0.result] != nil }) else { throw BackendError(message: "internal: a member of a kernel of batch statistics belongs to none of them") }
+        try lowerChannelOps(statistics)
     }
 
     // MARK: - Elementwise loops (fused epilogues and pure elementwise kernels)

@@ -14,7 +14,9 @@ import NascIR
 /// Then kernels of elementwise ops merge into the kernel they feed when the
 /// shapes match: chains and diamonds become one loop, and an elementwise op
 /// on parameters alone (weight decay) becomes the prologue of the update it
-/// feeds. Sources (`param`, `state`, `const`) stay outside kernels.
+/// feeds. Last, kernels of batch statistics that sum the same values merge
+/// side by side (sharesStatistics). Sources (`param`, `state`, `const`)
+/// stay outside kernels.
 public enum Fusion {
     final class Group {
         var members: [Int]
@@ -63,6 +65,18 @@ public enum Fusion {
             return false
         }
         func dependsOn(_ a: Int, _ b: Int) -> Bool { reaches(direct[a], b) }
+
+        func merge(_ h: Int, into c: Int) {
+            for m in groups[h].members { groupOf[m] = c }
+            groups[c].members += groups[h].members
+            groups[h].alive = false
+            direct[c] = direct[c].union(direct[h]).subtracting([c, h])
+            for x in direct.indices where direct[x].contains(h) {
+                direct[x].remove(h)
+                if x != c { direct[x].insert(c) }
+            }
+            direct[h] = []
+        }
 
         // Joining `from` into `into` is convex unless some third group lies on
         // a path between them: `into` reads a group other than `from` that
@@ -121,18 +135,25 @@ public enum Fusion {
                     let feedsAnchor = groups[h].members.contains { anchor.operands.contains(g.nodes[$0].result) }
                     guard groups[c].isPureElementwise || (direct[h].isEmpty && !feedsAnchor), !groups[c].closed,
                           convex(h, c) else { continue }
-                    for m in groups[h].members { groupOf[m] = c }
-                    groups[c].members += groups[h].members
-                    groups[h].alive = false
-                    direct[c] = direct[c].union(direct[h]).subtracting([c, h])
-                    for x in direct.indices where direct[x].contains(h) {
-                        direct[x].remove(h)
-                        if x != c { direct[x].insert(c) }
-                    }
-                    direct[h] = []
+                    merge(h, into: c)
                     merged = true
                     break search
                 }
+            }
+        }
+
+        // Phase 3: kernels of batch statistics over the same values merge
+        // side by side: batch mean and variance (the running statistics'
+        // updates) into the training batch norm of the same input, gamma's
+        // gradient into the batch-norm gradient of the same dy and input.
+        // Each of them read the whole activation from memory for the same
+        // per-channel sums; one kernel computes them once (ChannelLowering).
+        for h in groups.indices where groups[h].alive {
+            let a = g.nodes[groups[h].members[0]]
+            for c in groups.indices where c != h && groups[c].alive {
+                guard sharesStatistics(a, with: g.nodes[groups[c].members[0]]), !dependsOn(h, c), !dependsOn(c, h), convex(h, c) else { continue }
+                merge(h, into: c)
+                break
             }
         }
 
@@ -146,5 +167,19 @@ public enum Fusion {
             g.nodes[i].kernel = names[k]
         }
         return try GraphBuilder(g).finish(pass: "fusion")
+    }
+
+    /// Whether `sibling`, an op of batch statistics, sums what `anchor`
+    /// sums: the same input (and output gradient), in training mode.
+    public static func sharesStatistics(_ sibling: Node, with anchor: Node) -> Bool {
+        switch (sibling.op, anchor.op) {
+        case (.batchMean, .batchNorm), (.batchVar, .batchNorm):
+            return anchor.attrs.symbol("mode") == "train" && sibling.operands[0] == anchor.operands[0]
+        case (.batchNormGradGamma, .batchNormGrad):
+            return anchor.attrs.symbol("mode") == "train" && sibling.attrs.symbol("mode") == "train"
+                && sibling.operands.prefix(2) == anchor.operands.prefix(2)
+        default:
+            return false
+        }
     }
 }
