@@ -352,7 +352,7 @@ public final class CompiledGraph: @unchecked Sendable {
             return try body(pointers)
         }
 
-        func run(_ k: Int, _ args: inout [UnsafeMutableRawPointer?], _ n: Int64, _ workspace: UnsafeMutableRawPointer, _ dims: [Int64]) {
+        func callKernel(_ k: Int, _ args: inout [UnsafeMutableRawPointer?], _ n: Int64, _ workspace: UnsafeMutableRawPointer, _ dims: [Int64]) {
             args.withUnsafeMutableBufferPointer { a in dims.withUnsafeBufferPointer { functions[k](a.baseAddress, n, workspace, $0.baseAddress) } }
         }
 
@@ -386,7 +386,7 @@ public final class CompiledGraph: @unchecked Sendable {
                         let lo = t * n / chunks, hi = (t + 1) * n / chunks
                         var args = zip(base[k], split.bytesPerExample).map { p, bytes in p.map { $0 + lo * bytes } }
                         if case .sum(_, let result, _) = split, t > 0 { args[result] = UnsafeMutableRawPointer(partials[t - 1]) }
-                        run(k, &args, Int64(hi - lo), workspaces[t], call.dims)
+                        callKernel(k, &args, Int64(hi - lo), workspaces[t], call.dims)
                     }
                     if case .sum(_, let result, let floats) = split {
                         let out = base[k][result]!.assumingMemoryBound(to: Float.self)
@@ -401,12 +401,12 @@ public final class CompiledGraph: @unchecked Sendable {
                         var args = zip(base[k], split.bytesPerChannel).map { p, bytes in p.map { $0 + lo * bytes } }
                         var dims = call.dims
                         dims[split.boundSlot] = Int64(hi - lo)
-                        run(k, &args, Int64(n), workspaces[t], dims)
+                        callKernel(k, &args, Int64(n), workspaces[t], dims)
                     }
                 } else {
                     BLASThreads.setBLAS(call.product.map { $0.threads(batch: n, available: threads) } ?? threads)
                     var args = base[k]
-                    run(k, &args, Int64(n), workspaces[0], call.dims)
+                    callKernel(k, &args, Int64(n), workspaces[0], call.dims)
                 }
                 if kernelSeconds != nil { kernelSeconds![k] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
             }
