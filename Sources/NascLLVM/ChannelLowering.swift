@@ -69,12 +69,6 @@ extension Lowering {
         return result
     }
 
-    /// Mean and biased variance of channel c of v.
-    func channelStatistics(_ v: String, _ c: String) -> (mean: String, variance: String) {
-        let sums = channelSums(v, c)
-        return (sums.mean, sums.variance)
-    }
-
     /// 1 / sqrt(variance + eps).
     func inverseDeviation(_ variance: String, _ n: Node) -> String {
         let sd = w.value("call float @llvm.sqrt.f32(float \(w.f("fadd", variance, IRWriter.literal(n.attrs.float("eps")))))", "f")
@@ -86,8 +80,17 @@ extension Lowering {
         guard n.attrs.symbol("mode") == "train" else {
             return Normalizer(shift: "0.0", mean: w.loadF(p(mean), c), istd: inverseDeviation(w.loadF(p(variance), c), n))
         }
-        let sums = channelSums(x, c)
-        return Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
+        return normalizer(channelSums(x, c), n)
+    }
+
+    func normalizer(_ sums: ChannelSums, _ n: Node) -> Normalizer {
+        Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
+    }
+
+    /// `scale` times sum(dy * x-hat), from the statistics' pass: sum(dy * x-hat)
+    /// is istd * (sum(dy*d) - (mean-K) * sum(dy)), and `scale` holds istd.
+    func scaledSumOfDyXhat(_ sums: ChannelSums, _ scale: String) -> String {
+        w.f("fmul", scale, w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!)))
     }
 
     /// Normalizes as ((x - shift) - mean) * istd: batch statistics keep the
@@ -129,9 +132,7 @@ extension Lowering {
     /// followed by its epilogue (channelEpilogues). Their sums are computed
     /// once per channel (channelSums keeps them for the channel).
     func lowerChannelOps(_ anchors: [Node]) throws {
-        let first = anchors[0]
-        let channels = s(first.op == .batchNormGradGamma || first.op == .batchNormGrad ? first.operands[1] : first.operands[0], 1)
-        try w.loop(to: channelBound(channels), "ch") { c in
+        try w.loop(to: channelBound(s(ChannelSplit.summed(anchors[0]), 1)), "ch") { c in
             channelSumsKept = []
             for n in anchors { try lowerChannelOp(n, c) }
         }
@@ -161,15 +162,13 @@ extension Lowering {
                 try forEachInChannel(x[1], c) { i in try store(w.f("fmul", w.loadF(p(x[0]), i), scale), i, c) }
                 break
             }
-            // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma,
-            // where sum(g*xhat) = gamma*istd*(sum(dy*d) - (mean-K)*sum(dy)).
+            // dx = istd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma.
             let sums = channelSums(x[1], c, dy: x[0])
-            let z = Normalizer(shift: sums.shift, mean: sums.shiftedMean, istd: inverseDeviation(sums.variance, n))
-            let istd = z.istd
+            let z = normalizer(sums, n)
             let m = perChannelCount(x[1])
             let sg = w.f("fmul", gamma, sums.dy!)
-            let sgx = w.f("fmul", w.f("fmul", gamma, istd), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!)))
-            let factor = w.f("fdiv", istd, m)
+            let sgx = scaledSumOfDyXhat(sums, w.f("fmul", gamma, z.istd))  // sum(g * x-hat)
+            let factor = w.f("fdiv", z.istd, m)
             try forEachInChannel(x[1], c) { i in
                 let g = w.f("fmul", w.loadF(p(x[0]), i), gamma)
                 let xhat = normalized(w.loadF(p(x[1]), i), z)
@@ -178,9 +177,8 @@ extension Lowering {
             }
         case .batchNormGradGamma:
             if n.attrs.symbol("mode") == "train" {
-                // sum(dy*xhat) = istd*(sum(dy*d) - (mean-K)*sum(dy)), in the statistics' pass.
                 let sums = channelSums(x[1], c, dy: x[0])
-                try store(w.f("fmul", inverseDeviation(sums.variance, n), w.f("fsub", sums.dyShifted!, w.f("fmul", sums.shiftedMean, sums.dy!))), c, c)
+                try store(scaledSumOfDyXhat(sums, inverseDeviation(sums.variance, n)), c, c)
                 break
             }
             let z = normalizer(n, x: x[1], mean: x[2], variance: x[3], c)
@@ -192,9 +190,9 @@ extension Lowering {
             }
             try store(read(acc), c, c)
         case .batchMean:
-            try store(channelStatistics(x[0], c).mean, c, c)
+            try store(channelSums(x[0], c).mean, c, c)
         case .batchVar:
-            var v = channelStatistics(x[0], c).variance
+            var v = channelSums(x[0], c).variance
             if n.attrs.bool("unbiased") {
                 // biased * M / max(M - 1, 1)
                 let m = perChannelCount(x[0])

@@ -24,11 +24,15 @@ public struct ChannelSplit: Sendable, Equatable {
 
     static let ops: Set<Op> = [.batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar]
 
+    /// The value an op of `ops` takes its statistics of (the gradients'
+    /// operand 0 is dy).
+    static func summed(_ n: Node) -> String { n.operands[n.op == .batchNormGrad || n.op == .batchNormGradGamma ? 1 : 0] }
+
     /// The split of a kernel anchored by `anchor`, or nil: another anchor,
     /// or an argument shaped some other way.
     static func plan(anchor: Node, arguments: [String], types: [String: TensorType], boundSlot: Int?) -> ChannelSplit? {
         guard let boundSlot, ops.contains(anchor.op) else { return nil }
-        let data = types[anchor.op == .batchNormGrad || anchor.op == .batchNormGradGamma ? anchor.operands[1] : anchor.operands[0]]!
+        let data = types[summed(anchor)]!
         guard data.rank >= 2, let channels = data.dims[1].staticValue, channels > 1 else { return nil }
         let plane = data.dims.dropFirst(2).reduce(1) { $0 * ($1.staticValue ?? 1) }
         var bytes: [Int] = []
