@@ -220,10 +220,11 @@ extension Lowering {
         let k = n.attrs.ints("window")
         let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: k)
         let grad = n.op == .maxPoolGrad || n.op == .avgPoolGrad
-        if grad { zero(out, w.mul(lead(input), i64(C * H * W))) }
         let src = n.op == .maxPoolGrad ? p(x[1]) : (n.op == .avgPoolGrad ? "" : p(x[0]))
         w.loop(to: w.mul(lead(input), i64(C)), "plane") { plane in
             let inBase = w.mul(plane, "\(H * W)")
+            // A gradient adds into its plane zeroed just before, still in cache.
+            if grad { zero(offset(out, inBase), i64(H * W)) }
             /// Calls `body` with the input offset of every in-image tap of
             /// output (oh, ow)'s window; padding taps are skipped.
             func eachTap(_ oh: String, _ ow: String, _ body: (String) -> Void) {
