@@ -3,6 +3,8 @@ import NascIR
 /// Convolutions and their two gradients as im2col plus one OpenBLAS
 /// product per image, over a band of output rows at a time (a strided
 /// convolution's input gradient: a product into columns, then col2im).
+/// Stride-1 convolutions over wide planes, and so the input gradients of
+/// stride-1 layers, run without im2col instead (DirectConvolution).
 ///
 /// The columns of a whole image are C*KH*KW x OH*OW floats: 5.5 MB for 84
 /// channels of 7x3 filters at 28x28, and every thread that runs batch
@@ -188,6 +190,10 @@ extension Lowering {
             return
         }
         precondition(!transposed, "convolve: transposed filters only for 1x1 windows")
+        if DirectConvolution.applies(ah, aw) {
+            convolveDirectly(input, channels: C, ah, aw, filters: filters, count: O, images: images, into: out)
+            return
+        }
         let rows = bandRows(ah, aw), width = rows * aw.outputs
         let col = scratch(floats: (0, ckk * width))
         w.loop(to: images, "img") { img in

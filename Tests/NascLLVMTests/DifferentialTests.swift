@@ -481,6 +481,47 @@ extension DifferentialTests {
 }
 
 extension DifferentialTests {
+    /// Stride-1 convolutions over planes at least DirectConvolution.minimumWidth
+    /// wide run directly (no im2col), in tiles of 12, 4 and 1 output
+    /// channels, two output rows and 16 positions: forward, both gradients
+    /// (the input gradient is such a convolution too) and the update agree
+    /// with the interpreter for filter counts that use every tile (17 =
+    /// 12 + 4 + 1, and 17 input channels for the input gradient), an odd
+    /// number of rows (the last one alone), rows of 13 (one partial vector)
+    /// and 35 (two full vectors and a partial one), `same` padding split
+    /// unevenly (2x2, 4x3) and `valid` padding.
+    func testStrideOneConvolutionsOverWidePlanesRunDirectly() throws {
+        let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
+        for (h, w) in [(15, 13), (5, 35)] {
+            let geometry = WindowGeometry(size: w, kernel: 3, stride: 1, pad: "same")
+            XCTAssertTrue(DirectConvolution.applies(WindowGeometry(size: h, kernel: 5, stride: 1, pad: "same"), geometry))
+            let text = graphText("%x: f32[N,2,\(h),\(w)], %y: i32[N]", "loss: f32[]", """
+                  %w1 = param {init = he_normal} : f32[17,2,5,3]
+                  %c1 = conv2d %x, %w1 {stride = [1, 1], pad = same}
+                  %r1 = relu %c1
+                  %w2 = param {init = he_normal} : f32[5,17,2,2]
+                  %c2 = conv2d %r1, %w2 {stride = [1, 1], pad = same}
+                  %r2 = relu %c2
+                  %w3 = param {init = he_normal} : f32[13,5,4,3]
+                  %c3 = conv2d %r2, %w3 {stride = [1, 1], pad = same}
+                  %r3 = relu %c3
+                  %w4 = param {init = he_normal} : f32[6,13,1,2]
+                  %c4 = conv2d %r3, %w4 {stride = [1, 1], pad = valid}
+                  %p = global_avg_pool %c4
+                  %loss = softmax_cross_entropy %p, %y
+                  return %loss
+                """)
+            try compareTrainingSteps(text, "direct convolutions, \(h)x\(w)", options)
+        }
+        // Narrow planes and strides keep im2col.
+        XCTAssertFalse(DirectConvolution.applies(WindowGeometry(size: 7, kernel: 3, stride: 1, pad: "same"),
+                                                 WindowGeometry(size: 7, kernel: 3, stride: 1, pad: "same")))
+        XCTAssertFalse(DirectConvolution.applies(WindowGeometry(size: 28, kernel: 3, stride: 2, pad: "same"),
+                                                 WindowGeometry(size: 28, kernel: 3, stride: 2, pad: "same")))
+    }
+}
+
+extension DifferentialTests {
     /// Batch statistics come from one pass of sums shifted by each
     /// channel's first element (channelSums): on activations whose mean is
     /// large against their spread (1000 give or take 0.5), the forward, the
