@@ -154,11 +154,15 @@ def measure(child, step_fn, x, y, steps):
     return first, statistics.median(times)
 
 
-def nasc_step_seconds(args, path, json_path):
-    """Median training-step seconds of one child in `nasc bench`, measured now."""
+def nasc_round(args, path, json_path):
+    """One `nasc bench` of a child, measured now: its median training-step
+    seconds, the step's GFLOP (every op of forward, backward and update) and
+    OpenBLAS's own sgemm rate in GFLOP/s, measured just before the steps."""
     subprocess.run([args.nasc, "bench", path, "--steps", str(args.steps), "--threads", str(args.threads),
                     "--batch", str(args.batch), "--json", json_path], check=True, env=MEMORY_ENV, stdout=subprocess.DEVNULL)
-    return json.load(open(json_path))["children"][0]["step_median_s"]
+    report = json.load(open(json_path))
+    child = report["children"][0]
+    return child["step_median_s"], child["gflops_per_s"] * child["step_median_s"], report["sgemm_gflops_per_s"]
 
 
 def make_step(child, compiled):
@@ -267,18 +271,22 @@ def main():
         # the median of the rounds' ratios.
         rounds = []
         for r in range(args.rounds):
-            ours_s = nasc_step_seconds(args, f"{work}/{name}.nasir", f"{work}/round.json")
+            ours_s, gflop, peak = nasc_round(args, f"{work}/{name}.nasir", f"{work}/round.json")
             eager = measure(None, eager_step, x, y, args.steps)[1]
             comp = float("nan")
             if comp_step:
                 first, comp = measure(None, comp_step, x, y, args.steps)
                 comp_first = first if r == 0 else comp_first
-            rounds.append((ours_s, eager, comp))
+            rounds.append((ours_s, eager, comp, gflop, peak))
         # Images per second (medians over the rounds) and the ratios.
         ours_ips, eager_ips, comp_ips = (args.batch / statistics.median(rd[i] for rd in rounds) for i in range(3))
-        re_ = statistics.median(eager / ours for ours, eager, _ in rounds)
-        rc = statistics.median(comp / ours for ours, _, comp in rounds)
-        rows.append((c, (ours_ips, eager_ips, comp_ips, re_, rc), comp_first, eager_resident))
+        re_ = statistics.median(eager / ours for ours, eager, *_ in rounds)
+        rc = statistics.median(comp / ours for ours, _, comp, *_ in rounds)
+        # The step's rate as a share of OpenBLAS's sgemm rate in the same
+        # round (the same FLOP count for torch.compile's step).
+        share = tuple(statistics.median(gflop / seconds / peak for seconds, gflop, peak in ((rd[i], rd[3], rd[4]) for rd in rounds))
+                      for i in (0, 2))
+        rows.append((c, (ours_ips, eager_ips, comp_ips, re_, rc, share), comp_first, eager_resident))
         print(f"{name}: eager {eager_ips:.0f} img/s, torch.compile {num(comp_ips, '.0f')} img/s "
               f"(first step {num(comp_first, '.1f')} s), nasc {ours_ips:.0f} img/s "
               f"(medians of {args.rounds} rounds)", flush=True)
@@ -287,18 +295,20 @@ def main():
     print(f"Batch {args.batch}, {args.threads} threads, median of {args.steps} training steps (SGD, momentum 0.9), "
           f"{args.rounds} rounds side by side (ratios: the median of the rounds'); torch {torch.__version__}.")
     print()
-    print("| child | layers | MFLOP/img | nasc compile cold / no library / after earlier children / warm | nasc img/s (GFLOP/s) | eager img/s | compile img/s | nasc / eager | nasc / compile | first step: nasc / torch.compile | resident memory: nasc / eager |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| child | layers | MFLOP/img | nasc compile cold / no library / after earlier children / warm | nasc img/s (GFLOP/s) | eager img/s | compile img/s | nasc / eager | nasc / compile | share of sgemm rate: nasc / compile | first step: nasc / torch.compile | resident memory: nasc / eager |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios_e, ratios_c, firsts = [], [], []
-    memory = []
-    for c, (ours_ips, eager_ips, comp_ips, re_, rc), comp_first, eager_resident in rows:
+    memory, shares = [], []
+    for c, (ours_ips, eager_ips, comp_ips, re_, rc, share), comp_first, eager_resident in rows:
         nasc_first = c["compile_cold_s"] + c["step_median_s"]
         ratios_e.append(re_); ratios_c.append(rc); firsts.append(comp_first / nasc_first)
         print(f"| {c['name']} | {c['layers']} | {c['mflops_per_image']:.1f} | {c['compile_cold_s']*1000:.0f} / {c['compile_cold_no_library_s']*1000:.0f} / {c['compile_after_earlier_s']*1000:.0f} / {c['compile_warm_s']*1000:.0f} ms "
               f"| {ours_ips:.0f} ({c['gflops_per_s'] * ours_ips / c['images_per_s']:.0f}) | {eager_ips:.0f} | {num(comp_ips, '.0f')} | {re_:.2f}x | {num(rc, '.2f', 'x')} "
+              f"| {share[0]:.0%} / {num(share[1] * 100, '.0f', '%')} "
               f"| {nasc_first:.2f} s / {num(comp_first, '.1f', ' s')} ({num(comp_first/nasc_first, '.0f', 'x faster')}) "
               f"| {c['resident_bytes']/2**20:.0f} / {eager_resident/2**20:.0f} MiB ({c['resident_bytes']/eager_resident:.2f}x) |")
         memory.append(c["resident_bytes"] / eager_resident)
+        shares.append(share)
     gm = lambda xs: math.exp(sum(math.log(v) for v in xs) / len(xs))
     cold = statistics.median(c["compile_cold_s"] for c, *_ in rows)
     alone = statistics.median(c["compile_cold_no_library_s"] for c, *_ in rows)
@@ -309,7 +319,9 @@ def main():
           f"{alone*1000:.0f} ms cold with no library, {after*1000:.0f} ms with the earlier children's kernels cached. "
           f"Architecture to first trained step: {num(gm(firsts), '.0f', 'x')} faster than torch.compile (geometric mean). "
           f"Resident memory of a training step: {gm(memory):.2f}x PyTorch eager's (geometric mean; worst {max(memory):.2f}x). "
-          f"OpenBLAS sgemm (1024^3) on this machine: {report['sgemm_gflops_per_s']:.0f} GFLOP/s.")
+          f"OpenBLAS sgemm (1024^3) on this machine: {report['sgemm_gflops_per_s']:.0f} GFLOP/s; "
+          f"median share of it in the rounds: nasc {statistics.median(s[0] for s in shares):.0%}, "
+          f"torch.compile {num(statistics.median(s[1] for s in shares) * 100, '.0f', '%')}.")
 
 
 if __name__ == "__main__":
