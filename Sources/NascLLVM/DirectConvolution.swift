@@ -11,7 +11,8 @@ import NascIR
 /// rows x channels fused multiply-adds. There is no column matrix to
 /// write and read back, and filter rows that fall wholly on the top or
 /// bottom border for the tile are skipped, where im2col multiplies their
-/// zeros (23% of a 7x7 layer's multiply-adds at 14x14).
+/// zeros (the rows' part of the 23% of a 7x7 layer's multiply-adds at
+/// 14x14 that land on padding; the columns' part is still multiplied).
 ///
 /// c3's 7x3 layer over 84 channels at 28x28 (`nasc bench --profile`, 2
 /// threads): 112 to 115 ms per step forward against 151 to 191 with
@@ -30,6 +31,9 @@ public enum DirectConvolution {
     static let rowTile = 2
 
     /// Whether `convolve` computes this geometry directly.
+    /// (The last two conditions, no padding after the image is negative,
+    /// hold for every stride-1 `same` or `valid` window; they guard the
+    /// padded buffer's bounds should another padding ever reach here.)
     public static func applies(_ ah: WindowGeometry, _ aw: WindowGeometry) -> Bool {
         ah.stride == 1 && aw.stride == 1 && !(ah.kernel == 1 && aw.kernel == 1) && aw.outputs >= minimumWidth
             && ah.outputs + ah.kernel - 1 >= ah.padBefore + ah.size && aw.outputs + aw.kernel - 1 >= aw.padBefore + aw.size

@@ -487,7 +487,8 @@ extension DifferentialTests {
     /// (the input gradient is such a convolution too) and the update agree
     /// with the interpreter for filter counts that use every tile (17 =
     /// 12 + 4 + 1, and 17 input channels for the input gradient), an odd
-    /// number of rows (the last one alone), rows of 13 (one partial vector)
+    /// number of rows (the last tile's second row past the plane, computed
+    /// and not stored), rows of 13 (one partial vector)
     /// and 35 (two full vectors and a partial one), `same` padding split
     /// unevenly (2x2, 4x3) and `valid` padding.
     func testStrideOneConvolutionsOverWidePlanesRunDirectly() throws {
