@@ -4,7 +4,8 @@ import NascIR
 /// product per image, over a band of output rows at a time (a strided
 /// convolution's input gradient: a product into columns, then col2im).
 /// Stride-1 convolutions over wide planes, and so the input gradients of
-/// stride-1 layers, run without im2col instead (DirectConvolution).
+/// stride-1 layers, run without im2col instead (DirectConvolution), and
+/// so do their filter gradients (DirectFilterGradient).
 ///
 /// The columns of a whole image are C*KH*KW x OH*OW floats: 5.5 MB for 84
 /// channels of 7x3 filters at 28x28, and every thread that runs batch
@@ -154,6 +155,10 @@ extension Lowering {
             let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
             let (O, KH, KW) = (s(n.result, 0), s(n.result, 2), s(n.result, 3))
             let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
+            if DirectConvolution.applies(ah, aw) {
+                filterGradientDirectly(p(x[0]), channels: C, ah, aw, gradient: p(x[1]), count: O, images: lead(x[0]), into: out)
+                return
+            }
             let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
             let rows = bandRows(ah, aw), width = rows * aw.outputs
             let col = scratch(floats: (0, ckk * width))

@@ -63,7 +63,7 @@ extension Lowering {
         // from o0 * C * KH * KW on: a tap's ro values are adjacent, read from
         // one pointer (ro pointers strided by a %dims value ran out of registers).
         let packed = scratch(floats: (0, O * C * ah.kernel * aw.kernel))
-        forEachChannelTile(count: O) { o0, ro in
+        forEachTile(count: O, sizes: DirectConvolution.channelTiles, "ot") { o0, ro in
             let base = w.mul(o0, filterSizeD)
             w.loop(to: filterSizeD, "tap") { tap in
                 for o in 0..<ro {
@@ -76,14 +76,7 @@ extension Lowering {
         w.loop(to: images, "img") { img in
             let source = offset(input, w.mul(img, i64(C * ah.size * aw.size)))
             let result = offset(out, w.mul(img, i64(O * OH * OW)))
-            w.loop(to: channelsD, "c") { c in
-                w.loop(to: "\(ah.size)", "ih") { ih in
-                    let from = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
-                    let row = w.add(w.mul(c, rowsD), w.add(ih, padTopD))
-                    let to = w.add(w.mul(row, widthD), padLeftD)
-                    w.loop(to: "\(aw.size)", "iw") { iw in w.storeF(w.loadF(source, w.add(from, iw)), padded, w.add(to, iw)) }
-                }
-            }
+            copyInside(source, channels: channelsD, ah, aw, rows: rowsD, width: widthD, padding: (padTopD, padLeftD), into: padded)
             /// One tile: output channels [o0, o0 + channels), rows [oh0, oh0 + rowTile) (those inside the
             /// plane stored), positions [ow0, ow0 + 16) (the first `tailWidth` stored if `last`).
             func tile(_ o0: String, channels ro: Int, _ oh0: String, _ ow0: String, last: String) {
@@ -127,7 +120,7 @@ extension Lowering {
             }
             // One copy of the tile per channel tile: the last block's lanes
             // and the last tile's rows are masked at run time, not unrolled.
-            forEachChannelTile(count: O) { o0, ro in
+            forEachTile(count: O, sizes: DirectConvolution.channelTiles, "ot") { o0, ro in
                 w.loop(to: "\((OH + rr - 1) / rr)", "ohb") { t in
                     w.loop(to: "\(blocks)", "owb") { b in
                         tile(o0, channels: ro, w.mul(t, "\(rr)"), w.mul(b, "\(lanes)"), last: w.value("icmp eq i64 \(b), \(blocks - 1)", "c"))
@@ -137,16 +130,31 @@ extension Lowering {
         }
     }
 
-    /// Output channels [0, count) in tiles of 12, then 4, then 1: body(first
-    /// channel, channels). The tile counts are %dims slots, so one kernel
-    /// serves every filter count.
-    func forEachChannelTile(count O: Int, _ body: (_ o0: String, _ ro: Int) -> Void) {
+    /// [0, count) in tiles of `sizes` (largest first, ending in 1): as many of
+    /// the first size as fit, then of the next, and so on; body(first, size).
+    /// The tile counts are %dims slots, so one kernel serves every count.
+    func forEachTile(count: Int, sizes: [Int], _ hint: String, _ body: (_ first: String, _ size: Int) -> Void) {
         var first = 0
-        for ro in DirectConvolution.channelTiles {
-            let tiles = (O - first) / ro
+        for size in sizes {
+            let tiles = (count - first) / size
             let start = i64(first)
-            w.loop(to: i64(tiles), "ot") { t in body(w.add(start, w.mul(t, "\(ro)")), ro) }
-            first += tiles * ro
+            w.loop(to: i64(tiles), hint) { t in body(w.add(start, w.mul(t, "\(size)")), size) }
+            first += tiles * size
+        }
+    }
+
+    /// Copies one image [C, H, W] into the inside of its zero-bordered
+    /// planes [C, rows, width]: input row ih, column iw go to row ih + the
+    /// padding's top, column iw + its left (the borders stay as they are).
+    func copyInside(_ source: String, channels: String, _ ah: Axis, _ aw: Axis, rows: String, width: String,
+                    padding: (top: String, left: String), into padded: String) {
+        w.loop(to: channels, "c") { c in
+            w.loop(to: "\(ah.size)", "ih") { ih in
+                let from = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
+                let row = w.add(w.mul(c, rows), w.add(ih, padding.top))
+                let to = w.add(w.mul(row, width), padding.left)
+                w.loop(to: "\(aw.size)", "iw") { iw in w.storeF(w.loadF(source, w.add(from, iw)), padded, w.add(to, iw)) }
+            }
         }
     }
 
@@ -161,6 +169,19 @@ extension Lowering {
     func vectorLoad(_ base: String, _ index: String) -> String {
         let p = w.value("bitcast float* \(w.gep("float", base, index)) to <16 x float>*", "p")
         return w.value("load <16 x float>, <16 x float>* \(p), align 4", "v")
+    }
+
+    /// Loads base[index...], the lanes off `mask` (if given) zero and not read.
+    func vectorLoad(_ base: String, _ index: String, mask: String?) -> String {
+        guard let mask else { return vectorLoad(base, index) }
+        let p = w.value("bitcast float* \(w.gep("float", base, index)) to <16 x float>*", "p")
+        return w.value("call <16 x float> @llvm.masked.load.v16f32.p0v16f32(<16 x float>* \(p), i32 4, <16 x i1> \(mask), "
+                       + "<16 x float> zeroinitializer)", "v")
+    }
+
+    /// The sum of a vector's 16 lanes, in any order.
+    func laneSum(_ v: String) -> String {
+        w.value("call reassoc float @llvm.vector.reduce.fadd.v16f32(float 0.0, <16 x float> \(v))", "f")
     }
 
     /// Stores `v` at base[index...], only the lanes of `mask` if given.

@@ -41,6 +41,8 @@ public enum MachineCode {
         declare float @llvm.floor.f32(float)
         declare void @llvm.memset.p0i8.i64(i8*, i8, i64, i1)
         declare void @llvm.masked.store.v16f32.p0v16f32(<16 x float>, <16 x float>*, i32, <16 x i1>)
+        declare <16 x float> @llvm.masked.load.v16f32.p0v16f32(<16 x float>*, i32, <16 x i1>, <16 x float>)
+        declare float @llvm.vector.reduce.fadd.v16f32(float, <16 x float>)
         ; exp(x) for the kernels (Cephes' expf): x = n ln2 + r with |r| <= ln2/2,
         ; exp(r) by a degree-7 polynomial, 2^n from the exponent bits. Inlined
         ; and branch-free, so the loop vectorizer handles loops that call it,

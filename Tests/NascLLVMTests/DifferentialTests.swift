@@ -492,11 +492,38 @@ extension DifferentialTests {
     /// and 35 (two full vectors and a partial one), `same` padding split
     /// unevenly (2x2, 4x3) and `valid` padding.
     func testStrideOneConvolutionsOverWidePlanesRunDirectly() throws {
-        let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
         for (h, w) in [(15, 13), (5, 35)] {
             let geometry = WindowGeometry(size: w, kernel: 3, stride: 1, pad: "same")
             XCTAssertTrue(DirectConvolution.applies(WindowGeometry(size: h, kernel: 5, stride: 1, pad: "same"), geometry))
-            let text = graphText("%x: f32[N,2,\(h),\(w)], %y: i32[N]", "loss: f32[]", """
+            try compareTrainingSteps(wideStrideOneGraph(h, w), "direct convolutions, \(h)x\(w)", .init(optimizer: .sgd(momentum: 0.9, nesterov: false)))
+        }
+        // Narrow planes and strides keep im2col.
+        XCTAssertFalse(DirectConvolution.applies(WindowGeometry(size: 7, kernel: 3, stride: 1, pad: "same"),
+                                                 WindowGeometry(size: 7, kernel: 3, stride: 1, pad: "same")))
+        XCTAssertFalse(DirectConvolution.applies(WindowGeometry(size: 28, kernel: 3, stride: 2, pad: "same"),
+                                                 WindowGeometry(size: 28, kernel: 3, stride: 2, pad: "same")))
+    }
+
+    /// Their filter gradients run directly too, in tiles of 4 and 1
+    /// filters by 6 and 1 taps, summed over groups of images: on 19 images
+    /// (whole groups of 8 and a short last group, however the threads
+    /// share them), filter counts of 17, 5, 13 and 6 and tap counts of 30,
+    /// 68 (11 tiles and two single taps), 60 and 26, the updated filters
+    /// agree with the interpreter's. A group never holds more than 2 MB of
+    /// padded images, one image excepted.
+    func testStrideOneFilterGradientsRunDirectly() throws {
+        XCTAssertEqual(DirectFilterGradient.groupSize(floatsPerImage: 684), 8)
+        XCTAssertEqual(DirectFilterGradient.groupSize(floatsPerImage: 200_000), 2)
+        XCTAssertEqual(DirectFilterGradient.groupSize(floatsPerImage: 3_000_000), 1)
+        let g = try Pipeline.run(try Verifier.parseAndVerify(Array(wideStrideOneGraph(15, 13).utf8)), upTo: .train,
+                                 .init(optimizer: .sgd(momentum: 0.9, nesterov: false)))
+        let (worst, _) = try compare(g, "direct filter gradients over groups", batch: 19, cache: KernelCache())
+        print("direct filter gradients over groups: worst difference \(worst) of the bound")
+    }
+
+    /// Four stride-1 convolutions over [N, 2, h, w] images; see the two tests above.
+    func wideStrideOneGraph(_ h: Int, _ w: Int) -> String {
+        graphText("%x: f32[N,2,\(h),\(w)], %y: i32[N]", "loss: f32[]", """
                   %w1 = param {init = he_normal} : f32[17,2,5,3]
                   %c1 = conv2d %x, %w1 {stride = [1, 1], pad = same}
                   %r1 = relu %c1
@@ -512,13 +539,6 @@ extension DifferentialTests {
                   %loss = softmax_cross_entropy %p, %y
                   return %loss
                 """)
-            try compareTrainingSteps(text, "direct convolutions, \(h)x\(w)", options)
-        }
-        // Narrow planes and strides keep im2col.
-        XCTAssertFalse(DirectConvolution.applies(WindowGeometry(size: 7, kernel: 3, stride: 1, pad: "same"),
-                                                 WindowGeometry(size: 7, kernel: 3, stride: 1, pad: "same")))
-        XCTAssertFalse(DirectConvolution.applies(WindowGeometry(size: 28, kernel: 3, stride: 2, pad: "same"),
-                                                 WindowGeometry(size: 28, kernel: 3, stride: 2, pad: "same")))
     }
 }
 
