@@ -80,8 +80,7 @@ extension Lowering {
             /// One tile: output channels [o0, o0 + channels), rows [oh0, oh0 + rowTile) (those inside the
             /// plane stored), positions [ow0, ow0 + 16) (the first `tailWidth` stored if `last`).
             func tile(_ o0: String, channels ro: Int, _ oh0: String, _ ow0: String, last: String) {
-                let acc = (0..<rr).map { _ in (0..<ro).map { _ in vectorSlot() } }
-                for row in acc { for a in row { w.emit("store <16 x float> zeroinitializer, <16 x float>* \(a), align 64") } }
+                let acc = zeroedVectorSlots(rr, ro)
                 // Filter rows kh with some tile row oh0 + r reading inside the image: padTop - (oh0 + rr - 1) <= kh < padTop + H - oh0.
                 let low = w.sub(padTopD, w.add(oh0, "\(rr - 1)"))
                 let khLo = w.value("select i1 \(w.value("icmp sgt i64 \(low), 0", "c")), i64 \(low), i64 0", "i")
@@ -98,16 +97,12 @@ extension Lowering {
                             let tapFilters = offset(tileFilters, w.mul(w.add(tapRow, kw), "\(ro)"))
                             for o in 0..<ro {
                                 let b = broadcast(w.loadF(tapFilters, "\(o)"))
-                                for r in 0..<rr {
-                                    let product = w.value("fmul contract <16 x float> \(b), \(xs[r])", "v")
-                                    let sum = w.value("fadd contract <16 x float> \(product), \(readVector(acc[r][o]))", "v")
-                                    w.emit("store <16 x float> \(sum), <16 x float>* \(acc[r][o]), align 64")
-                                }
+                                for r in 0..<rr { multiplyAdd(b, xs[r], into: acc[r][o]) }
                             }
                         }
                     }
                 }
-                let mask = tailWidth == 0 ? nil : w.value("select i1 \(last), <16 x i1> \(laneMask(tailWidth)), <16 x i1> \(laneMask(lanes))", "m")
+                let mask = blockMask(last: last, tailWidth: tailWidth)
                 for r in 0..<rr {
                     func store() {
                         for o in 0..<ro {
@@ -164,6 +159,29 @@ extension Lowering {
         allocas.append("  \(r) = alloca <16 x float>, align 64")
         return r
     }
+
+    /// rows x columns <16 x float> accumulators, zeroed.
+    func zeroedVectorSlots(_ rows: Int, _ columns: Int) -> [[String]] {
+        let slots = (0..<rows).map { _ in (0..<columns).map { _ in vectorSlot() } }
+        for row in slots { for a in row { w.emit("store <16 x float> zeroinitializer, <16 x float>* \(a), align 64") } }
+        return slots
+    }
+
+    /// slot += a * b, one fused multiply-add (`contract`).
+    func multiplyAdd(_ a: String, _ b: String, into slot: String) {
+        let product = w.value("fmul contract <16 x float> \(a), \(b)", "v")
+        let sum = w.value("fadd contract <16 x float> \(product), \(readVector(slot))", "v")
+        w.emit("store <16 x float> \(sum), <16 x float>* \(slot), align 64")
+    }
+
+    /// The lanes of a block of 16 positions that lie inside the row: all
+    /// of them, but only the first `tailWidth` in the `last` block (nil if
+    /// every block is full, and then `last` is not emitted).
+    func blockMask(last: @autoclosure () -> String, tailWidth: Int) -> String? {
+        tailWidth == 0 ? nil
+            : w.value("select i1 \(last()), <16 x i1> \(laneMask(tailWidth)), <16 x i1> \(laneMask(DirectConvolution.lanes))", "m")
+    }
+
     func readVector(_ slot: String) -> String { w.value("load <16 x float>, <16 x float>* \(slot), align 64", "v") }
 
     func vectorLoad(_ base: String, _ index: String) -> String {

@@ -64,8 +64,7 @@ extension Lowering {
 
             /// Filters [o0, o0 + ro) x taps [t0, t0 + rt) over the group's images.
             func tile(_ o0: String, filters ro: Int, _ t0: String, taps rt: Int) {
-                let acc = (0..<ro).map { _ in (0..<rt).map { _ in vectorSlot() } }
-                for row in acc { for a in row { w.emit("store <16 x float> zeroinitializer, <16 x float>* \(a), align 64") } }
+                let acc = zeroedVectorSlots(ro, rt)
                 // Where tap t reads, from a position's place in its image's planes: channel c's plane, kh rows down, kw along.
                 let shifts = (0..<rt).map { i -> String in
                     let t = w.add(t0, "\(i)"), k = w.srem(t, kernelD)
@@ -78,18 +77,13 @@ extension Lowering {
                     w.loop(to: "\(OH)", "oh") { oh in
                         w.loop(to: "\(blocks)", "owb") { b in
                             let ow0 = w.mul(b, "\(lanes)")
-                            let mask = tailWidth == 0 ? nil : w.value(
-                                "select i1 \(w.value("icmp eq i64 \(b), \(blocks - 1)", "c")), <16 x i1> \(laneMask(tailWidth)), <16 x i1> \(laneMask(lanes))", "m")
+                            let mask = blockMask(last: w.value("icmp eq i64 \(b), \(blocks - 1)", "c"), tailWidth: tailWidth)
                             let at = w.add(w.mul(oh, "\(OW)"), ow0)
                             let ys = (0..<ro).map { o in vectorLoad(dy, w.add(at, "\(o * OH * OW)"), mask: mask) }
                             let position = w.add(w.mul(oh, widthD), ow0)
                             for i in 0..<rt {
                                 let x = vectorLoad(planes, w.add(position, shifts[i]))
-                                for o in 0..<ro {
-                                    let product = w.value("fmul contract <16 x float> \(ys[o]), \(x)", "v")
-                                    let sum = w.value("fadd contract <16 x float> \(product), \(readVector(acc[o][i]))", "v")
-                                    w.emit("store <16 x float> \(sum), <16 x float>* \(acc[o][i]), align 64")
-                                }
+                                for o in 0..<ro { multiplyAdd(ys[o], x, into: acc[o][i]) }
                             }
                         }
                     }
