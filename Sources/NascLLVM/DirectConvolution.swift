@@ -184,15 +184,10 @@ extension Lowering {
 
     func readVector(_ slot: String) -> String { w.value("load <16 x float>, <16 x float>* \(slot), align 64", "v") }
 
-    func vectorLoad(_ base: String, _ index: String) -> String {
-        let p = w.value("bitcast float* \(w.gep("float", base, index)) to <16 x float>*", "p")
-        return w.value("load <16 x float>, <16 x float>* \(p), align 4", "v")
-    }
-
     /// Loads base[index...], the lanes off `mask` (if given) zero and not read.
-    func vectorLoad(_ base: String, _ index: String, mask: String?) -> String {
-        guard let mask else { return vectorLoad(base, index) }
+    func vectorLoad(_ base: String, _ index: String, mask: String? = nil) -> String {
         let p = w.value("bitcast float* \(w.gep("float", base, index)) to <16 x float>*", "p")
+        guard let mask else { return w.value("load <16 x float>, <16 x float>* \(p), align 4", "v") }
         return w.value("call <16 x float> @llvm.masked.load.v16f32.p0v16f32(<16 x float>* \(p), i32 4, <16 x i1> \(mask), "
                        + "<16 x float> zeroinitializer)", "v")
     }

@@ -436,9 +436,9 @@ extension DifferentialTests {
     }
 
     /// Two training steps of `text`'s graph, JIT against the interpreter.
-    func compareTrainingSteps(_ text: String, _ name: String, _ options: TrainingOptions) throws {
+    func compareTrainingSteps(_ text: String, _ name: String, _ options: TrainingOptions, batch: Int = 3) throws {
         let g = try Pipeline.run(try Verifier.parseAndVerify(Array(text.utf8)), upTo: .train, options)
-        let (worst, _) = try compare(g, "\(name): training step", batch: 3, steps: 2, cache: KernelCache())
+        let (worst, _) = try compare(g, "\(name): training step", batch: batch, steps: 2, cache: KernelCache())
         print("\(name): worst difference \(worst) of the bound")
     }
 }
@@ -515,10 +515,8 @@ extension DifferentialTests {
         XCTAssertEqual(DirectFilterGradient.groupSize(floatsPerImage: 684), 8)
         XCTAssertEqual(DirectFilterGradient.groupSize(floatsPerImage: 200_000), 2)
         XCTAssertEqual(DirectFilterGradient.groupSize(floatsPerImage: 3_000_000), 1)
-        let g = try Pipeline.run(try Verifier.parseAndVerify(Array(wideStrideOneGraph(15, 13).utf8)), upTo: .train,
-                                 .init(optimizer: .sgd(momentum: 0.9, nesterov: false)))
-        let (worst, _) = try compare(g, "direct filter gradients over groups", batch: 19, cache: KernelCache())
-        print("direct filter gradients over groups: worst difference \(worst) of the bound")
+        try compareTrainingSteps(wideStrideOneGraph(15, 13), "direct filter gradients over groups",
+                                 .init(optimizer: .sgd(momentum: 0.9, nesterov: false)), batch: 19)
     }
 
     /// Four stride-1 convolutions over [N, 2, h, w] images; see the two tests above.
