@@ -93,6 +93,9 @@ public final class Search {
         /// Children re-evaluated before the winner is named (needs the
         /// search's `reevaluation` images; 0: the best reward wins).
         public var reevaluate = 0
+        /// Keep the checkpoints of children never promoted once the search
+        /// is over, so that a continued run can still promote them.
+        public var keepCheckpoints = false
         public init() {}
     }
 
@@ -310,10 +313,12 @@ public final class Search {
         guard let fidelity = options.fidelity, limit > 0 else { return 0 }
         let trials = try store.all().filter { $0.job != nil }
         let promoted = try store.promotedJobs()
+        // A finished search pruned its checkpoints: a continued run cannot promote those children.
+        let resumable = try store.checkpointedJobs()
         var added = 0
         for rung in (0..<(fidelity.rungs - 1)).reversed() {
             let here = trials.filter { $0.rung == rung && $0.status != "cached" && $0.status != "refused" && !$0.isOverLimit }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
-            for t in here.prefix(here.count / fidelity.eta) where t.status == "ok" && !promoted.contains(t.job!) {
+            for t in here.prefix(here.count / fidelity.eta) where t.status == "ok" && !promoted.contains(t.job!) && resumable.contains(t.job!) {
                 try store.enqueuePromotion(of: t)
                 say(String(format: "promoting child %@ (trial %d, reward %.4f, top %d of %d at rung %d) to rung %d: %d images in all",
                            String(t.hash.prefix(10)), t.id, t.reward, here.count / fidelity.eta, here.count, rung, rung + 1, fidelity.budget(rung + 1)))
@@ -470,6 +475,16 @@ public final class Search {
         // One definition of the winner for best.nasir, the summary and `nasc retrain`.
         if let best = try store.winner() {
             try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
+        }
+        if options.fidelity != nil && !options.keepCheckpoints {
+            let pruned = try store.pruneCheckpoints()
+            if pruned.count > 0 {
+                say(String(format: "pruned the checkpoints of %d child(ren) no promotion needs (%.0f MB); a continued run (more --children) "
+                           + "cannot promote them (--keep-checkpoints keeps them)", pruned.count, Double(pruned.bytes) / 1e6))
+                // The workers' connections off the file first; the search's result stands even if the file cannot shrink now.
+                processes?.stop()
+                do { try store.compact() } catch { say("the store keeps the pruned checkpoints' space for now: \(error)") }
+            }
         }
         onProgress?()
         say(String(format: "search finished in %@", Progress.clock(Date().timeIntervalSince(start))))

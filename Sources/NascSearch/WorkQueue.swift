@@ -141,6 +141,31 @@ extension TrialStore {
         try database.query("select data from checkpoints where job = ?", .int(Int64(job))).first?.first?.blob
     }
 
+    /// Jobs whose checkpoint is kept: promote only these (the others' were pruned).
+    public func checkpointedJobs() throws -> Set<Int> {
+        Set(try database.query("select job from checkpoints").compactMap { $0[0].int })
+    }
+
+    /// Deletes every kept checkpoint, for a search that is over: no
+    /// promotion is due, so none would be read unless a continued run
+    /// (more children) promoted an old child, which it then cannot.
+    /// Returns the checkpoints deleted and their bytes.
+    public func pruneCheckpoints() throws -> (count: Int, bytes: Int) {
+        try database.transaction {
+            let row = try database.query("select count(*), coalesce(sum(length(data)), 0) from checkpoints").first
+            try database.query("delete from checkpoints")
+            return (count: row?[0].int ?? 0, bytes: row?[1].int ?? 0)
+        }
+    }
+
+    /// Gives the space of deleted rows back to the file system (SQLite);
+    /// PostgreSQL reuses it by itself.
+    public func compact() throws {
+        guard database.dialect == .sqlite else { return }
+        try database.query("vacuum")
+        try database.query("pragma wal_checkpoint(truncate)")
+    }
+
     /// New children proposed so far (rung 0; promotions are not new children,
     /// nor proposals refused over the cost limit: see Trial.isNewChild).
     public func newChildrenProposed() throws -> Int {

@@ -187,6 +187,7 @@ struct SearchCommand: ParsableCommand {
             o.reevaluate = reevaluate
             o.epochs = epochs
             o.fidelity = fidelityFlags.settings
+            o.keepCheckpoints = fidelityFlags.keepCheckpoints
             o.batch = batch
             o.learningRate = lr
             o.seed = seed
@@ -301,6 +302,9 @@ struct FidelityFlags: ParsableArguments {
 
     @Option(name: .customLong("max-budget"), help: "ASHA: training images of the last rung.")
     var maxBudget = 9000
+
+    @Flag(help: "ASHA: keep, once the search is over, the checkpoints of children never promoted (about 2 MB each), so that a run continued with more --children can still promote them; by default they are pruned.")
+    var keepCheckpoints = false
 
     func validate() throws {
         try FlagCheck.int(eta, "--eta", 2...100)

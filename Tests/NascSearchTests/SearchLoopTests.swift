@@ -76,6 +76,55 @@ final class SearchLoopTests: XCTestCase {
         }
     }
 
+    /// Once an ASHA search is over, the checkpoints of its children never
+    /// promoted are pruned and the file gives their pages back, unless
+    /// --keep-checkpoints. A run continued after pruning does not promote
+    /// the children that lost theirs (nothing fails for lack of one); one
+    /// continued after keeping them promotes them from their checkpoints.
+    func testAFinishedSearchPrunesItsCheckpointsUnlessAskedToKeepThem() throws {
+        let (train, validation) = (Self.quadrants(64, seed: 5), Self.quadrants(32, seed: 6))
+        for keep in [false, true] {
+            let dir = try directory()
+            var o = options(dir, strategy: "random", children: 9)
+            o.fidelity = Fidelity(eta: 3, minBudget: 16, maxBudget: 144)
+            o.keepCheckpoints = keep
+            _ = try Search(options: o, train: train, validation: validation).run()
+            let store = try TrialStore(path: "\(dir)/trials.db")
+            let promoted = try store.promotedJobs()
+            let waiting = try store.all().filter { $0.status == "ok" && $0.rung < 2 && !promoted.contains($0.job!) }
+            let unpromoted = Set(waiting.map { $0.job! })
+            XCTAssertFalse(unpromoted.isEmpty)
+            XCTAssertEqual(try store.checkpointedJobs(), keep ? unpromoted : [], "keep \(keep)")
+            let pages = try SQLiteDatabase(path: "\(dir)/trials.db").query("pragma freelist_count").first?.first?.int
+            if !keep { XCTAssertEqual(pages, 0, "pruned pages go back to the file system") }
+
+            // Eighteen children worse than all nine make the nine the best
+            // third of their rung: promotions due, to continue from checkpoints.
+            let lastJob = try store.jobs().map(\.id).max()!
+            try store.register(worker: "t:1", host: "t", pid: 1, version: "t")
+            for _ in try store.enqueue(Array(repeating: [0, 0, 0], count: 18), strategy: "random") {
+                let job = try XCTUnwrap(try store.lease(worker: "t:1", seconds: 60, maxAttempts: 2))
+                var worse = TrialStore.Trial(job: job, status: "ok")
+                (worse.reward, worse.hash) = (-1, "worse\(job.id)")
+                XCTAssertNotNil(try store.complete(job: job.id, worker: "t:1", trial: worse))
+            }
+            try store.release(worker: "t:1", reason: "done", maxAttempts: 2)
+            o.children = try store.count()
+            _ = try Search(options: o, train: train, validation: validation).run()
+            XCTAssertEqual(try store.all().filter { $0.status == "failed" }.map(\.error), [], "keep \(keep)")
+            // Results of the first run promoted by the continued one: all of
+            // its first rung's (the best third now), or none once pruned.
+            let continued = Set(try store.jobs().filter { $0.id > lastJob && ($0.parent ?? .max) <= lastJob }.map { $0.parent! })
+            if keep {
+                XCTAssertTrue(continued.isSubset(of: unpromoted), "\(continued)")
+                XCTAssertTrue(continued.isSuperset(of: waiting.filter { $0.rung == 0 }.map { $0.job! }), "\(continued)")
+            } else {
+                XCTAssertEqual(continued, [])
+            }
+            XCTAssertEqual(try store.checkpointedJobs().isEmpty, !keep, "keep \(keep)")
+        }
+    }
+
     /// ASHA: every child trains on the first rung's images; the best third
     /// of each rung (of the distinct results there) trained on from
     /// their checkpoint; the search ends when no promotion is due; the
@@ -121,6 +170,7 @@ final class SearchLoopTests: XCTestCase {
             XCTAssertTrue(try store.hasAllChildren(), strategy)
             XCTAssertEqual(try store.unobserved().count, 0, "\(strategy): the strategy learned from every rung's results")
             for job in try store.promotedJobs() { XCTAssertNil(try store.checkpoint(job: job), strategy) }
+            XCTAssertEqual(try store.checkpointedJobs(), [], "\(strategy): a finished search prunes the checkpoints no promotion needs")
 
             // Continuing with other budgets is refused; with more children it goes on.
             var other = o

@@ -116,6 +116,15 @@ final class StoreTests: XCTestCase {
             XCTAssertNil(try store.known(hash: "h[9, 9]"), kind)
             try store.setFinished(true)
             XCTAssertTrue(try store.hasAllChildren(), kind)
+            XCTAssertEqual(try store.checkpointedJobs(), [1], kind)
+            // A finished search prunes what is left: job 1's two bytes.
+            let pruned = try store.pruneCheckpoints()
+            XCTAssertEqual([pruned.count, pruned.bytes], [1, 2], kind)
+            try store.compact()
+            XCTAssertEqual(try store.checkpointedJobs(), [], kind)
+            XCTAssertNil(try store.checkpoint(job: 1), kind)
+            XCTAssertEqual(try store.pruneCheckpoints().bytes, 0, "\(kind): nothing left to prune")
+            XCTAssertEqual(try store.ranked().map { [$0.job!, $0.rung] }, [[3, 1], [1, 0]], "\(kind): pruning keeps every trial")
             XCTAssertEqual(try store.problems(), [], kind)
         }
     }
