@@ -34,7 +34,9 @@ struct SearchCommand: ParsableCommand {
 
             The run folder holds trials.db (every child: decisions, IR hash, \
             reward, accuracy, parameters, FLOPs, compile and train time, \
-            status, worker; the work queue; the controller's state), \
+            status, worker; the work queue; the controller's state; with \
+            ASHA, the checkpoints promotions continue from, pruned when the \
+            search ends unless --keep-checkpoints), \
             best.nasir, controller.ckpt (a copy of the controller's state), \
             search.json, search.log and workers/ (worker logs). Run again \
             with the same --out to continue a run, even after kill -9; a \
