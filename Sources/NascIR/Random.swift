@@ -7,6 +7,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
 
+    /// The `index`-th of the independent streams of `seed`: what a search
+    /// strategy draws its `index`-th child from, so that a search resumed
+    /// from its store draws what it would have drawn uninterrupted.
+    public init(seed: UInt64, stream index: Int) {
+        var mixer = SeededGenerator(seed: seed ^ (UInt64(truncatingIfNeeded: index) &* 0xD1B5_4A32_D192_ED03))
+        self.init(seed: mixer.next())
+    }
+
     public mutating func next() -> UInt64 {
         state = state &+ 0x9E37_79B9_7F4A_7C15
         var z = state

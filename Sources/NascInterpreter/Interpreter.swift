@@ -71,7 +71,7 @@ public struct Interpreter {
             + graph.nodes.map { ($0.type ?? TensorType(.f32, [])).bytes(batch: batch, bytesPerElement: 8) }
         do {
             try MemoryLimit.check(MemoryLimit.sum(sizes), for: "interpreting @\(graph.name) at batch \(batch)",
-                                  advice: "use a smaller --batch or smaller shapes, or raise \(MemoryLimit.variable)")
+                                  advice: "use a smaller --batch or smaller shapes, or raise the memory limit (`nasc version` shows it and where it comes from)")
         } catch { throw InterpreterError(error.message) }
     }
 

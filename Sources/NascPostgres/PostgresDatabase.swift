@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NascSearch
+import NascTraining
 import NIOCore
 import NIOPosix
 import PostgresNIO
@@ -18,46 +19,118 @@ public final class PostgresDatabase: Database {
     public let location: String
     public var dialect: SQLDialect { .postgresql }
     let url: StorageURL
-    let connection: PostgresConnection
+    private var connection: PostgresConnection
     let logger = Logger(label: "nasc.postgres")
+
+    /// How long a store waits for a server that went away (a restart, a
+    /// failover, a network blip) before it gives up with a message:
+    /// `--storage-timeout`, else NASC_STORAGE_TIMEOUT, else 300 s.
+    nonisolated(unsafe) public static var patience: Double =
+        ProcessInfo.processInfo.environment[PostgresDatabase.patienceVariable].flatMap(Double.init).flatMap { $0 >= 0 ? $0 : nil } ?? 300
+    public static let patienceVariable = "NASC_STORAGE_TIMEOUT"
+    /// Where reconnection notices go.
+    nonisolated(unsafe) public static var say: (String) -> Void = { FileHandle.standardError.write(Data(("nasc: " + $0 + "\n").utf8)) }
+    /// A statement with no answer for this long is taken as a lost connection.
+    static let statementTimeout = 120.0
+
+    /// Session state to restore after a reconnection, and whether the
+    /// transaction under way lost its connection (every statement of it
+    /// then fails, until `transaction` reconnects and runs it again).
+    private var inTransaction = false, transactionLost = false, holdsCoordinatorLock = false
 
     /// Connects to the store `url` names (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]`;
     /// the password may come from PGPASSWORD instead).
     public init(url: StorageURL) throws {
         self.url = url
         location = url.description
-        var config = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user, password: url.password,
-                                                      database: url.database, tls: .disable)
-        config.options.connectTimeout = .seconds(10)
-        let (logger, configuration) = (self.logger, config)
-        do {
-            connection = try PostgresDatabase.wait {
-                try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger)
-            }
-        } catch {
-            throw SearchError(message: "cannot connect: \(PostgresDatabase.explain(error))", file: location)
-        }
-        if let schema = url.schema {
-            // One schema per search: many searches share a database.
-            try query("create schema if not exists \"\(schema)\"")
-            try query("set search_path to \"\(schema)\"")
-        }
+        connection = try PostgresDatabase.connect(url)
+        try prepareSession()
     }
 
     deinit {
         let connection = self.connection
-        _ = try? PostgresDatabase.wait { try await connection.close() }
+        _ = try? PostgresDatabase.wait(seconds: 5) { try await connection.close() }
     }
 
-    /// Runs async work to its end from synchronous code.
-    static func wait<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    static func connect(_ url: StorageURL) throws -> PostgresConnection {
+        var config = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user, password: url.password,
+                                                      database: url.database, tls: .disable)
+        config.options.connectTimeout = .seconds(10)
+        let logger = Logger(label: "nasc.postgres"), configuration = config
+        do {
+            return try PostgresDatabase.wait(seconds: 30) {
+                try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger)
+            }
+        } catch {
+            throw SearchError(message: "cannot connect: \(PostgresDatabase.explain(error))", file: url.description)
+        }
+    }
+
+    /// The schema (one per search: many searches share a database), and
+    /// the coordinator's lock again after a reconnection.
+    private func prepareSession() throws {
+        if let schema = url.schema {
+            try execute("create schema if not exists \"\(schema)\"", [])
+            try execute("set search_path to \"\(schema)\"", [])
+        }
+        if holdsCoordinatorLock, try !tryCoordinatorLock() {
+            holdsCoordinatorLock = false
+            throw SearchError(message: "while the connection was down another coordinator took this store over; this one stops", file: location)
+        }
+    }
+
+    /// Connects again, waiting for the server up to `patience` seconds
+    /// with growing pauses; says when the connection was lost and when it
+    /// is back.
+    public func reconnect() throws {
+        inTransaction = false
+        transactionLost = false
+        let old = connection
+        Task.detached { try? await old.close() }
+        let start = Date()
+        var pause = 0.25, said = false
+        while true {
+            do {
+                connection = try PostgresDatabase.connect(url)
+                try prepareSession()
+                if said { PostgresDatabase.say(String(format: "reconnected to %@ after %.0f s", location, Date().timeIntervalSince(start))) }
+                return
+            } catch let e as SearchError where e.message.contains("another coordinator") {
+                throw e
+            } catch {
+                let waited = Date().timeIntervalSince(start)
+                guard waited < PostgresDatabase.patience else {
+                    throw SearchError(message: "lost the connection to the store and could not connect again within "
+                        + "\(Int(PostgresDatabase.patience)) s (--storage-timeout): \(PostgresDatabase.explain(error)); "
+                        + "nothing finished is lost: run the same command again once the server is back", file: location)
+                }
+                if !said {
+                    PostgresDatabase.say("lost the connection to \(location); connecting again (for up to \(Int(PostgresDatabase.patience)) s, --storage-timeout)")
+                    said = true
+                }
+                if let signal = Interruption.requested { throw Interrupted(signal: signal) }
+                Thread.sleep(forTimeInterval: min(pause, max(PostgresDatabase.patience - waited, 0.05)))
+                pause = min(pause * 2, 5)
+            }
+        }
+    }
+
+    /// Runs async work to its end from synchronous code; a lost connection
+    /// (closed, or silent for `seconds`) is `ConnectionLost`.
+    static func wait<T>(seconds: Double, connection: PostgresConnection? = nil, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
         let box = ResultBox<T>()
         Task.detached {
             do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
             done.signal()
         }
-        done.wait()
+        // PostgresNIO can leave a statement sent on a connection that the
+        // server just closed waiting forever: look at the connection every second.
+        let deadline = Date().addingTimeInterval(seconds)
+        while done.wait(timeout: .now() + 1) == .timedOut {
+            if connection?.isClosed == true { throw ConnectionLost("the server closed the connection") }
+            if Date() > deadline { throw ConnectionLost("no answer from the server in \(Int(seconds)) s") }
+        }
         return try box.result!.get()
     }
 
@@ -75,8 +148,41 @@ public final class PostgresDatabase: Database {
         return "\(error)"
     }
 
+    /// Whether `error` means the connection is gone (rather than a
+    /// statement the server refused): the server closed it or is shutting
+    /// down (SQLSTATE 57P..), the network failed (08...).
+    func isConnectionLoss(_ error: Error) -> Bool {
+        if error is ConnectionLost || connection.isClosed { return true }
+        guard let e = error as? PSQLError else { return false }
+        if [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown].contains(e.code) { return true }
+        let state = e.serverInfo?[.sqlState] ?? ""
+        return state.hasPrefix("57P") || state.hasPrefix("08")
+    }
+
+    /// A statement; on a lost connection, outside a transaction it is run
+    /// again once reconnected, inside one the transaction is void
+    /// (`ConnectionLost`, which `transaction` handles).
     @discardableResult
     public func query(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]] {
+        if transactionLost { throw ConnectionLost("the connection to \(location) was lost during this transaction") }
+        do {
+            if connection.isClosed { throw ConnectionLost("the server closed the connection") }
+            let rows = try execute(sql, arguments)
+            if sql == "begin" { inTransaction = true }
+            if sql == "commit" || sql == "rollback" { inTransaction = false }
+            return rows
+        } catch where isConnectionLoss(error) {
+            if inTransaction {
+                transactionLost = true
+                throw ConnectionLost("the connection to \(location) was lost during a transaction")
+            }
+            try reconnect()
+            return try query(sql, arguments)
+        }
+    }
+
+    /// One statement on the current connection, no retry.
+    private func execute(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]] {
         var binds = PostgresBindings(capacity: arguments.count)
         for a in arguments {
             switch a {
@@ -90,13 +196,17 @@ public final class PostgresDatabase: Database {
         let statement = PostgresQuery(unsafeSQL: PostgresDatabase.numberedParameters(sql), binds: binds)
         let (connection, logger) = (self.connection, self.logger)
         do {
-            return try PostgresDatabase.wait {
+            return try PostgresDatabase.wait(seconds: PostgresDatabase.statementTimeout, connection: connection) {
                 var rows: [[SQLValue]] = []
                 for try await row in try await connection.query(statement, logger: logger) {
                     rows.append(try row.map(PostgresDatabase.value))
                 }
                 return rows
             }
+        } catch let lost as ConnectionLost {
+            throw lost
+        } catch where isConnectionLoss(error) {
+            throw ConnectionLost("'\(sql.prefix(60))' failed: \(PostgresDatabase.explain(error))")
         } catch {
             throw SearchError(message: "'\(sql.prefix(60))' failed: \(PostgresDatabase.explain(error))", file: location)
         }
@@ -141,9 +251,16 @@ public final class PostgresDatabase: Database {
     public func reopen() throws -> Database { try PostgresDatabase(url: url) }
 
     /// A session-scoped advisory lock: the server drops it when this
-    /// connection ends, however the process ended.
+    /// connection ends, however the process ended. After a reconnection
+    /// the coordinator takes it again (or stops, if another took it).
     public func lockAsCoordinator() throws -> Bool {
-        try query("select pg_try_advisory_lock(\(PostgresDatabase.coordinatorLock), hashtext(current_schema()))").first?.first?.int == 1
+        let taken = try query("select pg_try_advisory_lock(\(PostgresDatabase.coordinatorLock), hashtext(current_schema()))").first?.first?.int == 1
+        if taken { holdsCoordinatorLock = true }
+        return taken
+    }
+
+    private func tryCoordinatorLock() throws -> Bool {
+        try execute("select pg_try_advisory_lock(\(PostgresDatabase.coordinatorLock), hashtext(current_schema()))", []).first?.first?.int == 1
     }
 
     /// Advisory lock keys: nasc's writers; nasc's coordinator (with the schema's hash).

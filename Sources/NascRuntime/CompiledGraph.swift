@@ -88,7 +88,7 @@ public final class CompiledGraph: @unchecked Sendable {
         try checkMemory(fused, plan: plan, lowered: lowered, maxBatch: maxBatch, threads: settings.threads)
 
         let code = try MachineCode.build(lowered, cache: cache, threads: settings.threads, timings: &timings)
-        let compiled = CompiledGraph(fused, plan: plan, maxBatch: maxBatch, threads: settings.threads, lowered: lowered, code: code,
+        let compiled = try CompiledGraph(fused, plan: plan, maxBatch: maxBatch, threads: settings.threads, lowered: lowered, code: code,
                                      timings: timings, functionAttributes: try JIT.get().functionAttributes)
         if ProcessInfo.processInfo.environment["NASC_PERF_MAP"] == "1" { compiled.writePerfMap(code.addresses) }
         return compiled
@@ -124,13 +124,13 @@ public final class CompiledGraph: @unchecked Sendable {
         do {
             try MemoryLimit.check(needed, for: "@\(graph.name) at batch \(maxBatch) (arena \(MemoryPlan.human(plan.peakBytes)), "
                                   + "workspace \(MemoryPlan.human(workspace)) per thread, parameters \(storage.map(MemoryPlan.human) ?? "?"))",
-                                  advice: "use a smaller --batch or smaller shapes, or raise \(MemoryLimit.variable)")
+                                  advice: "use a smaller --batch or smaller shapes, or raise the memory limit (`nasc version` shows it and where it comes from)")
         } catch { throw RuntimeError(message: error.message, exceedsMemoryLimit: true) }
     }
 
 
     private init(_ graph: Graph, plan: MemoryPlan, maxBatch: Int, threads: Int, lowered: [LoweredKernel], code: KernelCode,
-                 timings: Timings, functionAttributes: String) {
+                 timings: Timings, functionAttributes: String) throws {
         self.graph = graph
         self.plan = plan
         self.maxBatch = maxBatch
@@ -171,7 +171,7 @@ public final class CompiledGraph: @unchecked Sendable {
         for b in plan.buffers { slots[b.value] = resolve(b.value) }
         self.slots = slots
 
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.peakBytes, 64), alignment: 64)
+        arena = try Allocation.bytes(plan.peakBytes, for: "@\(graph.name)'s arena")
         workspaceBytes = lowered.map { $0.workspaceBytes(batch: maxBatch) }.max() ?? 0
         calls = lowered.map { k in
             (k.arguments.map { slots[$0]! }, k.dims,
@@ -183,7 +183,7 @@ public final class CompiledGraph: @unchecked Sendable {
         largestRows = calls.compactMap(\.rows).max() ?? 0
         for n in graph.nodes where n.op == .param || n.op == .state {
             let count = n.type!.bound(batch: 1).reduce(1, *)
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            let p = try Allocation.floats(count, for: "%\(n.result)")
             p.initialize(repeating: 0, count: max(count, 1))
             storage[n.result] = p
         }
@@ -198,10 +198,10 @@ public final class CompiledGraph: @unchecked Sendable {
     }
 
     deinit {
-        arena.deallocate()
-        workspaces.forEach { $0.deallocate() }
-        partials.forEach { $0.deallocate() }
-        for p in storage.values { p.deallocate() }
+        free(arena)
+        workspaces.forEach { free($0) }
+        partials.forEach { free($0) }
+        for p in storage.values { free(p) }
     }
 
     // MARK: - Parameters and states
@@ -250,7 +250,7 @@ public final class CompiledGraph: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         if let file = FileHandle(forWritingAtPath: path) {
             file.seekToEndOfFile()
-            file.write(Data(lines.utf8))
+            try? file.write(contentsOf: Data(lines.utf8))
             file.closeFile()
         }
     }
@@ -333,18 +333,26 @@ public final class CompiledGraph: @unchecked Sendable {
             }
         }
 
-        func withInputPointers<R>(_ body: ([String: UnsafeMutableRawPointer]) throws -> R) rethrows -> R {
+        // Batch chunks run at once, at most one per example (or per row
+        // of a row-split kernel); OpenBLAS gets every thread whatever the
+        // batch (a static graph, such as an unrolled language model, runs
+        // as one "example").
+        let most = min(max(self.threads, 1), max(n, largestRows))
+        while workspaces.count < most { workspaces.append(try Allocation.bytes(workspaceBytes, for: "a kernel workspace")) }
+        while partials.count < most - 1 { partials.append(try Allocation.floats(partialFloats, for: "a thread's partial sums")) }
+
+        func withInputPointers<R>(_ body: ([String: UnsafeMutableRawPointer]) throws -> R) throws -> R {
             var pointers: [String: UnsafeMutableRawPointer] = [:]
             var holders: [UnsafeMutableRawPointer] = []
-            defer { holders.forEach { $0.deallocate() } }
+            defer { holders.forEach { free($0) } }
             for (name, values) in floatInputs {
-                let p = UnsafeMutableRawPointer.allocate(byteCount: max(values.count, 1) * 4, alignment: 64)
+                let p = try Allocation.bytes(values.count * 4, for: "input '%\(name)'")
                 values.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                 pointers[name] = p
                 holders.append(p)
             }
             for (name, values) in intInputs {
-                let p = UnsafeMutableRawPointer.allocate(byteCount: max(values.count, 1) * 4, alignment: 64)
+                let p = try Allocation.bytes(values.count * 4, for: "input '%\(name)'")
                 values.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                 pointers[name] = p
                 holders.append(p)
@@ -356,7 +364,7 @@ public final class CompiledGraph: @unchecked Sendable {
             args.withUnsafeMutableBufferPointer { a in dims.withUnsafeBufferPointer { functions[k](a.baseAddress, n, workspace, $0.baseAddress) } }
         }
 
-        return withInputPointers { pointers in
+        return try withInputPointers { pointers in
             func address(_ slot: Slot) -> UnsafeMutableRawPointer? {
                 switch slot {
                 case .input(let name): return pointers[name]
@@ -365,15 +373,6 @@ public final class CompiledGraph: @unchecked Sendable {
                 case .constant: return nil
                 }
             }
-            // Batch chunks run at once, at most one per example (or per row
-            // of a row-split kernel); OpenBLAS gets every thread whatever the
-            // batch (a static graph, such as an unrolled language model, runs
-            // as one "example").
-            let most = min(max(self.threads, 1), max(n, largestRows))
-            while workspaces.count < most {
-                workspaces.append(UnsafeMutableRawPointer.allocate(byteCount: max(workspaceBytes, 64), alignment: 64))
-            }
-            while partials.count < most - 1 { partials.append(UnsafeMutablePointer<Float>.allocate(capacity: max(partialFloats, 1))) }
             let base = calls.map { $0.slots.map(address) }
             for (k, call) in calls.enumerated() {
                 let start = kernelSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds

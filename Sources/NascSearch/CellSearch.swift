@@ -129,6 +129,7 @@ public final class CellSearch {
             try store.setSettings(options.settings)
         }
         let previous = try store.all()
+        strategy.proposed = previous.count
         if let odd = previous.first(where: { $0.decisions.count != decisionCount }) {
             throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, but cells of base \(options.space.base) have \(decisionCount): continue it with the same --base, or pass another --out")
         }

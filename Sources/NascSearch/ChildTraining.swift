@@ -77,8 +77,11 @@ public struct ChildTrainer {
     /// multi-fidelity, a promotion (rung > 0) continues from `previous`, the
     /// checkpoint its child reached at the rung before, and every trained
     /// child's checkpoint comes back for its own promotion.
+    ///
+    /// Throws only `Interrupted`: a child stopped by SIGINT or SIGTERM is
+    /// no result, and goes back to the queue.
     public func evaluate(_ job: Job, known: (String) throws -> TrialStore.Earlier?,
-                         previous: Data? = nil) -> (trial: TrialStore.Trial, checkpoint: Data?) {
+                         previous: Data? = nil) throws -> (trial: TrialStore.Trial, checkpoint: Data?) {
         var trial = TrialStore.Trial(job: job, status: "ok")
         var saved: Data?
         do {
@@ -134,6 +137,8 @@ public struct ChildTrainer {
             trial.validationAccuracy = best
             trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
             if let fidelity = settings.fidelity, job.rung + 1 < fidelity.rungs { saved = try trainer.checkpoint().encoded() }
+        } catch let stop as Interrupted {
+            throw stop
         } catch {
             trial.failed(error)
         }

@@ -32,6 +32,20 @@ public protocol Database: AnyObject {
     /// lives (a dead process's connection holds nothing); false when
     /// another coordinator holds it.
     func lockAsCoordinator() throws -> Bool
+    /// Connects again after `ConnectionLost` (a server restarted, a network
+    /// blip), waiting for the server as long as the store allows; throws a
+    /// message naming the store when it gives up.
+    func reconnect() throws
+}
+
+/// The connection to a store's server went away inside a transaction:
+/// the transaction is void, and `transaction` runs it again once
+/// reconnected. (Outside a transaction, a database reconnects and runs the
+/// statement again on its own.)
+public struct ConnectionLost: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// Where SQLite and PostgreSQL differ in the store's schema: table
@@ -57,16 +71,31 @@ extension Database {
 
     /// Runs `body` in a transaction that holds the write lock from its
     /// start, committing if it returns and rolling back if it throws.
+    ///
+    /// A connection lost on the way voids the transaction; it runs again
+    /// once the database has reconnected. `body` must therefore do nothing
+    /// but statements, and mean the same run twice: if the connection was
+    /// lost during the commit, the first run may have committed, so the
+    /// store's transactions check before they write (a completion checks
+    /// that the job is still the worker's, a lease takes a queued job).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try query(beginStatements[0])
-        do {
-            for statement in beginStatements.dropFirst() { try query(statement) }
-            let result = try body()
-            try query("commit")
-            return result
-        } catch {
-            _ = try? query("rollback")
-            throw error
+        while true {
+            do {
+                try query(beginStatements[0])
+                do {
+                    for statement in beginStatements.dropFirst() { try query(statement) }
+                    let result = try body()
+                    try query("commit")
+                    return result
+                } catch let lost as ConnectionLost {
+                    throw lost
+                } catch {
+                    _ = try? query("rollback")
+                    throw error
+                }
+            } catch is ConnectionLost {
+                try reconnect()
+            }
         }
     }
 

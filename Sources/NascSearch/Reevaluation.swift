@@ -52,7 +52,7 @@ public struct Reevaluation: Sendable {
         for t in todo {
             // Another seed than the search's: its job ids count from 1.
             let job = Job(id: 1_000_000 + t.id, decisions: t.decisions, strategy: "reevaluation")
-            let (trial, _) = trainer.evaluate(job, known: { _ in nil })
+            let (trial, _) = try trainer.evaluate(job, known: { _ in nil })
             guard trial.succeeded else {
                 say("  trial \(t.id): \(trial.status) when trained again (\(trial.error)); it keeps its place by reward")
                 continue

@@ -78,6 +78,9 @@ public final class SQLiteDatabase: Database {
     /// off a store that lives in the folder.
     public func lockAsCoordinator() throws -> Bool { true }
 
+    /// A file has no connection to lose.
+    public func reconnect() throws {}
+
     public func columns(of table: String) throws -> [String] {
         try query("pragma table_info(\(table))").compactMap { $0[1].text }
     }

@@ -157,8 +157,9 @@ public final class Search {
                                  .text("\(Worker.id()), since \(ISO8601DateFormatter().string(from: Date()))"))
         let previous = try store.all()
         try Search.checkSameSettings(options, shape, recorded: try store.settings() ?? ChildShape.recordedSettings(in: options.directory), previous: previous)
-        // A resumed run draws new random numbers, not the first run's again.
-        let seed = options.seed &+ UInt64(previous.count) &* 1_000_003
+        // A resumed run goes on with the streams of the same seed (see
+        // SearchStrategy.proposed), not the first run's numbers again.
+        let seed = options.seed
         switch options.strategy {
         case "random": strategy = RandomSearch(space: options.space, seed: seed)
         case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: seed)
@@ -190,7 +191,7 @@ public final class Search {
         try store.setSettings(config)
         // search.json: the same settings for a person (and older tools) to read.
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-            .write(to: URL(fileURLWithPath: "\(options.directory)/search.json"))
+            .writeWhole(to: "\(options.directory)/search.json")
         // The log grows across runs of the same folder, like the trial store.
         let logPath = "\(options.directory)/search.log"
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
@@ -198,7 +199,11 @@ public final class Search {
         log?.seekToEndOfFile()
         // Resume: the controller reloads the state committed with the last
         // children it learned from, evolution rebuilds its population from
-        // every trial; children a kill left unlearned from are learned now.
+        // every trial; the controller learns from the children a stop left
+        // unlearned once an update's worth is in, as it would have without
+        // the stop, and every strategy draws its next child from the
+        // stream an uninterrupted search would have reached.
+        strategy.proposed = try store.proposals()
         let unobserved = try store.unobservedIDs()
         if let controller = strategy as? ReinforceController {
             let path = "\(options.directory)/controller.ckpt"
@@ -208,7 +213,7 @@ public final class Search {
                 // A run from before the store kept the controller's state.
                 try controller.restore(try Checkpoint.read(path).tensors)
             }
-            try learn(final: true)
+            try learn(final: false)
         } else if !previous.isEmpty {
             let informative = previous.filter { !$0.isOverLimit }
             try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward))
@@ -259,9 +264,16 @@ public final class Search {
         return min(options.space.layers, options.growFrom + 2 * (done / options.growEvery))
     }
 
+    var logFailed = false
+
     func say(_ line: String) {
         if options.verbose { print(line); fflush(stdout) }
-        log?.write(Data((line + "\n").utf8))
+        // The log is for people; the store is the record. A log that cannot
+        // be written (a full disk) is said once and the search goes on.
+        do { try log?.write(contentsOf: Data((line + "\n").utf8)) } catch {
+            if !logFailed { FileHandle.standardError.write(Data("nasc: warning: cannot write \(options.directory)/search.log (\(error.localizedDescription)); the search goes on, its trials are in the store\n".utf8)) }
+            logFailed = true
+        }
     }
 
     /// A child as IR for this search's images and classes.
@@ -405,6 +417,9 @@ public final class Search {
         var grownTo = 0
         var lastWaitNote = Date.distantPast
         while true {
+            // SIGINT or SIGTERM: unwind from here (the workers are stopped
+            // and give their children back; every result is in the store).
+            try Interruption.check()
             let fresh = try store.trials(after: lastSeen)
             var done = try store.count() - fresh.filter(\.isNewChild).count
             for t in fresh {
@@ -474,7 +489,7 @@ public final class Search {
         }
         // One definition of the winner for best.nasir, the summary and `nasc retrain`.
         if let best = try store.winner() {
-            try child(best.decisions, name: "best").write(toFile: "\(options.directory)/best.nasir", atomically: true, encoding: .utf8)
+            try child(best.decisions, name: "best").writeWhole(to: "\(options.directory)/best.nasir")
         }
         if options.fidelity != nil && !options.keepCheckpoints {
             let pruned = try store.pruneCheckpoints()

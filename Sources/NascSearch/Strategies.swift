@@ -17,6 +17,11 @@ public protocol SearchStrategy {
     mutating func propose(_ count: Int) throws -> [[Int]]
     /// Rewards of children proposed earlier (in the same order).
     mutating func observe(_ children: [[Int]], rewards: [Double]) throws
+    /// Children proposed so far in this search. The k-th child's random
+    /// choices come from stream k of the seed (SeededGenerator), so a
+    /// search resumed from its store, which sets this to the proposals it
+    /// holds, proposes what it would have proposed uninterrupted.
+    var proposed: Int { get set }
 }
 
 /// Uniform over the space: the honest baseline.
@@ -24,7 +29,8 @@ public struct RandomSearch: SearchStrategy {
     public let name = "random"
     let options: [Int]
     public var length: Int
-    var rng: SeededGenerator
+    public var proposed = 0
+    let seed: UInt64
 
     public init(space: CNNSpace, seed: UInt64) { self.init(options: space.decisions.map(\.options), seed: seed) }
 
@@ -32,11 +38,15 @@ public struct RandomSearch: SearchStrategy {
     public init(options: [Int], seed: UInt64) {
         self.options = options
         length = options.count
-        rng = SeededGenerator(seed: seed)
+        self.seed = seed
     }
 
     public mutating func propose(_ count: Int) -> [[Int]] {
-        (0..<count).map { _ in options.prefix(length).map { rng.index($0) } }
+        (0..<count).map { _ in
+            var rng = SeededGenerator(seed: seed, stream: proposed)
+            proposed += 1
+            return options.prefix(length).map { rng.index($0) }
+        }
     }
 
     public mutating func observe(_ children: [[Int]], rewards: [Double]) {}
@@ -52,7 +62,8 @@ public struct RegularizedEvolution: SearchStrategy {
     public var length: Int
     let population: Int, sample: Int
     var members: [(choices: [Int], reward: Double)] = []
-    var rng: SeededGenerator
+    public var proposed = 0
+    let seed: UInt64
 
     public init(space: CNNSpace, population: Int = 20, sample: Int = 5, seed: UInt64) {
         self.init(options: space.decisions.map(\.options), population: population, sample: sample, seed: seed)
@@ -64,11 +75,13 @@ public struct RegularizedEvolution: SearchStrategy {
         length = options.count
         self.population = population
         self.sample = sample
-        rng = SeededGenerator(seed: seed)
+        self.seed = seed
     }
 
     public mutating func propose(_ count: Int) -> [[Int]] {
         (0..<count).map { _ in
+            var rng = SeededGenerator(seed: seed, stream: proposed)
+            proposed += 1
             guard members.count >= population else { return options.prefix(length).map { rng.index($0) } }
             let contenders = (0..<sample).map { _ in members[rng.index(members.count)] }
             var child = Array(contenders.max { $0.reward < $1.reward }!.choices.prefix(length))
@@ -114,7 +127,8 @@ public final class ReinforceController: SearchStrategy {
     /// Mean −log P(child) of the last update's children: an estimate of the
     /// entropy of the controller's distribution, in nats.
     public private(set) var lastEntropy: Double?
-    var rng: SeededGenerator
+    public var proposed = 0
+    let seed: UInt64
     let batchLimit: Int
 
     public convenience init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
@@ -130,12 +144,29 @@ public final class ReinforceController: SearchStrategy {
         step = try CompiledGraph.compile(try Pipeline.run(g, upTo: .train, TrainingOptions(optimizer: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
                                          maxBatch: maxBatch, settings: execution)
         try step.setSources(Initializers.initializeAll(step.graph, seed: seed))
-        rng = SeededGenerator(seed: seed ^ 0xC0_17_20_11)
+        self.seed = seed ^ 0xC0_17_20_11
     }
 
-    /// The controller's parameters, for checkpoints.
-    public var parameters: [String: Tensor] { step.sources() }
-    public func restore(_ p: [String: Tensor]) throws { try step.setSources(p) }
+    /// The controller's state, for checkpoints: its parameters and Adam's
+    /// moments, and the reward baseline. Checkpoints hold f32, so the
+    /// baseline goes as three floats that add up to it exactly.
+    public var parameters: [String: Tensor] {
+        var p = step.sources()
+        if let baseline {
+            let hi = Double(Float(baseline)), mid = Double(Float(baseline - hi)), lo = Double(Float(baseline - hi - mid))
+            p[ReinforceController.baselineName] = Tensor(shape: [3], data: [hi, mid, lo])
+        }
+        return p
+    }
+
+    public func restore(_ p: [String: Tensor]) throws {
+        var p = p
+        // A state saved before the baseline was kept starts it afresh.
+        baseline = p.removeValue(forKey: ReinforceController.baselineName).map { $0.data.reduce(0, +) }
+        try step.setSources(p)
+    }
+
+    static let baselineName = "reinforce.baseline"
 
     /// The graph's inputs for children of any length: a step past a child's
     /// last decision gets token and action 0 and advantage 0, so it adds
@@ -170,12 +201,13 @@ public final class ReinforceController: SearchStrategy {
             let n = min(batchLimit, count - start)
             let T = length
             var choices = [[Int]](repeating: [Int](repeating: 0, count: T), count: n)
+            var rngs = (0..<n).map { SeededGenerator(seed: seed, stream: proposed + start + $0) }
             try forward.setSources(matching: step.sources())
             for t in 0..<T {
                 let probs = try forward.run(inputs(choices.map(tokens), choices, advantages: [Double](repeating: 0, count: n)))["p\(t)"]!
                 let k = graph.steps[t].options
                 for r in 0..<n {
-                    var u = rng.unit(), pick = k - 1
+                    var u = rngs[r].unit(), pick = k - 1
                     for o in 0..<k {
                         u -= probs.data[r * k + o]
                         if u < 0 { pick = o; break }
@@ -186,6 +218,7 @@ public final class ReinforceController: SearchStrategy {
             out += choices
             start += n
         }
+        proposed += count
         return out
     }
 

@@ -168,6 +168,14 @@ extension TrialStore {
 
     /// New children proposed so far (rung 0; promotions are not new children,
     /// nor proposals refused over the cost limit: see Trial.isNewChild).
+    /// Every child a strategy has proposed in this store: the new
+    /// children's jobs (refused ones included), and trials from before the
+    /// store kept jobs.
+    public func proposals() throws -> Int {
+        (try database.query("select count(*) from jobs where rung = 0").first?.first?.int ?? 0)
+            + (try database.query("select count(*) from trials where job is null").first?.first?.int ?? 0)
+    }
+
     public func newChildrenProposed() throws -> Int {
         try database.query("select count(*) from jobs where rung = 0 and id not in (select job from trials where status = ? and job is not null)",
                            .text(TrialStore.overLimit)).first?.first?.int ?? 0
@@ -267,9 +275,15 @@ extension TrialStore {
     /// A worker that is gone (its process ended, or its supervisor saw it
     /// die): the job it held goes back to the queue, or is recorded as
     /// crashed with `reason` once it has had `maxAttempts` leases.
-    public func release(worker: String, reason: String, maxAttempts: Int) throws {
+    /// `attempted: false` (a worker stopped politely, by SIGINT or SIGTERM):
+    /// the lease it gives back does not count as an attempt.
+    public func release(worker: String, reason: String, maxAttempts: Int, attempted: Bool = true) throws {
         try database.transaction {
-            for job in try database.query("select \(WorkQueue.jobColumns) from jobs where status = 'running' and worker = ?", .text(worker)).map(WorkQueue.job) {
+            for var job in try database.query("select \(WorkQueue.jobColumns) from jobs where status = 'running' and worker = ?", .text(worker)).map(WorkQueue.job) {
+                if !attempted {
+                    job.attempts -= 1
+                    try database.query("update jobs set attempts = ? where id = ?", .int(Int64(job.attempts)), .int(Int64(job.id)))
+                }
                 try giveBack(job, reason: reason, maxAttempts: maxAttempts)
             }
             try database.query("delete from workers where id = ?", .text(worker))

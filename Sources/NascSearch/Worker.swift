@@ -1,6 +1,7 @@
 import Foundation
 import NascData
 import NascRuntime
+import NascTraining
 
 /// A worker: leases children from a search's store, trains each
 /// (ChildTrainer) and completes it with its trial. `nasc worker` runs one
@@ -60,7 +61,16 @@ public final class Worker {
         defer { current.value = nil }
         faults.inject(job: job.id)
         let previous = try job.parent.flatMap { try store.checkpoint(job: $0) }
-        var (trial, checkpoint) = trainer.evaluate(job, known: { try self.store.known(hash: $0) }, previous: previous)
+        var trial: TrialStore.Trial, checkpoint: Data?
+        do {
+            (trial, checkpoint) = try trainer.evaluate(job, known: { try self.store.known(hash: $0) }, previous: previous)
+        } catch let stop as Interrupted {
+            // Stopped politely: the child goes back to the queue at once,
+            // and the stop does not count as one of its attempts.
+            try store.release(worker: id, reason: "its worker was stopped by \(stop.name)", maxAttempts: settings.maxAttempts, attempted: false)
+            say("worker \(id): stopped by \(stop.name) while training job \(job.id); it goes back to the queue")
+            throw stop
+        }
         guard let recorded = try store.complete(job: job.id, worker: id, trial: trial, checkpoint: checkpoint) else {
             say("worker \(id): job \(job.id) finished after its lease was taken back; its result is dropped (another worker records it)")
             return nil
@@ -78,10 +88,16 @@ public final class Worker {
         let heartbeat = Thread { [self] in beat(supervised: supervised, parent: getppid()) }
         heartbeat.start()
         say("worker \(id): serving \(store.path)")
-        while true {
-            if try runOne() != nil { continue }
-            if try store.hasAllChildren() { break }
-            Thread.sleep(forTimeInterval: 0.25)
+        do {
+            while true {
+                try Interruption.check()
+                if try runOne() != nil { continue }
+                if try store.hasAllChildren() { break }
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+        } catch let stop as Interrupted {
+            try store.release(worker: id, reason: "its worker was stopped by \(stop.name)", maxAttempts: settings.maxAttempts, attempted: false)
+            throw stop
         }
         try store.release(worker: id, reason: "the worker stopped", maxAttempts: settings.maxAttempts)
         say("worker \(id): the search has all its children; stopping")

@@ -110,7 +110,10 @@ public final class WorkerProcesses {
         while running.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         for p in running where p.isRunning { kill(p.processIdentifier, SIGKILL) }
         for p in running { p.waitUntilExit() }
-        for p in slots.compactMap(\.process) { try? store.release(worker: Worker.id(pid: p.processIdentifier), reason: "its search stopped it", maxAttempts: maxAttempts) }
+        // Never the child's fault: the lease given back is not an attempt.
+        for p in slots.compactMap(\.process) {
+            try? store.release(worker: Worker.id(pid: p.processIdentifier), reason: "its search stopped it", maxAttempts: maxAttempts, attempted: false)
+        }
         for i in slots.indices { slots[i].process = nil }
     }
 

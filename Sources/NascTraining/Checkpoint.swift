@@ -44,15 +44,11 @@ public struct Checkpoint: Sendable, Equatable {
         var tensors: [Entry]
     }
 
+    /// Writes the checkpoint beside `path`, then renames it over `path`:
+    /// a crash, a kill or a full disk never leaves half a checkpoint, and
+    /// the previous one stays readable until the new one is whole.
     public func write(to path: String) throws {
-        let file = try encoded()
-        // Write beside the target, then rename: a crash never leaves half a checkpoint.
-        let temporary = path + ".partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: file) else {
-            throw DatasetError(path, "cannot write the checkpoint")
-        }
-        _ = try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        try DurableFile.write(try encoded(), to: path, what: "the checkpoint")
     }
 
     /// The checkpoint's bytes, as `write` stores them (a search keeps its

@@ -119,6 +119,7 @@ public final class LanguageModelTrainer {
         var stepSeconds: [Double] = []
         let start = Date()
         for (i, b) in batches.enumerated() {
+            try Interruption.check()
             let stepStart = Date()
             var floats = state
             var ints = [LanguageModel.tokens: b.tokens, LanguageModel.targets: b.targets]

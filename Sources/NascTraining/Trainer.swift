@@ -126,6 +126,7 @@ public final class Trainer {
         let progress = options.verbose ? Progress(total: batches.count, label: "epoch \(epoch + 1)/\(epochCountKnown ? String(options.epochs) : "?")") : nil
         var lossSum = 0.0, seen = 0
         for (b, indices) in batches.enumerated() {
+            try Interruption.check()
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch - scheduleFrom, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
             let out = try run(step, train, indices, lr: lr, augment: options.seed ^ (UInt64(epoch) << 32 | UInt64(b)),
                               reading: [options.training.loss])

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
+import NascData
 import NascIR
 import NascInterpreter
 import NascLLVM
-import NascRuntime
 import NascPasses
+import NascRuntime
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -126,12 +127,12 @@ struct Bench: ParsableCommand {
             let sources = Initializers.initializeAll(forward, seed: 0)
             if let dir = childrenDir {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try text.write(toFile: "\(dir)/\(name).nasir", atomically: true, encoding: .utf8)
+                try text.writeWhole(to: "\(dir)/\(name).nasir")
                 var bytes = Data()
                 for n in forward.nodes where n.op == .param {
                     for v in sources[n.result]!.data { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
                 }
-                try bytes.write(to: URL(fileURLWithPath: "\(dir)/\(name).params"))
+                try bytes.writeWhole(to: "\(dir)/\(name).params")
             }
             let options = TrainingOptions(optimizer: .sgd(momentum: 0.9, nesterov: false))
             var start = Date()
@@ -189,7 +190,7 @@ struct Bench: ParsableCommand {
         }
         if let json {
             let data = try JSONSerialization.data(withJSONObject: ["batch": batch, "threads": threads, "library_kernels": libraryKernels, "sgemm_gflops_per_s": peak, "children": rows], options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: json))
+            try data.writeWhole(to: json)
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import NascData
 import NascRuntime
 import NascSearch
+import NascTraining
 
 struct SearchCells: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -92,7 +93,8 @@ struct SearchCells: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        Interruption.install()
+        try reportingErrors(whenStopped: { "every finished cell is recorded in \(directory)/trials.db: run the same command again to continue" }) {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
                 throw CommandError("\(directory): error: --out names a file, not a folder")
@@ -132,7 +134,7 @@ struct SearchCells: ParsableCommand {
             if failed > 0 { print("  (\(failed) cells did not train: see the status and error columns of \(directory)/trials.db)") }
             if let best = outcome.best {
                 let ir = o.space.ir(best.decisions, name: "cell\(best.id)", inputSize: finalHidden, hidden: finalHidden)
-                try ir.write(toFile: "\(directory)/best.nasir", atomically: true, encoding: .utf8)
+                try ir.writeWhole(to: "\(directory)/best.nasir")
                 print("best cell: trial \(best.id), written at \(finalHidden) units to \(directory)/best.nasir")
             }
         }

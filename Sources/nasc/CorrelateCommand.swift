@@ -37,6 +37,7 @@ struct Correlate: ParsableCommand {
     }
 
     func run() throws {
+        Interruption.install()
         try reportingErrors {
             let shape = try FinalTrainingFlags.shape(of: folder, command: "correlate")
             let store = try StoreLocation.open(folder: folder, url: nil)
@@ -61,7 +62,11 @@ struct Correlate: ParsableCommand {
                     continue
                 }
                 let file = try final.writeChild(of: t, shape: shape, folder: folder)
-                let accuracy = try final.flags.train(file, verbose: false)
+                let accuracy: Double
+                do { accuracy = try final.flags.train(file, verbose: false) } catch var stop as Interrupted {
+                    stop.continuation = "every child trained so far is recorded in \(folder): run the same command again to continue"
+                    throw stop
+                }
                 try store.recordFinal(trial: t.id, recipe: recipe, accuracy: accuracy)
                 done[t.id] = accuracy
                 trainedHere += 1

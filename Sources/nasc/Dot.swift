@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NascData
 import NascIR
 import NascPasses
 import NascReport
@@ -54,7 +55,7 @@ struct Dot: ParsableCommand {
                 do { text = try Graphviz.svg(text) } catch { throw CommandError("\(file): error: \(error)") }
             }
             if let out {
-                try text.write(toFile: out, atomically: true, encoding: .utf8)
+                try text.writeWhole(to: out)
             } else {
                 print(text, terminator: "")
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NascCEmitter
+import NascData
 import NascIR
 import NascPasses
 import NascTraining
@@ -66,9 +67,9 @@ struct EmitC: ParsableCommand {
             }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let n = emitted.name
-            try emitted.header.write(toFile: "\(out)/\(n).h", atomically: true, encoding: .utf8)
-            try emitted.source.write(toFile: "\(out)/\(n).c", atomically: true, encoding: .utf8)
-            try emitted.driver.write(toFile: "\(out)/\(n)_main.c", atomically: true, encoding: .utf8)
+            try emitted.header.writeWhole(to: "\(out)/\(n).h")
+            try emitted.source.writeWhole(to: "\(out)/\(n).c")
+            try emitted.driver.writeWhole(to: "\(out)/\(n)_main.c")
             print("wrote \(out)/\(n).h, \(out)/\(n).c, \(out)/\(n)_main.c (\(emitted.summary))")
             print("build: cd \(out) && \(emitted.compileCommand)")
         }

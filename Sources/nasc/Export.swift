@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NascData
 import NascExport
 import NascIR
 
@@ -32,7 +33,7 @@ struct ExportONNX: ParsableCommand {
             do { onnx = try ONNXExport.export(graph, weights: weights, producerVersion: NascVersion.string) } catch {
                 throw CommandError("\(model.file): error: \(error)")
             }
-            try onnx.bytes.write(to: URL(fileURLWithPath: out), options: .atomic)
+            try onnx.bytes.writeWhole(to: out)
             let ops = Dictionary(grouping: onnx.opTypes, by: { $0 }).map { "\($0.key) \($0.value.count)" }.sorted()
             print("wrote \(out): \(onnx.bytes.count) bytes, opset \(ONNXExport.opset), input '\(onnx.input)' f32[N,...], output '\(onnx.output)', \(onnx.parameters) parameters")
             print("nodes: \(onnx.nodes) (\(ops.joined(separator: ", ")))")
@@ -91,11 +92,11 @@ struct ExportPyTorch: ParsableCommand {
             if out == "-" {
                 print(module.source, terminator: "")
             } else {
-                try module.source.write(toFile: out, atomically: true, encoding: .utf8)
+                try module.source.writeWhole(to: out)
                 print("wrote \(out): class \(module.className), \(module.modules) layer modules, \(module.parameters) parameters")
             }
             if let data = module.weights {
-                try data.write(to: URL(fileURLWithPath: weightsPath), options: .atomic)
+                try data.writeWhole(to: weightsPath)
                 let note = "wrote \(weightsPath): the trained weights (load_nasc_weights(model, \"\(weightsPath)\"))"
                 // Standard output may be holding the module itself.
                 if out == "-" { FileHandle.standardError.write(Data((note + "\n").utf8)) } else { print(note) }

@@ -3,6 +3,7 @@ import Foundation
 import NascData
 import NascIR
 import NascSearch
+import NascTraining
 
 /// Reading IR files for commands: `-` means standard input. Errors are printed
 /// compiler-style to standard error and end the command with exit code 1.
@@ -67,9 +68,15 @@ struct CommandError: Error, CustomStringConvertible {
 
 extension ParsableCommand {
     /// Runs `body`, turning a `CommandError` into its message on standard error and exit code 1.
-    func reportingErrors(_ body: () throws -> Void) throws {
+    /// A command stopped by SIGINT or SIGTERM (see `Interruption`) says so,
+    /// with `whenStopped`'s word on how to continue, and exits 130 or 143.
+    func reportingErrors(whenStopped: () -> String = { "" }, _ body: () throws -> Void) throws {
         do {
             try body()
+        } catch let stop as Interrupted {
+            let hint = stop.continuation.isEmpty ? whenStopped() : stop.continuation
+            FileHandle.standardError.write(Data("nasc: \(stop)\(hint.isEmpty ? "" : "; " + hint)\n".utf8))
+            throw ExitCode(stop.exitStatus)
         } catch let error as CommandError {
             FileHandle.standardError.write(Data((error.message + "\n").utf8))
             throw ExitCode.failure

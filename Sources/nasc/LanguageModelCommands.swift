@@ -82,7 +82,7 @@ struct Unroll: ParsableCommand {
             let graph: NascIR.Graph
             do { graph = try LanguageModel.unroll(cell, model.shape(vocabulary: vocabulary)) } catch { throw CommandError("\(file): error: \(error)") }
             let text = Printer.print(graph)
-            if let out { try text.write(toFile: out, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+            if let out { try text.writeWhole(to: out) } else { print(text, terminator: "") }
         }
     }
 }
@@ -160,6 +160,7 @@ struct TrainLM: ParsableCommand {
     }
 
     func run() throws {
+        Interruption.install()
         try reportingErrors {
             if let save { try checkWritable(save, flag: "--save") }
             let cell = try IRInput.load(file)
@@ -193,15 +194,24 @@ struct TrainLM: ParsableCommand {
                 do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: checkpointFlags.allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
                 print("resumed from \(resume) after epoch \(trainer.epochsDone)")
             }
-            while trainer.epochsDone < epochs {
-                let before = trainer.stepsDone
-                if profile { trainer.step.startProfiling() }
-                let r = try trainer.trainEpoch(text.train, validation: text.valid)
-                if profile, let seconds = trainer.step.kernelSeconds { printKernelProfile(trainer.step, seconds, steps: trainer.stepsDone - before, lines: 20) }
-                print(String(format: "epoch %d/%d: lr %.4g, train perplexity %.2f, validation perplexity %.2f, %.1f s (%.0f words/s; median step %.0f words/s)",
-                             r.epoch, epochs, r.learningRate, r.trainPerplexity, r.validationPerplexity, r.seconds, r.wordsPerSecond,
-                             r.medianStepWordsPerSecond))
-                if let save { try trainer.checkpoint().write(to: save) }
+            var saved: Int?
+            do {
+                while trainer.epochsDone < epochs {
+                    let before = trainer.stepsDone
+                    if profile { trainer.step.startProfiling() }
+                    let r = try trainer.trainEpoch(text.train, validation: text.valid)
+                    if profile, let seconds = trainer.step.kernelSeconds { printKernelProfile(trainer.step, seconds, steps: trainer.stepsDone - before, lines: 20) }
+                    print(String(format: "epoch %d/%d: lr %.4g, train perplexity %.2f, validation perplexity %.2f, %.1f s (%.0f words/s; median step %.0f words/s)",
+                                 r.epoch, epochs, r.learningRate, r.trainPerplexity, r.validationPerplexity, r.seconds, r.wordsPerSecond,
+                                 r.medianStepWordsPerSecond))
+                    if let save {
+                        try trainer.checkpoint().write(to: save)
+                        saved = trainer.epochsDone
+                    }
+                }
+            } catch var stop as Interrupted {
+                stop.continuation = resumeHint(save: save, saved: saved, resumed: resume, epochs: epochs, minutes: false)
+                throw stop
             }
             print(String(format: "test perplexity %.2f (%d words), total %.1f s", try trainer.perplexity(text.test), text.test.count,
                          Date().timeIntervalSince(start)))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NascData
 import NascReport
 import NascSearch
 
@@ -48,7 +49,7 @@ struct ReportCommand: ParsableCommand {
             }
             var options = Report.Options()
             options.top = top
-            try Report.html(data, options: options).write(toFile: out, atomically: true, encoding: .utf8)
+            try Report.html(data, options: options).writeWhole(to: out)
             print("report: \(out) (\(data.map { "\($0.name): \($0.trials.filter { $0.rung == 0 }.count) children" }.joined(separator: ", ")))")
         }
     }

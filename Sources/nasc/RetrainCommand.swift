@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import NascData
 import NascSearch
+import NascTraining
 
 /// How a search's child is trained for good: what `nasc retrain` and
 /// `nasc correlate` share.
@@ -27,7 +29,7 @@ struct FinalTrainingFlags: ParsableArguments {
         let widened = width == 1 ? "" : "_x" + String(format: "%g", width).replacingOccurrences(of: ".", with: "_")
         let name = "trial\(trial.id)\(widened)"
         let path = "\(folder)/\(name).nasir"
-        try shape.ir(trial.decisions, name: name, width: width).write(toFile: path, atomically: true, encoding: .utf8)
+        try shape.ir(trial.decisions, name: name, width: width).writeWhole(to: path)
         return path
     }
 
@@ -66,6 +68,7 @@ struct Retrain: ParsableCommand {
     }
 
     func run() throws {
+        Interruption.install()
         try reportingErrors {
             let shape = try FinalTrainingFlags.shape(of: folder, command: "retrain")
             let store = try StoreLocation.open(folder: folder, url: nil)

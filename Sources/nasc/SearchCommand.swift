@@ -160,7 +160,9 @@ struct SearchCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        Interruption.install()
+        try reportingErrors(whenStopped: { "every finished child is recorded in \(storageFlags.url.map { _ in "the store" } ?? directory + "/trials.db"), "
+                                           + "and the children being trained went back to the queue: run the same command again to continue" }) {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
                 throw CommandError("\(directory): error: --out names a file; give a folder (a new one, or a search's run folder to continue it)")
@@ -214,8 +216,8 @@ struct SearchCommand: ParsableCommand {
             o.leaseSeconds = workerFlags.leaseSeconds
             o.maxAttempts = workerFlags.maxAttempts
             var store: TrialStore?
-            if let text = storageFlags.url {
-                let url = try StorageURL(text)
+            if let url = try storageFlags.parsed(), let text = storageFlags.url {
+                o.workerEnvironment[PostgresDatabase.patienceVariable] = String(PostgresDatabase.patience)
                 o.storage = url.description
                 if let password = url.password { o.workerEnvironment["PGPASSWORD"] = password }
                 store = try TrialStore(database: try StoreLocation.connect(text))
@@ -234,7 +236,7 @@ struct SearchCommand: ParsableCommand {
                     last = Date()
                     do {
                         try Report.html([try RunData(name: (directory as NSString).lastPathComponent, store: store)])
-                            .write(toFile: page, atomically: true, encoding: .utf8)
+                            .writeWhole(to: page)
                     } catch {
                         FileHandle.standardError.write(Data("warning: cannot write \(page): \(error)\n".utf8))
                     }

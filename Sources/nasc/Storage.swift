@@ -8,11 +8,25 @@ struct StorageFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Keep the search's store in PostgreSQL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]; the password may be in PGPASSWORD) so workers on other machines share it. Default: NASC_STORAGE if set, else trials.db in the run folder (SQLite).", valueName: "URL"))
     var storage: String?
 
+    @Option(help: ArgumentHelp("How long to wait for a PostgreSQL store whose server went away (a restart, a failover, a network blip): meanwhile the search and its workers reconnect with growing pauses; after S seconds they stop with a message, and running the same command again continues. Default: NASC_STORAGE_TIMEOUT if set, else 300.", valueName: "S"))
+    var storageTimeout: Double?
+
+    func validate() throws {
+        if let storageTimeout { try FlagCheck.real(storageTimeout, "--storage-timeout", atLeast: 0) }
+    }
+
     /// The URL given, or NASC_STORAGE.
     var url: String? { storage ?? ProcessInfo.processInfo.environment["NASC_STORAGE"].flatMap { $0.isEmpty ? nil : $0 } }
 
-    /// The URL, parsed (nil: no PostgreSQL store).
-    func parsed() throws -> StorageURL? { try url.map { try StorageURL($0) } }
+    /// The URL, parsed (nil: no PostgreSQL store); sets how long a store
+    /// waits for its server, for this process and the workers it starts.
+    func parsed() throws -> StorageURL? {
+        if let storageTimeout {
+            PostgresDatabase.patience = storageTimeout
+            setenv(PostgresDatabase.patienceVariable, String(storageTimeout), 1)
+        }
+        return try url.map { try StorageURL($0) }
+    }
 }
 
 /// Opening the store of a run: a PostgreSQL URL, or a run folder (whose

@@ -67,6 +67,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        Interruption.install()
         try reportingErrors {
             try flags.train(file, seed: seed, limit: limit, save: save, resume: resume, allowOtherGraph: checkpointFlags.allowOtherGraph)
         }
@@ -182,32 +183,41 @@ struct ImageTrainingFlags: ParsableArguments {
         trainer.epochCountKnown = minutes == nil
         var epochSeconds: [Double] = []
         var evaluation = 0.0
-        while trainer.epochsDone < epochs {
-            let r = try trainer.trainEpoch(trainSet, validation: validationSet)
-            epochSeconds.append(r.seconds)
-            if let minutes {
-                if trainer.epochsDone == 1 {
-                    // The test pass is inference only: about a third of a training image's work each.
-                    evaluation = r.seconds * Double(test.count) / Double(max(min(limit ?? trainSet.count, trainSet.count), 1)) / 3
+        var saved: Int?
+        do {
+            while trainer.epochsDone < epochs {
+                let r = try trainer.trainEpoch(trainSet, validation: validationSet)
+                epochSeconds.append(r.seconds)
+                if let minutes {
+                    if trainer.epochsDone == 1 {
+                        // The test pass is inference only: about a third of a training image's work each.
+                        evaluation = r.seconds * Double(test.count) / Double(max(min(limit ?? trainSet.count, trainSet.count), 1)) / 3
+                    }
+                    let mean = epochSeconds.reduce(0, +) / Double(epochSeconds.count)
+                    let revised = TimeBudget(minutes: minutes).revised(epochs, done: trainer.epochsDone, elapsed: Date().timeIntervalSince(start),
+                                                                       meanEpochSeconds: mean, evaluationSeconds: evaluation)
+                    if trainer.epochsDone == 1 || revised < epochs {
+                        say(trainer.epochsDone == 1
+                            ? String(format: "--minutes %g: the first epoch took %.1f s, so %d epoch(s) fit; the schedule spans %d (to resume this run: --epochs %d)",
+                                     minutes, r.seconds, revised, revised, revised)
+                            : String(format: "--minutes %g: the epochs took %.1f s on average, so the run fell behind; the schedule now spans %d epochs, not %d (to resume this run: --epochs %d)",
+                                     minutes, mean, revised, epochs, revised))
+                        epochs = revised
+                        trainer.respan(epochs: epochs, schedule: laidOver(epochs))
+                    }
                 }
-                let mean = epochSeconds.reduce(0, +) / Double(epochSeconds.count)
-                let revised = TimeBudget(minutes: minutes).revised(epochs, done: trainer.epochsDone, elapsed: Date().timeIntervalSince(start),
-                                                                   meanEpochSeconds: mean, evaluationSeconds: evaluation)
-                if trainer.epochsDone == 1 || revised < epochs {
-                    say(trainer.epochsDone == 1
-                        ? String(format: "--minutes %g: the first epoch took %.1f s, so %d epoch(s) fit; the schedule spans %d (to resume this run: --epochs %d)",
-                                 minutes, r.seconds, revised, revised, revised)
-                        : String(format: "--minutes %g: the epochs took %.1f s on average, so the run fell behind; the schedule now spans %d epochs, not %d (to resume this run: --epochs %d)",
-                                 minutes, mean, revised, epochs, revised))
-                    epochs = revised
-                    trainer.respan(epochs: epochs, schedule: laidOver(epochs))
+                // With --validation 0 every training image trains: there is no accuracy to show.
+                let measured = validationSet.count > 0 ? String(format: "validation accuracy %.4f", r.validationAccuracy) : "no validation images"
+                say(String(format: "epoch %d/%d: train loss %.4f, %@, %.1f s (%.0f img/s)",
+                           r.epoch, epochs, r.trainLoss, measured, r.seconds, r.imagesPerSecond))
+                if let save {
+                    try trainer.checkpoint().write(to: save)
+                    saved = trainer.epochsDone
                 }
             }
-            // With --validation 0 every training image trains: there is no accuracy to show.
-            let measured = validationSet.count > 0 ? String(format: "validation accuracy %.4f", r.validationAccuracy) : "no validation images"
-            say(String(format: "epoch %d/%d: train loss %.4f, %@, %.1f s (%.0f img/s)",
-                       r.epoch, epochs, r.trainLoss, measured, r.seconds, r.imagesPerSecond))
-            if let save { try trainer.checkpoint().write(to: save) }
+        } catch var stop as Interrupted {
+            stop.continuation = resumeHint(save: save, saved: saved, resumed: resume, epochs: epochs, minutes: minutes != nil)
+            throw stop
         }
         let accuracy = try trainer.evaluate(test)
         say(String(format: "test accuracy %.4f (%d images), total %.1f s", accuracy, test.count, Date().timeIntervalSince(start)))
@@ -304,19 +314,32 @@ struct Eval: ParsableCommand {
             }
             if let predictions {
                 try (try trainer.predictions(test)).map(String.init).joined(separator: "\n").appending("\n")
-                    .write(toFile: predictions, atomically: true, encoding: .utf8)
+                    .writeWhole(to: predictions)
                 print("predictions: \(predictions)")
             }
             if let logits {
                 let (values, classes) = try trainer.logits(test)
-                try NPY.float32(values, shape: [test.count, classes]).write(to: URL(fileURLWithPath: logits), options: .atomic)
+                try NPY.float32(values, shape: [test.count, classes]).writeWhole(to: logits)
                 print("logits: \(logits) (\(test.count) x \(classes))")
             }
             if let inputs {
                 try NPY.float32(test.pixels, shape: [test.count, test.channels, test.height, test.width])
-                    .write(to: URL(fileURLWithPath: inputs), options: .atomic)
+                    .writeWhole(to: inputs)
                 print("inputs: \(inputs) (\(test.count) x \(test.channels) x \(test.height) x \(test.width))")
             }
         }
     }
+}
+
+/// What a training command stopped by SIGINT or SIGTERM says: which
+/// checkpoint holds which epoch, and the flags that continue from it.
+func resumeHint(save: String?, saved: Int?, resumed: String?, epochs: Int, minutes: Bool) -> String {
+    let epochsFlag = minutes ? " --epochs \(epochs) in place of --minutes" : ""
+    if let save, let saved {
+        return "\(save) holds epoch \(saved): run the same command with --resume \(save)\(epochsFlag) to continue"
+    }
+    if let resumed {
+        return "no epoch finished since \(resumed) was read: run the same command again to continue from it"
+    }
+    return save == nil ? "nothing was saved (--save keeps a checkpoint after every epoch)" : "no epoch had finished, so nothing was saved"
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NascIR
 import NascLLVM
 import NascRuntime
 
@@ -12,7 +13,11 @@ struct Version: ParsableCommand {
         discussion: """
             Shows the LLVM version nasc links, the host CPU and vector \
             features LLVM detects (the JIT compiles for exactly these), and \
-            the OpenBLAS build used for convolutions and matrix products.
+            the OpenBLAS build used for convolutions and matrix products, and \
+            the memory limit that graphs, batches and datasets are sized \
+            against: the smallest of 80% of physical memory (or \
+            NASC_MEMORY_LIMIT), 80% of the process's cgroup limit, and what \
+            `ulimit -v` / `ulimit -d` leave.
             """)
 
     func run() {
@@ -21,5 +26,8 @@ struct Version: ParsableCommand {
         print("LLVM \(host.llvmVersion), target \(host.triple), cpu \(host.cpu)")
         print("vector features: \(host.vectorFeatures.isEmpty ? "(none)" : host.vectorFeatures.joined(separator: " "))")
         print("OpenBLAS: \(host.blasConfig) (\(host.blasThreads) threads)")
+        let bounds = MemoryLimit.bounds(), limit = MemoryLimit.inForce
+        print("memory limit: \(MemoryLimit.human(limit.bytes)), \(limit.source)")
+        for b in bounds where b != limit { print("  (also bounded by \(MemoryLimit.human(b.bytes)): \(b.source))") }
     }
 }

@@ -4,6 +4,7 @@ import NascData
 import NascPostgres
 import NascRuntime
 import NascSearch
+import NascTraining
 
 /// How `nasc search` runs its children: the worker flags.
 struct SearchWorkerFlags: ParsableArguments {
@@ -99,13 +100,15 @@ struct WorkerCommand: ParsableCommand {
                     return store
                 }
             }
+            try Interruption.check()
             if !waited { print("worker: waiting for a search to start in \(url?.description ?? folder!)"); fflush(stdout); waited = true }
             Thread.sleep(forTimeInterval: 0.5)
         }
     }
 
     func run() throws {
-        try reportingErrors {
+        Interruption.install()
+        try reportingErrors(whenStopped: { "the children it held went back to the queue; start it again to serve the search on" }) {
             let url = try storageFlags.parsed()
             let store = try waitForStore(url)
             if serve {
@@ -132,6 +135,12 @@ struct WorkerCommand: ParsableCommand {
                                                 store: store, maxAttempts: settings.maxAttempts, environment: environment) { print($0); fflush(stdout) }
             print("worker \(me): \(self.processes) process(es) of \(threadFlags.threads) thread(s) on \(store.path); logs in \(logFolder)/")
             while true {
+                if Interruption.requested != nil {
+                    // Its processes got the signal too (Ctrl-C reaches the
+                    // whole process group); stop() sees to any that did not.
+                    processes.stop()
+                    try Interruption.check()
+                }
                 let finished = try store.hasAllChildren()
                 try processes.poll(wanted: !finished)
                 if finished && !processes.anyRunning { break }

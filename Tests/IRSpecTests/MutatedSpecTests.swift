@@ -93,7 +93,9 @@ final class MutatedSpecTests: XCTestCase {
         try run(IRSpecTests.nascDirectory.appendingPathComponent("nasc"), arguments, timeout: timeout, environment: environment)
     }
 
-    /// Runs a program (no shell), killing it after `timeout` seconds.
+    /// Runs a program (no shell), stopping it after `timeout` seconds:
+    /// SIGTERM (which the long commands take as "stop at the next safe
+    /// point"), then SIGKILL ten seconds later.
     static func run(_ executable: URL, _ arguments: [String], timeout: Double, environment: [String: String] = [:]) throws -> Outcome {
         let p = Process()
         p.executableURL = executable
@@ -106,10 +108,13 @@ final class MutatedSpecTests: XCTestCase {
         try p.run()
         var timedOut = false
         let timer = DispatchWorkItem { if p.isRunning { timedOut = true; p.terminate() } }
+        let killer = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout + 10, execute: killer)
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         timer.cancel()
+        killer.cancel()
         return Outcome(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
                        timedOut: timedOut, output: String(decoding: data, as: UTF8.self))
     }

@@ -194,18 +194,18 @@ final class SearchLoopTests: XCTestCase {
         settings.fidelity = Fidelity(eta: 2, minBudget: 16, maxBudget: 64)
         let trainer = ChildTrainer(settings: settings, train: train, validation: validation, execution: ExecutionSettings(threads: 1))
         let job = Job(id: 1, decisions: [1, 1, 1], strategy: "random", status: "running", worker: "t", leaseUntil: 0, attempts: 1, started: 0, lastError: "")
-        let first = trainer.evaluate(job, known: { _ in nil })
+        let first = try trainer.evaluate(job, known: { _ in nil })
         XCTAssertEqual(first.trial.status, "ok", first.trial.error)
         let firstData = try XCTUnwrap(first.checkpoint)
         let saved = try Checkpoint.decode([UInt8](firstData), path: "rung 0")
         XCTAssertEqual(saved.step, 1, "16 images at batch 16")
         var promotion = job
         (promotion.id, promotion.rung, promotion.parent) = (2, 1, 1)
-        let second = trainer.evaluate(promotion, known: { _ in nil }, previous: first.checkpoint)
+        let second = try trainer.evaluate(promotion, known: { _ in nil }, previous: first.checkpoint)
         XCTAssertEqual(second.trial.status, "ok", second.trial.error)
         let secondData = try XCTUnwrap(second.checkpoint)
         XCTAssertEqual(try Checkpoint.decode([UInt8](secondData), path: "rung 1").step, 1 + 1, "16 more images: 32 in all")
-        let orphan = trainer.evaluate(promotion, known: { _ in nil })
+        let orphan = try trainer.evaluate(promotion, known: { _ in nil })
         XCTAssertEqual(orphan.trial.status, "failed")
         XCTAssertTrue(orphan.trial.error.contains("no checkpoint of rung 0"), orphan.trial.error)
     }
@@ -250,9 +250,10 @@ final class SearchLoopTests: XCTestCase {
     }
 
     /// A search killed in mid-round resumes exactly: the controller's state
-    /// is committed with the trials it learned from, and children finished
-    /// in a round that never reached its update are learned from on resume.
-    func testARoundCutShortIsLearnedFromOnResume() throws {
+    /// is committed with the trials it learned from; children finished in a
+    /// round that never reached its update wait, as they would have without
+    /// the kill, and are learned from when their round fills (or the search ends).
+    func testARoundCutShortIsLearnedFromWhenItFills() throws {
         let dir = try directory()
         let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
         try Search(options: options(dir, strategy: "reinforce", children: 4), train: train, validation: validation).run()
@@ -267,9 +268,35 @@ final class SearchLoopTests: XCTestCase {
         try store.insert(child)
         try store.insert(child)
         XCTAssertEqual(try store.unobservedIDs().count, 2)
-        _ = try Search(options: options(dir, strategy: "reinforce", children: 6), train: train, validation: validation)
-        XCTAssertEqual(try store.unobservedIDs(), [], "resuming learns from the round cut short")
+        let resumed = try Search(options: options(dir, strategy: "reinforce", children: 6), train: train, validation: validation)
+        XCTAssertEqual(try store.unobservedIDs().count, 2, "the round cut short is not full yet")
+        XCTAssertEqual(try store.strategyState(), committed)
+        try resumed.run()
+        XCTAssertEqual(try store.unobservedIDs(), [], "the search learns from the round cut short")
         XCTAssertNotEqual(try store.strategyState(), committed, "and commits the state that learned from it")
+    }
+
+    /// A search stopped part-way and continued proposes, trains and learns
+    /// exactly what one run straight through does, for every strategy: each
+    /// child's random choices come from its own stream of the seed, the
+    /// controller's baseline is kept with its weights, and a round is learned
+    /// from when it fills.
+    func testAStoppedSearchContinuesAsIfUninterrupted() throws {
+        let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
+        for strategy in ["random", "evolution", "reinforce"] {
+            let straight = try directory(), stopped = try directory()
+            let rows = { (dir: String) in try TrialStore(path: "\(dir)/trials.db").all().map { "\($0.job ?? 0) \($0.decisions) \($0.status) \($0.reward)" } }
+            try Search(options: options(straight, strategy: strategy, children: 7), train: train, validation: validation).run()
+            // Stopped twice as SIGINT would stop it, after 2 and after 4 children.
+            for stopAt in [2, 4] {
+                let search = try Search(options: options(stopped, strategy: strategy, children: 7), train: train, validation: validation)
+                search.onProgress = { [store = search.store] in if (try? store.count()) ?? 0 >= stopAt { Interruption.simulate(SIGINT) } }
+                XCTAssertThrowsError(try search.run(), strategy) { XCTAssertTrue($0 is Interrupted, "\($0)") }
+                Interruption.simulate(0)
+            }
+            try Search(options: options(stopped, strategy: strategy, children: 7), train: train, validation: validation).run()
+            XCTAssertEqual(try rows(stopped), try rows(straight), strategy)
+        }
     }
 
     func testContinuingInAnotherSpaceIsAnError() throws {
