@@ -88,12 +88,13 @@ public final class PostgresDatabase: Database {
         let old = connection
         Task.detached { try? await old.close() }
         let start = Date()
-        var pause = 0.25, said = false
+        var pause = 0.25
+        PostgresDatabase.say("lost the connection to \(location); connecting again (for up to \(Int(PostgresDatabase.patience)) s, --storage-timeout)")
         while true {
             do {
                 connection = try PostgresDatabase.connect(url)
                 try prepareSession()
-                if said { PostgresDatabase.say(String(format: "reconnected to %@ after %.0f s", location, Date().timeIntervalSince(start))) }
+                PostgresDatabase.say(String(format: "reconnected to %@ after %.1f s", location, Date().timeIntervalSince(start)))
                 return
             } catch let e as SearchError where e.message.contains("another coordinator") {
                 throw e
@@ -101,12 +102,8 @@ public final class PostgresDatabase: Database {
                 let waited = Date().timeIntervalSince(start)
                 guard waited < PostgresDatabase.patience else {
                     throw SearchError(message: "lost the connection to the store and could not connect again within "
-                        + "\(Int(PostgresDatabase.patience)) s (--storage-timeout): \(PostgresDatabase.explain(error)); "
+                        + "\(Int(PostgresDatabase.patience)) s (--storage-timeout): \((error as? SearchError)?.message ?? PostgresDatabase.explain(error)); "
                         + "nothing finished is lost: run the same command again once the server is back", file: location)
-                }
-                if !said {
-                    PostgresDatabase.say("lost the connection to \(location); connecting again (for up to \(Int(PostgresDatabase.patience)) s, --storage-timeout)")
-                    said = true
                 }
                 if let signal = Interruption.requested { throw Interrupted(signal: signal) }
                 Thread.sleep(forTimeInterval: min(pause, max(PostgresDatabase.patience - waited, 0.05)))
@@ -142,7 +139,14 @@ public final class PostgresDatabase: Database {
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] { return message }
             if e.code == .authMechanismRequiresPassword { return "the server asks for a password: put it in the URL or in PGPASSWORD" }
-            if let underlying = e.underlying { return "\(underlying)" }
+            if let underlying = e.underlying {
+                // NIO's own wording is long: the operating system's reason says it.
+                let text = "\(underlying)"
+                for reason in ["Connection refused", "Connection reset", "No route to host", "Network is unreachable", "timed out"] where text.contains(reason) {
+                    return reason.lowercased()
+                }
+                return text
+            }
             return "\(e.code)"
         }
         return "\(error)"
