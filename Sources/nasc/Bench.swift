@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
             speed-up is checked beyond the eight it was tuned on.
 
             Tests/Benchmarks/peer.py runs this and the same children in \
-            PyTorch side by side and prints the ratios; see the README.
+            PyTorch side by side and prints the ratios; see docs/performance.md.
 
             Examples:
               nasc bench

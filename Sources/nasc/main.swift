@@ -21,7 +21,14 @@ struct Nasc: ParsableCommand {
               nasc emit-c nasc-run/best.nasir --weights best.ckpt --out best
             """,
         version: NascVersion.string,
-        subcommands: [Verify.self, DumpIR.self, Opt.self, Run.self, Gradcheck.self, Compile.self, Bench.self, Train.self, Eval.self, Unroll.self, TrainLM.self, EvalLM.self, SearchCells.self, SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Dot.self, Retrain.self, Correlate.self, Sample.self, EmitC.self, ExportONNX.self, ExportPyTorch.self, CacheCommand.self, Version.self])
+        groupedSubcommands: [
+            CommandGroup(name: "Searching", subcommands: [SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Retrain.self,
+                                                          Correlate.self, Sample.self, SearchCells.self]),
+            CommandGroup(name: "Training", subcommands: [Train.self, Eval.self, TrainLM.self, EvalLM.self, Unroll.self]),
+            CommandGroup(name: "Deploying", subcommands: [EmitC.self, ExportONNX.self, ExportPyTorch.self]),
+            CommandGroup(name: "Compiler", subcommands: [Verify.self, DumpIR.self, Opt.self, Dot.self, Run.self, Gradcheck.self,
+                                                         Compile.self, Bench.self, CacheCommand.self, Version.self]),
+        ])
 }
 
 /// OpenBLAS's idle threads spin for 2^28 cycles (about 90 ms here) after
