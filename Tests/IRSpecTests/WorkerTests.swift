@@ -367,6 +367,25 @@ final class WorkerTests: XCTestCase {
                        "the same final weights, optimizer state and step count")
     }
 
+    /// A second signal ends the process at once. Both are sent while the
+    /// process is frozen (SIGSTOP), so both are pending when it wakes: the
+    /// first asks for a polite stop, the second ends it there and then.
+    func testASecondSignalStopsAtOnce() throws {
+        let graph = try Self.writeQuadrantsGraph(in: dir)
+        let p = try start(["train", graph, "--data", dir.appendingPathComponent("data").path, "--validation", "40", "--batch", "4",
+                           "--threads", "1", "--epochs", "5000"], log: "train.log")
+        try wait("an epoch") { output("train.log").contains("epoch 1/5000:") }
+        kill(p.processIdentifier, SIGSTOP)
+        kill(p.processIdentifier, SIGINT)
+        kill(p.processIdentifier, SIGTERM)
+        kill(p.processIdentifier, SIGCONT)
+        finish(p)
+        let out = output("train.log")
+        XCTAssertEqual(p.terminationReason, .exit, out)
+        XCTAssertTrue([Int32(130), 143].contains(p.terminationStatus), "128 + the second signal: \(p.terminationStatus)\n\(out)")
+        XCTAssertTrue(out.contains("received: stopping at the next safe point") && out.contains("nasc: stopped at once"), out)
+    }
+
     /// A child whose worker crashes is retried, then recorded as crashed with
     /// the signal and the crash report's first line; a hanging child is
     /// stopped at the timeout; the search goes on to its last child. The
