@@ -43,7 +43,7 @@ public enum MemoryLimit {
         } else {
             out.append(Bound(bytes: Int(Double(physical) * 0.8), source: "80% of this machine's \(human(physical)); \(variable) sets another"))
         }
-        if let group = cgroupLimit(root: root) {
+        if let group = root.isEmpty ? ownCgroupLimit : cgroupLimit(root: root) {
             out.append(Bound(bytes: Int(Double(group.bytes) * 0.8), source: "80% of the \(human(group.bytes)) memory limit of this process's cgroup (\(group.file))"))
         }
         for resource in Resource.allCases {
@@ -85,6 +85,10 @@ public enum MemoryLimit {
             return kib * 1024
         }
     }
+
+    /// This process's cgroup limit, read once: sizes are checked on every
+    /// compile and interpreter run, and a process does not change groups.
+    static let ownCgroupLimit = cgroupLimit()
 
     /// The memory limit of this process's cgroup, the smallest on its path
     /// to the root (v2: `memory.max`; v1: the hierarchical limit in

@@ -169,19 +169,24 @@ public final class PostgresDatabase: Database {
     @discardableResult
     public func query(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]] {
         if transactionLost { throw ConnectionLost("the connection to \(location) was lost during this transaction") }
-        do {
-            if connection.isClosed { throw ConnectionLost("the server closed the connection") }
-            let rows = try execute(sql, arguments)
-            if sql == "begin" { inTransaction = true }
-            if sql == "commit" || sql == "rollback" { inTransaction = false }
-            return rows
-        } catch where isConnectionLoss(error) {
-            if inTransaction {
-                transactionLost = true
-                throw ConnectionLost("the connection to \(location) was lost during a transaction")
+        var retried = false
+        while true {
+            do {
+                if connection.isClosed { throw ConnectionLost("the server closed the connection") }
+                let rows = try execute(sql, arguments)
+                if sql == "begin" { inTransaction = true }
+                if sql == "commit" || sql == "rollback" { inTransaction = false }
+                return rows
+            } catch where isConnectionLoss(error) {
+                if inTransaction {
+                    transactionLost = true
+                    throw ConnectionLost("the connection to \(location) was lost during a transaction")
+                }
+                // Once more on a new connection; lost again at once, the error stands.
+                if retried { throw error }
+                retried = true
+                try reconnect()
             }
-            try reconnect()
-            return try query(sql, arguments)
         }
     }
 

@@ -79,6 +79,9 @@ extension Database {
     /// store's transactions check before they write (a completion checks
     /// that the job is still the worker's, a lease takes a queued job).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
+        // A server that drops every connection at once is no blip: give up
+        // after a few reconnections in a row.
+        var lost = 0
         while true {
             do {
                 try query(beginStatements[0])
@@ -93,7 +96,9 @@ extension Database {
                     _ = try? query("rollback")
                     throw error
                 }
-            } catch is ConnectionLost {
+            } catch let error as ConnectionLost {
+                lost += 1
+                if lost == 10 { throw SearchError(message: "\(error): the connection was lost \(lost) times in a row", file: location) }
                 try reconnect()
             }
         }
