@@ -59,7 +59,7 @@ public final class Worker {
         guard let job = try store.lease(worker: id, seconds: settings.leaseSeconds, maxAttempts: settings.maxAttempts) else { return nil }
         current.value = (job, Date())
         defer { current.value = nil }
-        faults.inject(job: job.id)
+        faults.inject(job)
         let previous = try job.parent.flatMap { try store.checkpoint(job: $0) }
         var trial: TrialStore.Trial, checkpoint: Data?
         do {
@@ -142,10 +142,12 @@ public final class Worker {
 /// Faults on purpose, for the tests of what a crashing or hanging child
 /// does to a search: `NASC_INJECT_FAULT=crash:3,hang:5` makes the worker
 /// that leases job 3 die of SIGSEGV and the one that leases job 5 hang;
-/// `delay:0.5` makes every child take half a second longer (so a test can
-/// kill a worker while it holds one).
+/// `hold:7` makes the first worker to lease job 7 keep it (renewing its
+/// lease) until it is killed, and the job's later attempts run as usual (so
+/// a test knows which worker holds which child when it kills it);
+/// `delay:0.5` makes every child take half a second longer.
 public struct Faults: Sendable {
-    var crash: Set<Int> = [], hang: Set<Int> = []
+    var crash: Set<Int> = [], hang: Set<Int> = [], hold: Set<Int> = []
     var delay = 0.0
 
     public init() {}
@@ -155,15 +157,20 @@ public struct Faults: Sendable {
             let parts = item.split(separator: ":")
             if parts.count == 2, parts[0] == "delay", let seconds = Double(parts[1]) { delay = seconds }
             guard parts.count == 2, let job = Int(parts[1]) else { continue }
-            if parts[0] == "crash" { crash.insert(job) } else if parts[0] == "hang" { hang.insert(job) }
+            switch parts[0] {
+            case "crash": crash.insert(job)
+            case "hang": hang.insert(job)
+            case "hold": hold.insert(job)
+            default: continue
+            }
         }
     }
 
-    func inject(job: Int) {
+    func inject(_ job: Job) {
         // A real bad access, as a miscompiled kernel would make (raise()
         // alone returns once Swift's backtracer has printed).
-        if crash.contains(job) { UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1 }
-        if hang.contains(job) { while true { sleep(60) } }
+        if crash.contains(job.id) { UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1 }
+        if hang.contains(job.id) || (hold.contains(job.id) && job.attempts == 1) { while true { sleep(60) } }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
     }
 }

@@ -141,7 +141,10 @@ final class WorkerTests: XCTestCase {
         while try !condition() {
             guard Date() < deadline else {
                 struct Timeout: Error, CustomStringConvertible { var description: String }
-                throw Timeout(description: "timed out waiting for \(what)")
+                // What the processes said, to see why.
+                let logs = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".log") }.sorted()
+                    .map { "--- \($0):\n" + output($0).split(separator: "\n").suffix(15).joined(separator: "\n") }
+                throw Timeout(description: "timed out waiting for \(what)\n" + logs.joined(separator: "\n"))
             }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -162,41 +165,39 @@ final class WorkerTests: XCTestCase {
     func killTest() throws {
         let children = 18
         let arguments = searchArguments(children: children, ["--workers", "1", "--lease-seconds", "2", "--max-attempts", "3"])
-        // Each child takes half a second longer than its training, so a
-        // kill can land while a worker holds one.
-        let slow = ["NASC_INJECT_FAULT": "delay:0.5"]
+        // Jobs 5 and 12 are held by the first worker to lease each, until
+        // it is killed (their later attempts run as usual): the test knows
+        // which worker holds which child, whatever the timing.
+        let slow = ["NASC_INJECT_FAULT": "delay:0.5,hold:5,hold:12"]
         var coordinator = try start(arguments, log: "coordinator-1.log", environment: slow)
         try wait("the run folder") { FileManager.default.fileExists(atPath: run) }
         let workerPlace = storage == nil ? [run] : storageArguments + ["--logs", dir.appendingPathComponent("worker-logs").path]
         let workers = try (1...3).map { try start(["worker"] + workerPlace + ["--threads", "1"], log: "worker-\($0).log", environment: slow) }
-        // Kill a worker process while it holds a child. The process is
-        // frozen first (SIGSTOP) and the store asked again: only a worker
-        // still holding its child once frozen is killed, so it certainly
-        // dies holding one, whatever the timing (it may have finished the
-        // child between the query and the signal; then it is let go and
-        // another is tried).
-        var killed: (worker: String, job: String)?
-        try wait("a worker holding a child") {
-            guard let row = try sqlite("select worker, id from jobs where status = 'running' and worker like '%:%' limit 1").first else { return false }
-            let fields = row.split(separator: "|").map(String.init)
-            guard fields.count == 2, let pid = Int32(fields[0].split(separator: ":").last ?? ""), kill(pid, SIGSTOP) == 0 else { return false }
-            let holds = try sqlite("select count(*) from jobs where id = \(fields[1]) and status = 'running' and worker = '\(fields[0])'") == ["1"]
-            kill(pid, holds ? SIGKILL : SIGCONT)
-            if holds { killed = (fields[0], fields[1]) }
-            return holds
+        /// The worker holding `job`'s first attempt, once one does.
+        func holder(of job: Int) throws -> (worker: String, pid: Int32)? {
+            guard let worker = try sqlite("select worker from jobs where id = \(job) and status = 'running' and attempts = 1").first,
+                  let pid = Int32(worker.split(separator: ":").last ?? "") else { return nil }
+            return (worker, pid)
         }
-        // The coordinator is killed as soon as a third of the children are
-        // in: each child takes at least 0.5 s, so it cannot have finished.
-        var doneAtKill = 0
-        try wait("a third of the children") {
-            doneAtKill = trialCount()
-            guard doneAtKill >= children / 3 else { return false }
-            kill(coordinator.processIdentifier, SIGKILL)
+        // Kill the worker process that holds job 5.
+        var killed = ""
+        try wait("a worker holding job 5") {
+            guard let h = try holder(of: 5) else { return false }
+            kill(h.pid, SIGKILL)
+            killed = h.worker
             return true
         }
+        // Kill the coordinator while job 12 is held: it cannot have finished.
+        try wait("a worker holding job 12") { try holder(of: 12) != nil }
+        let held = try XCTUnwrap(try holder(of: 12))
+        let doneAtKill = trialCount()
+        kill(coordinator.processIdentifier, SIGKILL)
         finish(coordinator)
         XCTAssertEqual(coordinator.terminationReason, .uncaughtSignal)
         XCTAssertLessThan(doneAtKill, children, "the coordinator was killed before the end")
+        // Job 12's holder too, so that the job is tried again (a worker of
+        // the coordinator's own has died with it already).
+        kill(held.pid, SIGKILL)
         coordinator = try start(arguments, log: "coordinator-2.log", environment: slow)
         finish(coordinator)
         XCTAssertEqual(coordinator.terminationStatus, 0, output("coordinator-2.log"))
@@ -211,10 +212,9 @@ final class WorkerTests: XCTestCase {
         XCTAssertEqual(failed, [], "the killed child was retried")
         // The job the killed worker held says why it was retried: the
         // worker's death seen by its supervisor, or its lease running out.
-        let victim = try XCTUnwrap(killed)
-        let why = try sqlite("select last_error from jobs where id = \(victim.job)").first ?? ""
-        XCTAssertTrue(why.contains("SIGKILL") || why.contains("lease expired"), "job \(victim.job), held by \(victim.worker) when it was killed: '\(why)'")
-        XCTAssertNotEqual(try sqlite("select worker from trials where job = \(victim.job)"), [victim.worker], "the killed worker recorded no result")
+        let why = try sqlite("select last_error from jobs where id = 5").first ?? ""
+        XCTAssertTrue(why.contains("SIGKILL") || why.contains("lease expired"), "job 5, held by \(killed) when it was killed: '\(why)'")
+        XCTAssertNotEqual(try sqlite("select worker from trials where job = 5"), [killed], "the killed worker recorded no result")
         // The run folder names its store; the password comes from PGPASSWORD.
         if storage != nil {
             let refused = try MutatedSpecTests.nasc(["status", run], timeout: 60)
@@ -227,7 +227,7 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(status.output.contains("\(children) of \(children) children done") && status.output.contains("integrity: ok"), status.output)
         XCTAssertTrue(output("coordinator-2.log").contains("[\(children)/\(children)]"), output("coordinator-2.log"))
         let workersUsed = try sqlite("select count(distinct worker) from trials").first ?? "?"
-        print("kill test (\(storage == nil ? "SQLite" : "PostgreSQL")): 1 worker and 1 coordinator killed with SIGKILL (coordinator at \(doneAtKill)/\(children)); \(children) children recorded by \(workersUsed) worker processes, lost 0, repeated 0")
+        print("kill test (\(storage == nil ? "SQLite" : "PostgreSQL")): 2 workers and 1 coordinator killed with SIGKILL (coordinator at \(doneAtKill)/\(children)); \(children) children recorded by \(workersUsed) worker processes, lost 0, repeated 0")
     }
 
     /// `$NASC_TEST_POSTGRES_CONTROL stop|start|restart` on the test's server
@@ -252,13 +252,13 @@ final class WorkerTests: XCTestCase {
         try usePostgres()
         addTeardownBlock { [self] in try? controlPostgres("start", checked: false) }
         // At least half a second a child: the restart lands seconds before the end.
-        let children = 40
+        let children = 60
         let slow = ["NASC_INJECT_FAULT": "delay:0.5"]
         let coordinator = try start(searchArguments(children: children, ["--workers", "2", "--lease-seconds", "5"]), log: "coordinator.log", environment: slow)
         let external = try start(["worker"] + storageArguments + ["--processes", "2", "--threads", "1", "--logs", dir.appendingPathComponent("worker-logs").path],
                                  log: "external.log", environment: slow)
         var atRestart = 0
-        try wait("a fifth of the children") { atRestart = trialCount(); return atRestart >= children / 5 }
+        try wait("8 children") { atRestart = trialCount(); return atRestart >= 8 }
         try controlPostgres("restart")
         finish(coordinator)
         finish(external)
