@@ -90,8 +90,8 @@ extension Database {
                     let result = try body()
                     try query("commit")
                     return result
-                } catch let lost as ConnectionLost {
-                    throw lost
+                } catch let gone as ConnectionLost {
+                    throw gone
                 } catch {
                     _ = try? query("rollback")
                     throw error
