@@ -13,33 +13,41 @@ extension CWriter {
             return try pointer(v)
         }
         let s = shape(n.result)
-        switch n.op {
+        guard let op = n.op.anchor else { throw CEmitterError("internal: '\(n.op.name)' is elementwise, not an anchor") }
+        switch op {
         case .conv2d:
             // im2col, then one matrix product: the columns (one row per tap
             // c, kh, kw; one column per output pixel; zeros where the window
             // leaves the image) go to a static buffer, and `gemm` multiplies
             // the filters by them. Each output still sums its taps in the
-            // order c, kh, kw, as a direct convolution would.
+            // order c, kh, kw, as a direct convolution would. A grouped
+            // convolution does this per group, on its channels and filters.
             let (xs, ws) = (shape(n.operands[0]), shape(n.operands[1]))
-            let st = n.attrs.ints("stride"), pad = n.attrs.symbol("pad")
-            let ah = Axis(size: xs[2], kernel: ws[2], stride: st[0], pad: pad), aw = Axis(size: xs[3], kernel: ws[3], stride: st[1], pad: pad)
+            let st = n.attrs.ints("stride"), pad = n.attrs.symbol("pad"), d = n.attrs.dilation, groups = n.attrs.groups
+            let ah = Axis(size: xs[2], kernel: ws[2], stride: st[0], pad: pad, dilation: d[0])
+            let aw = Axis(size: xs[3], kernel: ws[3], stride: st[1], pad: pad, dilation: d[1])
             let taps = ws[1] * ws[2] * ws[3], pixels = ah.outputs * aw.outputs
             columnFloats = max(columnFloats, taps * pixels)
-            return [
+            let (kh, kw) = (d[0] == 1 ? "kh" : "kh * \(d[0])", d[1] == 1 ? "kw" : "kw * \(d[1])")
+            let image = groups == 1 ? x[0] : "\(x[0]) + g * \(ws[1] * xs[2] * xs[3])"
+            let product = groups == 1 ? "\(name)_gemm(\(x[1]), \(name)_col, \(out), \(ws[0]), \(taps), \(pixels));"
+                : "\(name)_gemm(\(x[1]) + g * \(ws[0] / groups * taps), \(name)_col, \(out) + g * \(ws[0] / groups * pixels), \(ws[0] / groups), \(taps), \(pixels));"
+            let body = [
                 "for (long c = 0; c < \(ws[1]); c++)",
                 "  for (long kh = 0; kh < \(ws[2]); kh++)",
                 "    for (long kw = 0; kw < \(ws[3]); kw++) {",
                 "      float *col = \(name)_col + ((c * \(ws[2]) + kh) * \(ws[3]) + kw) * \(pixels);",
                 "      for (long oh = 0; oh < \(ah.outputs); oh++) {",
-                "        const long ih = oh * \(ah.stride) - \(ah.padBefore) + kh;",
+                "        const long ih = oh * \(ah.stride) - \(ah.padBefore) + \(kh);",
                 "        for (long ow = 0; ow < \(aw.outputs); ow++) {",
-                "          const long iw = ow * \(aw.stride) - \(aw.padBefore) + kw;",
-                "          col[oh * \(aw.outputs) + ow] = ih >= 0 && ih < \(ah.size) && iw >= 0 && iw < \(aw.size) ? \(x[0])[(c * \(ah.size) + ih) * \(aw.size) + iw] : 0.0f;",
+                "          const long iw = ow * \(aw.stride) - \(aw.padBefore) + \(kw);",
+                "          col[oh * \(aw.outputs) + ow] = ih >= 0 && ih < \(ah.size) && iw >= 0 && iw < \(aw.size) ? \(image)[(c * \(ah.size) + ih) * \(aw.size) + iw] : 0.0f;",
                 "        }",
                 "      }",
                 "    }",
-                "\(name)_gemm(\(x[1]), \(name)_col, \(out), \(ws[0]), \(taps), \(pixels));",
+                product,
             ]
+            return groups == 1 ? body : ["for (long g = 0; g < \(groups); g++) {"] + body.map { "  " + $0 } + ["}"]
         case .matmul:
             let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))
             let (a, b) = (shape(n.operands[0]), shape(n.operands[1]))
@@ -138,8 +146,14 @@ extension CWriter {
                 "  for (long j = 0; j < \(k); j++) \(out)[r * \(k) + j] = expf(\(x[0])[r * \(k) + j] - top) / z;",
                 "}",
             ]
-        default:
-            throw CEmitterError("'\(n.op.name)' is not supported in emitted C (inference graphs of the NAS-RL spaces do not need it)")
+        // Inference graphs have no gradients, losses or batch statistics
+        // (InferenceGraph folds them away); sources are buffers and
+        // broadcasts run in epilogues.
+        case .param, .state, .const, .biasAdd, .batchNorm, .conv2dGradInput, .conv2dGradFilter,
+             .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout,
+             .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
+             .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
+            throw CEmitterError("'\(n.op.name)' is not supported in emitted C (an inference graph has no need of it)")
         }
     }
 
@@ -191,12 +205,20 @@ extension CWriter {
                 args.append(perChannel ? "\(p)[ch]" : count(v) == 1 && total > 1 ? "\(p)[0]" : "\(p)[i]")
             }
             let e: String
-            switch n.op {
-            case _ where n.op.elementwise != nil: e = Self.formula(n.op.elementwise!.formula, args, n.attrs)
-            case .biasAdd: e = "(\(args[0]) + \(args[1]))"
-            case .batchNorm:
+            switch n.op.kind {
+            case .elementwise(let definition): e = Self.formula(definition.formula, args, n.attrs)
+            case .anchor(.biasAdd): e = "(\(args[0]) + \(args[1]))"
+            case .anchor(.batchNorm):
                 e = "(\(args[1]) * (\(args[0]) - \(args[3])) / sqrtf(\(args[4]) + \(CWriter.literal(n.attrs.float("eps")))) + \(args[2]))"
-            default: throw CEmitterError("'\(n.op.name)' is not supported in emitted C")
+            // Fusion puts only elementwise and broadcast ops in epilogues.
+            case .anchor(.param), .anchor(.state), .anchor(.const), .anchor(.conv2d), .anchor(.conv2dGradInput), .anchor(.conv2dGradFilter),
+                 .anchor(.matmul), .anchor(.batchNormGrad), .anchor(.batchNormGradGamma), .anchor(.batchMean), .anchor(.batchVar),
+                 .anchor(.maxPool), .anchor(.avgPool), .anchor(.globalAvgPool), .anchor(.maxPoolGrad), .anchor(.avgPoolGrad),
+                 .anchor(.globalAvgPoolGrad), .anchor(.dropout), .anchor(.concat), .anchor(.zeroPad), .anchor(.flatten), .anchor(.reshape),
+                 .anchor(.slice), .anchor(.crop), .anchor(.reduceSum), .anchor(.channelSum), .anchor(.embedding), .anchor(.embeddingGrad),
+                 .anchor(.softmax), .anchor(.softmaxGrad), .anchor(.softmaxCrossEntropy), .anchor(.softmaxCrossEntropyGrad),
+                 .anchor(.weightedSoftmaxCrossEntropy), .anchor(.weightedSoftmaxCrossEntropyGrad):
+                throw CEmitterError("internal: '\(n.op.name)' in an epilogue of emitted C")
             }
             counter += 1
             let r = "t\(counter)"

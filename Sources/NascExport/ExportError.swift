@@ -26,14 +26,14 @@ public struct ExportError: Error, CustomStringConvertible {
 struct WindowPads: Equatable {
     var top = 0, left = 0, bottom = 0, right = 0
 
-    init(height: Int, width: Int, kernel: [Int], stride: [Int], pad: String) {
-        let rows = WindowGeometry(size: height, kernel: kernel[0], stride: stride[0], pad: pad)
-        let cols = WindowGeometry(size: width, kernel: kernel[1], stride: stride[1], pad: pad)
+    init(height: Int, width: Int, kernel: [Int], stride: [Int], pad: String, dilation: [Int] = [1, 1]) {
+        let rows = WindowGeometry(size: height, kernel: kernel[0], stride: stride[0], pad: pad, dilation: dilation[0])
+        let cols = WindowGeometry(size: width, kernel: kernel[1], stride: stride[1], pad: pad, dilation: dilation[1])
         guard pad == "same" else { return }
         top = rows.padBefore
         left = cols.padBefore
-        bottom = max((rows.outputs - 1) * stride[0] + kernel[0] - height, 0) - top
-        right = max((cols.outputs - 1) * stride[1] + kernel[1] - width, 0) - left
+        bottom = max((rows.outputs - 1) * stride[0] + rows.extent - height, 0) - top
+        right = max((cols.outputs - 1) * stride[1] + cols.extent - width, 0) - left
     }
 
     var symmetric: Bool { top == bottom && left == right }

@@ -103,38 +103,47 @@ struct ONNXGraphWriter {
 
     mutating func write(_ n: Node) throws(ExportError) {
         let x = n.operands, out = n.result, a = n.attrs
-        switch n.op {
+        let op: AnchorOp
+        switch n.op.kind {
+        case .elementwise:
+            switch n.op.elementwiseOp! {
+            case .identity: add("Identity", x, [out])
+            case .relu: add("Relu", x, [out])
+            case .tanh: add("Tanh", x, [out])
+            case .sigmoid: add("Sigmoid", x, [out])
+            case .neg: add("Neg", x, [out])
+            case .sqrt: add("Sqrt", x, [out])
+            case .leakyRelu: add("LeakyRelu", x, [out], [attr("alpha", float: a.float("slope"))])
+            case .silu:
+                let s = fresh(out + "_sigmoid")
+                add("Sigmoid", x, [s])
+                add("Mul", [x[0], s], [out])
+            case .add: add("Add", x, [out])
+            case .sub: add("Sub", x, [out])
+            case .mul: add("Mul", x, [out])
+            case .div: add("Div", x, [out])
+            // Gradient ops: a forward pass computes none.
+            case .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad: throw ExportError.unsupported(n, by: "ONNX")
+            }
+            return
+        case .anchor(let a): op = a
+        }
+        switch op {
         case .param, .state:
             let t = deployable.weights[out]!
             addInitializer(out, shape: t.shape, floats: t.data.map(Float.init))
         case .const:
             try writeConstant(n)
 
-        case .identity: add("Identity", x, [out])
-        case .relu: add("Relu", x, [out])
-        case .tanh: add("Tanh", x, [out])
-        case .sigmoid: add("Sigmoid", x, [out])
-        case .neg: add("Neg", x, [out])
-        case .sqrt: add("Sqrt", x, [out])
-        case .leakyRelu: add("LeakyRelu", x, [out], [attr("alpha", float: a.float("slope"))])
-        case .silu:
-            let s = fresh(out + "_sigmoid")
-            add("Sigmoid", x, [s])
-            add("Mul", [x[0], s], [out])
-        case .add: add("Add", x, [out])
-        case .sub: add("Sub", x, [out])
-        case .mul: add("Mul", x, [out])
-        case .div: add("Div", x, [out])
-
         case .conv2d:
             let w = types[x[1]]!.dims.map { $0.staticValue! }
             let input = types[x[0]]!.dims
             let pads = WindowPads(height: input[2].staticValue!, width: input[3].staticValue!, kernel: [w[2], w[3]],
-                                  stride: a.ints("stride"), pad: a.symbol("pad"))
+                                  stride: a.ints("stride"), pad: a.symbol("pad"), dilation: a.dilation)
             let (inputs, output) = foldingBias(of: n, into: x)
             add("Conv", inputs, [output], [attr("kernel_shape", ints: [w[2], w[3]]), attr("strides", ints: a.ints("stride")),
                                            attr("pads", ints: [pads.top, pads.left, pads.bottom, pads.right]),
-                                           attr("dilations", ints: [1, 1]), attr("group", int: 1)])
+                                           attr("dilations", ints: a.dilation), attr("group", int: a.groups)])
         case .matmul:
             let (inputs, output) = foldingBias(of: n, into: x)
             add("Gemm", inputs, [output], [attr("transA", int: a.bool("transpose_a") ? 1 : 0), attr("transB", int: a.bool("transpose_b") ? 1 : 0)])
@@ -180,10 +189,13 @@ struct ONNXGraphWriter {
 
         case .softmax: add("Softmax", x, [out], [attr("axis", int: 1)])
 
-        default:
-            // Losses, sums over the batch, batch statistics, embeddings (an
-            // i32 input), gradient ops: nothing an image classifier's
-            // forward computes per example.
+        // Losses, sums over the batch, batch statistics, dropout (identity
+        // when deployed: DeployableGraph removes it), embeddings (an i32
+        // input), gradient ops: nothing an image classifier's forward
+        // computes per example.
+        case .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
+             .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
+             .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad:
             throw ExportError.unsupported(n, by: "ONNX")
         }
     }

@@ -155,24 +155,33 @@ struct PyTorchWriter {
         let out = names[n.result]!, a = n.attrs
         let x = n.operands.map { expr($0) }
         func assign(_ e: String) { body.append("\(out) = \(e)") }
-        switch n.op {
+        let op: AnchorOp
+        switch n.op.kind {
+        case .elementwise:
+            switch n.op.elementwiseOp! {
+            case .identity: assign(x[0])
+            case .relu: assign("F.relu(\(x[0]))")
+            case .tanh: assign("torch.tanh(\(x[0]))")
+            case .sigmoid: assign("torch.sigmoid(\(x[0]))")
+            case .neg: assign("-\(x[0])")
+            case .sqrt: assign("torch.sqrt(\(x[0]))")
+            case .leakyRelu: assign("F.leaky_relu(\(x[0]), \(PythonNames.float(a.float("slope"))))")
+            case .silu: assign("F.silu(\(x[0]))")
+            case .add: assign("\(x[0]) + \(x[1])")
+            case .sub: assign("\(x[0]) - \(x[1])")
+            case .mul: assign("\(x[0]) * \(x[1])")
+            case .div: assign("\(x[0]) / \(x[1])")
+            // Gradient ops: a forward pass computes none.
+            case .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad: throw ExportError.unsupported(n, by: "PyTorch")
+            }
+            return
+        case .anchor(let a): op = a
+        }
+        switch op {
         case .param, .state: return
         case .const:
             let shape = n.type!.dims.map { $0.staticValue.map(String.init) ?? "\(input).shape[0]" }
             assign("torch.full(\(shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.joined(separator: ", ")))"), \(PythonNames.float(a.float("value"))), device=\(input).device)")
-
-        case .identity: assign(x[0])
-        case .relu: assign("F.relu(\(x[0]))")
-        case .tanh: assign("torch.tanh(\(x[0]))")
-        case .sigmoid: assign("torch.sigmoid(\(x[0]))")
-        case .neg: assign("-\(x[0])")
-        case .sqrt: assign("torch.sqrt(\(x[0]))")
-        case .leakyRelu: assign("F.leaky_relu(\(x[0]), \(PythonNames.float(a.float("slope"))))")
-        case .silu: assign("F.silu(\(x[0]))")
-        case .add: assign("\(x[0]) + \(x[1])")
-        case .sub: assign("\(x[0]) - \(x[1])")
-        case .mul: assign("\(x[0]) * \(x[1])")
-        case .div: assign("\(x[0]) / \(x[1])")
 
         case .conv2d: writeConv(n, x)
         case .matmul: writeMatmul(n, x)
@@ -210,10 +219,13 @@ struct PyTorchWriter {
             assign("\(x[0]).reshape(\(dims.map { $0.staticValue.map(String.init) ?? "-1" }.joined(separator: ", ")))")
 
         case .softmax: assign("F.softmax(\(x[0]), 1)")
-        default:
-            // Losses, sums over the batch, batch statistics, embeddings (an
-            // i32 input), gradient ops: nothing an image classifier's
-            // forward computes per example.
+        // Losses, sums over the batch, batch statistics, dropout (identity
+        // when deployed: DeployableGraph removes it), embeddings (an i32
+        // input), gradient ops: nothing an image classifier's forward
+        // computes per example.
+        case .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
+             .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
+             .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad:
             throw ExportError.unsupported(n, by: "PyTorch")
         }
     }
@@ -229,19 +241,23 @@ struct PyTorchWriter {
     }
 
     mutating func writeConv(_ n: Node, _ x: [String]) {
-        let a = n.attrs, stride = a.ints("stride")
+        let a = n.attrs, stride = a.ints("stride"), dilation = a.dilation, groups = a.groups
         let d = type(n.operands[0]).dims, w = byName[n.operands[1]]?.type?.bound(batch: 1) ?? type(n.operands[1]).bound(batch: 1)
-        let p = WindowPads(height: d[2].staticValue!, width: d[3].staticValue!, kernel: [w[2], w[3]], stride: stride, pad: a.symbol("pad"))
+        let p = WindowPads(height: d[2].staticValue!, width: d[3].staticValue!, kernel: [w[2], w[3]], stride: stride, pad: a.symbol("pad"),
+                           dilation: dilation)
         let input = p.symmetric ? x[0] : "F.pad(\(x[0]), (\(p.left), \(p.right), \(p.top), \(p.bottom)))"
         let padding = p.symmetric ? PythonNames.tuple([p.top, p.left]) : "0"
+        // Dilation and groups only where the IR has them: the code of other convolutions reads as before.
+        let grouping = (dilation == [1, 1] ? "" : ", dilation=\(PythonNames.tuple(dilation))") + (groups == 1 ? "" : ", groups=\(groups)")
         guard let weight = ownSource(n, 1) else {
-            body.append("\(names[n.result]!) = F.conv2d(\(input), \(x[1]), None, \(PythonNames.tuple(stride)), \(padding))")
+            let extra = grouping.isEmpty ? "" : ", \(PythonNames.tuple(dilation)), \(groups)"
+            body.append("\(names[n.result]!) = F.conv2d(\(input), \(x[1]), None, \(PythonNames.tuple(stride)), \(padding)\(extra))")
             return
         }
         let bias = foldedBias(after: n)
         let module = addModule(named: bias?.result ?? n.result)
         owned.insert(weight)
-        members.append("self.\(module) = nn.Conv2d(\(w[1]), \(w[0]), \(PythonNames.tuple([w[2], w[3]])), stride=\(PythonNames.tuple(stride)), padding=\(padding), bias=\(bias != nil ? "True" : "False"))")
+        members.append("self.\(module) = nn.Conv2d(\(w[1] * groups), \(w[0]), \(PythonNames.tuple([w[2], w[3]])), stride=\(PythonNames.tuple(stride)), padding=\(padding)\(grouping), bias=\(bias != nil ? "True" : "False"))")
         adopt(weight, as: "\(module).weight")
         if let bias { adopt(bias.bias, as: "\(module).bias") }
         body.append("\(module) = self.\(module)(\(input))")

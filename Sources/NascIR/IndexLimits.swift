@@ -9,16 +9,7 @@ extension Graph {
             limits[v] = min(limits[v] ?? n, n)
         }
         for node in nodes {
-            switch node.op {
-            case .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
-                limit(node.operands[1], types[node.operands[0]]?.dims[1].staticValue)
-            case .embedding:
-                limit(node.operands[1], types[node.operands[0]]?.dims[0].staticValue)
-            case .embeddingGrad:
-                limit(node.operands[1], node.attrs.int("vocab"))
-            default:
-                break
-            }
+            if let index = node.op.definition.index?(node, types) { limit(node.operands[index.operand], index.limit) }
         }
         return limits
     }

@@ -1,7 +1,8 @@
-/// Every operation of the IR. Elementwise ops are defined by their entry in
-/// ElementwiseOps.swift, which every stage reads; the other ops (anchors:
-/// convolutions, pools, normalization, reductions, shape ops, losses) keep
-/// one case per stage, and tests over `Op.allCases` name any stage that lacks one.
+/// Every operation of the IR, by its name in the text. Each op has one
+/// entry in the op table (Ops/): elementwise ops in ElementwiseOps.swift,
+/// which every stage reads; the others (anchors) in their family's file,
+/// reached through `AnchorOp`, over which every stage switches without
+/// `default:` so the compiler names a stage that lacks a new op.
 public enum Op: String, CaseIterable, Sendable {
     // Sources: values that come from nowhere but the op itself.
     case param          // trainable parameter
@@ -21,11 +22,7 @@ public enum Op: String, CaseIterable, Sendable {
     case maxPool = "max_pool"
     case avgPool = "avg_pool"
     case globalAvgPool = "global_avg_pool"
-    /// Zeroes each element with probability `rate` and scales the others by
-    /// 1 / (1 - rate); the mask is a hash of the seed operand, the `stream`
-    /// attribute and the element's index (DropoutMask), so every backend
-    /// draws the same one. Its gradient is dropout of dy with the same mask.
-    case dropout
+    case dropout        // see NormalizationOps
 
     // Shape.
     case concat
@@ -82,7 +79,7 @@ public enum Arity: Sendable {
 }
 
 /// An op's operands and attributes, as its definition gives them
-/// (ElementwiseOps.swift, AnchorOps.swift).
+/// (Ops/).
 public struct OpSignature: Sendable {
     public let arity: Arity
     public let attributes: [AttrSpec]

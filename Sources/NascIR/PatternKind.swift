@@ -33,13 +33,6 @@ public enum PatternKind: String, Sendable {
             guard let t = types[v] else { return false }
             return t.dims.first == .batch && !t.dims.dropFirst().contains(.batch)
         }
-        switch node.op {
-        case .conv2dGradFilter, .channelSum, .reduceSum:
-            return node.operands.allSatisfy(batchLed)
-        case .matmul:  // a^T b over a batch: [N,K]^T [N,M]
-            return node.attrs.bool("transpose_a") && !node.attrs.bool("transpose_b") && node.operands.allSatisfy(batchLed)
-        default:
-            return false
-        }
+        return node.op.definition.sumsOverBatch(node.attrs) && node.operands.allSatisfy(batchLed)
     }
 }

@@ -41,16 +41,15 @@ public struct Interpreter {
             let type = node.type ?? TensorType(.f32, [])
             let shape = type.bound(batch: batch)
             let result: Tensor
-            switch node.op {
-            case .param, .state:
+            if node.op == .param || node.op == .state {
                 guard let t = sources[node.result] else { throw InterpreterError("no value for \(node.op.name) '%\(node.result)'") }
                 guard t.shape == shape else {
                     throw InterpreterError("\(node.op.name) '%\(node.result)' is \(type) but its value has shape \(t.shape)")
                 }
                 result = t
-            case .const:
+            } else if node.op == .const {
                 result = Tensor(type.dtype, shape: shape, repeating: node.attrs.float("value"))
-            default:
+            } else {
                 let operands = node.operands.map { values[$0]! }
                 do {
                     result = try Interpreter.evaluate(node.op, operands, node.attrs, shape: shape)
@@ -109,12 +108,15 @@ public struct Interpreter {
 
     /// One op on concrete operands. `shape` is the result's shape with `N` bound.
     static func evaluate(_ op: Op, _ x: [Tensor], _ a: Attributes, shape: [Int]) throws(InterpreterError) -> Tensor {
-        if let e = op.elementwise {
+        let anchor: AnchorOp
+        switch op.kind {
+        case .elementwise(let e):
             let f = e.formula
             return x.count == 1 ? map(x[0]) { v in f.evaluate({ _ in v }, a) }
                                 : zip(x[0], x[1]) { u, v in f.evaluate({ $0 == 0 ? u : v }, a) }
+        case .anchor(let a): anchor = a
         }
-        switch op {
+        switch anchor {
         case .param, .state, .const:
             throw InterpreterError("internal: sources are bound by run()")
 
@@ -160,7 +162,6 @@ public struct Interpreter {
         case .softmaxCrossEntropyGrad: return try softmaxCrossEntropyGrad(x[0], x[1], x[2], smoothing: a["smoothing"]?.floatValue ?? 0)
         case .weightedSoftmaxCrossEntropy: return try softmaxCrossEntropy(x[0], x[1], weights: x[2])
         case .weightedSoftmaxCrossEntropyGrad: return try softmaxCrossEntropyGrad(x[0], x[1], x[3], weights: x[2])
-        default: throw InterpreterError("internal: '\(op.name)' has no interpreter definition")
         }
     }
 }

@@ -59,8 +59,9 @@ extension Lowering {
     typealias Axis = WindowGeometry
 
     func axes(_ attrs: Attributes, h: Int, w wd: Int, kernel: [Int]) -> (Axis, Axis) {
-        let st = attrs.ints("stride"), pad = attrs.symbol("pad")
-        return (Axis(size: h, kernel: kernel[0], stride: st[0], pad: pad), Axis(size: wd, kernel: kernel[1], stride: st[1], pad: pad))
+        let st = attrs.ints("stride"), pad = attrs.symbol("pad"), d = attrs.dilation
+        return (Axis(size: h, kernel: kernel[0], stride: st[0], pad: pad, dilation: d[0]),
+                Axis(size: wd, kernel: kernel[1], stride: st[1], pad: pad, dilation: d[1]))
     }
 
     /// Input position o*stride - pad + k along an axis, and whether it is
@@ -72,12 +73,18 @@ extension Lowering {
         return (pos, w.value("and i1 \(low), \(high)", "c"))
     }
 
-    func lowerAnchor(_ n: Node) throws {
+    func lowerAnchor(_ n: Node, _ op: AnchorOp) throws {
         let x = n.operands
         let out = p(n.result)
-        switch n.op {
-        case .conv2d, .conv2dGradInput, .conv2dGradFilter:
-            lowerConvolution(n)
+        switch op {
+        case .param, .state, .const:
+            throw BackendError(message: "internal: '\(n.op.name)' is a source, not a kernel")
+        case .biasAdd:  // a broadcast: fused as an epilogue (KernelLowering.elementwise)
+            throw BackendError(message: "internal: bias_add anchors no kernel")
+
+        case .conv2d: lowerConvolution(n, .forward)
+        case .conv2dGradInput: lowerConvolution(n, .inputGradient)
+        case .conv2dGradFilter: lowerConvolution(n, .filterGradient)
 
         case .matmul:
             let (ta, tb) = (n.attrs.bool("transpose_a"), n.attrs.bool("transpose_b"))
@@ -96,7 +103,7 @@ extension Lowering {
                   beta: foldedBias == nil ? "0.0" : "1.0", c: out, ldc: ldc)
 
         case .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar:
-            try lowerChannelOps([n])
+            try lowerChannelOps([n])  // see ChannelKind
 
         case .channelSum:
             lowerChannelSum(n)
@@ -125,8 +132,10 @@ extension Lowering {
                 w.loop(to: "\(inner)", "j") { j in w.storeF(v, out, w.add(base, j)) }
             }
 
-        case .maxPool, .avgPool, .maxPoolGrad, .avgPoolGrad:
-            lowerPool(n)
+        case .maxPool: lowerPool(n, .max)
+        case .avgPool: lowerPool(n, .average)
+        case .maxPoolGrad: lowerPool(n, .maxGradient)
+        case .avgPoolGrad: lowerPool(n, .averageGradient)
 
         case .dropout:
             // DropoutMask in i32 arithmetic (wrapping multiplies, logical shifts).
@@ -149,15 +158,20 @@ extension Lowering {
                 w.storeF(w.value("select i1 \(kept), float \(scaled), float 0.0", "f"), out, i)
             }
 
-        case .concat, .slice, .zeroPad, .crop, .flatten, .reshape:
-            lowerLayout(n)
+        case .concat: lowerLayout(n, .concat)
+        case .slice: lowerLayout(n, .slice)
+        case .zeroPad: lowerLayout(n, .zeroPad)
+        case .crop: lowerLayout(n, .crop)
+        case .flatten, .reshape: lowerLayout(n, .sameElements)
 
-        case .embedding, .embeddingGrad, .softmax, .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad,
-             .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
-            lowerRows(n)
-
-        default:
-            throw BackendError(message: "internal: no lowering for '\(n.op.name)' as a kernel anchor")
+        case .embedding: lowerRows(n, .embedding)
+        case .embeddingGrad: lowerRows(n, .embeddingGradient)
+        case .softmaxGrad: lowerRows(n, .softmaxGradient)
+        case .softmax: lowerRows(n, .softmax(.probabilities))
+        case .softmaxCrossEntropy: lowerRows(n, .softmax(.loss(weighted: false)))
+        case .weightedSoftmaxCrossEntropy: lowerRows(n, .softmax(.loss(weighted: true)))
+        case .softmaxCrossEntropyGrad: lowerRows(n, .softmax(.lossGradient(weighted: false)))
+        case .weightedSoftmaxCrossEntropyGrad: lowerRows(n, .softmax(.lossGradient(weighted: true)))
         }
     }
 }

@@ -138,8 +138,14 @@ extension Lowering {
         }
     }
 
+    /// The ops of batch statistics (ChannelSplit.ops), by their AnchorOp names.
+    enum ChannelKind: CaseIterable { case batchNorm, batchNormGrad, batchNormGradGamma, batchMean, batchVar }
+
     /// One op of batch statistics for channel c.
     func lowerChannelOp(_ n: Node, _ c: String) throws {
+        guard let kind = n.op.anchor?.member(of: ChannelKind.self) else {
+            throw BackendError(message: "internal: '\(n.op.name)' is not an op of batch statistics")
+        }
         let x = n.operands, out = p(n.result)
         /// Stores the op's value at `i` (channel c's element, or c itself),
         /// then runs its fused epilogue on it.
@@ -147,7 +153,7 @@ extension Lowering {
             w.storeF(v, out, i)
             try channelEpilogues[n.result]?(i, c, [n.result: v])
         }
-        switch n.op {
+        switch kind {
         case .batchNorm:
             let z = normalizer(n, x: x[0], mean: x[3], variance: x[4], c)
             let (gamma, beta) = (w.loadF(p(x[1]), c), w.loadF(p(x[2]), c))
@@ -202,8 +208,6 @@ extension Lowering {
                 v = w.f("fdiv", w.f("fmul", v, m), denom)
             }
             try store(v, c, c)
-        default:
-            throw BackendError(message: "internal: '\(n.op.name)' is not an op of batch statistics")
         }
     }
 
@@ -213,7 +217,9 @@ extension Lowering {
     /// stays literal, so LLVM folds the window's bounds checks and unrolls
     /// a 2x2 window into straight-line code (read from %dims, max pooling
     /// ran more than twice as slow). Pools are one or two kernels a child.
-    func lowerPool(_ n: Node) {
+    enum PoolKind { case max, average, maxGradient, averageGradient }
+
+    func lowerPool(_ n: Node, _ kind: PoolKind) {
         let x = n.operands, out = p(n.result)
         let input = n.op == .avgPoolGrad ? n.result : (n.op == .maxPoolGrad ? x[1] : x[0])
         let (C, H, W) = (s(input, 1), s(input, 2), s(input, 3))
@@ -259,14 +265,14 @@ extension Lowering {
                             }
                         }
                     }
-                    switch n.op {
-                    case .maxPool: w.storeF(read(best), out, o)
-                    case .avgPool: w.storeF(w.f("fdiv", read(sum), read(count)), out, o)
-                    case .maxPoolGrad:
+                    switch kind {
+                    case .max: w.storeF(read(best), out, o)
+                    case .average: w.storeF(w.f("fdiv", read(sum), read(count)), out, o)
+                    case .maxGradient:
                         let at = w.value("load i64, i64* \(bestAt), align 8", "i")
                         let found = w.value("icmp sge i64 \(at), 0", "c")
                         w.when(found) { w.storeF(w.f("fadd", w.loadF(out, at), w.loadF(p(x[0]), o)), out, at) }
-                    default:  // avg_pool_grad: share dy among the in-image taps
+                    case .averageGradient:  // share dy among the in-image taps
                         let share = w.f("fdiv", w.loadF(p(x[0]), o), read(count))
                         eachTap(oh, ow) { at in w.storeF(w.f("fadd", w.loadF(out, at), share), out, at) }
                     }

@@ -44,8 +44,12 @@ extension Lowering {
         }
     }
 
+    /// Tap k's offset within the window: k, or k * dilation (a literal)
+    /// for a dilated window.
+    func dilated(_ k: String, _ a: Axis) -> String { a.dilation == 1 ? k : w.mul(k, "\(a.dilation)") }
+
     /// The output positions o in [lo, hi) whose tap k lands inside the input:
-    /// 0 <= o*stride - pad + k < size. Integer bounds, so the inner loops copy
+    /// 0 <= o*stride - pad + k < size (k: the tap's offset, see `dilated`). Integer bounds, so the inner loops copy
     /// contiguous ranges without a test per element (and vectorize).
     func validRange(_ k: String, _ a: Axis) -> (String, String) {
         // lo = ceil((pad - k) / stride) clamped to >= 0; hi = floor((size - 1 + pad - k) / stride) + 1 clamped to <= outputs.
@@ -84,17 +88,19 @@ extension Lowering {
                          _ body: (_ col: String, _ image: String) -> Void) {
         w.loop(to: i64(channels), "c") { c in
             w.loop(to: i64(ah.kernel), "kh") { kh in
-                let (ohLo, ohHi) = clip(validRange(kh, ah), first: first, count: count)
+                let dh = dilated(kh, ah)
+                let (ohLo, ohHi) = clip(validRange(dh, ah), first: first, count: count)
                 w.loop(to: i64(aw.kernel), "kw") { kw in
-                    let (owLo, owHi) = validRange(kw, aw)
+                    let dw = dilated(kw, aw)
+                    let (owLo, owHi) = validRange(dw, aw)
                     let row = w.add(w.mul(w.add(w.mul(c, i64(ah.kernel)), kh), i64(aw.kernel)), kw)
                     let rowBase = w.mul(row, "\(width)")
                     w.loop(from: ohLo, to: ohHi, "oh") { oh in
-                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), i64(ah.padBefore)), kh)
+                        let ih = w.add(w.sub(w.mul(oh, "\(ah.stride)"), i64(ah.padBefore)), dh)
                         let inRow = w.mul(w.add(w.mul(c, "\(ah.size)"), ih), "\(aw.size)")
                         let outRow = w.add(rowBase, w.mul(w.sub(oh, first), "\(aw.outputs)"))
                         w.loop(from: owLo, to: owHi, "ow") { ow in
-                            let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), i64(aw.padBefore)), kw)
+                            let iw = w.add(w.sub(w.mul(ow, "\(aw.stride)"), i64(aw.padBefore)), dw)
                             body(w.add(outRow, ow), w.add(inRow, iw))
                         }
                     }
@@ -120,90 +126,113 @@ extension Lowering {
         }
     }
 
-    func lowerConvolution(_ n: Node) {
+    /// Which of the three convolution ops a node is.
+    enum ConvolutionPass { case forward, inputGradient, filterGradient }
+
+    /// A convolution of `groups` groups is that many convolutions of C/groups
+    /// channels into O/groups filters, each at an offset in the input, the
+    /// filters and the output (images keep their whole-tensor strides). A
+    /// depthwise one (one channel per group) has its own kernels
+    /// (DepthwiseConvolution). One group emits the text it did before groups.
+    func lowerConvolution(_ n: Node, _ pass: ConvolutionPass) {
         let x = n.operands
         let out = p(n.result)
-        switch n.op {
-        case .conv2d:
-            let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
-            let (O, KH, KW) = (s(x[1], 0), s(x[1], 2), s(x[1], 3))
-            let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
-            convolve(p(x[0]), channels: C, ah, aw, filters: p(x[1]), count: O, transposed: false, images: lead(x[0]), into: out)
+        let g = n.attrs.groups
+        let filters = pass == .filterGradient ? n.result : x[1]
+        let (O, Cg, KH, KW) = (s(filters, 0), s(filters, 1), s(filters, 2), s(filters, 3))
+        let C = Cg * g, Og = O / g
+        let (H, W) = pass == .inputGradient ? (n.attrs.ints("input_size")[0], n.attrs.ints("input_size")[1]) : (s(x[0], 2), s(x[0], 3))
+        let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
+        if g > 1 && Cg == 1 {
+            lowerDepthwise(n, pass, channels: C, filters: O, ah, aw)
+            return
+        }
+        let plane = ah.outputs * aw.outputs, ckk = Cg * KH * KW, image = C * H * W
+        /// The body once per group, with the group's index (nil: one group).
+        func eachGroup(_ body: (_ group: String?) -> Void) {
+            if g == 1 { body(nil) } else { w.loop(to: "\(g)", "grp") { body($0) } }
+        }
+        /// `base` moved on by `floats` per group.
+        func at(_ base: String, _ group: String?, _ floats: Int) -> String { group.map { offset(base, w.mul($0, i64(floats))) } ?? base }
 
-        case .conv2dGradInput:
-            let (O, C, KH, KW) = (s(x[1], 0), s(x[1], 1), s(x[1], 2), s(x[1], 3))
-            let size = n.attrs.ints("input_size")
-            let (ah, aw) = axes(n.attrs, h: size[0], w: size[1], kernel: [KH, KW])
+        switch pass {
+        case .forward:
+            eachGroup { grp in
+                convolve(at(p(x[0]), grp, Cg * H * W), channels: Cg, ah, aw, filters: at(p(x[1]), grp, Og * ckk), count: Og, transposed: false,
+                         images: lead(x[0]), into: at(out, grp, Og * plane), strides: g == 1 ? nil : (image, O * plane))
+            }
+
+        case .inputGradient:
             if ah.stride == 1 && aw.stride == 1 {
                 lowerInputGradientAsConvolution(n, filters: (O, C, KH, KW), ah, aw)
                 return
             }
-            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW, image = C * size[0] * size[1]
             let rows = bandRows(ah, aw), width = rows * aw.outputs
             let col = scratch(floats: (0, ckk * width))
             zero(out, w.mul(lead(n.result), i64(image)))
             w.loop(to: lead(n.result), "img") { img in
-                let gradient = offset(p(x[0]), w.mul(img, i64(O * plane)))
-                forEachBand(ah, rows: rows) { first, count in
-                    sgemm(transA: true, transB: false, m: i64(ckk), n: w.mul(count, "\(aw.outputs)"), k: i64(O), a: p(x[1]), lda: i64(ckk),
-                          b: offset(gradient, w.mul(first, "\(aw.outputs)")), ldb: i64(plane), beta: "0.0", c: col, ldc: "\(width)")
-                    col2im(col, channels: C, ah, aw, band: first, count, width: width, into: offset(out, w.mul(img, i64(image))))
+                eachGroup { grp in
+                    let gradient = at(offset(p(x[0]), w.mul(img, i64(O * plane))), grp, Og * plane)
+                    forEachBand(ah, rows: rows) { first, count in
+                        sgemm(transA: true, transB: false, m: i64(ckk), n: w.mul(count, "\(aw.outputs)"), k: i64(Og), a: at(p(x[1]), grp, Og * ckk), lda: i64(ckk),
+                              b: offset(gradient, w.mul(first, "\(aw.outputs)")), ldb: i64(plane), beta: "0.0", c: col, ldc: "\(width)")
+                        col2im(col, channels: Cg, ah, aw, band: first, count, width: width, into: at(offset(out, w.mul(img, i64(image))), grp, Cg * H * W))
+                    }
                 }
             }
 
-        case .conv2dGradFilter:
-            let (C, H, W) = (s(x[0], 1), s(x[0], 2), s(x[0], 3))
-            let (O, KH, KW) = (s(n.result, 0), s(n.result, 2), s(n.result, 3))
-            let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: [KH, KW])
-            if DirectConvolution.applies(ah, aw) {
+        case .filterGradient:
+            if g == 1 && DirectConvolution.applies(ah, aw) {
                 filterGradientDirectly(p(x[0]), channels: C, ah, aw, gradient: p(x[1]), count: O, images: lead(x[0]), into: out)
                 return
             }
-            let plane = ah.outputs * aw.outputs, ckk = C * KH * KW
             let rows = bandRows(ah, aw), width = rows * aw.outputs
             let col = scratch(floats: (0, ckk * width))
             zero(out, i64(O * ckk))
             w.loop(to: lead(x[0]), "img") { img in
-                let image = offset(p(x[0]), w.mul(img, i64(C * H * W)))
-                let gradient = offset(p(x[1]), w.mul(img, i64(O * plane)))
-                forEachBand(ah, rows: rows) { first, count in
-                    im2col(image, channels: C, ah, aw, band: first, count, width: width, into: col)
-                    sgemm(transA: false, transB: true, m: i64(O), n: i64(ckk), k: w.mul(count, "\(aw.outputs)"),
-                          a: offset(gradient, w.mul(first, "\(aw.outputs)")), lda: i64(plane), b: col, ldb: "\(width)",
-                          beta: "1.0", c: out, ldc: i64(ckk))
+                eachGroup { grp in
+                    let image = at(offset(p(x[0]), w.mul(img, i64(image))), grp, Cg * H * W)
+                    let gradient = at(offset(p(x[1]), w.mul(img, i64(O * plane))), grp, Og * plane)
+                    forEachBand(ah, rows: rows) { first, count in
+                        im2col(image, channels: Cg, ah, aw, band: first, count, width: width, into: col)
+                        sgemm(transA: false, transB: true, m: i64(Og), n: i64(ckk), k: w.mul(count, "\(aw.outputs)"),
+                              a: offset(gradient, w.mul(first, "\(aw.outputs)")), lda: i64(plane), b: col, ldb: "\(width)",
+                              beta: "1.0", c: at(out, grp, Og * ckk), ldc: i64(ckk))
+                    }
                 }
             }
-
-        default:
-            preconditionFailure("lowerConvolution: \(n.op) is not a convolution")
         }
     }
 
     /// out[img] = filters x im2col(input[img]), band by band of output rows:
     /// `count` filters of channels*KH*KW taps each, stored [count, taps]
     /// (or, `transposed`, [taps, count], for 1x1 windows only).
+    /// `strides`: the floats from one image to the next in the input and
+    /// the output, when the convolution is one group of a larger one
+    /// (nil: the images are [C, H, W] and [O, OH, OW]).
     func convolve(_ input: String, channels C: Int, _ ah: Axis, _ aw: Axis, filters: String, count O: Int, transposed: Bool,
-                  images: String, into out: String) {
-        let plane = ah.outputs * aw.outputs, ckk = C * ah.kernel * aw.kernel, image = C * ah.size * aw.size
+                  images: String, into out: String, strides: (input: Int, output: Int)? = nil) {
+        let plane = ah.outputs * aw.outputs, ckk = C * ah.kernel * aw.kernel
+        let image = strides?.input ?? C * ah.size * aw.size, outputImage = strides?.output ?? O * plane
         if ah.kernel == 1 && aw.kernel == 1 && ah.stride == 1 && aw.stride == 1 {
             // The image is its own columns.
             w.loop(to: images, "img") { img in
                 sgemm(transA: transposed, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: filters, lda: i64(transposed ? O : ckk),
                       b: offset(input, w.mul(img, i64(image))), ldb: i64(plane), beta: "0.0",
-                      c: offset(out, w.mul(img, i64(O * plane))), ldc: i64(plane))
+                      c: offset(out, w.mul(img, i64(outputImage))), ldc: i64(plane))
             }
             return
         }
         precondition(!transposed, "convolve: transposed filters only for 1x1 windows")
         if DirectConvolution.applies(ah, aw) {
-            convolveDirectly(input, channels: C, ah, aw, filters: filters, count: O, images: images, into: out)
+            convolveDirectly(input, channels: C, ah, aw, filters: filters, count: O, images: images, into: out, strides: strides)
             return
         }
         let rows = bandRows(ah, aw), width = rows * aw.outputs
         let col = scratch(floats: (0, ckk * width))
         w.loop(to: images, "img") { img in
             let source = offset(input, w.mul(img, i64(image)))
-            let result = offset(out, w.mul(img, i64(O * plane)))
+            let result = offset(out, w.mul(img, i64(outputImage)))
             forEachBand(ah, rows: rows) { first, count in
                 im2col(source, channels: C, ah, aw, band: first, count, width: width, into: col)
                 sgemm(transA: false, transB: false, m: i64(O), n: w.mul(count, "\(aw.outputs)"), k: i64(ckk), a: filters, lda: i64(ckk),
@@ -222,28 +251,42 @@ extension Lowering {
     /// 7x7 at 7x7, 38 -> 31 ms; 72 from 54 3x3 at 14x14, 17 -> 14 ms).
     func lowerInputGradientAsConvolution(_ n: Node, filters: (O: Int, C: Int, KH: Int, KW: Int), _ ah: Axis, _ aw: Axis) {
         let (O, C, KH, KW) = filters
+        let g = n.attrs.groups, Og = O / g, Cg = C / g
         let gradient = p(n.operands[0]), weights = p(n.operands[1])
         let (rh, rw) = (ah.reversed, aw.reversed)
+        // A group's dy is Og of dy's O channels; its dx, Cg of dx's C.
+        let strides: (input: Int, output: Int)? = g == 1 ? nil : (O * ah.outputs * aw.outputs, C * ah.size * aw.size)
+        func group(_ body: (_ dy: String, _ w: String, _ dx: String) -> Void) {
+            if g == 1 { return body(gradient, weights, p(n.result)) }
+            w.loop(to: "\(g)", "grp") { grp in
+                body(offset(gradient, w.mul(grp, i64(Og * ah.outputs * aw.outputs))), offset(weights, w.mul(grp, i64(Og * Cg * KH * KW))),
+                     offset(p(n.result), w.mul(grp, i64(Cg * ah.size * aw.size))))
+            }
+        }
         if KH == 1 && KW == 1 {
-            convolve(gradient, channels: O, rh, rw, filters: weights, count: C, transposed: true, images: lead(n.result), into: p(n.result))
+            group { dy, weights, dx in
+                convolve(dy, channels: Og, rh, rw, filters: weights, count: Cg, transposed: true, images: lead(n.result), into: dx, strides: strides)
+            }
             return
         }
-        // reversed[c, (o*KH+kh)*KW+kw] = weights[o, c, KH-1-kh, KW-1-kw]: once per call, a fraction of one image's product.
-        let taps = O * KH * KW
-        let reversed = scratch(floats: (0, C * taps))
-        w.loop(to: i64(O), "o") { o in
-            w.loop(to: i64(C), "c") { c in
-                w.loop(to: i64(KH), "kh") { kh in
-                    let from = w.mul(w.add(w.mul(o, i64(C)), c), i64(KH * KW))
-                    let fromRow = w.add(from, w.mul(w.sub(i64(KH - 1), kh), i64(KW)))
-                    let to = w.add(w.mul(c, i64(taps)), w.mul(w.add(w.mul(o, i64(KH)), kh), i64(KW)))
-                    w.loop(to: i64(KW), "kw") { kw in
-                        let value = w.loadF(weights, w.add(fromRow, w.sub(i64(KW - 1), kw)))
-                        w.storeF(value, reversed, w.add(to, kw))
+        // reversed[c, (o*KH+kh)*KW+kw] = weights[o, c, KH-1-kh, KW-1-kw]: once per call (per group), a fraction of one image's product.
+        let taps = Og * KH * KW
+        let reversed = scratch(floats: (0, Cg * taps))
+        group { dy, weights, dx in
+            w.loop(to: i64(Og), "o") { o in
+                w.loop(to: i64(Cg), "c") { c in
+                    w.loop(to: i64(KH), "kh") { kh in
+                        let from = w.mul(w.add(w.mul(o, i64(Cg)), c), i64(KH * KW))
+                        let fromRow = w.add(from, w.mul(w.sub(i64(KH - 1), kh), i64(KW)))
+                        let to = w.add(w.mul(c, i64(taps)), w.mul(w.add(w.mul(o, i64(KH)), kh), i64(KW)))
+                        w.loop(to: i64(KW), "kw") { kw in
+                            let value = w.loadF(weights, w.add(fromRow, w.sub(i64(KW - 1), kw)))
+                            w.storeF(value, reversed, w.add(to, kw))
+                        }
                     }
                 }
             }
+            convolve(dy, channels: Og, rh, rw, filters: reversed, count: Cg, transposed: false, images: lead(n.result), into: dx, strides: strides)
         }
-        convolve(gradient, channels: O, rh, rw, filters: reversed, count: C, transposed: false, images: lead(n.result), into: p(n.result))
     }
 }

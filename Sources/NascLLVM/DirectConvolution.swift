@@ -35,7 +35,7 @@ public enum DirectConvolution {
     /// hold for every stride-1 `same` or `valid` window; they guard the
     /// padded buffer's bounds should another padding ever reach here.)
     public static func applies(_ ah: WindowGeometry, _ aw: WindowGeometry) -> Bool {
-        ah.stride == 1 && aw.stride == 1 && !(ah.kernel == 1 && aw.kernel == 1) && aw.outputs >= minimumWidth
+        ah.stride == 1 && aw.stride == 1 && ah.dilation == 1 && aw.dilation == 1 && !(ah.kernel == 1 && aw.kernel == 1) && aw.outputs >= minimumWidth
             && ah.outputs + ah.kernel - 1 >= ah.padBefore + ah.size && aw.outputs + aw.kernel - 1 >= aw.padBefore + aw.size
     }
 }
@@ -44,7 +44,7 @@ extension Lowering {
     /// out[img] = filters (x) input[img] for `count` filters of `channels` x
     /// KH x KW, stored [count, channels, KH, KW]; see DirectConvolution.
     func convolveDirectly(_ input: String, channels C: Int, _ ah: Axis, _ aw: Axis, filters: String, count O: Int,
-                          images: String, into out: String) {
+                          images: String, into out: String, strides: (input: Int, output: Int)? = nil) {
         let lanes = DirectConvolution.lanes
         let (OH, OW) = (ah.outputs, aw.outputs)
         let rr = DirectConvolution.rowTile
@@ -74,8 +74,8 @@ extension Lowering {
         }
 
         w.loop(to: images, "img") { img in
-            let source = offset(input, w.mul(img, i64(C * ah.size * aw.size)))
-            let result = offset(out, w.mul(img, i64(O * OH * OW)))
+            let source = offset(input, w.mul(img, i64(strides?.input ?? C * ah.size * aw.size)))
+            let result = offset(out, w.mul(img, i64(strides?.output ?? O * OH * OW)))
             copyInside(source, channels: channelsD, ah, aw, rows: rowsD, width: widthD, padding: (padTopD, padLeftD), into: padded)
             /// One tile: output channels [o0, o0 + channels), rows [oh0, oh0 + rowTile) (those inside the
             /// plane stored), positions [ow0, ow0 + 16) (the first `tailWidth` stored if `last`).

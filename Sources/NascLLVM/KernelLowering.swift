@@ -267,7 +267,8 @@ final class Lowering {
             // pointer would not dominate a later use outside them.
             for v in anchor.operands where constants[v] != nil { _ = p(v) }
             epilogue.removeFirst()
-            try lowerAnchor(anchor)
+            guard let op = anchor.op.anchor else { throw BackendError(message: "internal: '\(anchor.op.name)' anchors a kernel but is elementwise") }
+            try lowerAnchor(anchor, op)
         }
         if !epilogue.isEmpty { try lowerElementwise(epilogue) }
         w.emit("ret void")
@@ -396,20 +397,28 @@ final class Lowering {
 
     /// One elementwise or broadcast op on scalar registers.
     func elementwise(_ n: Node, _ x: (Int) -> String, _ channel: (Int) -> String) throws -> String {
-        if let e = n.op.elementwise {
+        switch n.op.kind {
+        case .elementwise(let e):
             // Each operand is loaded once, in order, then the formula is printed.
             let operands = n.operands.indices.map(x)
             return formula(e.formula, operands, n.attrs)
-        }
-        switch n.op {
-        case .biasAdd: return w.f("fadd", x(0), channel(1))
-        case .batchNorm:  // inference mode: gamma * (x - mean) / sqrt(var + eps) + beta
-            let eps = IRWriter.literal(n.attrs.float("eps"))
-            let sd = w.value("call float @llvm.sqrt.f32(float \(w.f("fadd", channel(4), eps)))", "f")
-            let centered = w.f("fsub", x(0), channel(3))
-            return w.f("fadd", w.f("fdiv", w.f("fmul", channel(1), centered), sd), channel(2))
-        default:
-            throw BackendError(message: "internal: '\(n.op.name)' is not elementwise")
+        case .anchor(let op):
+            switch op {
+            case .biasAdd: return w.f("fadd", x(0), channel(1))
+            case .batchNorm:  // inference mode: gamma * (x - mean) / sqrt(var + eps) + beta
+                let eps = IRWriter.literal(n.attrs.float("eps"))
+                let sd = w.value("call float @llvm.sqrt.f32(float \(w.f("fadd", channel(4), eps)))", "f")
+                let centered = w.f("fsub", x(0), channel(3))
+                return w.f("fadd", w.f("fdiv", w.f("fmul", channel(1), centered), sd), channel(2))
+            // Anchors whose pattern is not elementwise or broadcast never
+            // join an epilogue (PatternKind.isEpilogue).
+            case .param, .state, .const, .conv2d, .conv2dGradInput, .conv2dGradFilter, .matmul,
+                 .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
+                 .maxPool, .avgPool, .globalAvgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout,
+                 .concat, .zeroPad, .flatten, .reshape, .slice, .crop, .reduceSum, .channelSum, .embedding, .embeddingGrad,
+                 .softmax, .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
+                throw BackendError(message: "internal: '\(n.op.name)' is not elementwise")
+            }
         }
     }
 }

@@ -16,9 +16,11 @@ extension Lowering {
         w.loop(to: i64(floats), "k") { k in w.storeF(w.loadF(src, w.add(srcIndex, k)), dst, w.add(dstIndex, k)) }
     }
 
-    func lowerLayout(_ n: Node) {
+    enum LayoutKind { case concat, slice, zeroPad, crop, sameElements }
+
+    func lowerLayout(_ n: Node, _ kind: LayoutKind) {
         let x = n.operands, out = p(n.result)
-        switch n.op {
+        switch kind {
         case .concat:
             let axis = n.attrs.int("axis")
             let (outer, total, inner) = split(n.result, axis: axis)
@@ -51,14 +53,23 @@ extension Lowering {
                     else { copy(from: p(x[0]), bigAt, to: out, smallAt, floats: wd) }
                 }
             }
-        default:  // flatten, reshape: the same elements in the same order
+        case .sameElements:  // flatten, reshape: the same elements in the same order
             w.loop(to: count(type(n.result)), "e") { i in w.storeF(w.loadF(p(x[0]), i), out, i) }
         }
     }
 
-    func lowerRows(_ n: Node) {
+    enum RowKind {
+        case embedding, embeddingGradient, softmaxGradient
+        /// The ops that take a softmax of each row first.
+        case softmax(SoftmaxRows)
+    }
+    enum SoftmaxRows: Equatable {
+        case probabilities, loss(weighted: Bool), lossGradient(weighted: Bool)
+    }
+
+    func lowerRows(_ n: Node, _ kind: RowKind) {
         let x = n.operands, out = p(n.result)
-        switch n.op {
+        switch kind {
         case .embedding:
             let (vocab, width) = (s(x[0], 0), s(x[0], 1))
             zero(out, count(type(n.result)))
@@ -67,7 +78,7 @@ extension Lowering {
                 let ok = w.value("and i1 \(w.value("icmp sge i64 \(id), 0", "c")), \(w.value("icmp slt i64 \(id), \(i64(vocab))", "c"))", "c")
                 w.when(ok) { copy(from: p(x[0]), w.mul(id, i64(width)), to: out, w.mul(i, i64(width)), floats: width) }
             }
-        case .embeddingGrad:
+        case .embeddingGradient:
             let (vocab, width) = (n.attrs.int("vocab"), s(n.result, 1))
             zero(out, i64(vocab * width))
             w.loop(to: count(type(x[1])), "id") { i in
@@ -80,8 +91,8 @@ extension Lowering {
                     }
                 }
             }
-        case .softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
-            let weighted = n.op == .weightedSoftmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropyGrad
+        case .softmax(let rowsOp):
+            let weighted = rowsOp == .loss(weighted: true) || rowsOp == .lossGradient(weighted: true)
             let classes = s(x[0], 1)
             // Label smoothing ε (absent: the one-hot target, and the same code as before it existed).
             let smoothing = n.attrs["smoothing"]?.floatValue ?? 0
@@ -118,12 +129,12 @@ extension Lowering {
                     accumulate(sum, e)
                 }
                 let z = read(sum)
-                switch n.op {
-                case .softmax:
+                switch rowsOp {
+                case .probabilities:
                     w.loop(to: i64(classes), "k") { k in
                         w.storeF(w.f("fdiv", w.loadF(out, w.add(base, k)), z), out, w.add(base, k))
                     }
-                case .softmaxCrossEntropy, .weightedSoftmaxCrossEntropy:
+                case .loss:
                     let label = w.loadI(p(x[1]), r)
                     let ok = w.value("and i1 \(w.value("icmp sge i64 \(label), 0", "c")), \(w.value("icmp slt i64 \(label), \(i64(classes))", "c"))", "c")
                     w.when(ok) {
@@ -140,7 +151,7 @@ extension Lowering {
                         if weighted { term = w.f("fmul", term, w.loadF(p(x[2]), r)) }
                         accumulate(total, term)
                     }
-                default:  // grad: (softmax - onehot) * dloss / rows (times the row's weight)
+                case .lossGradient:  // (softmax - onehot) * dloss / rows (times the row's weight)
                     var scale = w.f("fdiv", w.loadF(p(x[weighted ? 3 : 2]), "0"), rowsF)
                     if weighted { scale = w.f("fmul", scale, w.loadF(p(x[2]), r)) }
                     let label = w.loadI(p(x[1]), r)
@@ -155,7 +166,7 @@ extension Lowering {
                 }
             }
             if n.op == .softmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropy { w.storeF(w.f("fdiv", read(total), rowsF), out, "0") }
-        default:  // softmax_grad: dx = y * (dy - sum(dy * y))
+        case .softmaxGradient:  // dx = y * (dy - sum(dy * y))
             let classes = s(x[1], 1)
             w.loop(to: lead(x[1]), "row") { r in
                 let base = w.mul(r, i64(classes))

@@ -33,8 +33,8 @@ public struct RowSplit: Sendable, Equatable {
                      constants: [String: Double]) -> (split: RowSplit, types: [String: TensorType])? {
         if let split = columns(nodes: nodes, arguments: arguments, types: types) { return split }
         let rowOps: Set<Op> = [.softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad]
-        guard let anchor = nodes.first else { return nil }
-        let shaped = types[rowOps.contains(anchor.op) ? anchor.operands[0] : anchor.result]!
+        guard let first = nodes.first else { return nil }
+        let shaped = types[rowOps.contains(first.op) ? first.operands[0] : first.result]!
         guard shaped.rank >= 1, let rows = shaped.dims[0].staticValue, rows > 1,
               arguments.allSatisfy({ !types[$0]!.hasBatch }) else { return nil }
         let results = Set(nodes.map(\.result))
@@ -43,17 +43,30 @@ public struct RowSplit: Sendable, Equatable {
         func rowsOf(_ v: String) -> Bool { types[v]!.rank >= 1 && types[v]!.dims[0] == .fixed(rows) }
         for n in nodes {
             let x = n.operands
-            switch n.op {
-            case _ where rowOps.contains(n.op):
-                guard n.result == anchor.result else { return nil }
+            let anchor: AnchorOp
+            switch n.op.kind {
+            case .elementwise:
+                if n.op == .mul, let total = sum, x.contains(total) {
+                    // The mean loss scaled (by the number of steps): linear.
+                    guard n.type!.isScalar, x.allSatisfy({ $0 == total || constants[$0] != nil }) else { return nil }
+                    sum = n.result
+                    continue
+                }
+                for v in x where !types[v]!.isScalar {
+                    guard types[v]! == n.type! else { return nil }
+                    split.insert(v)
+                }
+                split.insert(n.result)
+                continue
+            case .anchor(let a): anchor = a
+            }
+            switch anchor {
+            case .softmax, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
+                guard n.result == nodes[0].result else { return nil }
                 let weighted = n.op == .weightedSoftmaxCrossEntropy || n.op == .weightedSoftmaxCrossEntropyGrad
                 split.formUnion(x.prefix(weighted ? 3 : 2))
                 whole.formUnion(x.dropFirst(weighted ? 3 : 2))
                 if n.type!.isScalar { sum = n.result } else { split.insert(n.result) }
-            case .mul where sum != nil && x.contains(sum!):
-                // The mean loss scaled (by the number of steps): linear.
-                guard n.type!.isScalar, x.allSatisfy({ $0 == sum! || constants[$0] != nil }) else { return nil }
-                sum = n.result
             case .matmul:
                 guard !n.attrs.bool("transpose_a") else { return nil }
                 split.formUnion([x[0], n.result])
@@ -66,13 +79,12 @@ public struct RowSplit: Sendable, Equatable {
                 split.formUnion(x + [n.result])
             case .reshape:
                 split.formUnion([x[0], n.result])
-            default:
-                guard n.op.elementwise != nil else { return nil }
-                for v in x where !types[v]!.isScalar {
-                    guard types[v]! == n.type! else { return nil }
-                    split.insert(v)
-                }
-                split.insert(n.result)
+            // Not row by row over static rows, or not worth splitting.
+            case .param, .state, .const, .conv2d, .conv2dGradInput, .conv2dGradFilter,
+                 .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
+                 .maxPool, .avgPool, .globalAvgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout,
+                 .zeroPad, .flatten, .crop, .reduceSum, .channelSum, .embedding, .embeddingGrad, .softmaxGrad:
+                return nil
             }
         }
         // Constants are literals, not buffers; a split value must have the

@@ -172,14 +172,13 @@ public enum Fusion {
     /// Whether `sibling`, an op of batch statistics, sums what `anchor`
     /// sums: the same input (and output gradient), in training mode.
     public static func sharesStatistics(_ sibling: Node, with anchor: Node) -> Bool {
-        switch (sibling.op, anchor.op) {
-        case (.batchMean, .batchNorm), (.batchVar, .batchNorm):
-            return anchor.attrs.symbol("mode") == "train" && sibling.operands[0] == anchor.operands[0]
-        case (.batchNormGradGamma, .batchNormGrad):
-            return anchor.attrs.symbol("mode") == "train" && sibling.attrs.symbol("mode") == "train"
-                && sibling.operands.prefix(2) == anchor.operands.prefix(2)
-        default:
-            return false
+        guard anchor.attrs["mode"] == .symbol("train") else { return false }
+        if anchor.op == .batchNorm && (sibling.op == .batchMean || sibling.op == .batchVar) {
+            return sibling.operands[0] == anchor.operands[0]
         }
+        if anchor.op == .batchNormGrad && sibling.op == .batchNormGradGamma {
+            return sibling.attrs.symbol("mode") == "train" && sibling.operands.prefix(2) == anchor.operands.prefix(2)
+        }
+        return false
     }
 }

@@ -24,7 +24,8 @@ enum GradientRules {
     typealias Rule = (inout GradientBuilder, GradientSite) throws(PassError) -> String?
 
     static func rule(for op: Op) -> Rule? {
-        if let e = op.elementwise {
+        switch op.kind {
+        case .elementwise(let e):
             switch e.gradient {
             case .none: return nil
             case .passThrough: return { _, s in s.dy }
@@ -40,10 +41,14 @@ enum GradientRules {
                 for spec in gradient.signature.attributes { attrs[spec.name] = s.node.attrs[spec.name] }
                 return try b.add(gradient, operands, attrs, name: s.name)
             }
-            case .rule: break  // below
+            case .rule(let rule): return arithmetic(rule)
             }
+        case .anchor(let a): return anchor(a)
         }
-        switch op {
+    }
+
+    private static func arithmetic(_ rule: ElementwiseDefinition.ArithmeticRule) -> Rule {
+        switch rule {
         case .sqrt:
             // d sqrt(x) = dy / (2 sqrt(x)) = (dy / y) * 0.5
             return { b, s throws(PassError) in
@@ -71,10 +76,20 @@ enum GradientRules {
                 let u = try b.add(.div, [t, s.x[1]], name: s.name)
                 return try b.unbroadcast(try b.add(.neg, [u], name: s.name), to: s.x[1], name: s.name)
             }
+        }
+    }
 
+    /// Ops without a rule return nil: sources, the gradient ops and the
+    /// statistics only autodiff emits (autodiff names any op it meets
+    /// without a rule on the path to the loss).
+    private static func anchor(_ op: AnchorOp) -> Rule? {
+        switch op {
         case .conv2d:
             return { b, s throws(PassError) in
-                let window = ["stride": s.attr("stride"), "pad": s.attr("pad")]
+                // The gradient ops take the convolution's window as it is
+                // written (groups and dilation only where present).
+                var window = ["stride": s.attr("stride"), "pad": s.attr("pad")]
+                for optional in ["groups", "dilation"] { window[optional] = s.attrs[optional] }
                 if s.operand == 0 {
                     let x = b.type(of: s.x[0]).dims
                     return try b.add(.conv2dGradInput, [s.dy, s.x[1]],
@@ -175,9 +190,10 @@ enum GradientRules {
                 let parts = try zeros(start) + [s.dy] + zeros(total - start - size)
                 return try b.add(.concat, parts, ["axis": .int(axis)], name: s.name)
             }
-        default:
-            // Sources, gradient ops and the statistics only autodiff emits;
-            // autodiff names any op it meets without a rule.
+        case .param, .state, .const,
+             .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar, .channelSum,
+             .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .crop, .embeddingGrad, .softmaxGrad,
+             .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropyGrad:
             return nil
         }
     }

@@ -32,27 +32,8 @@ public struct GraphStatistics: Sendable {
 
     public static func mflops(_ flops: Int) -> String { String(format: "%.2f", Double(flops) / 1e6) }
 
+    /// A node's FLOPs, by its op's rule in the op table.
     static func flops(_ n: Node, _ types: [String: TensorType], batch: Int) -> Int {
-        guard let t = n.type else { return 0 }
-        let out = t.bound(batch: batch).reduce(1, *)
-        let x = n.operands.map { types[$0]!.bound(batch: batch) }
-        switch n.op {
-        case .conv2d:  // out [N,O,H',W'] from w [O,C,KH,KW]
-            return 2 * out * x[1][1] * x[1][2] * x[1][3]
-        case .conv2dGradInput:  // dy [N,O,H',W'], w [O,C,KH,KW]
-            return 2 * x[0].reduce(1, *) * x[1][1] * x[1][2] * x[1][3]
-        case .conv2dGradFilter:  // x, dy [N,O,H',W'] -> [O,C,KH,KW]
-            return 2 * x[1].reduce(1, *) * out / max(x[1][1], 1)
-        case .matmul:
-            let inner = n.attrs.bool("transpose_a") ? x[0][0] : x[0][1]
-            return 2 * out * inner
-        case .reduceSum, .channelSum, .batchMean, .batchVar, .globalAvgPool, .batchNormGradGamma:
-            return x[0].reduce(1, *)
-        case .maxPool, .avgPool:
-            let w = n.attrs.ints("window")
-            return out * w[0] * w[1]
-        default:
-            return out
-        }
+        n.op.definition.flops(of: n, types, batch: batch)
     }
 }

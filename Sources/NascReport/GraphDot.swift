@@ -68,12 +68,10 @@ public enum GraphDot {
 
     /// Box shape and colour by what an op is: data, elementwise, or an anchor.
     static func style(_ op: Op) -> (String, String) {
-        switch op {
-        case .param: return ("box", "#f2e6c9")
-        case .state: return ("box", "#e6e6e6")
-        case .const: return ("box", "#eeeeee")
-        default: return op.elementwise != nil ? ("box", "#e8f4e0") : ("box", "#fbe3d6")
-        }
+        if op == .param { return ("box", "#f2e6c9") }
+        if op == .state { return ("box", "#e6e6e6") }
+        if op == .const { return ("box", "#eeeeee") }
+        return op.elementwise != nil ? ("box", "#e8f4e0") : ("box", "#fbe3d6")
     }
 
     /// A Graphviz string literal.

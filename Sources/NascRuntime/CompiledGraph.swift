@@ -151,12 +151,8 @@ public final class CompiledGraph: @unchecked Sendable {
 
         var slots: [String: Slot] = [:]
         for input in graph.inputs { slots[input.name] = .input(input.name) }
-        for n in graph.nodes {
-            switch n.op {
-            case .param, .state: slots[n.result] = .source(n.result)
-            case .const: slots[n.result] = .constant(n.attrs.float("value"))
-            default: break
-            }
+        for n in graph.nodes where PatternKind.of(n) == .source {
+            slots[n.result] = n.op == .const ? .constant(n.attrs.float("value")) : .source(n.result)
         }
         var placements: [String: MemoryPlan.Placement] = [:]
         for b in plan.buffers { placements[b.value] = b.placement }

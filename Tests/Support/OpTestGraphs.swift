@@ -68,6 +68,19 @@ public enum SharedOpGraphs {
               %y = conv2d %h, %w2 {stride = [1, 2], pad = same}
               return %y
             """)),
+        // Depthwise (one channel per group, with two filters per channel
+        // in %f), grouped, dilated, and all three strided with uneven padding.
+        ("conv2d depthwise, grouped and dilated", graphText("%x: f32[N,4,9,8]", "y: f32[N,6,2,2]", """
+              %wd = param {init = uniform, scale = 0.3} : f32[4,1,3,3]
+              %d = conv2d %x, %wd {groups = 4}
+              %w2 = param {init = uniform, scale = 0.3} : f32[3,4,3,3]
+              %e = conv2d %d, %w2 {dilation = [2, 2]}
+              %w3 = param {init = uniform, scale = 0.3} : f32[6,1,5,3]
+              %f = conv2d %e, %w3 {stride = [2, 2], groups = 3, dilation = [1, 2]}
+              %w4 = param {init = uniform, scale = 0.3} : f32[6,3,2,2]
+              %y = conv2d %f, %w4 {stride = [2, 2], pad = valid, groups = 2, dilation = [2, 1]}
+              return %y
+            """)),
         ("batch norm train 4-D and 2-D", graphText("%x: f32[N,3,3,3]", "y: f32[N,3]", """
               %g = param {init = uniform, scale = 2.0} : f32[3]
               %b = param {init = uniform, scale = 1.0} : f32[3]
@@ -216,6 +229,26 @@ public enum SharedOpGraphs {
               %w5 = param {init = he_normal} : f32[3,2,1,1]
               %c5 = conv2d %c4, %w5
               %p = global_avg_pool %c5
+              %loss = softmax_cross_entropy %p, %y
+              return %loss
+            """)),
+        // A separable block (relu, depthwise, pointwise, batch norm) on a
+        // plane wide enough for the depthwise kernels' vector loops, and a
+        // dilated depthwise 5x5 with a stride.
+        ("separable convolutions", graphText("%x: f32[N,3,6,21], %y: i32[N]", "loss: f32[]", """
+              %r = relu %x
+              %wd = param {init = he_normal} : f32[3,1,3,3]
+              %d = conv2d %r, %wd {groups = 3}
+              %wp = param {init = he_normal} : f32[8,3,1,1]
+              %pw = conv2d %d, %wp
+              %g = param {init = uniform, scale = 2.0} : f32[8]
+              %b = param {init = uniform, scale = 1.0} : f32[8]
+              %m = state {init = zeros} : f32[8]
+              %v = state {init = ones} : f32[8]
+              %n = batch_norm %pw, %g, %b, %m, %v
+              %wd2 = param {init = he_normal} : f32[8,1,5,5]
+              %d2 = conv2d %n, %wd2 {stride = [2, 2], groups = 8, dilation = [2, 2]}
+              %p = global_avg_pool %d2
               %loss = softmax_cross_entropy %p, %y
               return %loss
             """)),

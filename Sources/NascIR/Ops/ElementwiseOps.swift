@@ -32,12 +32,15 @@ public struct ElementwiseDefinition: Sendable {
         /// One gradient op on these values, with the node's attributes that
         /// the gradient op declares (leaky_relu's slope).
         case op(Op, [GradientValue])
-        /// A rule in NascPasses' GradientRules: arithmetic whose operands may
-        /// be broadcast, and sqrt.
-        case rule
+        /// A rule in NascPasses' GradientRules, by name: arithmetic whose
+        /// operands may be broadcast, and sqrt.
+        case rule(ArithmeticRule)
     }
 
     public enum GradientValue: Sendable { case dy, result, operand(Int) }
+
+    /// The gradients GradientRules writes out as IR (one rule per name).
+    public enum ArithmeticRule: Sendable { case sqrt, add, sub, mul, div }
 
     init(_ operands: [String], _ shape: ShapeRule, _ formula: ScalarFormula, attributes: [AttrSpec] = [],
          gradient: Gradient, commutative: Bool = false) {
@@ -77,19 +80,33 @@ extension ElementwiseDefinition.Gradient {
 
 extension Op {
     /// The op's entry in the elementwise table, or nil for other ops.
-    public var elementwise: ElementwiseDefinition? { ElementwiseOps.all[self] }
+    public var elementwise: ElementwiseDefinition? { ElementwiseOps.all[self]?.definition }
+    /// The op as an elementwise op (for exhaustive switches), or nil.
+    public var elementwiseOp: ElementwiseOp? { ElementwiseOps.all[self]?.op }
+}
+
+/// Every elementwise op, for the table's exhaustive switch: the same cases
+/// as in `Op` (a test checks that this and `AnchorOp` partition it).
+public enum ElementwiseOp: CaseIterable, Sendable {
+    case identity, relu, tanh, sigmoid, neg, sqrt, leakyRelu, silu
+    case add, sub, mul, div
+    case reluGrad, tanhGrad, sigmoidGrad, leakyReluGrad, siluGrad
 }
 
 enum ElementwiseOps {
     /// The table, built once (stages ask for entries per node).
-    static let all: [Op: ElementwiseDefinition] = Dictionary(uniqueKeysWithValues: Op.allCases.compactMap { op in
-        definition(op).map { (op, $0) }
-    })
+    static let all: [Op: (op: ElementwiseOp, definition: ElementwiseDefinition)] = {
+        let byName = Dictionary(uniqueKeysWithValues: Op.allCases.map { ("\($0)", $0) })
+        return Dictionary(uniqueKeysWithValues: ElementwiseOp.allCases.map { e in
+            guard let op = byName["\(e)"] else { preconditionFailure("ElementwiseOp.\(e) has no case of that name in Op") }
+            return (op, (e, definition(e)))
+        })
+    }()
 
     static let x: ScalarFormula = .operand(0), y: ScalarFormula = .operand(1)
     static let sigmoidOfX: ScalarFormula = 1 / (1 + .exp(-x))
 
-    static func definition(_ op: Op) -> ElementwiseDefinition? {
+    static func definition(_ op: ElementwiseOp) -> ElementwiseDefinition {
         switch op {
         case .identity: return .init(["x"], .unary, x, gradient: .passThrough)
         // relu(x) > 0 exactly where x > 0: masking the gradient by the result
@@ -98,11 +115,11 @@ enum ElementwiseOps {
         case .tanh: return .init(["x"], .unary, .tanh(x), gradient: .op(.tanhGrad, [.dy, .result]))
         case .sigmoid: return .init(["x"], .unary, sigmoidOfX, gradient: .op(.sigmoidGrad, [.dy, .result]))
         case .neg: return .init(["x"], .unary, -x, gradient: .op(.neg, [.dy]))
-        case .sqrt: return .init(["x"], .unary, .sqrt(x), gradient: .rule)
-        case .add: return .init(["lhs", "rhs"], .broadcast, x + y, gradient: .rule, commutative: true)
-        case .sub: return .init(["lhs", "rhs"], .broadcast, x - y, gradient: .rule)
-        case .mul: return .init(["lhs", "rhs"], .broadcast, x * y, gradient: .rule, commutative: true)
-        case .div: return .init(["lhs", "rhs"], .broadcast, x / y, gradient: .rule)
+        case .sqrt: return .init(["x"], .unary, .sqrt(x), gradient: .rule(.sqrt))
+        case .add: return .init(["lhs", "rhs"], .broadcast, x + y, gradient: .rule(.add), commutative: true)
+        case .sub: return .init(["lhs", "rhs"], .broadcast, x - y, gradient: .rule(.sub))
+        case .mul: return .init(["lhs", "rhs"], .broadcast, x * y, gradient: .rule(.mul), commutative: true)
+        case .div: return .init(["lhs", "rhs"], .broadcast, x / y, gradient: .rule(.div))
         case .reluGrad: return .init(["dy", "x"], .sameType, .ifPositive(y, then: x, otherwise: 0), gradient: .none)
         case .tanhGrad: return .init(["dy", "y"], .sameType, x * (1 - y * y), gradient: .none)
         case .sigmoidGrad: return .init(["dy", "y"], .sameType, (x * y) * (1 - y), gradient: .none)
@@ -117,7 +134,6 @@ enum ElementwiseOps {
         case .siluGrad:
             let s: ScalarFormula = 1 / (1 + .exp(-y))
             return .init(["dy", "x"], .sameType, x * (s * (1 + y * (1 - s))), gradient: .none)
-        default: return nil
         }
     }
 
