@@ -109,7 +109,7 @@ let package = Package(
         // The search store's contract on SQLite and on PostgreSQL.
         .testTarget(name: "NascStoreTests", dependencies: ["NascSearch", "NascPostgres"], swiftSettings: llvmInclude),
         // Runs every spec under ir-specs/ through the built `nasc` binary.
-        .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR"]),
+        .testTarget(name: "IRSpecTests", dependencies: ["nasc", "NascIR", "NascExport"]),
         // Reports and drawings, rendered in headless Chromium.
         .testTarget(name: "NascReportTests", dependencies: ["NascReport", "NascSearch", "NascIR", "NascPasses", "NascData", "NascTestSupport"], swiftSettings: llvmInclude),
     ]

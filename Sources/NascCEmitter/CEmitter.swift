@@ -33,6 +33,17 @@ public struct EmittedC: Sendable {
 }
 
 public enum CEmitter {
+    /// The ops emitted C refuses by name: gradients, losses, batch
+    /// statistics and sums over the batch, which an inference graph never
+    /// holds (InferenceGraph and DeployableGraph remove them). EmitCTests
+    /// checks that every other op is emitted and agrees with the interpreter.
+    public static let withoutC: Set<Op> = [
+        .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
+        .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
+        .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
+        .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad,
+    ]
+
     public static func emit(_ forward: Graph, weights: [String: Tensor], name: String) throws -> EmittedC {
         try checkIdentifier(name)
         var deployable = try CEmitterError.wrap { try DeployableGraph.prepare(forward, weights: weights, for: "emitted inference") }

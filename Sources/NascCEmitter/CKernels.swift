@@ -29,7 +29,7 @@ extension CWriter {
             let taps = ws[1] * ws[2] * ws[3], pixels = ah.outputs * aw.outputs
             columnFloats = max(columnFloats, taps * pixels)
             let (kh, kw) = (d[0] == 1 ? "kh" : "kh * \(d[0])", d[1] == 1 ? "kw" : "kw * \(d[1])")
-            let image = groups == 1 ? x[0] : "\(x[0]) + g * \(ws[1] * xs[2] * xs[3])"
+            let image = groups == 1 ? x[0] : "(\(x[0]) + g * \(ws[1] * xs[2] * xs[3]))"
             let product = groups == 1 ? "\(name)_gemm(\(x[1]), \(name)_col, \(out), \(ws[0]), \(taps), \(pixels));"
                 : "\(name)_gemm(\(x[1]) + g * \(ws[0] / groups * taps), \(name)_col, \(out) + g * \(ws[0] / groups * pixels), \(ws[0] / groups), \(taps), \(pixels));"
             let body = [
@@ -146,12 +146,12 @@ extension CWriter {
                 "  for (long j = 0; j < \(k); j++) \(out)[r * \(k) + j] = expf(\(x[0])[r * \(k) + j] - top) / z;",
                 "}",
             ]
-        // Inference graphs have no gradients, losses or batch statistics
-        // (InferenceGraph folds them away); sources are buffers and
-        // broadcasts run in epilogues.
-        case .param, .state, .const, .biasAdd, .batchNorm, .conv2dGradInput, .conv2dGradFilter,
-             .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout,
-             .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
+        // Sources are buffers; broadcasts run in epilogues.
+        case .param, .state, .const, .biasAdd, .batchNorm:
+            throw CEmitterError("internal: '\(n.op.name)' anchors no kernel in emitted C")
+        // What an inference graph never holds (CEmitter.withoutC).
+        case .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
+             .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
              .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
             throw CEmitterError("'\(n.op.name)' is not supported in emitted C (an inference graph has no need of it)")
         }

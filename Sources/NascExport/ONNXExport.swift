@@ -122,7 +122,7 @@ struct ONNXGraphWriter {
             case .sub: add("Sub", x, [out])
             case .mul: add("Mul", x, [out])
             case .div: add("Div", x, [out])
-            // Gradient ops: a forward pass computes none.
+            // Gradient ops: a forward pass computes none (ExportCoverage).
             case .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad: throw ExportError.unsupported(n, by: "ONNX")
             }
             return
@@ -189,10 +189,7 @@ struct ONNXGraphWriter {
 
         case .softmax: add("Softmax", x, [out], [attr("axis", int: 1)])
 
-        // Losses, sums over the batch, batch statistics, dropout (identity
-        // when deployed: DeployableGraph removes it), embeddings (an i32
-        // input), gradient ops: nothing an image classifier's forward
-        // computes per example.
+        // What an exported classifier never holds (ExportCoverage).
         case .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
              .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
              .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad:

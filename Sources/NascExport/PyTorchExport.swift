@@ -171,7 +171,7 @@ struct PyTorchWriter {
             case .sub: assign("\(x[0]) - \(x[1])")
             case .mul: assign("\(x[0]) * \(x[1])")
             case .div: assign("\(x[0]) / \(x[1])")
-            // Gradient ops: a forward pass computes none.
+            // Gradient ops: a forward pass computes none (ExportCoverage).
             case .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad: throw ExportError.unsupported(n, by: "PyTorch")
             }
             return
@@ -219,10 +219,7 @@ struct PyTorchWriter {
             assign("\(x[0]).reshape(\(dims.map { $0.staticValue.map(String.init) ?? "-1" }.joined(separator: ", ")))")
 
         case .softmax: assign("F.softmax(\(x[0]), 1)")
-        // Losses, sums over the batch, batch statistics, dropout (identity
-        // when deployed: DeployableGraph removes it), embeddings (an i32
-        // input), gradient ops: nothing an image classifier's forward
-        // computes per example.
+        // What an exported classifier never holds (ExportCoverage).
         case .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
              .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
              .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad:

@@ -1,4 +1,6 @@
 import Foundation
+import NascExport
+import NascIR
 import XCTest
 
 /// `nasc export-onnx` and `nasc export-pytorch` through the binary, checked
@@ -88,6 +90,21 @@ final class ExportTests: XCTestCase {
         let r = try MutatedSpecTests.run(python, ["\(Self.root)/Tests/Python/check_export.py", "onnx", path("every_op.onnx"), path("every_op.inputs.npy"), path("moved.npy")],
                                          timeout: 120)
         XCTAssertEqual(r.status, 1, "the check passed logits that differ:\n\(r.output)")
+    }
+
+    /// Every op is either in every_op.nasir (and so exported and checked
+    /// above) or declared to have no counterpart, never both: a new op must
+    /// take one side.
+    func testEveryOpIsExportedOrDeclaredUnexportable() throws {
+        let text = try String(contentsOfFile: "\(Self.root)/ir-specs/export/every_op.nasir", encoding: .utf8)
+        let graph = try Verifier.parseAndVerify(Array(text.utf8))
+        // The loss is not exported: DeployableGraph keeps what the logits need.
+        let exported = Set(graph.nodes.filter { $0.result != "loss" }.map(\.op))
+        XCTAssertEqual(exported.intersection(ExportCoverage.withoutCounterpart).map(\.name), [], "declared unexportable, yet in every_op.nasir")
+        XCTAssertEqual(Set(Op.allCases).subtracting(exported).subtracting(ExportCoverage.withoutCounterpart).map(\.name).sorted(), [],
+                       "ops neither in ir-specs/export/every_op.nasir nor in ExportCoverage.withoutCounterpart")
+        let grouped = graph.nodes.filter { $0.op == .conv2d && ($0.attrs["groups"] != nil || $0.attrs["dilation"] != nil) }
+        XCTAssertEqual(grouped.count, 3, "every_op.nasir's depthwise, grouped and dilated convolutions")
     }
 
     func testWhatCannotBeExportedIsAnErrorNamingIt() throws {

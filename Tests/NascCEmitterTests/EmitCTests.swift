@@ -167,4 +167,76 @@ final class EmitCTests: XCTestCase {
             XCTAssertEqual(got, want, accuracy: 1e-5 * max(1, abs(want)), "element \(i)")
         }
     }
+
+    /// Every other op an inference graph can hold, depthwise, grouped and
+    /// dilated convolutions (strided, with uneven padding) among them, in C
+    /// agrees with the interpreter; with the elementwise test above, every
+    /// op is emitted or in `CEmitter.withoutC` (the embedding: LanguageModelCTests).
+    func testEveryInferenceOpInCAgreesWithTheInterpreter() throws {
+        let graph = try Verifier.parseAndVerify(Array("""
+            graph @layers(%x: f32[N,4,9,8]) -> (logits: f32[N,10]) {
+              %wd = param {init = he_normal} : f32[4,1,3,3]
+              %d = conv2d %x, %wd {groups = 4, dilation = [2, 2]}
+              %bias = param {init = uniform, scale = 0.5} : f32[4]
+              %db = bias_add %d, %bias
+              %g = param {init = uniform, scale = 2.0} : f32[4]
+              %b = param {init = uniform, scale = 1.0} : f32[4]
+              %m = state {init = uniform, scale = 0.5} : f32[4]
+              %v = state {init = constant, value = 1.5} : f32[4]
+              %bn = batch_norm %db, %g, %b, %m, %v {mode = infer}
+              %r = relu %bn
+              %wg = param {init = he_normal} : f32[6,2,3,3]
+              %c = conv2d %r, %wg {stride = [2, 2], groups = 2, dilation = [1, 2]}
+              %mp = max_pool %c {window = [2, 2], stride = [1, 1], pad = same}
+              %ap = avg_pool %c {window = [3, 3], pad = same}
+              %cat = concat %mp, %ap
+              %zp = zero_pad %cat {pads = [1, 0, 0, 1]}
+              %cr = crop %zp {pads = [1, 0, 0, 1]}
+              %sl = slice %cr {axis = 1, start = 2, size = 8}
+              %gp = global_avg_pool %sl
+              %fl = flatten %sl
+              %rs = reshape %fl : f32[N,8,20]
+              %fl2 = flatten %rs
+              %wm = param {init = glorot_uniform} : f32[160,10]
+              %mm = matmul %fl2, %wm
+              %wt = param {init = glorot_uniform} : f32[10,8]
+              %mt = matmul %gp, %wt {transpose_b = true}
+              %s = add %mm, %mt
+              %half = const {value = 0.5} : f32[]
+              %sh = mul %s, %half
+              %logits = softmax %sh
+              return %logits
+            }
+            """.utf8))
+        let elementwise = Set(Op.allCases.filter { $0.elementwise.map(\.gradient.isDifferentiated) ?? false })
+        let covered = Set(graph.nodes.map(\.op)).union(elementwise).union([.embedding])
+        XCTAssertEqual(covered.intersection(CEmitter.withoutC).map(\.name), [], "declared without C, yet emitted here")
+        XCTAssertEqual(Set(Op.allCases).subtracting(covered).subtracting(CEmitter.withoutC).map(\.name).sorted(), [],
+                       "ops neither emitted by these tests nor in CEmitter.withoutC")
+
+        let weights = Initializers.initializeAll(graph, seed: 3)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-layers-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let emitted = try CEmitter.emit(graph, weights: weights, name: "layers")
+        for (file, text) in [("layers.h", emitted.header), ("layers.c", emitted.source), ("layers_main.c", emitted.driver)] {
+            try text.write(toFile: "\(dir)/\(file)", atomically: true, encoding: .utf8)
+        }
+        let build = try shell("cc -std=c99 -O2 -Wall -Wextra -Werror layers.c layers_main.c -lm -o layers", in: dir)
+        XCTAssertEqual(build.status, 0, build.err)
+        let images = 3, size = 4 * 9 * 8
+        let values = (0..<(images * size)).map { Double(($0 * 7) % 19) * 0.21 - 1.9 }
+        var raw = Data()
+        for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        try raw.write(to: URL(fileURLWithPath: "\(dir)/x.f32"))
+        let run = try shell("./layers --logits --raw x.f32", in: dir)
+        XCTAssertEqual(run.status, 0, run.err)
+        let c = run.out.split(separator: "\n").flatMap { $0.split(separator: " ").map { Double($0)! } }
+        let input = Tensor(shape: [images, 4, 9, 8], data: values.map { Double(Float($0)) })
+        let reference = try Interpreter(graph).run(inputs: ["x": input], sources: weights).output("logits")!
+        XCTAssertEqual(c.count, reference.count)
+        for (i, (got, want)) in zip(c, reference.data).enumerated() {
+            XCTAssertEqual(got, want, accuracy: 1e-5, "element \(i)")
+        }
+    }
 }

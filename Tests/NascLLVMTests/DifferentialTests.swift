@@ -230,6 +230,31 @@ extension DifferentialTests {
 }
 
 extension DifferentialTests {
+    /// Every op's training step on two threads (batch chunks, sums over
+    /// chunks, channel ranges) gives what one thread gives.
+    func testEveryOpInBatchChunksMatchesOneThread() throws {
+        var covered = Set<Op>(), chunked = 0, worst = 0.0
+        for (name, text) in SharedOpGraphs.all {
+            let parsed = try Verifier.parseAndVerify(Array(text.utf8))
+            let loss = parsed.outputs[0].label
+            let forward = try GradientCheck.withScalarLoss(parsed, loss)
+            let training = try Pipeline.run(forward, upTo: .train, TrainingOptions(loss: loss, optimizer: .sgd(momentum: 0.9, nesterov: false)))
+            let compiled = try CompiledGraph.compile(training, maxBatch: 8)
+            chunked += compiled.chunkedKernels
+            var inputs = RandomInputs.make(training, batch: 6, seed: 5)
+            inputs["lr"] = .scalar(0.05)
+            guard let w = try twoThreadsMatchOne(compiled, sources: TrainingStep(training, seed: 5).sources, inputs: inputs, name) else { return }
+            worst = max(worst, w)
+            covered.formUnion(compiled.graph.nodes.map(\.op))
+        }
+        let computing = Op.allCases.filter { ![.param, .state, .const, .identity].contains($0) }
+        XCTAssertEqual(computing.filter { !covered.contains($0) }.map(\.name), [], "ops no batch-chunk test runs")
+        XCTAssertGreaterThan(chunked, 20)
+        print("batch chunks: every op's training step, two threads vs one: worst difference \(worst) of the bound")
+    }
+}
+
+extension DifferentialTests {
     /// A conv block (conv, training batch norm, ReLU, max pool) and a dense
     /// head, for images of `channels` x `size` x `size`.
     static func convBlock(channels: Int, size: Int, filters: Int, kernel: Int, classes: Int) -> String {
