@@ -18,6 +18,11 @@
 /// instead (only the first layer reads the image): the paper's rule spends
 /// such layers on the raw image, so a deep child of the paper's space is
 /// often several shallow ones side by side.
+///
+/// With `separable` every layer is instead the separable convolution of
+/// NASNet and ENAS: ReLU, a depthwise convolution with the layer's filter
+/// shape and stride, a 1x1 pointwise convolution to its filter count, batch
+/// norm (`separableLayer`); a fraction of the multiply-adds of a dense layer.
 public struct CNNSpace: Sendable, Equatable {
     public var layers: Int
     public var strides: Bool
@@ -25,21 +30,26 @@ public struct CNNSpace: Sendable, Equatable {
     public var poolEvery: Int
     /// Whether a layer with no skip input reads the previous layer (not the image).
     public var chain: Bool
+    /// Whether every layer is a separable convolution (not conv + batch norm + ReLU).
+    public var separable: Bool
     public static let kernelSizes = [1, 3, 5, 7]
     public static let filterCounts = [24, 36, 48, 64]
     public static let strideValues = [1, 2, 3]
 
-    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0, chain: Bool = false) {
+    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0, chain: Bool = false, separable: Bool = false) {
         self.layers = layers
         self.strides = strides
         self.poolEvery = poolEvery
         self.chain = chain
+        self.separable = separable
     }
 
     /// The same space with `layers` layers. Its decisions are a prefix of
     /// this space's (decisions come layer by layer), which is what lets the
     /// paper's schedule grow children during a search.
-    public func withLayers(_ layers: Int) -> CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain) }
+    public func withLayers(_ layers: Int) -> CNNSpace {
+        CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable)
+    }
 
     /// The number of layers whose decisions number `count`, if any.
     public func layers(forDecisions count: Int) -> Int? {
@@ -158,7 +168,8 @@ public struct CNNSpace: Sendable, Equatable {
             consumed.formUnion(inputs)
             let (input, c, h, w) = combine(sources, "in\(l)")
             let f = max(1, Int((Double(layer.filters) * width).rounded())), s = layer.stride
-            lines += CNNSpace.convLayer(l, input: input, channels: c, filters: f, kernel: layer.kernel, stride: s)
+            lines += separable ? CNNSpace.separableLayer(l, input: input, channels: c, filters: f, kernel: layer.kernel, stride: s)
+                               : CNNSpace.convLayer(l, input: input, channels: c, filters: f, kernel: layer.kernel, stride: s)
             shapes.append((f, (h - 1) / s + 1, (w - 1) / s + 1))
         }
         let ends = (0..<spec.count).filter { !consumed.contains($0) }
@@ -180,6 +191,28 @@ public struct CNNSpace: Sendable, Equatable {
             "  %c\(l) = conv2d %\(input), %w\(l) {stride = [\(s), \(s)], pad = same}",
             "  %n\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
             "  %h\(l) = relu %n\(l)",
+        ]
+    }
+
+    /// Layer `l` as the separable convolution of NASNet and ENAS: ReLU, a
+    /// depthwise convolution (one filter per channel, `groups` = channels)
+    /// of `kernel` with `stride` and `dilation`, a 1x1 pointwise convolution
+    /// to `filters`, batch norm; its output is `%h<l>`.
+    public static func separableLayer(_ l: Int, input: String, channels: Int, filters f: Int, kernel: (Int, Int), stride s: Int,
+                                      dilation: Int = 1) -> [String] {
+        // A one-channel input (the image) is a dense convolution: no groups attribute.
+        let dilated = (channels == 1 ? "" : ", groups = \(channels)") + (dilation == 1 ? "" : ", dilation = [\(dilation), \(dilation)]")
+        return [
+            "  %r\(l) = relu %\(input)",
+            "  %dw\(l) = param {init = he_normal} : f32[\(channels),1,\(kernel.0),\(kernel.1)]",
+            "  %d\(l) = conv2d %r\(l), %dw\(l) {stride = [\(s), \(s)], pad = same\(dilated)}",
+            "  %w\(l) = param {init = he_normal} : f32[\(f),\(channels),1,1]",
+            "  %c\(l) = conv2d %d\(l), %w\(l)",
+            "  %g\(l) = param {init = ones} : f32[\(f)]",
+            "  %b\(l) = param {init = zeros} : f32[\(f)]",
+            "  %m\(l) = state {init = zeros} : f32[\(f)]",
+            "  %v\(l) = state {init = ones} : f32[\(f)]",
+            "  %h\(l) = batch_norm %c\(l), %g\(l), %b\(l), %m\(l), %v\(l)",
         ]
     }
 

@@ -23,14 +23,14 @@ public struct ChildShape: Equatable, Sendable {
     /// its old behaviour: no pooling, no strides, 28x28x1 images, 10 classes.
     public var json: [String: Any] {
         ["layers": space.layers, "strides": space.strides, "pool_every": space.poolEvery, "chain": space.chain,
-         "channels": channels, "size": size, "classes": classes]
+         "separable": space.separable, "channels": channels, "size": size, "classes": classes]
     }
 
     public init?(json: [String: Any]) {
         // A cell search's "layers" are its proxy language model's.
         guard let layers = json["layers"] as? Int, json["space"] as? String != "rnn-cell" else { return nil }
         self.init(space: CNNSpace(layers: layers, strides: json["strides"] as? Bool ?? false, poolEvery: json["pool_every"] as? Int ?? 0,
-                                       chain: json["chain"] as? Bool ?? false),
+                                       chain: json["chain"] as? Bool ?? false, separable: json["separable"] as? Bool ?? false),
                   channels: json["channels"] as? Int ?? 1, size: json["size"] as? Int ?? 28, classes: json["classes"] as? Int ?? 10)
     }
 
@@ -50,6 +50,7 @@ public struct ChildShape: Equatable, Sendable {
         let fields: [(String, Int, Int)] = [
             ("--layers", space.layers, now.space.layers), ("--pool-every", space.poolEvery, now.space.poolEvery),
             ("--strides", space.strides ? 1 : 0, now.space.strides ? 1 : 0), ("--chain", space.chain ? 1 : 0, now.space.chain ? 1 : 0),
+            ("--separable", space.separable ? 1 : 0, now.space.separable ? 1 : 0),
             ("image channels", channels, now.channels),
             ("image size", size, now.size), ("classes", classes, now.classes)]
         return fields.first { $0.1 != $0.2 }.map { "\($0.0) \($0.1), not \($0.2)" }

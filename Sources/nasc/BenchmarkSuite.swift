@@ -4,13 +4,21 @@ import NascSearch
 /// The children `nasc bench` measures: NAS-RL-space CNNs on 28x28x1 images
 /// (every layer conv + batch norm + ReLU, skip connections concatenated on
 /// depth, global average pooling and a dense classifier), from 1 to 12 layers
-/// with mixed kernel shapes and filter counts.
+/// with mixed kernel shapes and filter counts (c1 to c12); and children of
+/// separable convolutions (s4 to s8: a dense 3x3 stem, then NASNet's block of
+/// ReLU, depthwise 3x3 or 5x5, some dilated, pointwise 1x1 and batch norm).
 enum BenchmarkSuite {
     struct Layer {
         var kernel: (Int, Int)
         var filters: Int
         /// Earlier layers (0-based) concatenated with the previous one as input.
         var skips: [Int] = []
+        /// A separable convolution (CNNSpace.separableLayer) with this dilation; 0: conv + batch norm + ReLU.
+        var separable = 0
+    }
+
+    static func sep(_ k: Int, _ f: Int, dilation: Int = 1, skips: [Int] = []) -> Layer {
+        Layer(kernel: (k, k), filters: f, skips: skips, separable: dilation)
     }
 
     static let children: [(name: String, layers: [Layer])] = [
@@ -28,6 +36,11 @@ enum BenchmarkSuite {
                                           skips: i >= 3 && i % 3 == 0 ? [i - 3] : []) }),
         ("c12", (0..<12).map { i in Layer(kernel: [(3, 3), (3, 3), (1, 1), (5, 3), (3, 5), (1, 7)][i % 6], filters: [24, 36, 24, 36, 24, 36][i % 6],
                                           skips: i >= 4 && i % 4 == 0 ? [i - 4, i - 2] : []) }),
+        ("s4", [Layer(kernel: (3, 3), filters: 24), sep(3, 36), sep(5, 48), sep(3, 48, dilation: 2)]),
+        ("s6", [Layer(kernel: (3, 3), filters: 32), sep(3, 32), sep(3, 48, skips: [0]), sep(5, 48), sep(3, 64, dilation: 2, skips: [2]),
+                sep(5, 64, dilation: 2)]),
+        ("s8", [Layer(kernel: (3, 3), filters: 24), sep(3, 24), sep(5, 36), sep(3, 36, dilation: 2, skips: [1]), sep(3, 48),
+                sep(5, 48, skips: [3]), sep(3, 64, dilation: 2), sep(5, 64, dilation: 2, skips: [5])]),
     ]
 
     /// IR text of a child.
@@ -46,7 +59,9 @@ enum BenchmarkSuite {
                 inChannels = layer.skips.map { channels[$0] }.reduce(0, +) + channels[i - 1]
             }
             let f = layer.filters
-            lines += CNNSpace.convLayer(l, input: input, channels: inChannels, filters: f, kernel: layer.kernel, stride: 1)
+            lines += layer.separable > 0
+                ? CNNSpace.separableLayer(l, input: input, channels: inChannels, filters: f, kernel: layer.kernel, stride: 1, dilation: layer.separable)
+                : CNNSpace.convLayer(l, input: input, channels: inChannels, filters: f, kernel: layer.kernel, stride: 1)
             channels.append(f)
             outputs.append("h\(l)")
         }

@@ -15,10 +15,13 @@ struct SpaceFlags: ParsableArguments {
     @Flag(help: "A layer that chooses no skip input reads the layer before it (without --chain it reads the image, the paper's repair rule).")
     var chain = false
 
+    @Flag(help: "Every layer is a separable convolution (ReLU, depthwise, pointwise 1x1, batch norm: NASNet's and ENAS's block), not conv + batch norm + ReLU.")
+    var separable = false
+
     func validate() throws {
         try FlagCheck.int(layers, "--layers", 1...24)
         try FlagCheck.int(poolEvery, "--pool-every", 0...24)
     }
 
-    var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain) }
+    var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable) }
 }

@@ -31,18 +31,20 @@ import torch.nn.functional as F
 NODE = re.compile(r"%(\S+) = (\w+)(?: ([^{:]*?))?(?: \{(.*)\})?(?: : (\S+))?$")
 
 
-def same_padding(size, kernel, stride):
+def same_padding(size, kernel, stride, dilation=1):
     """nasc's `pad = same` (TensorFlow's): ceil(size / stride) outputs, the
-    odd pixel of padding after (bottom, right)."""
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    odd pixel of padding after (bottom, right); a dilated filter spans
+    dilation * (kernel - 1) + 1 pixels."""
+    extent = dilation * (kernel - 1) + 1
+    total = max((math.ceil(size / stride) - 1) * stride + extent - size, 0)
     return total // 2, total - total // 2
 
 
-def conv_same(x, w, stride):
+def conv_same(x, w, stride, dilation=(1, 1), groups=1):
     if stride == 1:
-        return F.conv2d(x, w, padding="same")
-    (top, bottom), (left, right) = (same_padding(x.shape[d], w.shape[d], stride) for d in (2, 3))
-    return F.conv2d(F.pad(x, (left, right, top, bottom)), w, stride=stride)
+        return F.conv2d(x, w, padding="same", dilation=dilation, groups=groups)
+    (top, bottom), (left, right) = (same_padding(x.shape[d], w.shape[d], stride, dilation[d - 2]) for d in (2, 3))
+    return F.conv2d(F.pad(x, (left, right, top, bottom)), w, stride=stride, dilation=dilation, groups=groups)
 
 
 def ints(attr):
@@ -56,7 +58,8 @@ def evaluate(nodes, v, training=True):
         if op in ("param", "state"):
             continue
         if op == "conv2d":
-            v[result] = conv_same(v[o[0]], v[o[1]], ints(attrs.get("stride", "[1, 1]"))[0])
+            v[result] = conv_same(v[o[0]], v[o[1]], ints(attrs.get("stride", "[1, 1]"))[0],
+                                  tuple(ints(attrs.get("dilation", "[1, 1]"))), int(attrs.get("groups", "1")))
         elif op == "batch_norm":
             v[result] = F.batch_norm(v[o[0]], v[o[3]], v[o[4]], v[o[1]], v[o[2]], training=training, momentum=0.1, eps=1e-5)
         elif op == "relu":
