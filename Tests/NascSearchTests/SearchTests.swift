@@ -69,6 +69,36 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(shape.difference(from: other), "--chain 1, not 0")
     }
 
+    /// With `separable`, every layer is ReLU, depthwise (groups = the input
+    /// channels; none for the one-channel image), pointwise 1x1, batch norm;
+    /// every child verifies, costs fewer FLOPs than its dense twin, and the
+    /// setting round-trips through search.json.
+    func testSeparableLayersAreNASNetBlocks() throws {
+        let choices = [0, 1, 2, /* l2 */ 1, 1, 0, /* skip 1->2 */ 1, /* l3 */ 3, 2, 1, /* skip 1->3, 2->3 */ 1, 1]
+        let text = CNNSpace(layers: 3, separable: true).ir(choices)
+        for line in ["%r1 = relu %x", "%d1 = conv2d %r1, %dw1 {stride = [1, 1], pad = same}", "%dw1 = param {init = he_normal} : f32[1,1,1,3]",
+                     "%w1 = param {init = he_normal} : f32[48,1,1,1]", "%c1 = conv2d %d1, %w1", "%h1 = batch_norm %c1, %g1, %b1, %m1, %v1",
+                     "%d2 = conv2d %r2, %dw2 {stride = [1, 1], pad = same, groups = 48}", "%in3 = concat %h1, %h2",
+                     "%d3 = conv2d %r3, %dw3 {stride = [1, 1], pad = same, groups = 72}", "%w3 = param {init = he_normal} : f32[36,72,1,1]"] {
+            XCTAssertTrue(text.contains(line), "\(line)\n\(text)")
+        }
+        let space = CNNSpace(layers: 6, strides: true, poolEvery: 2, separable: true)
+        var search = RandomSearch(space: space, seed: 6)
+        for c in search.propose(30) {
+            let separable = try Verifier.parseAndVerify(Array(space.ir(c).utf8))
+            var denseSpace = space
+            denseSpace.separable = false
+            let dense = try Verifier.parseAndVerify(Array(denseSpace.ir(c).utf8))
+            XCTAssertLessThan(GraphStatistics(separable).flopsPerExample, GraphStatistics(dense).flopsPerExample)
+        }
+        let shape = ChildShape(space: space, channels: 1, size: 28, classes: 10)
+        XCTAssertEqual(ChildShape(json: shape.json), shape)
+        XCTAssertEqual(ChildShape(json: ["layers": 6])?.space.separable, false)  // older folders
+        var other = shape
+        other.space.separable = false
+        XCTAssertEqual(shape.difference(from: other), "--separable 1, not 0")
+    }
+
     /// A smaller child's decisions are a prefix of the space's: its IR is the
     /// smaller space's child, and the controller's loss for it counts its own
     /// steps only (what the growing schedule relies on).
