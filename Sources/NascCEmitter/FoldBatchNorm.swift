@@ -38,7 +38,8 @@ enum FoldBatchNorm {
             replaced = true
         }
         guard replaced else { return graph }
-        for i in g.nodes.indices where g.nodes[i].op != .param && g.nodes[i].op != .state && g.nodes[i].op != .const { g.nodes[i].type = nil }
+        // Types are inferred again, except those written in the text: sources' and reshapes'.
+        for i in g.nodes.indices where PatternKind.of(g.nodes[i]) != .source && g.nodes[i].op != .reshape { g.nodes[i].type = nil }
         return try CEmitterError.wrap { try DeadCodeElimination.run(try Verifier.verify(g).sorted()) }
     }
 }
