@@ -144,28 +144,8 @@ final class EmitCTests: XCTestCase {
         let computed = Set(graph.nodes.map(\.op)).filter { $0.elementwise != nil && $0.elementwise!.gradient.isDifferentiated }
         let forward = Set(Op.allCases.filter { $0.elementwise.map(\.gradient.isDifferentiated) ?? false })
         XCTAssertEqual(forward.subtracting(computed).map(\.name), [], "elementwise ops this test does not emit")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-acts-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let emitted = try CEmitter.emit(graph, weights: [:], name: "acts")
-        for (file, text) in [("acts.h", emitted.header), ("acts.c", emitted.source), ("acts_main.c", emitted.driver)] {
-            try text.write(toFile: "\(dir)/\(file)", atomically: true, encoding: .utf8)
-        }
-        let build = try shell("cc -std=c99 -O2 -Wall -Wextra -Werror acts.c acts_main.c -lm -o acts", in: dir)
-        XCTAssertEqual(build.status, 0, build.err)
         let values = (0..<(8 * 12)).map { Double($0 % 13) * 0.45 - 2.7 }
-        var raw = Data()
-        for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
-        try raw.write(to: URL(fileURLWithPath: "\(dir)/x.f32"))
-        let run = try shell("./acts --logits --raw x.f32", in: dir)
-        XCTAssertEqual(run.status, 0, run.err)
-        let c = run.out.split(separator: "\n").flatMap { $0.split(separator: " ").map { Double($0)! } }
-        let input = Tensor(shape: [8, 12], data: values.map { Double(Float($0)) })
-        let reference = try Interpreter(graph).run(inputs: ["x": input], sources: [:]).output("logits")!
-        XCTAssertEqual(c.count, reference.count)
-        for (i, (got, want)) in zip(c, reference.data).enumerated() {
-            XCTAssertEqual(got, want, accuracy: 1e-5 * max(1, abs(want)), "element \(i)")
-        }
+        try checkEmittedC(graph, weights: [:], name: "acts", input: Tensor(shape: [8, 12], data: values), relative: true)
     }
 
     /// Every other op an inference graph can hold, depthwise, grouped and
@@ -215,29 +195,38 @@ final class EmitCTests: XCTestCase {
         XCTAssertEqual(Set(Op.allCases).subtracting(covered).subtracting(CEmitter.withoutC).map(\.name).sorted(), [],
                        "ops neither emitted by these tests nor in CEmitter.withoutC")
 
-        let weights = Initializers.initializeAll(graph, seed: 3)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-layers-\(UUID())").path
+        let values: [Double] = (0..<864).map { i in Double((i * 7) % 19) * 0.21 - 1.9 }  // 3 images of 4x9x8
+        try checkEmittedC(graph, weights: Initializers.initializeAll(graph, seed: 3), name: "layers",
+                          input: Tensor(shape: [3, 4, 9, 8], data: values), relative: false)
+    }
+
+    /// Emits `graph` as C, builds it with strict warnings, runs it on
+    /// `input` (as float32, the driver's raw format) and compares its logits
+    /// with the interpreter's to 1e-5 (relative to the larger of 1 and the
+    /// value with `relative`).
+    func checkEmittedC(_ graph: Graph, weights: [String: Tensor], name: String, input: Tensor, relative: Bool,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nasc-\(name)-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let emitted = try CEmitter.emit(graph, weights: weights, name: "layers")
-        for (file, text) in [("layers.h", emitted.header), ("layers.c", emitted.source), ("layers_main.c", emitted.driver)] {
-            try text.write(toFile: "\(dir)/\(file)", atomically: true, encoding: .utf8)
+        let emitted = try CEmitter.emit(graph, weights: weights, name: name)
+        for (suffix, text) in [(".h", emitted.header), (".c", emitted.source), ("_main.c", emitted.driver)] {
+            try text.write(toFile: "\(dir)/\(name)\(suffix)", atomically: true, encoding: .utf8)
         }
-        let build = try shell("cc -std=c99 -O2 -Wall -Wextra -Werror layers.c layers_main.c -lm -o layers", in: dir)
-        XCTAssertEqual(build.status, 0, build.err)
-        let images = 3, size = 4 * 9 * 8
-        let values = (0..<(images * size)).map { Double(($0 * 7) % 19) * 0.21 - 1.9 }
+        let build = try shell("cc -std=c99 -O2 -Wall -Wextra -Werror \(name).c \(name)_main.c -lm -o \(name)", in: dir)
+        XCTAssertEqual(build.status, 0, build.err, file: file, line: line)
         var raw = Data()
-        for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        for v in input.data { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         try raw.write(to: URL(fileURLWithPath: "\(dir)/x.f32"))
-        let run = try shell("./layers --logits --raw x.f32", in: dir)
-        XCTAssertEqual(run.status, 0, run.err)
+        let run = try shell("./\(name) --logits --raw x.f32", in: dir)
+        XCTAssertEqual(run.status, 0, run.err, file: file, line: line)
         let c = run.out.split(separator: "\n").flatMap { $0.split(separator: " ").map { Double($0)! } }
-        let input = Tensor(shape: [images, 4, 9, 8], data: values.map { Double(Float($0)) })
-        let reference = try Interpreter(graph).run(inputs: ["x": input], sources: weights).output("logits")!
-        XCTAssertEqual(c.count, reference.count)
+        let rounded = Tensor(shape: input.shape, data: input.data.map { Double(Float($0)) })
+        let reference = try Interpreter(graph).run(inputs: ["x": rounded], sources: weights).output("logits")!
+        XCTAssertEqual(c.count, reference.count, file: file, line: line)
         for (i, (got, want)) in zip(c, reference.data).enumerated() {
-            XCTAssertEqual(got, want, accuracy: 1e-5, "element \(i)")
+            let bound: Double = relative ? 1e-5 * max(1, abs(want)) : 1e-5
+            XCTAssertEqual(got, want, accuracy: bound, "element \(i)", file: file, line: line)
         }
     }
 }
