@@ -1,10 +1,11 @@
 /// The elementwise ops, each defined once: its operands and attributes, its
 /// shape rule, its meaning as a scalar formula, and its gradient. Every
 /// stage reads this table, so adding an activation is one entry here (plus
-/// its case in `Op`, a spec and a test): the verifier types it, the
-/// interpreter and constant folding evaluate it, fusion puts it in
-/// epilogues, kernels run it as batch chunks, autodiff differentiates it,
-/// and the LLVM and C backends print its formula.
+/// its case in `Op` and in `ElementwiseOp`, its ONNX and PyTorch operator,
+/// a spec and a test): the verifier types it, the interpreter and constant
+/// folding evaluate it, fusion puts it in epilogues, kernels run it as
+/// batch chunks, autodiff differentiates it, and the LLVM and C backends
+/// print its formula.
 public struct ElementwiseDefinition: Sendable {
     public let operands: [String]
     public let attributes: [AttrSpec]
