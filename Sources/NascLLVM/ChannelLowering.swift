@@ -138,7 +138,7 @@ extension Lowering {
         }
     }
 
-    /// The ops of batch statistics (ChannelSplit.ops), by their AnchorOp names.
+    /// The ops of batch statistics, by their AnchorOp names (ChannelSplit.ops is this list as ops).
     enum ChannelKind: CaseIterable { case batchNorm, batchNormGrad, batchNormGradGamma, batchMean, batchVar }
 
     /// One op of batch statistics for channel c.

@@ -22,7 +22,7 @@ public struct ChannelSplit: Sendable, Equatable {
     /// 0 for a scalar (a learning rate).
     public var bytesPerChannel: [Int]
 
-    static let ops: Set<Op> = [.batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar]
+    static let ops = Set(Op.allCases.filter { $0.anchor?.member(of: Lowering.ChannelKind.self) != nil })
 
     /// The value an op of `ops` takes its statistics of (the gradients'
     /// operand 0 is dy).

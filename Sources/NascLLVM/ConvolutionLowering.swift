@@ -33,6 +33,15 @@ public enum ConvolutionBands {
 extension Lowering {
     func bandRows(_ ah: Axis, _ aw: Axis) -> Int { ConvolutionBands.rows(outputRows: ah.outputs, outputColumns: aw.outputs) }
 
+    /// The body once per group of a grouped convolution, with the group's
+    /// index (nil for one group: its text is what it was before groups).
+    func eachGroup(_ groups: Int, _ body: (_ group: String?) -> Void) {
+        if groups == 1 { body(nil) } else { w.loop(to: "\(groups)", "grp") { body($0) } }
+    }
+
+    /// `base` moved on by `floats` per group (unmoved for one group).
+    func at(_ base: String, _ group: String?, _ floats: Int) -> String { group.map { offset(base, w.mul($0, i64(floats))) } ?? base }
+
     /// The output rows [first, first + count) band by band: `rows` per band,
     /// the last band what is left.
     func forEachBand(_ ah: Axis, rows: Int, _ body: (_ first: String, _ count: String) -> Void) {
@@ -148,16 +157,9 @@ extension Lowering {
             return
         }
         let plane = ah.outputs * aw.outputs, ckk = Cg * KH * KW, image = C * H * W
-        /// The body once per group, with the group's index (nil: one group).
-        func eachGroup(_ body: (_ group: String?) -> Void) {
-            if g == 1 { body(nil) } else { w.loop(to: "\(g)", "grp") { body($0) } }
-        }
-        /// `base` moved on by `floats` per group.
-        func at(_ base: String, _ group: String?, _ floats: Int) -> String { group.map { offset(base, w.mul($0, i64(floats))) } ?? base }
-
         switch pass {
         case .forward:
-            eachGroup { grp in
+            eachGroup(g) { grp in
                 convolve(at(p(x[0]), grp, Cg * H * W), channels: Cg, ah, aw, filters: at(p(x[1]), grp, Og * ckk), count: Og, transposed: false,
                          images: lead(x[0]), into: at(out, grp, Og * plane), strides: g == 1 ? nil : (image, O * plane))
             }
@@ -171,7 +173,7 @@ extension Lowering {
             let col = scratch(floats: (0, ckk * width))
             zero(out, w.mul(lead(n.result), i64(image)))
             w.loop(to: lead(n.result), "img") { img in
-                eachGroup { grp in
+                eachGroup(g) { grp in
                     let gradient = at(offset(p(x[0]), w.mul(img, i64(O * plane))), grp, Og * plane)
                     forEachBand(ah, rows: rows) { first, count in
                         sgemm(transA: true, transB: false, m: i64(ckk), n: w.mul(count, "\(aw.outputs)"), k: i64(Og), a: at(p(x[1]), grp, Og * ckk), lda: i64(ckk),
@@ -190,7 +192,7 @@ extension Lowering {
             let col = scratch(floats: (0, ckk * width))
             zero(out, i64(O * ckk))
             w.loop(to: lead(x[0]), "img") { img in
-                eachGroup { grp in
+                eachGroup(g) { grp in
                     let image = at(offset(p(x[0]), w.mul(img, i64(image))), grp, Cg * H * W)
                     let gradient = at(offset(p(x[1]), w.mul(img, i64(O * plane))), grp, Og * plane)
                     forEachBand(ah, rows: rows) { first, count in
@@ -252,19 +254,16 @@ extension Lowering {
     func lowerInputGradientAsConvolution(_ n: Node, filters: (O: Int, C: Int, KH: Int, KW: Int), _ ah: Axis, _ aw: Axis) {
         let (O, C, KH, KW) = filters
         let g = n.attrs.groups, Og = O / g, Cg = C / g
-        let gradient = p(n.operands[0]), weights = p(n.operands[1])
         let (rh, rw) = (ah.reversed, aw.reversed)
         // A group's dy is Og of dy's O channels; its dx, Cg of dx's C.
         let strides: (input: Int, output: Int)? = g == 1 ? nil : (O * ah.outputs * aw.outputs, C * ah.size * aw.size)
-        func group(_ body: (_ dy: String, _ w: String, _ dx: String) -> Void) {
-            if g == 1 { return body(gradient, weights, p(n.result)) }
-            w.loop(to: "\(g)", "grp") { grp in
-                body(offset(gradient, w.mul(grp, i64(Og * ah.outputs * aw.outputs))), offset(weights, w.mul(grp, i64(Og * Cg * KH * KW))),
-                     offset(p(n.result), w.mul(grp, i64(Cg * ah.size * aw.size))))
-            }
+        /// Group grp's output gradient, filters and input gradient.
+        func slices(_ grp: String?) -> (dy: String, weights: String, dx: String) {
+            (at(p(n.operands[0]), grp, Og * ah.outputs * aw.outputs), at(p(n.operands[1]), grp, Og * Cg * KH * KW), at(p(n.result), grp, Cg * ah.size * aw.size))
         }
         if KH == 1 && KW == 1 {
-            group { dy, weights, dx in
+            eachGroup(g) { grp in
+                let (dy, weights, dx) = slices(grp)
                 convolve(dy, channels: Og, rh, rw, filters: weights, count: Cg, transposed: true, images: lead(n.result), into: dx, strides: strides)
             }
             return
@@ -272,7 +271,8 @@ extension Lowering {
         // reversed[c, (o*KH+kh)*KW+kw] = weights[o, c, KH-1-kh, KW-1-kw]: once per call (per group), a fraction of one image's product.
         let taps = Og * KH * KW
         let reversed = scratch(floats: (0, Cg * taps))
-        group { dy, weights, dx in
+        eachGroup(g) { grp in
+            let (dy, weights, dx) = slices(grp)
             w.loop(to: i64(Og), "o") { o in
                 w.loop(to: i64(Cg), "c") { c in
                     w.loop(to: i64(KH), "kh") { kh in

@@ -24,16 +24,11 @@ public struct GraphStatistics: Sendable {
         parameterElements = params.reduce(0) { $0 + ($1.type?.bound(batch: 1).reduce(1, *) ?? 0) }
         // FLOPs are affine in the batch size: measure at 1 and 2.
         let types = graph.valueTypes
-        let one = computing.reduce(0) { $0 + GraphStatistics.flops($1, types, batch: 1) }
-        let two = computing.reduce(0) { $0 + GraphStatistics.flops($1, types, batch: 2) }
+        let one = computing.reduce(0) { $0 + $1.op.definition.flops(of: $1, types, batch: 1) }
+        let two = computing.reduce(0) { $0 + $1.op.definition.flops(of: $1, types, batch: 2) }
         flopsPerExample = two - one
         flopsPerStep = one - flopsPerExample
     }
 
     public static func mflops(_ flops: Int) -> String { String(format: "%.2f", Double(flops) / 1e6) }
-
-    /// A node's FLOPs, by its op's rule in the op table.
-    static func flops(_ n: Node, _ types: [String: TensorType], batch: Int) -> Int {
-        n.op.definition.flops(of: n, types, batch: batch)
-    }
 }
