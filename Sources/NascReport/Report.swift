@@ -103,7 +103,7 @@ public enum Report {
             chart.width = 480
             chart.series.append(.init(name: "entropy of its children", color: color, points: entropies, style: .line))
             if let space = run.shape?.space {
-                let uniform = space.decisions.reduce(0) { $0 + log(Double($1.options)) }
+                let uniform = space.uniformEntropy
                 chart.series.append(.init(name: "uniform", color: "#999999", points: [.init(x: entropies.first!.x, y: uniform), .init(x: entropies.last!.x, y: uniform)], style: .line))
             }
             return chart.render()
@@ -157,7 +157,7 @@ public enum Report {
         guard let shape = run.shape else { return .p(.text("\(run.name): its settings do not say which space its children come from.")) }
         return .div(.h3(.text("\(run.name)")), .if(best.isEmpty, .p(.text("no child has trained yet"))),
                     .forEach(Array(best.enumerated())) { rank, t in
-            let ir = shape.space.layers(forDecisions: t.decisions.count) != nil ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
+            let ir = shape.space.makesChild(decisions: t.decisions.count) ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
             var drawing: Body = .p(.class("meta"), .text("(install Graphviz's dot to draw it)"))
             if Graphviz.executable != nil, let graph = try? Verifier.parseAndVerify(Array(ir.utf8)), let svg = try? Graphviz.svg(GraphDot.text(graph)) {
                 // dot's SVG, without its XML prologue, scaled to the column.
@@ -178,7 +178,7 @@ public enum Report {
     static func otherChildren(_ run: RunData, index: Int, shape: ChildShape, except top: Set<Int>) -> Body {
         let rest = run.leaderboard.filter { !top.contains($0.id) }
         return .if(!rest.isEmpty, .div(.h4(.text("\(run.name): every other child")), .forEach(rest) { t in
-            let ir = shape.space.layers(forDecisions: t.decisions.count) != nil ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
+            let ir = shape.space.makesChild(decisions: t.decisions.count) ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
             return .element(named: "details", nodes: [
                 .class("child"), .id("r\(index)-t\(t.id)"),
                 .element(named: "summary", text: "trial \(t.id): \(t.status), reward \(fmt(t.reward)), validation accuracy \(fmt(t.validationAccuracy))"),

@@ -15,7 +15,7 @@ import NascTraining
 /// Children train one at a time, in this process.
 public final class CellSearch {
     public struct Options: Sendable {
-        public var strategy = "reinforce"
+        public var strategy = StrategyKind.reinforce
         public var children = 60
         /// Children per REINFORCE update (and per round for the others).
         public var perUpdate = 5
@@ -99,19 +99,14 @@ public final class CellSearch {
         for (name, stream, flag) in [("training", text.train, "--train-words"), ("validation", text.validation, "--validation-words")] where stream.count < needed {
             throw SearchError(message: "the proxy's \(name) text has \(stream.count) words, too few for one batch of \(options.batch) rows of \(options.steps + 1) words (\(needed)): raise \(flag), or give a longer text")
         }
-        var strategy: SearchStrategy
-        switch options.strategy {
-        case "random": strategy = RandomSearch(options: options.space.decisions.map(\.options), seed: options.seed)
-        case "evolution":
-            strategy = RegularizedEvolution(options: options.space.decisions.map(\.options), population: max(options.children / 4, 4), sample: 3, seed: options.seed)
-        case "reinforce":
-            let controller = try ReinforceController(graph: ControllerGraph(space: options.space), seed: options.seed,
-                                                     maxBatch: max(options.perUpdate, 1), execution: options.execution)
-            controller.learningRate = options.controllerLearningRate
-            controller.entropyWeight = options.entropyWeight
-            strategy = controller
-        default: throw SearchError(message: "unknown strategy '\(options.strategy)' (random, evolution or reinforce)")
-        }
+        var made = StrategyKind.Settings()
+        made.seed = options.seed
+        made.children = options.children
+        made.perUpdate = options.perUpdate
+        made.controllerLearningRate = options.controllerLearningRate
+        made.entropyWeight = options.entropyWeight
+        made.execution = options.execution
+        var strategy = try options.strategy.make(space: options.space, made)
         // Resume: the run's settings must be those it was started with; the
         // controller reloads the state committed with the last cells it
         // learned from and learns from any a kill left unlearned; the other
@@ -147,7 +142,7 @@ public final class CellSearch {
             try store.commitRound(ids: try store.unobservedIDs().sorted(), state: nil)
         }
         if !previous.isEmpty { say("resuming: \(previous.count) cells already trained") }
-        say("cell search: \(options.strategy), \(options.children) cells of base \(options.space.base) (\(decisionCount) decisions); proxy: "
+        say("cell search: \(options.strategy.rawValue), \(options.children) cells of base \(options.space.base) (\(decisionCount) decisions); proxy: "
             + "\(options.layers) layer(s) of \(options.hidden) units, \(options.trainWords) training words, \(options.validationWords) validation words, reward \(options.rewardConstant) / ppl^2")
         var trials = previous
         let start = Date(), startCount = previous.count

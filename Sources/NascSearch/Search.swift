@@ -40,8 +40,8 @@ public struct SearchError: Error, CustomStringConvertible {
 /// proposal samples the population as it is.
 public final class Search {
     public struct Options: Sendable {
-        public var space = CNNSpace(layers: 4, poolEvery: 1)
-        public var strategy = "reinforce"
+        public var space: any ImageSpace = CNNSpace(layers: 4, poolEvery: 1)
+        public var strategy = StrategyKind.reinforce
         public var children = 100
         /// Children per controller update.
         public var perUpdate = 4
@@ -136,14 +136,15 @@ public final class Search {
         self.train = train
         shape = ChildShape(space: options.space, channels: train.channels, size: train.height, classes: train.classes)
         self.validation = validation
-        // A batch at which even the space's smallest child cannot train would
+        // A batch at which even the space's smallest child (its first
+        // options: the fewest filters, the first cell op) cannot train would
         // fail every child: say so once, before anything is written.
-        let smallest = shape.ir([Int](repeating: 0, count: options.space.decisions.count), name: "smallest")
+        let smallest = shape.ir([Int](repeating: 0, count: options.space.decisionOptions.count), name: "smallest")
         do {
             let forward = try Verifier.parseAndVerify(Array(smallest.utf8))
             try CompiledGraph.checkFits(try Pipeline.run(forward, upTo: .train), maxBatch: options.batch, settings: options.execution)
         } catch {
-            throw SearchError(message: "even the smallest child of this space cannot train at --batch \(options.batch): \(error)")
+            throw SearchError(message: "a child of this space (\(options.space.summary)) cannot train at --batch \(options.batch): \(error)")
         }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         lock = try RunLock(directory: options.directory)
@@ -160,16 +161,14 @@ public final class Search {
         // A resumed run goes on with the streams of the same seed (see
         // SearchStrategy.proposed), not the first run's numbers again.
         let seed = options.seed
-        switch options.strategy {
-        case "random": strategy = RandomSearch(space: options.space, seed: seed)
-        case "evolution": strategy = RegularizedEvolution(space: options.space, population: max(options.children / 4, 4), sample: 3, seed: seed)
-        default:
-            let controller = try ReinforceController(space: options.space, seed: seed, maxBatch: max(options.perUpdate, 1),
-                                                     execution: options.execution)
-            controller.learningRate = options.controllerLearningRate
-            controller.entropyWeight = options.entropyWeight
-            strategy = controller
-        }
+        var made = StrategyKind.Settings()
+        made.seed = seed
+        made.children = options.children
+        made.perUpdate = options.perUpdate
+        made.controllerLearningRate = options.controllerLearningRate
+        made.entropyWeight = options.entropyWeight
+        made.execution = options.execution
+        strategy = try options.strategy.make(space: options.space, made)
         var settings = SearchSettings(shape: shape)
         settings.reward = options.reward
         settings.epochs = options.epochs
@@ -183,7 +182,7 @@ public final class Search {
         settings.fidelity = options.fidelity
         self.settings = settings
         let config = settings.json.merging([
-            "strategy": options.strategy, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
+            "strategy": options.strategy.rawValue, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
             "per_update": options.perUpdate, "grow_from": options.growFrom, "grow_every": options.growEvery,
             "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages,
             "workers": options.inProcess ? 1 : max(options.workers, 1),
@@ -242,8 +241,8 @@ public final class Search {
         if let then = SearchImages(json: recorded), let now = options.images, then.dataset != now.dataset {
             throw SearchError(message: "this run holds a search on --dataset \(then.dataset.rawValue), not \(now.dataset.rawValue): continue it with the same settings, or pass another --out")
         }
-        if let odd = previous.first(where: { options.space.layers(forDecisions: $0.decisions.count) == nil }) {
-            throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, which make no child of this space (\(options.space.decisions.count) for \(options.space.layers) layers): continue it with the same settings, or pass another --out")
+        if let odd = previous.first(where: { !options.space.makesChild(decisions: $0.decisions.count) }) {
+            throw SearchError(message: "trial \(odd.id) has \(odd.decisions.count) decisions, which make no child of this space (\(options.space.summary): \(options.space.decisionOptions.count) decisions): continue it with the same settings, or pass another --out")
         }
     }
 
@@ -258,10 +257,11 @@ public final class Search {
         }
     }
 
-    /// Layers of the children proposed after `done` children.
-    func layers(after done: Int) -> Int {
-        guard options.growFrom > 0, options.growEvery > 0 else { return options.space.layers }
-        return min(options.space.layers, options.growFrom + 2 * (done / options.growEvery))
+    /// Layers of the children proposed after `done` children, while the
+    /// CNN space's children grow (nil: no growth, every child is whole).
+    func layers(after done: Int) -> Int? {
+        guard options.growFrom > 0, options.growEvery > 0, let cnn = options.space as? CNNSpace else { return nil }
+        return min(cnn.layers, options.growFrom + 2 * (done / options.growEvery))
     }
 
     var logFailed = false
@@ -279,9 +279,6 @@ public final class Search {
     /// A child as IR for this search's images and classes.
     func child(_ choices: [Int], name: String) -> String { shape.ir(choices, name: name) }
 
-    /// The entropy of the uniform distribution over children, in nats: where
-    /// the controller's starts, and what its falling entropy is measured against.
-    var uniformEntropy: Double { options.space.decisions.reduce(0) { $0 + Foundation.log(Double($1.options)) } }
 
     /// Lets the strategy learn from finished children it has not seen: the
     /// controller in updates of `perUpdate` children (`final`: the rest
@@ -302,7 +299,7 @@ public final class Search {
                                       update: TrialStore.Update(entropy: controller.lastEntropy, meanReward: batch.map(\.reward).reduce(0, +) / Double(batch.count)))
                 try state.write(to: "\(options.directory)/controller.ckpt")
                 if let entropy = controller.lastEntropy {
-                    say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, uniformEntropy))
+                    say(String(format: "controller update: entropy of its children %.2f nats (uniform: %.2f)", entropy, options.space.uniformEntropy))
                 }
             }
         } else if !pending.isEmpty {
@@ -399,7 +396,7 @@ public final class Search {
         var newChildrenHere = 0
         let where_ = options.inProcess ? "in this process" : options.workers > 0 ? "in \(options.workers) worker process(es) of \(options.workerThreads) thread(s)" : "in workers started with `nasc worker \(options.storage.map { "--storage \($0)" } ?? options.directory)`"
         let budget = options.fidelity.map { "trained by \($0.description) from \(train.count)" } ?? "each trained \(options.epochs) epoch(s) on \(train.count) images"
-        say("search: \(options.strategy), \(options.children) children of \(options.space.layers) layers\(options.space.chain ? " in a chain" : "") (\(options.space.decisions.count) decisions), "
+        say("search: \(options.strategy.rawValue), \(options.children) children of \(options.space.summary) (\(options.space.decisionOptions.count) decisions), "
             + "\(budget), rewarded on \(validation.count); children train \(where_)")
         if options.fidelity != nil { try store.setFinished(false) }
         var processes: WorkerProcesses?
@@ -453,12 +450,13 @@ public final class Search {
             if done >= options.children && outstanding == 0 && promoted == 0 { break }
             var wanted = min(options.children - proposed, target - outstanding - promoted)
             while wanted > 0 {
-                let layers = layers(after: proposed)
-                if layers != grownTo && options.growFrom > 0 {
-                    say("children now have \(layers) layers")
-                    grownTo = layers
+                if let layers = layers(after: proposed), let cnn = options.space as? CNNSpace {
+                    if layers != grownTo {
+                        say("children now have \(layers) layers")
+                        grownTo = layers
+                    }
+                    strategy.length = cnn.withLayers(layers).decisions.count
                 }
-                strategy.length = options.space.withLayers(layers).decisions.count
                 // Never straddle a growth step: proposals of one call share a length.
                 let n = options.growEvery > 0 ? min(wanted, options.growEvery - proposed % options.growEvery) : wanted
                 let fit = try screen(try strategy.propose(n))

@@ -27,29 +27,18 @@ struct SearchCells: ParsableCommand {
               nasc train-lm cells-run/best.nasir --save best-cell.ckpt
             """)
 
-    @Option(help: "Strategy: reinforce, evolution or random.")
-    var strategy = "reinforce"
+    @OptionGroup(title: "Strategy") var strategyFlags: StrategyFlags
 
     @Option(help: "Cells to evaluate.")
     var children = 60
 
-    @Option(help: "Cells per controller update (and per round).")
-    var perUpdate = 5
-
     @Option(help: "Leaves of the cell's tree (a power of two; the paper: 8).")
     var base = 8
 
-    @Option(help: "Units of the proxy model's cell.")
-    var hidden = 64
-
-    @Option(help: "Layers of the proxy model.")
+    @Option(help: "Layers of the proxy model (`nasc search --space rnn-cell`: --lm-layers).")
     var layers = 1
 
-    @Option(help: "Training words per cell (the first ones of the training text).")
-    var trainWords = 100_000
-
-    @Option(help: "Validation words for the reward.")
-    var validationWords = 20_000
+    @OptionGroup(title: "Proxy") var proxyFlags: RNNCellProxyFlags
 
     @Option(help: "Epochs per cell.")
     var epochs = 1
@@ -57,19 +46,7 @@ struct SearchCells: ParsableCommand {
     @Option(help: "The cells' learning rate (plain SGD, gradients clipped to norm 5).")
     var lr = 1.0
 
-    @Option(help: "The REINFORCE controller's Adam learning rate.")
-    var controllerLr = 0.01
-
-    @Option(help: "Entropy bonus β for the REINFORCE controller: each cell's reward gains β·(−log P(cell)), which keeps the controller from collapsing onto one kind of cell. Rewards here are about 1e-4, so try 1e-7 to 1e-6 (0: none).")
-    var entropyWeight = 0.0
-
-    @Option(help: "Units of the best cell written to RUN/best.nasir (the reference LSTM's: 200).")
-    var finalHidden = 200
-
     @OptionGroup var dataFlags: TextDataFlags
-
-    @Option(help: "Seed.")
-    var seed: UInt64 = 0
 
     @OptionGroup var threadFlags: ThreadFlags
 
@@ -77,51 +54,80 @@ struct SearchCells: ParsableCommand {
     var directory = "cells-run"
 
     func validate() throws {
-        guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
         try FlagCheck.int(children, "--children", 1...1_000_000)
-        try FlagCheck.int(perUpdate, "--per-update", 1...1024)
         guard base >= 2, base <= 64, base & (base - 1) == 0 else { throw ValidationError("--base must be a power of two from 2 to 64") }
-        try FlagCheck.int(hidden, "--hidden", 1...4096)
-        try FlagCheck.int(finalHidden, "--final-hidden", 1...4096)
         try FlagCheck.int(layers, "--layers", 1...8)
-        try FlagCheck.int(trainWords, "--train-words", 100...100_000_000)
-        try FlagCheck.int(validationWords, "--validation-words", 100...100_000_000)
         try FlagCheck.int(epochs, "--epochs", 1...1000)
         try FlagCheck.real(lr, "--lr", above: 0)
-        try FlagCheck.real(controllerLr, "--controller-lr", above: 0)
-        try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
     }
 
     func run() throws {
         Interruption.install()
+        var o = CellSearch.Options()
+        o.children = children
+        o.epochs = epochs
+        o.learningRate = lr
+        var proxy = proxyFlags
+        proxy.lmLayers = layers
+        try proxy.search(o, space: RNNCellSpace(base: base), text: dataFlags.data, strategy: strategyFlags, threads: threadFlags.threads, directory: directory)
+    }
+}
+
+/// The proxy language model that rewards each recurrent cell, and the run
+/// of that search: `search --space rnn-cell` and its alias `search-cells`.
+struct RNNCellProxyFlags: ParsableArguments {
+    @Option(help: "rnn-cell: units of the proxy model's cell.")
+    var hidden = 64
+
+    @Option(name: .customLong("lm-layers"), help: "rnn-cell: layers of the proxy model.")
+    var lmLayers = 1
+
+    @Option(help: "rnn-cell: training words per cell (the first ones of the training text).")
+    var trainWords = 100_000
+
+    @Option(help: "rnn-cell: validation words for the reward.")
+    var validationWords = 20_000
+
+    @Option(help: "rnn-cell: units of the best cell written to RUN/best.nasir (the reference LSTM's: 200).")
+    var finalHidden = 200
+
+    func validate() throws {
+        try FlagCheck.int(hidden, "--hidden", 1...4096)
+        try FlagCheck.int(finalHidden, "--final-hidden", 1...4096)
+        try FlagCheck.int(lmLayers, "--lm-layers", 1...8)
+        try FlagCheck.int(trainWords, "--train-words", 100...100_000_000)
+        try FlagCheck.int(validationWords, "--validation-words", 100...100_000_000)
+    }
+
+    /// Runs the recurrent cell search `o` (children, epochs and learning
+    /// rate set) with these proxy flags, and prints its leaderboard.
+    func search(_ options: CellSearch.Options, space: RNNCellSpace, text: String, strategy: StrategyFlags, threads: Int, directory: String) throws {
         try reportingErrors(whenStopped: { "every finished cell is recorded in \(directory)/trials.db: run the same command again to continue" }) {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
                 throw CommandError("\(directory): error: --out names a file, not a folder")
             }
-            let text = try dataFlags.load()
-            var o = CellSearch.Options()
-            o.strategy = strategy
-            o.children = children
-            o.perUpdate = perUpdate
-            o.space = RNNCellSpace(base: base)
+            let words: PennTreebank
+            do { words = try PennTreebank.load(directory: text) } catch let e as DatasetError { throw CommandError(e.description) }
+            var o = options
+            o.strategy = strategy.strategy
+            o.perUpdate = strategy.perUpdate ?? 5
+            o.space = space
             o.hidden = hidden
-            o.layers = layers
+            o.layers = lmLayers
             o.trainWords = trainWords
             o.validationWords = validationWords
-            o.epochs = epochs
-            o.learningRate = lr
-            o.controllerLearningRate = controllerLr
-            o.entropyWeight = entropyWeight
-            o.seed = seed
-            o.execution = ExecutionSettings(threads: threadFlags.threads)
+            o.controllerLearningRate = strategy.controllerLr
+            o.entropyWeight = strategy.entropyWeight
+            o.seed = strategy.seed
+            o.execution = ExecutionSettings(threads: threads)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let outcome: CellSearch.Outcome
             do {
                 let lock = try CellSearch.lock(directory)
                 defer { withExtendedLifetime(lock) {} }
-                let words = CellSearch.Text(vocabulary: text.vocabulary.count, train: text.train, validation: text.valid)
-                outcome = try CellSearch(options: o, store: try TrialStore(path: "\(directory)/trials.db"), text: words).run()
+                let text = CellSearch.Text(vocabulary: words.vocabulary.count, train: words.train, validation: words.valid)
+                outcome = try CellSearch(options: o, store: try TrialStore(path: "\(directory)/trials.db"), text: text).run()
             } catch let e as SearchError { throw CommandError(e.description) }
             let ranked = outcome.trials.filter { $0.status == "ok" || $0.status == "cached" }.sorted { $0.reward > $1.reward }
             print("\nleaderboard (\(ranked.count) of \(outcome.trials.count) cells trained):")

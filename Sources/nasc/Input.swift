@@ -66,7 +66,7 @@ struct CommandError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-extension ParsableCommand {
+extension ParsableArguments {
     /// Runs `body`, turning a `CommandError` into its message on standard error and exit code 1.
     /// A command stopped by SIGINT or SIGTERM (see `Interruption`) says so,
     /// with `whenStopped`'s word on how to continue, and exits 130 or 143.

@@ -23,8 +23,8 @@ struct FinalTrainingFlags: ParsableArguments {
 
     /// Writes trial `trial`'s child (widened by --width) into the run folder; its path.
     func writeChild(of trial: TrialStore.Trial, shape: ChildShape, folder: String) throws -> String {
-        guard shape.space.layers(forDecisions: trial.decisions.count) != nil else {
-            throw CommandError("\(folder): error: trial \(trial.id) has \(trial.decisions.count) decisions, which make no child of the space in search.json")
+        if let problem = shape.space.problem(with: trial.decisions) {
+            throw CommandError("\(folder): error: trial \(trial.id): \(problem) (the space in search.json)")
         }
         let widened = width == 1 ? "" : "_x" + String(format: "%g", width).replacingOccurrences(of: ".", with: "_")
         let name = "trial\(trial.id)\(widened)"

@@ -54,28 +54,18 @@ struct SearchCommand: ParsableCommand {
               sqlite3 nasc-run/trials.db 'select id, reward, hash from trials order by reward desc limit 5'
             """)
 
-    @Option(help: "Strategy: reinforce, evolution or random.")
-    var strategy = "reinforce"
+    @OptionGroup(title: "Search space") var spaceFlags: SpaceFlags
 
-    @Option(help: "Children to evaluate.")
-    var children = 100
+    @OptionGroup(title: "Strategy") var strategyFlags: StrategyFlags
 
-    @OptionGroup var spaceFlags: SpaceFlags
+    @Option(help: "Children to evaluate (default: 100; 60 for rnn-cell).")
+    var children: Int?
 
-    @Option(help: ArgumentHelp("The paper's growing schedule: children start with L layers and gain 2 every --grow-every children, up to --layers; 0: off.", valueName: "L"))
+    @Option(help: ArgumentHelp("cnn: the paper's growing schedule: children start with L layers and gain 2 every --grow-every children, up to --layers; 0: off.", valueName: "L"))
     var growFrom = 0
 
     @Option(help: ArgumentHelp("Children between two growth steps (the paper: 1,600).", valueName: "M"))
     var growEvery = 0
-
-    @Option(help: "Children per controller update.")
-    var perUpdate = 4
-
-    @Option(help: "The REINFORCE controller's Adam learning rate (the paper's 6e-4 suits its 12,800 children; a few hundred need more).")
-    var controllerLr = 0.01
-
-    @Option(help: "Entropy bonus β for the REINFORCE controller: each child's reward gains β·(−log P(child)), which keeps the controller exploring (ENAS uses 1e-4 on rewards near 1; 0: none, as in the paper).")
-    var entropyWeight = 0.0
 
     @Option(help: "MFLOP per image a child should cost: the reward becomes accuracy^3 x (MFLOP / target)^exponent (MnasNet's soft constraint), so bigger children must earn their cost. 0: accuracy alone, as in NAS-RL.")
     var targetMflops = 0.0
@@ -107,13 +97,15 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Batch size for children.")
     var batch = 32
 
-    @Option(help: "Children's learning rate.")
-    var lr = 0.1
+    @Option(help: "Children's learning rate (default: 0.1; 1.0 for rnn-cell, plain SGD with gradients clipped to norm 5).")
+    var lr: Double?
+
+    @OptionGroup(title: "rnn-cell proxy") var proxyFlags: RNNCellProxyFlags
+
+    @Option(help: "rnn-cell: folder holding ptb.train.txt, ptb.valid.txt and ptb.test.txt (`make ptb` writes them to data/ptb).")
+    var text = "data/ptb"
 
     @OptionGroup var datasetFlags: DatasetFlags
-
-    @Option(help: "Seed.")
-    var seed: UInt64 = 0
 
     @OptionGroup var threadFlags: ThreadFlags
     var threads: Int { threadFlags.threads }
@@ -130,22 +122,19 @@ struct SearchCommand: ParsableCommand {
     var report = false
 
     func validate() throws {
-        guard ["reinforce", "evolution", "random"].contains(strategy) else { throw ValidationError("--strategy must be reinforce, evolution or random") }
         guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
             throw ValidationError("--grow-from and --grow-every go together: --grow-from L (at most --layers) and --grow-every M, both at least 1")
         }
+        if growFrom > 0 && spaceFlags.space != .cnn { throw ValidationError("--grow-from and --grow-every grow the cnn space's layers; --space \(spaceFlags.space.rawValue) has no layers to grow") }
         try FlagCheck.int(children, "--children", 1...1_000_000)
-        try FlagCheck.int(perUpdate, "--per-update", 1...10_000)
         try FlagCheck.int(trainImages, "--train-images", 1...FlagCheck.largeCount)
         try FlagCheck.int(validationImages, "--validation-images", 1...FlagCheck.largeCount)
         try FlagCheck.int(reevaluate, "--reevaluate", 0...1000)
         try FlagCheck.int(reevaluationImages, "--reevaluation-images", 1...FlagCheck.largeCount)
         try FlagCheck.int(epochs, "--epochs", 1...10_000)
         try FlagCheck.int(batch, "--batch", 1...FlagCheck.largeCount)
-        try FlagCheck.real(lr, "--lr", above: 0)
+        if let lr { try FlagCheck.real(lr, "--lr", above: 0) }
         if fidelityFlags.fidelity == .asha && epochs != 1 { throw ValidationError("--epochs does not apply with --fidelity asha: the rungs' --min-budget and --max-budget say what each child trains") }
-        try FlagCheck.real(controllerLr, "--controller-lr", above: 0)
-        try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
         try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
         try FlagCheck.real(costExponent, "--cost-exponent", atMost: 0)
         try FlagCheck.real(maxMflops, "--max-mflops", atLeast: 0)
@@ -161,6 +150,13 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         Interruption.install()
+        if spaceFlags.space == .rnnCell {
+            var o = CellSearch.Options()
+            o.children = children ?? 60
+            o.epochs = epochs
+            o.learningRate = lr ?? 1.0
+            return try proxyFlags.search(o, space: spaceFlags.rnnCell, text: text, strategy: strategyFlags, threads: threads, directory: directory)
+        }
         try reportingErrors(whenStopped: { "every finished child is recorded in \(storageFlags.url.map { _ in "the store" } ?? directory + "/trials.db"), "
                                            + "and the children being trained went back to the queue: run the same command again to continue" }) {
             var isDirectory: ObjCBool = false
@@ -177,12 +173,12 @@ struct SearchCommand: ParsableCommand {
                 print("note: no re-evaluation of the top children: fewer training images are left unused (\(spare?.count ?? 0)) than the \(validation.count) that reward them")
             }
             var o = Search.Options()
-            o.space = spaceFlags.space
-            o.strategy = strategy
-            o.children = children
-            o.perUpdate = perUpdate
-            o.controllerLearningRate = controllerLr
-            o.entropyWeight = entropyWeight
+            o.space = spaceFlags.imageSpace!
+            o.strategy = strategyFlags.strategy
+            o.children = children ?? 100
+            o.perUpdate = strategyFlags.perUpdate ?? 4
+            o.controllerLearningRate = strategyFlags.controllerLr
+            o.entropyWeight = strategyFlags.entropyWeight
             o.reward = Reward(targetMFLOPs: targetMflops, exponent: costExponent, maxMFLOPs: maxMflops)
             o.growFrom = growFrom
             o.growEvery = growEvery
@@ -193,8 +189,8 @@ struct SearchCommand: ParsableCommand {
             o.fidelity = fidelityFlags.settings
             o.keepCheckpoints = fidelityFlags.keepCheckpoints
             o.batch = batch
-            o.learningRate = lr
-            o.seed = seed
+            o.learningRate = lr ?? 0.1
+            o.seed = strategyFlags.seed
             o.execution = ExecutionSettings(threads: threads)
             o.directory = directory
             o.images = images

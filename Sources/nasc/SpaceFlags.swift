@@ -1,27 +1,94 @@
 import ArgumentParser
 import NascSearch
 
-/// Flags that shape the NAS-RL CNN space, shared by `search` and `sample`.
+extension SpaceKind: ExpressibleByArgument {}
+extension StrategyKind: ExpressibleByArgument {}
+
+/// `--space` and the flags that shape each space, shared by `search` and
+/// `sample`: the NAS-RL CNN space's, the cell space's, the recurrent cell's.
 struct SpaceFlags: ParsableArguments {
-    @Option(help: "Layers per child.")
+    @Option(help: "Search space: cnn (NAS-RL's layers and skips), cells (NASNet/ENAS normal and reduction cells of separable convolutions, pools and identities) or rnn-cell (NAS-RL's recurrent cell, on Penn Treebank).")
+    var space: SpaceKind = .cnn
+
+    @Option(help: "cnn: layers per child.")
     var layers = 4
 
-    @Flag(help: "Let each layer choose a stride in {1, 2, 3}.")
+    @Flag(help: "cnn: let each layer choose a stride in {1, 2, 3}.")
     var strides = false
 
-    @Option(help: ArgumentHelp("Halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
+    @Option(help: ArgumentHelp("cnn: halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
     var poolEvery = 1
 
-    @Flag(help: "A layer that chooses no skip input reads the layer before it (without --chain it reads the image, the paper's repair rule).")
+    @Flag(help: "cnn: a layer that chooses no skip input reads the layer before it (without --chain it reads the image, the paper's repair rule).")
     var chain = false
 
-    @Flag(help: "Every layer is a separable convolution (ReLU, depthwise, pointwise 1x1, batch norm: NASNet's and ENAS's block), not conv + batch norm + ReLU.")
+    @Flag(help: "cnn: every layer is a separable convolution (ReLU, depthwise, pointwise 1x1, batch norm: NASNet's and ENAS's block), not conv + batch norm + ReLU.")
     var separable = false
+
+    @Option(help: ArgumentHelp("cells: blocks per cell (NASNet and ENAS: 5).", valueName: "B"))
+    var blocks = 5
+
+    @Option(help: ArgumentHelp("cells: normal cells per stage (the network: stem, N normal, reduction, N normal, reduction, N normal).", valueName: "N"))
+    var cells = 1
+
+    @Option(help: ArgumentHelp("cells: channels of each block in the first stage (doubled at each reduction).", valueName: "C"))
+    var channels = 8
+
+    @Option(help: "rnn-cell: leaves of the cell's tree (a power of two; the paper: 8).")
+    var base = 8
 
     func validate() throws {
         try FlagCheck.int(layers, "--layers", 1...24)
         try FlagCheck.int(poolEvery, "--pool-every", 0...24)
+        try FlagCheck.int(blocks, "--blocks", 1...12)
+        try FlagCheck.int(cells, "--cells", 0...12)
+        try FlagCheck.int(channels, "--channels", 1...1024)
+        guard base >= 2, base <= 64, base & (base - 1) == 0 else { throw ValidationError("--base must be a power of two from 2 to 64, got \(base)") }
     }
 
-    var space: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable) }
+    var cnn: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable) }
+    var cellSpace: CellSpace { CellSpace(blocks: blocks, cellsPerStage: cells, channels: channels) }
+    var rnnCell: RNNCellSpace { RNNCellSpace(base: base) }
+
+    /// The space `--space` names, built from its flags.
+    var searchSpace: any SearchSpace {
+        switch space {
+        case .cnn: return cnn
+        case .cells: return cellSpace
+        case .rnnCell: return rnnCell
+        }
+    }
+
+    /// The image space `--space` names; nil for rnn-cell.
+    var imageSpace: (any ImageSpace)? {
+        switch space {
+        case .cnn: return cnn
+        case .cells: return cellSpace
+        case .rnnCell: return nil
+        }
+    }
+}
+
+/// How a strategy learns, for every space (`search`, and `search-cells`).
+struct StrategyFlags: ParsableArguments {
+    @Option(help: "Strategy: reinforce (the NAS-RL controller), evolution (regularized evolution: mutates one decision of a good recent child) or random.")
+    var strategy: StrategyKind = .reinforce
+
+    @Option(help: "Children per controller update (default: 4; 5 for rnn-cell).")
+    var perUpdate: Int?
+
+    @Option(help: "The REINFORCE controller's Adam learning rate (the paper's 6e-4 suits its 12,800 children; a few hundred need more).")
+    var controllerLr = 0.01
+
+    @Option(help: "Entropy bonus β for the REINFORCE controller: each child's reward gains β·(−log P(child)), which keeps the controller exploring (ENAS uses 1e-4 on rewards near 1; rnn-cell rewards are about 1e-4, so try 1e-7 to 1e-6; 0: none, as in the paper).")
+    var entropyWeight = 0.0
+
+    @Option(help: "Seed.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        try FlagCheck.int(perUpdate, "--per-update", 1...10_000)
+        try FlagCheck.real(controllerLr, "--controller-lr", above: 0)
+        try FlagCheck.real(entropyWeight, "--entropy-weight", atLeast: 0)
+    }
 }

@@ -47,6 +47,25 @@ def conv_same(x, w, stride, dilation=(1, 1), groups=1):
     return F.conv2d(F.pad(x, (left, right, top, bottom)), w, stride=stride, dilation=dilation, groups=groups)
 
 
+def pool(op, x, window, stride, same):
+    """nasc's pools: `pad = same` pads as conv_same does (the odd pixel
+    after), a max pool ignores the padding and an average pool divides by
+    the pixels inside the image."""
+    if not same:
+        return (F.max_pool2d if op == "max_pool" else F.avg_pool2d)(x, window, stride)
+    (top, bottom), (left, right) = (same_padding(x.shape[d], window[d - 2], stride[d - 2]) for d in (2, 3))
+    if top == bottom and left == right:  # PyTorch's own (symmetric) padding
+        if op == "max_pool":
+            return F.max_pool2d(x, window, stride, padding=(top, left))
+        return F.avg_pool2d(x, window, stride, padding=(top, left), count_include_pad=False)
+    pads = (left, right, top, bottom)
+    if op == "max_pool":
+        return F.max_pool2d(F.pad(x, pads, value=-math.inf), window, stride)
+    total = F.avg_pool2d(F.pad(x, pads), window, stride, divisor_override=1)
+    inside = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), pads), window, stride, divisor_override=1)
+    return total / inside
+
+
 def ints(attr):
     return [int(v) for v in re.findall(r"-?\d+", attr)]
 
@@ -69,14 +88,10 @@ def evaluate(nodes, v, training=True):
         elif op == "global_avg_pool":
             v[result] = v[o[0]].mean(dim=(2, 3))
         elif op in ("max_pool", "avg_pool"):
-            # `pad = same` keeps the last partial window (ceil_mode), averaging
-            # only the pixels inside the image as nasc does.
             window, stride = ints(attrs["window"]), ints(attrs.get("stride", attrs["window"]))
-            same = attrs.get("pad") == "same"
-            if op == "max_pool":
-                v[result] = F.max_pool2d(v[o[0]], window, stride, ceil_mode=same)
-            else:
-                v[result] = F.avg_pool2d(v[o[0]], window, stride, ceil_mode=same, count_include_pad=False)
+            v[result] = pool(op, v[o[0]], window, stride, attrs.get("pad") == "same")
+        elif op == "add":
+            v[result] = v[o[0]] + v[o[1]]
         elif op == "flatten":
             v[result] = v[o[0]].flatten(1)
         elif op == "matmul":
@@ -226,6 +241,10 @@ def main():
     ap.add_argument("--held-out", type=int, default=0, metavar="N",
                     help="measure N children sampled from the search space instead of the built-in suite")
     ap.add_argument("--seed", type=int, default=1, help="which held-out children (--held-out)")
+    ap.add_argument("--space", default="cnn", choices=["cnn", "cells"],
+                    help="the space of the held-out children: cnn (2 to 12 layers) or cells (--cell-args)")
+    ap.add_argument("--cell-args", default="--blocks 5 --cells 1 --channels 16",
+                    help="nasc sample flags of the held-out cell children (--space cells)")
     ap.add_argument("--resident-of", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -244,10 +263,11 @@ def main():
         os.makedirs(f"{work}/held-out")
         for k in range(args.held_out):
             layers, pool_every, chain = int(rng.integers(2, 13)), int(rng.integers(0, 4)), bool(rng.integers(0, 2))
-            path = f"{work}/held-out/s{args.seed}_{k + 1}.nasir"
+            path = f"{work}/held-out/{'c' if args.space == 'cells' else 's'}{args.seed}_{k + 1}.nasir"
+            space = (["--space", "cells"] + args.cell_args.split() if args.space == "cells"
+                     else ["--layers", str(layers), "--pool-every", str(pool_every)] + (["--chain"] if chain else []))
             with open(path, "w") as f:
-                subprocess.run([args.nasc, "sample", "--layers", str(layers), "--pool-every", str(pool_every),
-                                "--seed", str(1000 * args.seed + k)] + (["--chain"] if chain else []), check=True, stdout=f)
+                subprocess.run([args.nasc, "sample", "--seed", str(1000 * args.seed + k)] + space, check=True, stdout=f)
             cmd.append(path)
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env=MEMORY_ENV)

@@ -141,7 +141,7 @@ final class ReportTests: XCTestCase {
         let dir = try directory()
         var o = Search.Options()
         o.space = CNNSpace(layers: 2, poolEvery: 1)
-        o.strategy = "reinforce"
+        o.strategy = .reinforce
         o.children = 12
         o.batch = 16
         o.directory = dir + "/run"

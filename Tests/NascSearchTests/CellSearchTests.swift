@@ -19,7 +19,7 @@ final class CellSearchTests: XCTestCase {
 
     func options(_ strategy: String, children: Int) -> CellSearch.Options {
         var o = CellSearch.Options()
-        o.strategy = strategy
+        o.strategy = StrategyKind(rawValue: strategy)!
         o.children = children
         o.perUpdate = 2
         o.space = RNNCellSpace(base: 2)

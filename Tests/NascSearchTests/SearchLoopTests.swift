@@ -36,7 +36,7 @@ final class SearchLoopTests: XCTestCase {
     func options(_ dir: String, strategy: String, children: Int) -> Search.Options {
         var o = Search.Options()
         o.space = CNNSpace(layers: 1)  // 3 decisions of 4 options: 64 children, so repeats come soon
-        o.strategy = strategy
+        o.strategy = StrategyKind(rawValue: strategy)!
         o.children = children
         o.batch = 16
         o.directory = dir

@@ -5,104 +5,6 @@ import NascLLVM
 import NascRuntime
 import NascPasses
 
-/// A search strategy: proposes decision sequences and learns from their
-/// rewards. Random search, regularized evolution and the REINFORCE
-/// controller share this interface, so the search loop is one.
-public protocol SearchStrategy {
-    var name: String { get }
-    /// Decisions per proposed child: the whole space's, or a prefix of them
-    /// while a growing schedule keeps the children smaller.
-    var length: Int { get set }
-    /// The next `count` children to evaluate.
-    mutating func propose(_ count: Int) throws -> [[Int]]
-    /// Rewards of children proposed earlier (in the same order).
-    mutating func observe(_ children: [[Int]], rewards: [Double]) throws
-    /// Children proposed so far in this search. The k-th child's random
-    /// choices come from stream k of the seed (SeededGenerator), so a
-    /// search resumed from its store, which sets this to the proposals it
-    /// holds, proposes what it would have proposed uninterrupted.
-    var proposed: Int { get set }
-}
-
-/// Uniform over the space: the honest baseline.
-public struct RandomSearch: SearchStrategy {
-    public let name = "random"
-    let options: [Int]
-    public var length: Int
-    public var proposed = 0
-    let seed: UInt64
-
-    public init(space: CNNSpace, seed: UInt64) { self.init(options: space.decisions.map(\.options), seed: seed) }
-
-    /// Over any space: the number of options of each decision.
-    public init(options: [Int], seed: UInt64) {
-        self.options = options
-        length = options.count
-        self.seed = seed
-    }
-
-    public mutating func propose(_ count: Int) -> [[Int]] {
-        (0..<count).map { _ in
-            var rng = SeededGenerator(seed: seed, stream: proposed)
-            proposed += 1
-            return options.prefix(length).map { rng.index($0) }
-        }
-    }
-
-    public mutating func observe(_ children: [[Int]], rewards: [Double]) {}
-}
-
-/// Regularized evolution (Real et al. 2019): a population of the last
-/// `population` children; each new child mutates one decision of the best of
-/// `sample` random members; the oldest member dies. Until the population is
-/// full, children are random.
-public struct RegularizedEvolution: SearchStrategy {
-    public let name = "evolution"
-    let options: [Int]
-    public var length: Int
-    let population: Int, sample: Int
-    var members: [(choices: [Int], reward: Double)] = []
-    public var proposed = 0
-    let seed: UInt64
-
-    public init(space: CNNSpace, population: Int = 20, sample: Int = 5, seed: UInt64) {
-        self.init(options: space.decisions.map(\.options), population: population, sample: sample, seed: seed)
-    }
-
-    /// Over any space: the number of options of each decision.
-    public init(options: [Int], population: Int = 20, sample: Int = 5, seed: UInt64) {
-        self.options = options
-        length = options.count
-        self.population = population
-        self.sample = sample
-        self.seed = seed
-    }
-
-    public mutating func propose(_ count: Int) -> [[Int]] {
-        (0..<count).map { _ in
-            var rng = SeededGenerator(seed: seed, stream: proposed)
-            proposed += 1
-            guard members.count >= population else { return options.prefix(length).map { rng.index($0) } }
-            let contenders = (0..<sample).map { _ in members[rng.index(members.count)] }
-            var child = Array(contenders.max { $0.reward < $1.reward }!.choices.prefix(length))
-            // A parent from before the children grew gets random new layers.
-            while child.count < length { child.append(rng.index(options[child.count])) }
-            // Mutate one decision to a different option.
-            let mutable = (0..<length).filter { options[$0] > 1 }
-            let d = mutable[rng.index(mutable.count)]
-            child[d] = (child[d] + 1 + rng.index(options[d] - 1)) % options[d]
-            return child
-        }
-    }
-
-    public mutating func observe(_ children: [[Int]], rewards: [Double]) {
-        for (c, r) in zip(children, rewards) {
-            members.append((c, r))
-            if members.count > population { members.removeFirst() }
-        }
-    }
-}
-
 /// The REINFORCE controller (Zoph & Le 2017): the LSTM of ControllerGraph,
 /// JIT-compiled by nasc itself, both its sampling pass and its training step
 /// (autodiff of the REINFORCE loss plus Adam, lr 6e-4). The baseline is an
@@ -131,8 +33,8 @@ public final class ReinforceController: SearchStrategy {
     let seed: UInt64
     let batchLimit: Int
 
-    public convenience init(space: CNNSpace, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
-        try self.init(graph: ControllerGraph(space: space), seed: seed, maxBatch: maxBatch, execution: execution)
+    public convenience init(space: any SearchSpace, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {
+        try self.init(graph: space.controller, seed: seed, maxBatch: maxBatch, execution: execution)
     }
 
     public init(graph: ControllerGraph, seed: UInt64, maxBatch: Int = 16, execution: ExecutionSettings = ExecutionSettings()) throws {

@@ -100,3 +100,11 @@ public struct RNNCellSpace: Sendable, Equatable {
             + lines.joined(separator: "\n") + "\n  return %h_next, %c_next\n}\n"
     }
 }
+
+extension RNNCellSpace: SearchSpace {
+    public var kind: SpaceKind { .rnnCell }
+    public var decisionOptions: [Int] { decisions.map(\.options) }
+    public var controller: ControllerGraph { ControllerGraph(space: self) }
+    public var settings: [String: Any] { ["space": "rnn-cell", "base": base] }
+    public var summary: String { "cells of base \(base)" }
+}

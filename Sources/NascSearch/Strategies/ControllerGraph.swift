@@ -57,11 +57,29 @@ public struct ControllerGraph {
         vocabulary = 18
     }
 
+    /// A controller with one head per kind of decision: step t is decided
+    /// by the head named `decisions[t].head`, which has that many options
+    /// (every decision of one head must have the same number). Heads and
+    /// their token ranges are laid out in the order they first appear.
+    public init(decisions: [(head: String, options: Int)]) {
+        var heads: [(name: String, options: Int)] = [], base: [String: Int] = [:], next = 1
+        steps = decisions.map { d in
+            if base[d.head] == nil {
+                base[d.head] = next
+                next += d.options
+                heads.append((d.head, d.options))
+            }
+            precondition(heads.first { $0.name == d.head }!.options == d.options, "head \(d.head) has decisions of different sizes")
+            return Step(head: d.head, options: d.options, tokenBase: base[d.head]!, attention: nil)
+        }
+        self.heads = heads
+        vocabulary = next
+    }
+
     /// The controller of the NAS-RL recurrent cell space: one head per kind
     /// of decision (combination, activation, the cell inject's two, the two
     /// cell indices).
     public init(space: RNNCellSpace) {
-        var heads: [(name: String, options: Int)] = [], base: [String: Int] = [:], next = 1
         func head(_ kind: RNNCellSpace.Kind) -> String {
             switch kind {
             case .combination: return "combination"
@@ -72,17 +90,7 @@ public struct ControllerGraph {
             case .cellInput: return "cell_input"
             }
         }
-        steps = space.decisions.map { d in
-            let name = head(d.kind)
-            if base[name] == nil {
-                base[name] = next
-                next += d.options
-                heads.append((name, d.options))
-            }
-            return Step(head: name, options: d.options, tokenBase: base[name]!, attention: nil)
-        }
-        self.heads = heads
-        vocabulary = next
+        self.init(decisions: space.decisions.map { (head($0.kind), $0.options) })
     }
 
     /// The token fed after choosing `choice` at step `t`.

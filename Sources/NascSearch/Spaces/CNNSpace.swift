@@ -229,3 +229,36 @@ public struct CNNSpace: Sendable, Equatable {
         ]
     }
 }
+
+extension CNNSpace: ImageSpace {
+    public var kind: SpaceKind { .cnn }
+    public var decisionOptions: [Int] { decisions.map(\.options) }
+    public var controller: ControllerGraph { ControllerGraph(space: self) }
+    public func makesChild(decisions count: Int) -> Bool { layers(forDecisions: count) != nil }
+    public var summary: String { "\(layers) layers\(chain ? " in a chain" : "")\(separable ? ", separable" : "")" }
+
+    public func ir(_ choices: [Int], name: String, image: ImageShape, width: Double) -> String {
+        ir(choices, name: name, channels: image.channels, size: image.size, classes: image.classes, width: width)
+    }
+
+    /// The search.json fields. Folders from before a field existed read as
+    /// its old behaviour: no pooling, no strides.
+    public var settings: [String: Any] {
+        ["space": "cnn", "layers": layers, "strides": strides, "pool_every": poolEvery, "chain": chain, "separable": separable]
+    }
+
+    public init?(json: [String: Any]) {
+        guard let layers = json["layers"] as? Int else { return nil }
+        self.init(layers: layers, strides: json["strides"] as? Bool ?? false, poolEvery: json["pool_every"] as? Int ?? 0,
+                  chain: json["chain"] as? Bool ?? false, separable: json["separable"] as? Bool ?? false)
+    }
+
+    public func difference(from now: any ImageSpace) -> String? {
+        guard let now = now as? CNNSpace else { return "--space cnn, not \(now.kind.rawValue)" }
+        let fields: [(String, Int, Int)] = [
+            ("--layers", layers, now.layers), ("--pool-every", poolEvery, now.poolEvery),
+            ("--strides", strides ? 1 : 0, now.strides ? 1 : 0), ("--chain", chain ? 1 : 0, now.chain ? 1 : 0),
+            ("--separable", separable ? 1 : 0, now.separable ? 1 : 0)]
+        return fields.first { $0.1 != $0.2 }.map { "\($0.0) \($0.1), not \($0.2)" }
+    }
+}

@@ -85,9 +85,7 @@ public struct ChildTrainer {
         var trial = TrialStore.Trial(job: job, status: "ok")
         var saved: Data?
         do {
-            guard settings.shape.space.layers(forDecisions: job.decisions.count) != nil else {
-                throw SearchError(message: "\(job.decisions.count) decisions make no child of this space")
-            }
+            if let problem = settings.shape.space.problem(with: job.decisions) { throw SearchError(message: problem) }
             let graph = try Verifier.parseAndVerify(Array(settings.shape.ir(job.decisions, name: "child\(job.id)").utf8))
             trial.hash = StructuralHash.hash(graph)
             let stats = GraphStatistics(graph)
