@@ -39,7 +39,7 @@ public enum CEmitter {
     /// checks that every other op is emitted and agrees with the interpreter.
     public static let withoutC: Set<Op> = [
         .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
-        .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
+        .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .dropPath, .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
         .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
         .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad,
     ]

@@ -151,7 +151,7 @@ extension CWriter {
             throw CEmitterError("internal: '\(n.op.name)' anchors no kernel in emitted C")
         // What an inference graph never holds (CEmitter.withoutC).
         case .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
-             .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
+             .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .dropPath, .reduceSum, .channelSum, .embeddingGrad, .softmaxGrad,
              .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
             throw CEmitterError("'\(n.op.name)' is not supported in emitted C (an inference graph has no need of it)")
         }
@@ -214,7 +214,7 @@ extension CWriter {
             case .anchor(.param), .anchor(.state), .anchor(.const), .anchor(.conv2d), .anchor(.conv2dGradInput), .anchor(.conv2dGradFilter),
                  .anchor(.matmul), .anchor(.batchNormGrad), .anchor(.batchNormGradGamma), .anchor(.batchMean), .anchor(.batchVar),
                  .anchor(.maxPool), .anchor(.avgPool), .anchor(.globalAvgPool), .anchor(.maxPoolGrad), .anchor(.avgPoolGrad),
-                 .anchor(.globalAvgPoolGrad), .anchor(.dropout), .anchor(.concat), .anchor(.zeroPad), .anchor(.flatten), .anchor(.reshape),
+                 .anchor(.globalAvgPoolGrad), .anchor(.dropout), .anchor(.dropPath), .anchor(.concat), .anchor(.zeroPad), .anchor(.flatten), .anchor(.reshape),
                  .anchor(.slice), .anchor(.crop), .anchor(.reduceSum), .anchor(.channelSum), .anchor(.embedding), .anchor(.embeddingGrad),
                  .anchor(.softmax), .anchor(.softmaxGrad), .anchor(.softmaxCrossEntropy), .anchor(.softmaxCrossEntropyGrad),
                  .anchor(.weightedSoftmaxCrossEntropy), .anchor(.weightedSoftmaxCrossEntropyGrad):

@@ -41,12 +41,12 @@ struct WindowPads: Equatable {
 
 /// The ops an exported classifier never holds, which ONNX and PyTorch
 /// export refuse by name (`ExportError.unsupported`): losses, sums over the
-/// batch, batch statistics, dropout (identity once deployed:
+/// batch, batch statistics, dropout and drop-path (identity once deployed:
 /// DeployableGraph removes it), embeddings (an i32 input) and gradient ops.
 /// ExportTests checks that every other op is in ir-specs/export/every_op.nasir.
 public enum ExportCoverage {
     public static let withoutCounterpart: Set<Op> = [
-        .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
+        .crop, .dropout, .dropPath, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
         .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
         .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad,
         .reluGrad, .tanhGrad, .sigmoidGrad, .leakyReluGrad, .siluGrad,

@@ -190,7 +190,7 @@ struct ONNXGraphWriter {
         case .softmax: add("Softmax", x, [out], [attr("axis", int: 1)])
 
         // What an exported classifier never holds (ExportCoverage).
-        case .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
+        case .crop, .dropout, .dropPath, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
              .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
              .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad:
             throw ExportError.unsupported(n, by: "ONNX")

@@ -220,7 +220,7 @@ struct PyTorchWriter {
 
         case .softmax: assign("F.softmax(\(x[0]), 1)")
         // What an exported classifier never holds (ExportCoverage).
-        case .crop, .dropout, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
+        case .crop, .dropout, .dropPath, .reduceSum, .channelSum, .batchMean, .batchVar, .embedding, .embeddingGrad,
              .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad,
              .conv2dGradInput, .conv2dGradFilter, .batchNormGrad, .batchNormGradGamma, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad:
             throw ExportError.unsupported(n, by: "PyTorch")

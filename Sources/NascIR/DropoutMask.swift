@@ -26,6 +26,11 @@ public enum DropoutMask {
         hash(seed: seed, stream: stream, index: index) >> 8 >= threshold(rate: rate)
     }
 
+    /// A runtime rate (drop_path's operand) as the mask uses it: in [0, 1),
+    /// the largest below 1 for anything above, 0 for NaN or less.
+    public static let largestRate = 1 - 1 / 16_777_216.0
+    public static func clamped(rate: Double) -> Double { rate.isNaN ? 0 : min(max(rate, 0), largestRate) }
+
     /// The factor of kept elements.
     public static func scale(rate: Double) -> Double { 1 / (1 - rate) }
 }

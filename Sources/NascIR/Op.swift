@@ -23,6 +23,7 @@ public enum Op: String, CaseIterable, Sendable {
     case avgPool = "avg_pool"
     case globalAvgPool = "global_avg_pool"
     case dropout        // see NormalizationOps
+    case dropPath = "drop_path"
 
     // Shape.
     case concat

@@ -154,6 +154,14 @@ public struct Interpreter {
                 out.data[i] = DropoutMask.keep(seed: seed, stream: stream, index: i, rate: rate) ? out.data[i] * DropoutMask.scale(rate: rate) : 0
             }
             return out
+        case .dropPath:
+            let (stream, seed, rate) = (a.int("stream"), Int32(truncatingIfNeeded: Int(x[1].data[0])), DropoutMask.clamped(rate: Double(Float(x[2].data[0]))))
+            var out = x[0]
+            let perExample = out.count / max(x[0].shape[0], 1)
+            for i in 0..<out.count {
+                out.data[i] = DropoutMask.keep(seed: seed, stream: stream, index: i / perExample, rate: rate) ? out.data[i] * DropoutMask.scale(rate: rate) : 0
+            }
+            return out
         case .embedding: return try embedding(x[0], x[1])
         case .embeddingGrad: return try embeddingGrad(x[0], x[1], shape: shape)
         case .softmax: return softmax(x[0])

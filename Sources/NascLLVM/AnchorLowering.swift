@@ -158,6 +158,37 @@ extension Lowering {
                 w.storeF(w.value("select i1 \(kept), float \(scaled), float 0.0", "f"), out, i)
             }
 
+        case .dropPath:
+            // DropoutMask per example; its threshold and scale come from the runtime rate.
+            let t = type(x[0])
+            let perExample = t.hasBatch ? (t.elementsPerExample ?? 1) : t.dims.dropFirst().reduce(1) { $0 * ($1.staticValue ?? 1) }
+            let seedWord = w.value("load i32, i32* \(w.gep("i32", p(x[1]), "0")), align 4", "v")
+            let seedPart = w.value("mul i32 \(seedWord), \(Int32(bitPattern: DropoutMask.seedFactor))", "h")
+            let stream = UInt32(truncatingIfNeeded: n.attrs.int("stream")) &* DropoutMask.streamFactor
+            let base = w.value("add i32 \(seedPart), \(Int32(bitPattern: stream))", "h")
+            // Clamped as DropoutMask.clamped (an ordered compare is false for NaN: 0).
+            let given = w.loadF(p(x[2]), "0"), largest = IRWriter.literal(DropoutMask.largestRate)
+            let low = w.value("select i1 \(w.value("fcmp ogt float \(given), 0.0", "c")), float \(given), float 0.0", "f")
+            let rate = w.value("select i1 \(w.value("fcmp olt float \(low), \(largest)", "c")), float \(low), float \(largest)", "f")
+            let threshold = w.value("fptoui float \(w.f("fmul", rate, IRWriter.literal(16_777_216))) to i32", "h")
+            let scale = w.f("fdiv", IRWriter.literal(1), w.f("fsub", IRWriter.literal(1), rate))
+            w.loop(to: lead(x[0]), "r") { r in
+                let index = w.value("trunc i64 \(r) to i32", "h")
+                var h = w.value("add i32 \(w.value("mul i32 \(index), \(Int32(bitPattern: DropoutMask.indexFactor))", "h")), \(base)", "h")
+                for (shift, factor) in [(16, DropoutMask.mix1), (15, DropoutMask.mix2)] {
+                    h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), \(shift)", "h"))", "h")
+                    h = w.value("mul i32 \(h), \(Int32(bitPattern: factor))", "h")
+                }
+                h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), 16", "h"))", "h")
+                let kept = w.value("icmp uge i32 \(w.value("lshr i32 \(h), 8", "h")), \(threshold)", "c")
+                let factor = w.value("select i1 \(kept), float \(scale), float 0.0", "f")
+                let row = w.mul(r, i64(perExample))
+                w.loop(to: i64(perExample), "e") { e in
+                    let i = w.add(row, e)
+                    w.storeF(w.f("fmul", w.loadF(p(x[0]), i), factor), out, i)
+                }
+            }
+
         case .concat: lowerLayout(n, .concat)
         case .slice: lowerLayout(n, .slice)
         case .zeroPad: lowerLayout(n, .zeroPad)

@@ -414,7 +414,7 @@ final class Lowering {
             // join an epilogue (PatternKind.isEpilogue).
             case .param, .state, .const, .conv2d, .conv2dGradInput, .conv2dGradFilter, .matmul,
                  .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
-                 .maxPool, .avgPool, .globalAvgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout,
+                 .maxPool, .avgPool, .globalAvgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .dropPath,
                  .concat, .zeroPad, .flatten, .reshape, .slice, .crop, .reduceSum, .channelSum, .embedding, .embeddingGrad,
                  .softmax, .softmaxGrad, .softmaxCrossEntropy, .softmaxCrossEntropyGrad, .weightedSoftmaxCrossEntropy, .weightedSoftmaxCrossEntropyGrad:
                 throw BackendError(message: "internal: '\(n.op.name)' is not elementwise")

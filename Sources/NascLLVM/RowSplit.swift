@@ -82,7 +82,7 @@ public struct RowSplit: Sendable, Equatable {
             // Not row by row over static rows, or not worth splitting.
             case .param, .state, .const, .conv2d, .conv2dGradInput, .conv2dGradFilter,
                  .batchNorm, .batchNormGrad, .batchNormGradGamma, .batchMean, .batchVar,
-                 .maxPool, .avgPool, .globalAvgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout,
+                 .maxPool, .avgPool, .globalAvgPool, .maxPoolGrad, .avgPoolGrad, .globalAvgPoolGrad, .dropout, .dropPath,
                  .zeroPad, .flatten, .crop, .reduceSum, .channelSum, .embedding, .embeddingGrad, .softmaxGrad:
                 return nil
             }

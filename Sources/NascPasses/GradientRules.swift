@@ -147,6 +147,12 @@ enum GradientRules {
                 guard s.operand == 0 else { return nil }
                 return try b.add(.dropout, [s.dy, s.x[1]], ["rate": s.attr("rate"), "stream": s.attr("stream")], name: s.name)
             }
+        case .dropPath:
+            // The same examples dropped in dy; seed and rate have no gradient.
+            return { b, s throws(PassError) in
+                guard s.operand == 0 else { return nil }
+                return try b.add(.dropPath, [s.dy, s.x[1], s.x[2]], ["stream": s.attr("stream")], name: s.name)
+            }
         case .embedding:
             return { b, s throws(PassError) in
                 guard s.operand == 0 else { throw PassError("internal: embedding ids are not differentiable") }

@@ -75,7 +75,7 @@ public enum GraphDot {
     }
 
     /// A Graphviz string literal.
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 }

@@ -159,7 +159,11 @@ public enum Report {
                     .forEach(Array(best.enumerated())) { rank, t in
             let ir = shape.space.makesChild(decisions: t.decisions.count) ? shape.ir(t.decisions, name: "trial\(t.id)") : "(its decisions make no child of this space)"
             var drawing: Body = .p(.class("meta"), .text("(install Graphviz's dot to draw it)"))
-            if Graphviz.executable != nil, let graph = try? Verifier.parseAndVerify(Array(ir.utf8)), let svg = try? Graphviz.svg(GraphDot.text(graph)) {
+            // A cell child as its two cells (the network stacks them); any other as its graph.
+            let dot: String? = (shape.space as? CellSpace).flatMap { cells in
+                cells.problem(with: t.decisions) == nil ? CellDot.text(cells, t.decisions, title: "trial \(t.id)") : nil
+            } ?? (try? Verifier.parseAndVerify(Array(ir.utf8))).map { GraphDot.text($0) }
+            if Graphviz.executable != nil, let dot, let svg = try? Graphviz.svg(dot) {
                 // dot's SVG, without its XML prologue, scaled to the column.
                 let body = svg.range(of: "<svg").map { String(svg[$0.lowerBound...]) } ?? svg
                 drawing = .div(.class("drawing"), .raw(body))

@@ -28,6 +28,10 @@ public final class Trainer {
         /// Label smoothing of the training loss (0: none): the target puts
         /// 1 - ε on the label and ε / classes on every class.
         public var labelSmoothing = 0.0
+        /// Drop-path's rate at the end of training (0: none): every path
+        /// into a sum (DropPath) is dropped per example with a probability
+        /// that rises linearly from 0 over the training, as NASNet does.
+        public var dropPath = 0.0
         public init() {}
     }
 
@@ -59,6 +63,8 @@ public final class Trainer {
         options.schedule = schedule
         epochCountKnown = true
     }
+    /// Paths drop-path drops in the training step (0: none).
+    public private(set) var dropPaths = 0
     let imageInput: String, labelInput: String, logits: String
     let imageType: TensorType
     let classes: Int?
@@ -80,7 +86,15 @@ public final class Trainer {
         classes = out.type.dims[1].staticValue
         // Smoothing changes the training loss only: the architecture (its
         // hash, which checkpoints carry) and the inference graph stay as written.
-        let trained = options.labelSmoothing > 0 ? LabelSmoothing.apply(options.labelSmoothing, to: forward) : forward
+        var trained = options.labelSmoothing > 0 ? LabelSmoothing.apply(options.labelSmoothing, to: forward) : forward
+        if options.dropPath > 0 {
+            let (dropped, paths) = DropPath.apply(to: trained)
+            guard paths > 0 else {
+                throw TrainingError("@\(forward.name) has no path to drop: drop-path drops the branches of sums (a cell's blocks, residual branches), and no add sums two paths here")
+            }
+            trained = dropped
+            dropPaths = paths
+        }
         step = try CompiledGraph.compile(try Pipeline.run(trained, upTo: .train, options.training), maxBatch: options.batch,
                                          settings: options.execution)
         inference = try CompiledGraph.compile(try InferenceGraph.run(forward), maxBatch: options.batch, settings: options.execution)
@@ -103,15 +117,24 @@ public final class Trainer {
     /// dataset's f32 and i32 arrays.
     /// With `augment`, the images are changed as `options.augmentation`
     /// says, drawing from a generator with that seed.
+    /// With `dropPath`, the training step's drop-path seed and rate.
     func run(_ graph: CompiledGraph, _ data: ImageDataset, _ indices: ArraySlice<Int>, lr: Double? = nil,
-             augment seed: UInt64? = nil, reading: Set<String>) throws -> [String: CompiledGraph.Output] {
+             augment seed: UInt64? = nil, dropPath: (seed: Int32, rate: Double)? = nil, reading: Set<String>) throws -> [String: CompiledGraph.Output] {
         var (px, lb) = data.batch(indices)
         if let seed {
             options.augmentation.apply(&px, count: indices.count, channels: data.channels, height: data.height, width: data.width, seed: seed)
         }
-        return try graph.run(floats: [imageInput: px].merging(lr.map { ["lr": [Float($0)]] } ?? [:]) { a, _ in a },
-                             ints: [labelInput: lb], batch: indices.count, reading: reading)
+        var floats = [imageInput: px], ints = [labelInput: lb]
+        if let lr { floats["lr"] = [Float(lr)] }
+        if let dropPath {
+            floats[DropPath.rateInput] = [Float(dropPath.rate)]
+            ints[DropPath.seedInput] = [dropPath.seed]
+        }
+        return try graph.run(floats: floats, ints: ints, batch: indices.count, reading: reading)
     }
+
+    /// Drop-path's rate at a point of the training (`progress` from 0 to 1).
+    public func dropPathRate(progress: Double) -> Double { options.dropPath * min(max(progress, 0), 1) }
 
     /// One epoch over `train`, then accuracy on `validation`.
     @discardableResult
@@ -128,8 +151,10 @@ public final class Trainer {
         for (b, indices) in batches.enumerated() {
             try Interruption.check()
             let lr = options.schedule.rate(base: options.learningRate, epoch: epoch - scheduleFrom, fraction: Double(b) / Double(batches.count), epochs: options.epochs)
-            let out = try run(step, train, indices, lr: lr, augment: options.seed ^ (UInt64(epoch) << 32 | UInt64(b)),
-                              reading: [options.training.loss])
+            let batchSeed = options.seed ^ (UInt64(epoch) << 32 | UInt64(b))
+            let trained = (Double(epoch - scheduleFrom) + Double(b) / Double(batches.count)) / Double(max(options.epochs, 1))
+            let drop = dropPaths > 0 ? (seed: Int32(truncatingIfNeeded: batchSeed &* 0x9E37_79B9_7F4A_7C15 >> 32), rate: dropPathRate(progress: trained)) : nil
+            let out = try run(step, train, indices, lr: lr, augment: batchSeed, dropPath: drop, reading: [options.training.loss])
             let loss = Double(out[options.training.loss]!.values[0])
             guard loss.isFinite else { throw TrainingError("training diverged: the loss became \(loss) at epoch \(epoch + 1), step \(b + 1); try a lower --lr", diverged: true) }
             lossSum += loss * Double(indices.count)

@@ -4,6 +4,7 @@ import NascData
 import NascIR
 import NascPasses
 import NascReport
+import NascSearch
 
 struct Dot: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,10 +21,21 @@ struct Dot: ParsableCommand {
               nasc dot ir-specs/models/reference_cnn.nasir | dot -Tpng > cnn.png
               nasc dot ir-specs/models/reference_cnn.nasir --after fuse --svg --out cnn-fused.svg
               nasc dot nasc-run/best.nasir --after plan --batch 32 --svg --out best-plan.svg
+              nasc dot cells-run --svg --out cells.svg        # a cell search's winner, as its two cells
+
+            Given a search's run folder instead of a file, it draws the \
+            winner (or --trial K): a child of the cell space as its normal \
+            and reduction cells, the way the papers draw them (inputs c_{k-2} \
+            and c_{k-1}, one node per block, each edge labelled with its \
+            operation, the loose ends concatenated into c_{k}); a child of \
+            the cnn space as its graph.
             """)
 
-    @Argument(help: "The IR file ('-' reads standard input).")
+    @Argument(help: "The IR file ('-' reads standard input), or a search's run folder.")
     var file: String
+
+    @Option(help: "With a run folder: draw this trial instead of the winner.")
+    var trial: Int?
 
     @Option(help: "The stage to draw after: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
     var after: Stage = .verify
@@ -45,20 +57,42 @@ struct Dot: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if let out { try checkWritable(out, flag: "--out") }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
+                return try write(try runDrawing())
+            }
+            if trial != nil { throw CommandError("--trial draws a trial of a search: give its run folder, not an IR file") }
             let graph = try runPipeline(try IRInput.load(file), upTo: after, training, file: file)
             var plan: MemoryPlan?
             if after == .plan {
                 do { plan = try MemoryPlan.plan(graph, batch: batch) } catch let error as PassError { throw CommandError("\(file): error: \(error.message)") }
             }
-            var text = GraphDot.text(graph.sorted(), plan: plan)
-            if svg {
-                do { text = try Graphviz.svg(text) } catch { throw CommandError("\(file): error: \(error)") }
-            }
-            if let out {
-                try text.writeWhole(to: out)
-            } else {
-                print(text, terminator: "")
-            }
+            try write(GraphDot.text(graph.sorted(), plan: plan))
+        }
+    }
+
+    /// The Graphviz text of a run's winner or --trial: its cells, or its graph.
+    func runDrawing() throws -> String {
+        let shape = try FinalTrainingFlags.shape(of: file, command: "dot")
+        let store = try StoreLocation.open(folder: file, url: nil)
+        guard let chosen = try trial.map({ k in try store.all().first { $0.id == k } }) ?? store.winner() else {
+            throw CommandError("\(file): error: \(trial.map { "no trial \($0)" } ?? "no child has trained yet")")
+        }
+        if let problem = shape.space.problem(with: chosen.decisions) { throw CommandError("\(file): error: trial \(chosen.id): \(problem)") }
+        if let cells = shape.space as? CellSpace { return CellDot.text(cells, chosen.decisions, title: "trial \(chosen.id)") }
+        let graph = try runPipeline(try Verifier.parseAndVerify(Array(shape.ir(chosen.decisions, name: "trial\(chosen.id)").utf8)), upTo: after, training, file: file)
+        return GraphDot.text(graph.sorted())
+    }
+
+    func write(_ dot: String) throws {
+        var text = dot
+        if svg {
+            do { text = try Graphviz.svg(text) } catch { throw CommandError("\(file): error: \(error)") }
+        }
+        if let out {
+            try text.writeWhole(to: out)
+        } else {
+            print(text, terminator: "")
         }
     }
 }

@@ -10,26 +10,57 @@ struct FinalTrainingFlags: ParsableArguments {
     @Option(help: "Scale every layer's filter count by this (the NAS papers widen the found network for its final training).")
     var width = 1.0
 
+    @Option(help: ArgumentHelp("A cell search's winner: stack N normal cells per stage instead of the search's (the papers stack more for the final training).", valueName: "N"))
+    var cells: Int?
+
+    @Option(help: ArgumentHelp("A cell search's winner: C channels in the first stage instead of the search's (then scaled by --width).", valueName: "C"))
+    var channels: Int?
+
     @OptionGroup var flags: ImageTrainingFlags
 
     func validate() throws {
         try FlagCheck.real(width, "--width", above: 0)
         guard width <= 16 else { throw ValidationError("--width must be at most 16, got \(width)") }
+        try FlagCheck.int(cells, "--cells", 0...12)
+        try FlagCheck.int(channels, "--channels", 1...1024)
     }
 
-    /// The recipe, widening included, as one line (see ImageTrainingFlags.key).
-    var key: String { "width \(width); " + flags.key }
-    var summary: String { "width \(width); " + flags.summary }
+    /// The scaling, as it names files and recipes ("" when none).
+    var scaling: String {
+        var parts: [String] = []
+        if let cells { parts.append("n\(cells)") }
+        if let channels { parts.append("c\(channels)") }
+        if width != 1 { parts.append("x" + String(format: "%g", width).replacingOccurrences(of: ".", with: "_")) }
+        return parts.joined(separator: "_")
+    }
 
-    /// Writes trial `trial`'s child (widened by --width) into the run folder; its path.
+    /// The recipe, scaling included, as one line (see ImageTrainingFlags.key).
+    var key: String { "width \(width); " + (cells.map { "cells \($0); " } ?? "") + (channels.map { "channels \($0); " } ?? "") + flags.key }
+    var summary: String { key.replacingOccurrences(of: flags.key, with: flags.summary) }
+
+    /// The search's space as the final training scales it: more cells per
+    /// stage, more channels (a cell search only).
+    func scaled(_ shape: ChildShape, folder: String) throws -> ChildShape {
+        guard cells != nil || channels != nil else { return shape }
+        guard var space = shape.space as? CellSpace else {
+            throw CommandError("\(folder): error: --cells and --channels scale a cell search's winner; this run searched --space \(shape.space.kind.rawValue) (widen it with --width)")
+        }
+        if let cells { space.cellsPerStage = cells }
+        if let channels { space.channels = channels }
+        var out = shape
+        out.space = space
+        return out
+    }
+
+    /// Writes trial `trial`'s child (scaled by --cells, --channels and
+    /// --width) into the run folder; its path.
     func writeChild(of trial: TrialStore.Trial, shape: ChildShape, folder: String) throws -> String {
         if let problem = shape.space.problem(with: trial.decisions) {
             throw CommandError("\(folder): error: trial \(trial.id): \(problem) (the space in search.json)")
         }
-        let widened = width == 1 ? "" : "_x" + String(format: "%g", width).replacingOccurrences(of: ".", with: "_")
-        let name = "trial\(trial.id)\(widened)"
+        let name = "trial\(trial.id)" + (scaling.isEmpty ? "" : "_" + scaling)
         let path = "\(folder)/\(name).nasir"
-        try shape.ir(trial.decisions, name: name, width: width).writeWhole(to: path)
+        try scaled(shape, folder: folder).ir(trial.decisions, name: name, width: width).writeWhole(to: path)
         return path
     }
 
@@ -77,7 +108,7 @@ struct Retrain: ParsableCommand {
                 throw CommandError("\(folder): error: \(trial.map { "no trial \($0)" } ?? "no trials yet")")
             }
             let file = try final.writeChild(of: chosen, shape: shape, folder: folder)
-            print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward)))\(final.width == 1 ? "" : ", filters x\(final.width)"): \(file)")
+            print("retraining trial \(chosen.id) (search reward \(String(format: "%.4f", chosen.reward)))\(final.scaling.isEmpty ? "" : ", scaled \(final.scaling)"): \(file)")
             try final.flags.train(file, save: save, resume: resume)
         }
     }

@@ -17,7 +17,7 @@ struct Sample: ParsableCommand {
 
             Examples:
               nasc sample --layers 4 --pool-every 1 --seed 3
-              nasc sample --space cells --blocks 5 --cells 2 --channels 16 --seed 7 | nasc dot - --cells
+              nasc sample --space cells --blocks 5 --cells 2 --channels 16 --seed 7 > cells.nasir
               nasc sample --space rnn-cell --seed 1 > cell.nasir && nasc gradcheck cell.nasir --loss h
               nasc sample --layers 2 --decisions 1,1,2,0,3,3,1
             """)

@@ -52,7 +52,7 @@ enum StoreLocation {
     /// understand CNN searches refuse it by name instead of misreading it.
     static func refuseCellSearch(_ store: TrialStore, _ run: String, _ command: String) throws {
         guard (try store.settings())?["space"] as? String == "rnn-cell" else { return }
-        throw CommandError("\(run): error: a cell search (nasc search-cells): `nasc \(command)` reads CNN searches; "
+        throw CommandError("\(run): error: a recurrent cell search (nasc search --space rnn-cell): `nasc \(command)` reads image searches (--space cnn or cells); "
                            + "`nasc status \(run)` shows its best cell, and `nasc train-lm \(run)/best.nasir` trains it at full size")
     }
 

@@ -135,7 +135,7 @@ struct ImageTrainingFlags: ParsableArguments {
 
     private func recipeLine(step: String) -> String {
         "\(datasetFlags.dataset.rawValue) \(minutes.map { "minutes \($0)" } ?? "epochs \(epochs)") batch \(batch) lr \(lr) \(schedule) validation \(validation); "
-            + "augmentation \(recipe.augmentation.description), label smoothing \(recipe.labelSmoothing); \(step)"
+            + "augmentation \(recipe.augmentation.description), \(recipe.regularization); \(step)"
     }
 
     /// Trains the architecture in `file` with these flags, as `nasc train`
@@ -167,15 +167,17 @@ struct ImageTrainingFlags: ParsableArguments {
         options.execution = ExecutionSettings(threads: threadFlags.threads)
         options.augmentation = recipe.augmentation
         options.labelSmoothing = recipe.labelSmoothing
+        options.dropPath = recipe.dropPath
         say("@\(graph.name) on \(datasetFlags.dataset.rawValue): \(trainSet.count) training, \(validationSet.count) validation, \(test.count) test images")
-        if !options.augmentation.isNone || options.labelSmoothing > 0 {
-            say("recipe: augmentation \(options.augmentation.description), label smoothing \(options.labelSmoothing)")
+        if !options.augmentation.isNone || options.labelSmoothing > 0 || options.dropPath > 0 {
+            say("recipe: augmentation \(options.augmentation.description), \(recipe.regularization)")
         }
         let start = Date()
         let trainer: Trainer
         do { trainer = try Trainer(graph, options: options) } catch { throw CommandError("\(file): error: \(error)") }
         say(String(format: "compiled the training step (%d kernels) and the inference graph in %.2f s",
                    trainer.step.timings.kernels, Date().timeIntervalSince(start)))
+        if trainer.dropPaths > 0 { say("drop-path on \(trainer.dropPaths) paths, its rate rising from 0 to \(options.dropPath)") }
         if let resume {
             do { try trainer.restore(try Checkpoint.read(resume), path: resume, allowOtherGraph: allowOtherGraph) } catch let e as DatasetError { throw CommandError(e.description) }
             say("resumed from \(resume) after epoch \(trainer.epochsDone)")

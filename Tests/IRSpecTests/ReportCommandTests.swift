@@ -49,7 +49,7 @@ final class ReportCommandTests: XCTestCase {
         for command in [["report", run, "--out", dir.appendingPathComponent("r.html").path], ["retrain", run], ["worker", run]] {
             let r = try MutatedSpecTests.nasc(command, timeout: 60)
             XCTAssertEqual(r.status, 1, "\(command[0]): \(r.output)")
-            XCTAssertTrue(r.output.contains("\(run): error: a cell search (nasc search-cells): `nasc \(command[0])` reads CNN searches"), r.output)
+            XCTAssertTrue(r.output.contains("\(run): error: a recurrent cell search (nasc search --space rnn-cell): `nasc \(command[0])` reads image searches"), r.output)
         }
     }
 

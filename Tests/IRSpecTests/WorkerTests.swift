@@ -156,6 +156,54 @@ final class WorkerTests: XCTestCase {
     /// started again. Every child is recorded exactly once.
     func testKillingWorkersAndTheCoordinatorLosesAndRepeatsNothing() throws { try killTest() }
 
+    /// The cell space through the binary: a search killed with SIGKILL
+    /// continues to exactly its children; `nasc dot RUN` draws the winner's
+    /// two cells; `nasc retrain --cells --channels` scales them; bad cell
+    /// flags are refused before anything trains.
+    func testACellSearchSurvivesKill9DrawsItsCellsAndRetrainsScaled() throws {
+        let children = 10
+        let cells = ["--space", "cells", "--blocks", "2", "--cells", "0", "--channels", "3", "--reevaluate", "0"]
+        let arguments = searchArguments(children: children, cells + ["--workers", "1", "--lease-seconds", "2"])
+        var coordinator = try start(arguments, log: "coordinator-1.log", environment: ["NASC_INJECT_FAULT": "delay:0.5"])
+        try wait("3 cell children") { trialCount() >= 3 }
+        kill(coordinator.processIdentifier, SIGKILL)
+        finish(coordinator)
+        coordinator = try start(arguments, log: "coordinator-2.log")
+        finish(coordinator)
+        XCTAssertEqual(coordinator.terminationStatus, 0, output("coordinator-2.log"))
+        XCTAssertEqual(trialCount(), children)
+        XCTAssertEqual(try sqlite("select count(distinct job) from trials"), [String(children)])
+        XCTAssertEqual(try sqlite("select count(*) from trials where status not in ('ok', 'cached')"), ["0"])
+        let status = try MutatedSpecTests.nasc(["status", run, "--check"], timeout: 60)
+        XCTAssertTrue(status.output.contains("\(children) of \(children) children done") && status.output.contains("integrity: ok"), status.output)
+
+        let dot = try MutatedSpecTests.nasc(["dot", run], timeout: 60)
+        XCTAssertEqual(dot.status, 0, dot.output)
+        for part in ["subgraph cluster_normal", "subgraph cluster_reduction", "label=\"c_{k-2}\"", "c_{k}\\nconcat"] {
+            XCTAssertTrue(dot.output.contains(part), "\(part)\n\(dot.output)")
+        }
+        let ops = ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity"]
+        XCTAssertTrue(ops.contains { dot.output.contains("label=\"\($0)") }, dot.output)
+
+        let data = dir.appendingPathComponent("data").path
+        let retrain = try MutatedSpecTests.nasc(["retrain", run, "--trial", "1", "--cells", "1", "--channels", "4", "--epochs", "1", "--batch", "16",
+                                                  "--validation", "64", "--data", data, "--threads", "1"], timeout: 300)
+        XCTAssertEqual(retrain.status, 0, retrain.output)
+        XCTAssertTrue(retrain.output.contains("scaled n1_c4") && retrain.output.contains("test accuracy"), retrain.output)
+        let scaled = try String(contentsOfFile: "\(run)/trial1_n1_c4.nasir", encoding: .utf8)
+        XCTAssertTrue(scaled.contains("%cell5.") && !scaled.contains("%cell6.") && scaled.contains("f32[12,1,3,3]"), "5 cells, a stem of 3 x 4 channels")
+
+        let badFolder = dir.appendingPathComponent("bad").path
+        for (flags, message) in [(["--blocks", "0"], "--blocks must be an integer from 1 to 12, got 0"),
+                                 (["--cells", "12", "--channels", "1024", "--batch", "4096"], "cannot train at --batch 4096"),
+                                 (["--grow-from", "2", "--grow-every", "4"], "--space cells has no layers to grow")] {
+            let r = try MutatedSpecTests.nasc(["search", "--space", "cells", "--data", data, "--out", badFolder] + flags, timeout: 120)
+            XCTAssertEqual(r.status, message.hasPrefix("--") ? 64 : 1, r.output)
+            XCTAssertTrue(r.output.contains(message), r.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: badFolder + "/trials.db"), "nothing written for \(flags)")
+        }
+    }
+
     /// The same on a PostgreSQL store, as workers on other machines use it.
     func testKillingWorkersAndTheCoordinatorLosesAndRepeatsNothingOnPostgreSQL() throws {
         try usePostgres()
@@ -458,7 +506,7 @@ final class WorkerTests: XCTestCase {
                       "--data", data, "--threads", "1", "--save", checkpoint, "--trial", "1"]
         let first = try MutatedSpecTests.nasc(["retrain", run, "--epochs", "2"] + recipe, timeout: 300)
         XCTAssertEqual(first.status, 0, first.output)
-        XCTAssertTrue(first.output.contains("filters x2.0") && first.output.contains("recipe: augmentation random crop (padding 1), horizontal flip, cutout 3x3, label smoothing 0.1"), first.output)
+        XCTAssertTrue(first.output.contains("scaled x2") && first.output.contains("recipe: augmentation random crop (padding 1), horizontal flip, cutout 3x3, label smoothing 0.1"), first.output)
         let plain = try MutatedSpecTests.nasc(["retrain", run, "--epochs", "1", "--data", data, "--threads", "1", "--trial", "1", "--batch", "16", "--validation", "64"], timeout: 300)
         XCTAssertEqual(plain.status, 0, plain.output)
         let narrow = try String(contentsOfFile: "\(run)/trial1.nasir", encoding: .utf8)

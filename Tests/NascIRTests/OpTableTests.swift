@@ -43,6 +43,7 @@ final class OpTableTests: XCTestCase {
           %apg = avg_pool_grad %ap {window = [3, 3], pad = same, input_size = [4, 4]}
           %gpg = global_avg_pool_grad %gp {input_size = [4, 4]}
           %dr = dropout %c, %seed {rate = 0.5}
+          %dp = drop_path %c, %seed, %k {stream = 2}
           %cat = concat %c, %c
           %zp = zero_pad %c {pads = [1, 1, 1, 1]}
           %cr = crop %zp {pads = [1, 1, 1, 1]}
@@ -98,7 +99,7 @@ final class OpTableTests: XCTestCase {
         "mp": 32 * 4,                   // [2,4,2,2] outputs x 4 taps
         "ap": 128 * 9,                  // 128 outputs x 9 taps
         "gp": 128,
-        "mpg": 128, "apg": 128, "gpg": 128, "dr": 128,
+        "mpg": 128, "apg": 128, "gpg": 128, "dr": 128, "dp": 128,
         "cat": 256, "zp": 2 * 4 * 6 * 6, "cr": 128, "fl": 128, "rs": 128, "sl": 64,
         "rsum": 128, "csum": 128,
         "mm": 2 * 10 * 64,              // [2,5] outputs x 64 inner

@@ -154,6 +154,60 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try resumed.trainEpoch(train, validation: validation).trainLoss, try a.trainEpoch(train, validation: validation).trainLoss)
     }
 
+    /// A residual block (x + f(x)) and a sum of two branches that only the
+    /// sum reads: drop-path's paths.
+    static let residual = """
+        graph @residual(%x: f32[N,1,8,8], %y: i32[N]) -> (loss: f32[], logits: f32[N,3]) {
+          %w0 = param {init = he_normal} : f32[4,1,3,3]
+          %h = conv2d %x, %w0
+          %w1 = param {init = he_normal} : f32[4,4,3,3]
+          %f = conv2d %h, %w1
+          %r = relu %f
+          %s = add %h, %r
+          %a = max_pool %s {window = [3, 3], pad = same}
+          %b = avg_pool %s {window = [3, 3], pad = same}
+          %t = add %a, %b
+          %g = global_avg_pool %t
+          %wd = param {init = glorot_uniform} : f32[4,3]
+          %logits = matmul %g, %wd
+          %loss = softmax_cross_entropy %logits, %y
+          return %loss, %logits
+        }
+        """
+
+    /// Drop-path finds the paths (the residual branch, both pooled branches;
+    /// not the skip, which the pool branches also read, nor anything in a
+    /// graph without sums), trains with a scheduled rate (0 at the start,
+    /// so the first step is the plain one; then other losses), resumes
+    /// exactly, and leaves the architecture's hash and inference alone.
+    func testDropPathDropsTheBranchesOfSumsOnASchedule() throws {
+        let g = try Verifier.parseAndVerify(Array(Self.residual.utf8))
+        let (dropped, paths) = DropPath.apply(to: g)
+        XCTAssertEqual(paths, 3)
+        XCTAssertEqual(dropped.nodes.filter { $0.op == .dropPath }.map { $0.operands[0] }.sorted(), ["a", "b", "r"])
+        XCTAssertNoThrow(try Verifier.verify(dropped))
+        XCTAssertEqual(DropPath.apply(to: try Verifier.parseAndVerify(Array(Self.cnn.utf8))).paths, 0)
+        XCTAssertThrowsError(try { var o = options(epochs: 1); o.dropPath = 0.2; _ = try Trainer(try Verifier.parseAndVerify(Array(Self.cnn.utf8)), options: o) }()) {
+            XCTAssertTrue("\($0)".contains("has no path to drop"), "\($0)")
+        }
+
+        let (train, validation) = Self.bars(192, seed: 4).split(validation: 48)
+        var o = options(epochs: 3)
+        o.dropPath = 0.5
+        let plain = try Trainer(g, options: options(epochs: 3)), withDrop = try Trainer(g, options: o)
+        XCTAssertEqual(withDrop.dropPaths, 3)
+        XCTAssertEqual(withDrop.dropPathRate(progress: 0), 0)
+        XCTAssertEqual(withDrop.dropPathRate(progress: 0.5), 0.25)
+        XCTAssertEqual(withDrop.dropPathRate(progress: 2), 0.5)
+        XCTAssertEqual(withDrop.checkpoint().graphHash, StructuralHash.hash(g), "the architecture is the one written")
+        let first = try withDrop.trainEpoch(train, validation: validation), firstPlain = try plain.trainEpoch(train, validation: validation)
+        XCTAssertNotEqual(first.trainLoss, firstPlain.trainLoss, "paths dropped once the rate rises")
+        XCTAssertTrue(first.trainLoss.isFinite && first.validationAccuracy > 0)
+        let resumed = try Trainer(g, options: o)
+        try resumed.restore(withDrop.checkpoint(), path: "<memory>")
+        XCTAssertEqual(try resumed.trainEpoch(train, validation: validation).trainLoss, try withDrop.trainEpoch(train, validation: validation).trainLoss)
+    }
+
     /// A time budget: the epochs that fit after the first (at least the
     /// first), a count that shrinks when the run falls behind and never
     /// grows, and a schedule respanned mid-run is the schedule of that count.

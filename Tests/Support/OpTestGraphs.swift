@@ -49,6 +49,17 @@ public enum SharedOpGraphs {
               %y = tanh %d
               return %y
             """)),
+        // Drop-path at a rate of 0.5 on a batch of 3 or more drops some
+        // examples' paths and keeps others; the rate is a runtime input.
+        ("drop_path, whole examples dropped by a seed and a runtime rate", graphText("%x: f32[N,2,3,2], %seed: i32[], %rate: f32[]", "y: f32[N,2,3,2]", """
+              %w = param {init = normal, scale = 1.0} : f32[2,2,3,3]
+              %h = conv2d %x, %w
+              %d = drop_path %h, %seed, %rate {stream = 5}
+              %e = drop_path %x, %seed, %rate {stream = 6}
+              %s = add %d, %e
+              %y = tanh %s
+              return %y
+            """)),
         ("conv2d 3x5 stride 2 same", graphText("%x: f32[N,2,7,8]", "y: f32[N,3,4,4]", """
               %w = param {init = he_normal} : f32[3,2,3,5]
               %y = conv2d %x, %w {stride = [2, 2], pad = same}

@@ -1,4 +1,4 @@
-/// Batch norm, its gradients, and dropout.
+/// Batch norm, its gradients, dropout and drop-path.
 enum NormalizationOps {
     /// In inference mode batch norm is a per-channel scale and shift.
     static let batchNorm = OpDefinition(OpSignature(.fixed(["x", "gamma", "beta", "mean", "var"]),
@@ -56,4 +56,22 @@ enum NormalizationOps {
         guard rate >= 0, rate < 1 else { throw InferError(message: "rate must be at least 0 and below 1, got \(rate)", attribute: "rate") }
         return x[0]
     })
+
+    /// Drop-path (Larsson et al. 2017, as NASNet and DARTS train cells):
+    /// zeroes each example's whole tensor with probability `rate`, a
+    /// runtime f32[] operand so that a schedule can raise it step by step
+    /// without a new kernel, and scales the kept ones by 1 / (1 - rate)
+    /// (a rate outside [0, 1) is clamped into it: DropoutMask.clamped).
+    /// The mask is DropoutMask's hash of the seed, the `stream` attribute
+    /// and the example's index, so every backend draws the same one. Its
+    /// gradient is drop-path of dy with the same mask. Like dropout it runs
+    /// on the whole batch (the index is the example's in the batch).
+    static let dropPath = OpDefinition(OpSignature(.fixed(["x", "seed", "rate"]), [.defaulted("stream", .int(min: 0), .int(0))]),
+                                       .opaque, shape: { x, _, _ throws(InferError) in
+        try ShapeInference.requireF32(x, 0)
+        guard x[0].rank >= 1 else { throw InferError(message: "drop_path needs a batch axis, got \(x[0])", operand: 0) }
+        guard x[1] == TensorType(.i32, []) else { throw InferError(message: "the drop_path seed must be i32[], got \(x[1])", operand: 1) }
+        guard x[2] == TensorType(.f32, []) else { throw InferError(message: "the drop_path rate must be f32[], got \(x[2])", operand: 2) }
+        return x[0]
+    }, flops: FlopCount.perOutput)
 }

@@ -112,7 +112,7 @@ public enum AnchorOp: CaseIterable, Sendable {
     case matmul, biasAdd
     case batchNorm, batchNormGrad, batchNormGradGamma, batchMean, batchVar
     case maxPool, avgPool, globalAvgPool, maxPoolGrad, avgPoolGrad, globalAvgPoolGrad
-    case dropout
+    case dropout, dropPath
     case concat, zeroPad, flatten, reshape, slice, crop
     case reduceSum, channelSum
     case embedding, embeddingGrad
@@ -174,6 +174,7 @@ enum AnchorOps {
         case .batchNormGrad: return NormalizationOps.batchNormGrad
         case .batchNormGradGamma: return NormalizationOps.batchNormGradGamma
         case .dropout: return NormalizationOps.dropout
+        case .dropPath: return NormalizationOps.dropPath
 
         case .maxPool, .avgPool: return PoolingOps.pool
         case .globalAvgPool: return PoolingOps.globalAvgPool
