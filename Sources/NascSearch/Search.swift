@@ -140,11 +140,18 @@ public final class Search {
         // options: the fewest filters, the first cell op) cannot train would
         // fail every child: say so once, before anything is written.
         let smallest = shape.ir([Int](repeating: 0, count: options.space.decisionOptions.count), name: "smallest")
+        let sizes = options.space.kind == .cells ? " (--cells, --channels and --blocks size the network)" : ""
         do {
             let forward = try Verifier.parseAndVerify(Array(smallest.utf8))
+            // Parameters and their gradients alone: said at once, before the
+            // training step of a network that large takes its time to build.
+            let floor = GraphStatistics(forward).parameterElements * 4 * 2
+            guard floor <= MemoryLimit.bytes else {
+                throw SearchError(message: "its parameters and their gradients alone need \(MemoryLimit.human(floor)), more than the memory limit of \(MemoryLimit.human(MemoryLimit.bytes))")
+            }
             try CompiledGraph.checkFits(try Pipeline.run(forward, upTo: .train), maxBatch: options.batch, settings: options.execution)
         } catch {
-            throw SearchError(message: "a child of this space (\(options.space.summary)) cannot train at --batch \(options.batch): \(error)")
+            throw SearchError(message: "a child of this space (\(options.space.summary)) cannot train at --batch \(options.batch)\(sizes): \(error)")
         }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         lock = try RunLock(directory: options.directory)

@@ -23,10 +23,11 @@ struct CacheCommand: ParsableCommand {
             NASC_KERNEL_LIBRARY (a folder, or off), else nasc-kernels beside \
             the nasc executable. --build-library fills it with the kernels of \
             --children children sampled from the CNN space (every depth, \
-            stride and pooling setting, Fashion-MNIST's and CIFAR-10's \
-            images; SGD and Adam steps and the inference graph), so that the \
-            first compile of a new child in a fresh process mostly links; \
-            `make release` builds it (about a minute on 2 cores).
+            stride and pooling setting) and a sixth as many from the cell \
+            space (every operation at every plane size), on Fashion-MNIST's \
+            and CIFAR-10's images (SGD and Adam steps and the inference \
+            graph), so that the first compile of a new child in a fresh \
+            process mostly links; `make release` builds it.
 
             Examples:
               nasc cache            # where, how many kernels, how much space

@@ -6,7 +6,7 @@ import NascRuntime
 import NascSearch
 
 /// Builds the kernel library: the kernels of children sampled from the CNN
-/// space, compiled ahead of time into a folder that every later compile
+/// and cell spaces, compiled ahead of time into a folder that every later compile
 /// links from (KernelCache's `library`), so a child's first compile in a
 /// new process mostly links instead of running LLVM. Kernels are
 /// shape-generic (channel and filter counts, kernel sizes and the batch are
@@ -18,12 +18,12 @@ import NascSearch
 enum KernelLibrary {
     /// One sampled child: the space it comes from and its input images.
     struct Child {
-        var space: CNNSpace
+        var space: any ImageSpace
         var choices: [Int]
         var channels: Int
         var size: Int
 
-        var ir: String { space.ir(choices, channels: channels, size: size) }
+        var ir: String { space.ir(choices, name: "child", image: ImageShape(channels: channels, size: size, classes: 10), width: 1) }
     }
 
     /// Training steps the library holds kernels for: what `nasc search`,
@@ -33,17 +33,27 @@ enum KernelLibrary {
         TrainingOptions(optimizer: .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)),
     ]
 
-    /// `count` children drawn with `seed`: 1 to 12 layers (a quarter of
-    /// them 13 to 24), strides or not, a pool after every 0 to 4 layers, on
+    /// `count` children drawn with `seed` from the CNN space: 1 to 12
+    /// layers (a quarter of them 13 to 24), strides or not, a pool after
+    /// every 0 to 4 layers; then a sixth as many from the cell space (1 to 6
+    /// blocks, 0 to 2 cells per stage; a cell child holds every operation
+    /// at every plane size of its network, so few cover it); on
     /// Fashion-MNIST's or CIFAR-10's images.
     static func sample(_ count: Int, seed: UInt64) -> [Child] {
         var rng = SeededGenerator(seed: seed)
-        return (0..<count).map { _ in
+        let cnn = (0..<count).map { _ in
             let layers = rng.index(4) == 0 ? 13 + rng.index(12) : 1 + rng.index(12)
             let space = CNNSpace(layers: layers, strides: rng.index(2) == 1, poolEvery: rng.index(5))
             let image = [(1, 28), (3, 32)][rng.index(2)]
             return Child(space: space, choices: space.decisions.map { rng.index($0.options) }, channels: image.0, size: image.1)
         }
+        var cellRng = SeededGenerator(seed: seed, stream: 1)
+        let cells = (0..<(count / 6)).map { _ in
+            let space = CellSpace(blocks: 1 + cellRng.index(6), cellsPerStage: cellRng.index(3), channels: 4 + cellRng.index(13))
+            let image = [(1, 28), (3, 32)][cellRng.index(2)]
+            return Child(space: space, choices: space.decisionOptions.map { cellRng.index($0) }, channels: image.0, size: image.1)
+        }
+        return cnn + cells
     }
 
     /// Compiles every sampled child's training steps and inference graph

@@ -195,9 +195,11 @@ final class WorkerTests: XCTestCase {
 
         let badFolder = dir.appendingPathComponent("bad").path
         for (flags, message) in [(["--blocks", "0"], "--blocks must be an integer from 1 to 12, got 0"),
-                                 (["--cells", "12", "--channels", "1024", "--batch", "4096"], "cannot train at --batch 4096"),
+                                 (["--cells", "12", "--channels", "1024"], "cannot train at --batch 32 (--cells, --channels and --blocks size the network): its parameters and their gradients alone need"),
+                                 (["--cells", "2", "--channels", "256", "--batch", "4096"], "cannot train at --batch 4096"),
                                  (["--grow-from", "2", "--grow-every", "4"], "--space cells has no layers to grow")] {
-            let r = try MutatedSpecTests.nasc(["search", "--space", "cells", "--data", data, "--out", badFolder] + flags, timeout: 120)
+            let r = try MutatedSpecTests.nasc(["search", "--space", "cells", "--data", data, "--train-images", "96", "--validation-images", "64",
+                                               "--out", badFolder] + flags, timeout: 120)
             XCTAssertEqual(r.status, message.hasPrefix("--") ? 64 : 1, r.output)
             XCTAssertTrue(r.output.contains(message), r.output)
             XCTAssertFalse(FileManager.default.fileExists(atPath: badFolder + "/trials.db"), "nothing written for \(flags)")

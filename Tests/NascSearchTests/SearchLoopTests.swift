@@ -76,6 +76,32 @@ final class SearchLoopTests: XCTestCase {
         }
     }
 
+    /// The cell space through the same loop, unchanged: every strategy
+    /// trains, records and resumes cell children, and ASHA promotes them
+    /// from their checkpoints.
+    func testEveryStrategyAndASHASearchTheCellSpace() throws {
+        let (train, validation) = (Self.quadrants(48, seed: 1), Self.quadrants(24, seed: 2))
+        for (strategy, asha) in [("random", false), ("evolution", false), ("reinforce", false), ("evolution", true)] {
+            let dir = try directory()
+            var o = options(dir, strategy: strategy, children: 6)
+            o.space = CellSpace(blocks: 2, cellsPerStage: 0, channels: 3)
+            o.perUpdate = 3
+            if asha { o.fidelity = Fidelity(eta: 2, minBudget: 16, maxBudget: 64) }
+            let trials = try Search(options: o, train: train, validation: validation).run()
+            let store = { try TrialStore(path: "\(dir)/trials.db").all() }
+            XCTAssertEqual(try store().filter { $0.rung == 0 }.count, 6, strategy)
+            XCTAssertEqual(trials.count, 6, "\(strategy): each child once in the ranking")
+            for t in trials { XCTAssertTrue(t.succeeded, "\(strategy): \(t.status) \(t.error)") }
+            if asha { XCTAssertTrue(trials.contains { $0.rung > 0 }, "ASHA promoted a cell child") }
+            let best = try String(contentsOfFile: "\(dir)/best.nasir", encoding: .utf8)
+            XCTAssertTrue(best.contains("%cell1.b1 = add"), best)
+            XCTAssertEqual(StructuralHash.hash(try Verifier.parseAndVerify(Array(best.utf8))), trials[0].hash)
+            o.children = 8
+            try Search(options: o, train: train, validation: validation).run()
+            XCTAssertEqual(try store().filter { $0.rung == 0 }.count, 8, "\(strategy): continued")
+        }
+    }
+
     /// Once an ASHA search is over, the checkpoints of its children never
     /// promoted are pruned and the file gives their pages back, unless
     /// --keep-checkpoints. A run continued after pruning does not promote
