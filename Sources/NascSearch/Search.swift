@@ -60,7 +60,7 @@ public final class Search {
         public var validationImages = 1000
         public var epochs = 1
         /// Multi-fidelity (ASHA) budgets instead of `epochs` for every child.
-        public var fidelity: Fidelity? = nil
+        public var fidelity: (any FidelitySchedule)? = nil
         public var batch = 32
         public var learningRate = 0.1
         public var seed: UInt64 = 0
@@ -240,10 +240,9 @@ public final class Search {
         if old != options.reward {
             throw SearchError(message: "this run holds a search rewarded with \(old.flags), not \(options.reward.flags): its rewards would not compare; continue it with the same settings, or pass another --out")
         }
-        let fidelity = Fidelity(json: recorded)
-        if fidelity != options.fidelity {
-            let say = { (f: Fidelity?) in f.map { "--fidelity asha --eta \($0.eta) --min-budget \($0.minBudget) --max-budget \($0.maxBudget)" } ?? "--fidelity none" }
-            throw SearchError(message: "this run holds a search with \(say(fidelity)), not \(say(options.fidelity)): its rewards would not compare; continue it with the same settings, or pass another --out")
+        let fidelity = fidelitySchedule(json: recorded)
+        if fidelityFlags(fidelity) != fidelityFlags(options.fidelity) {
+            throw SearchError(message: "this run holds a search with \(fidelityFlags(fidelity)), not \(fidelityFlags(options.fidelity)): its rewards would not compare; continue it with the same settings, or pass another --out")
         }
         if let then = SearchImages(json: recorded), let now = options.images, then.dataset != now.dataset {
             throw SearchError(message: "this run holds a search on --dataset \(then.dataset.rawValue), not \(now.dataset.rawValue): continue it with the same settings, or pass another --out")
@@ -319,9 +318,9 @@ public final class Search {
         }
     }
 
-    /// ASHA's promotions due now, at most `limit`, the highest rung first: a
-    /// child whose trial is among the best ⌊n / eta⌋ of the n results at
-    /// its rung, and not promoted yet, is queued to train on to the next
+    /// The schedule's promotions due now, at most `limit`, the highest rung
+    /// first: a child whose trial the schedule promotes from its rung's
+    /// results (ASHA: the best ⌊n / eta⌋ of n), and not promoted yet, is queued to train on to the next
     /// rung from its checkpoint. A child reused from an earlier one of the
     /// same hash (cached) is not a result of its own: its twin stands for it;
     /// nor is a child refused untrained (over a limit).
@@ -334,10 +333,11 @@ public final class Search {
         var added = 0
         for rung in (0..<(fidelity.rungs - 1)).reversed() {
             let here = trials.filter { $0.rung == rung && $0.status != "cached" && $0.status != "refused" && !$0.isOverLimit }.sorted { ($0.reward, -$0.id) > ($1.reward, -$1.id) }
-            for t in here.prefix(here.count / fidelity.eta) where t.status == "ok" && !promoted.contains(t.job!) && resumable.contains(t.job!) {
+            let best = fidelity.promoted(fromRanked: here)
+            for t in best where t.status == "ok" && !promoted.contains(t.job!) && resumable.contains(t.job!) {
                 try store.enqueuePromotion(of: t)
                 say(String(format: "promoting child %@ (trial %d, reward %.4f, top %d of %d at rung %d) to rung %d: %d images in all",
-                           String(t.hash.prefix(10)), t.id, t.reward, here.count / fidelity.eta, here.count, rung, rung + 1, fidelity.budget(rung + 1)))
+                           String(t.hash.prefix(10)), t.id, t.reward, best.count, here.count, rung, rung + 1, fidelity.budget(rung + 1)))
                 added += 1
                 if added == limit { return added }
             }

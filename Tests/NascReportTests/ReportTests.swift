@@ -207,6 +207,35 @@ final class ReportTests: XCTestCase {
             XCTFail("make test installs graphviz")
         }
     }
+
+    /// A cell child is drawn as its two cells: both inputs, one node per
+    /// block with an edge per branch labelled with its operation (stride 2
+    /// on a reduction cell's inputs), the loose ends into the output; and a
+    /// report of a cell search draws its top children that way.
+    func testCellsAreDrawnAsThePapersDrawThem() throws {
+        let space = CellSpace(blocks: 2, cellsPerStage: 1, channels: 4)
+        let ops = CellOp.allCases
+        // Normal: b0 = sep3(in1) + identity(in0); b1 = max3(b0) + dil5(in1). Reduction: b0 = avg3(in0) + sep5(in1); b1 = identity(b0) + max3(in1).
+        let choices = [1, 0, 0, 6, 2, 1, 5, 3, 0, 1, 4, 1, 2, 1, 6, 5]
+        XCTAssertEqual(ops[0], .sep3)
+        let dot = CellDot.text(space, choices)
+        XCTAssertEqual(count("subgraph cluster_", in: dot), 2)
+        for edge in ["k0s1 -> k0s2 [label=\"sep_conv_3x3\"]", "k0s0 -> k0s2 [label=\"identity\"]", "k0s2 -> k0s3 [label=\"max_pool_3x3\"]",
+                     "k0s1 -> k0s3 [label=\"dil_conv_5x5\"]", "k0s3 -> k0out", "k1s0 -> k1s2 [label=\"avg_pool_3x3, stride 2\"]",
+                     "k1s2 -> k1s3 [label=\"identity\"]", "k1s1 -> k1s3 [label=\"max_pool_3x3, stride 2\"]", "k1s3 -> k1out"] {
+            XCTAssertTrue(dot.contains(edge), "\(edge)\n\(dot)")
+        }
+        XCTAssertFalse(dot.contains("k0s2 -> k0out"), "block 0 of the normal cell feeds block 1: not a loose end")
+        XCTAssertEqual(count("-> k1out", in: dot), 1, "the reduction cell's b0 feeds b1")
+        var settings = Self.settings
+        settings.merge(ChildShape(space: space, channels: 1, size: 8, classes: 4).json) { $1 }
+        let trial = TrialStore.Trial(id: 1, strategy: "random", decisions: choices, hash: "h", reward: 0.5, validationAccuracy: 0.8, parameters: 10, flops: 10,
+                                     compileSeconds: 0, trainSeconds: 1, status: "ok", error: "", job: 1, worker: "w", created: "2026-12-07 10:00:00")
+        let html = Report.html([RunData(name: "cells", settings: settings, trials: [trial], updates: [])])
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            XCTAssertTrue(html.contains("normal cell") && html.contains("reduction cell") && html.contains("sep_conv_3x3"), "the report draws the cells")
+        }
+    }
 }
 
 /// Paths the tests share with the build.

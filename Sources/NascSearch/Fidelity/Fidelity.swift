@@ -8,7 +8,7 @@ import Foundation
 /// a child at rung r has seen min(minBudget * eta^r, maxBudget) images. No
 /// rung waits for another: a worker that asks for work gets a promotion if
 /// one is due, otherwise a new child.
-public struct Fidelity: Sendable, Equatable {
+public struct Fidelity: FidelitySchedule, Equatable {
     public var eta = 3
     public var minBudget = 1000
     public var maxBudget = 9000
@@ -31,8 +31,10 @@ public struct Fidelity: Sendable, Equatable {
         return r + 1
     }
 
-    /// Images to train at rung `r`, on from rung r - 1.
-    public func increment(_ r: Int) -> Int { r == 0 ? budget(0) : budget(r) - budget(r - 1) }
+    /// ASHA's rule: the best ⌊n / eta⌋ of a rung's n results.
+    public func promoted<T>(fromRanked results: [T]) -> ArraySlice<T> { results.prefix(results.count / eta) }
+
+    public var flags: String { "--fidelity asha --eta \(eta) --min-budget \(minBudget) --max-budget \(maxBudget)" }
 
     public var json: [String: Any] { ["fidelity": "asha", "eta": eta, "min_budget": minBudget, "max_budget": maxBudget] }
 

@@ -27,7 +27,7 @@ public struct SearchSettings: Sendable {
     /// timed out (0: no limit).
     public var childTimeout = 1800.0
     /// Multi-fidelity (ASHA) budgets; nil: every child trains `epochs` once.
-    public var fidelity: Fidelity?
+    public var fidelity: (any FidelitySchedule)?
 
     public init(shape: ChildShape) { self.shape = shape }
 
@@ -52,7 +52,7 @@ public struct SearchSettings: Sendable {
         leaseSeconds = json["lease_s"] as? Double ?? leaseSeconds
         maxAttempts = json["max_attempts"] as? Int ?? maxAttempts
         childTimeout = json["child_timeout_s"] as? Double ?? childTimeout
-        fidelity = Fidelity(json: json)
+        fidelity = fidelitySchedule(json: json)
     }
 }
 
