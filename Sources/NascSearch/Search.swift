@@ -151,7 +151,9 @@ public final class Search {
             }
             try CompiledGraph.checkFits(try Pipeline.run(forward, upTo: .train), maxBatch: options.batch, settings: options.execution)
         } catch {
-            throw SearchError(message: "a child of this space (\(options.space.summary)) cannot train at --batch \(options.batch)\(sizes): \(error)")
+            // The CNN space's first options make its smallest child; a cell's are one of its convolutions.
+            let which = options.space.kind == .cnn ? "even the smallest child" : "a child"
+            throw SearchError(message: "\(which) of this space (\(options.space.summary)) cannot train at --batch \(options.batch)\(sizes): \(error)")
         }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         lock = try RunLock(directory: options.directory)
