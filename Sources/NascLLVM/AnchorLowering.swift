@@ -138,34 +138,20 @@ extension Lowering {
         case .avgPoolGrad: lowerPool(n, .averageGradient)
 
         case .dropout:
-            // DropoutMask in i32 arithmetic (wrapping multiplies, logical shifts).
-            let (rate, stream) = (n.attrs.float("rate"), n.attrs.int("stream"))
-            let seedWord = w.value("load i32, i32* \(w.gep("i32", p(x[1]), "0")), align 4", "v")
-            let seedPart = w.value("mul i32 \(seedWord), \(Int32(bitPattern: DropoutMask.seedFactor))", "h")
-            let base = w.value("add i32 \(seedPart), \(Int32(bitPattern: UInt32(truncatingIfNeeded: stream) &* DropoutMask.streamFactor))", "h")
+            let rate = n.attrs.float("rate")
+            let base = maskBase(seed: p(x[1]), stream: n.attrs.int("stream"))
             let scale = IRWriter.literal(DropoutMask.scale(rate: rate))
             w.loop(to: count(type(x[0])), "e") { i in
-                let index = w.value("trunc i64 \(i) to i32", "h")
-                var h = w.value("add i32 \(w.value("mul i32 \(index), \(Int32(bitPattern: DropoutMask.indexFactor))", "h")), \(base)", "h")
-                for (shift, factor) in [(16, DropoutMask.mix1), (15, DropoutMask.mix2)] {
-                    h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), \(shift)", "h"))", "h")
-                    h = w.value("mul i32 \(h), \(Int32(bitPattern: factor))", "h")
-                }
-                h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), 16", "h"))", "h")
-                let top = w.value("lshr i32 \(h), 8", "h")
-                let kept = w.value("icmp uge i32 \(top), \(DropoutMask.threshold(rate: rate))", "c")
+                let kept = w.value("icmp uge i32 \(maskBits(i, base: base)), \(DropoutMask.threshold(rate: rate))", "c")
                 let scaled = w.f("fmul", w.loadF(p(x[0]), i), scale)
                 w.storeF(w.value("select i1 \(kept), float \(scaled), float 0.0", "f"), out, i)
             }
 
         case .dropPath:
-            // DropoutMask per example; its threshold and scale come from the runtime rate.
+            // The mask per example; its threshold and scale come from the runtime rate.
             let t = type(x[0])
             let perExample = t.hasBatch ? (t.elementsPerExample ?? 1) : t.dims.dropFirst().reduce(1) { $0 * ($1.staticValue ?? 1) }
-            let seedWord = w.value("load i32, i32* \(w.gep("i32", p(x[1]), "0")), align 4", "v")
-            let seedPart = w.value("mul i32 \(seedWord), \(Int32(bitPattern: DropoutMask.seedFactor))", "h")
-            let stream = UInt32(truncatingIfNeeded: n.attrs.int("stream")) &* DropoutMask.streamFactor
-            let base = w.value("add i32 \(seedPart), \(Int32(bitPattern: stream))", "h")
+            let base = maskBase(seed: p(x[1]), stream: n.attrs.int("stream"))
             // Clamped as DropoutMask.clamped (an ordered compare is false for NaN: 0).
             let given = w.loadF(p(x[2]), "0"), largest = IRWriter.literal(DropoutMask.largestRate)
             let low = w.value("select i1 \(w.value("fcmp ogt float \(given), 0.0", "c")), float \(given), float 0.0", "f")
@@ -173,14 +159,7 @@ extension Lowering {
             let threshold = w.value("fptoui float \(w.f("fmul", rate, IRWriter.literal(16_777_216))) to i32", "h")
             let scale = w.f("fdiv", IRWriter.literal(1), w.f("fsub", IRWriter.literal(1), rate))
             w.loop(to: lead(x[0]), "r") { r in
-                let index = w.value("trunc i64 \(r) to i32", "h")
-                var h = w.value("add i32 \(w.value("mul i32 \(index), \(Int32(bitPattern: DropoutMask.indexFactor))", "h")), \(base)", "h")
-                for (shift, factor) in [(16, DropoutMask.mix1), (15, DropoutMask.mix2)] {
-                    h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), \(shift)", "h"))", "h")
-                    h = w.value("mul i32 \(h), \(Int32(bitPattern: factor))", "h")
-                }
-                h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), 16", "h"))", "h")
-                let kept = w.value("icmp uge i32 \(w.value("lshr i32 \(h), 8", "h")), \(threshold)", "c")
+                let kept = w.value("icmp uge i32 \(maskBits(r, base: base)), \(threshold)", "c")
                 let factor = w.value("select i1 \(kept), float \(scale), float 0.0", "f")
                 let row = w.mul(r, i64(perExample))
                 w.loop(to: i64(perExample), "e") { e in
@@ -204,5 +183,28 @@ extension Lowering {
         case .softmaxCrossEntropyGrad: lowerRows(n, .softmax(.lossGradient(weighted: false)))
         case .weightedSoftmaxCrossEntropyGrad: lowerRows(n, .softmax(.lossGradient(weighted: true)))
         }
+    }
+}
+
+/// DropoutMask in i32 arithmetic (wrapping multiplies, logical shifts), for
+/// dropout (an element's index) and drop_path (an example's).
+extension Lowering {
+    /// The part of the hash shared by every index: seed and stream.
+    func maskBase(seed: String, stream: Int) -> String {
+        let seedWord = w.value("load i32, i32* \(w.gep("i32", seed, "0")), align 4", "v")
+        let seedPart = w.value("mul i32 \(seedWord), \(Int32(bitPattern: DropoutMask.seedFactor))", "h")
+        return w.value("add i32 \(seedPart), \(Int32(bitPattern: UInt32(truncatingIfNeeded: stream) &* DropoutMask.streamFactor))", "h")
+    }
+
+    /// The top 24 bits of the hash of `index` (an i64), which DropoutMask.keep compares with the threshold.
+    func maskBits(_ index: String, base: String) -> String {
+        let narrow = w.value("trunc i64 \(index) to i32", "h")
+        var h = w.value("add i32 \(w.value("mul i32 \(narrow), \(Int32(bitPattern: DropoutMask.indexFactor))", "h")), \(base)", "h")
+        for (shift, factor) in [(16, DropoutMask.mix1), (15, DropoutMask.mix2)] {
+            h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), \(shift)", "h"))", "h")
+            h = w.value("mul i32 \(h), \(Int32(bitPattern: factor))", "h")
+        }
+        h = w.value("xor i32 \(h), \(w.value("lshr i32 \(h), 16", "h"))", "h")
+        return w.value("lshr i32 \(h), 8", "h")
     }
 }

@@ -99,13 +99,9 @@ public final class CellSearch {
         for (name, stream, flag) in [("training", text.train, "--train-words"), ("validation", text.validation, "--validation-words")] where stream.count < needed {
             throw SearchError(message: "the proxy's \(name) text has \(stream.count) words, too few for one batch of \(options.batch) rows of \(options.steps + 1) words (\(needed)): raise \(flag), or give a longer text")
         }
-        var made = StrategyKind.Settings()
-        made.seed = options.seed
-        made.children = options.children
-        made.perUpdate = options.perUpdate
-        made.controllerLearningRate = options.controllerLearningRate
-        made.entropyWeight = options.entropyWeight
-        made.execution = options.execution
+        let made = StrategyKind.Settings(seed: options.seed, children: options.children, perUpdate: options.perUpdate,
+                                         controllerLearningRate: options.controllerLearningRate, entropyWeight: options.entropyWeight,
+                                         execution: options.execution)
         var strategy = try options.strategy.make(space: options.space, made)
         // Resume: the run's settings must be those it was started with; the
         // controller reloads the state committed with the last cells it

@@ -170,13 +170,9 @@ public final class Search {
         // A resumed run goes on with the streams of the same seed (see
         // SearchStrategy.proposed), not the first run's numbers again.
         let seed = options.seed
-        var made = StrategyKind.Settings()
-        made.seed = seed
-        made.children = options.children
-        made.perUpdate = options.perUpdate
-        made.controllerLearningRate = options.controllerLearningRate
-        made.entropyWeight = options.entropyWeight
-        made.execution = options.execution
+        let made = StrategyKind.Settings(seed: seed, children: options.children, perUpdate: options.perUpdate,
+                                         controllerLearningRate: options.controllerLearningRate, entropyWeight: options.entropyWeight,
+                                         execution: options.execution)
         strategy = try options.strategy.make(space: options.space, made)
         var settings = SearchSettings(shape: shape)
         settings.reward = options.reward

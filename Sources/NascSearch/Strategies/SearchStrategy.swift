@@ -38,7 +38,11 @@ public enum StrategyKind: String, CaseIterable, Sendable {
         public var controllerLearningRate = 0.01
         public var entropyWeight = 0.0
         public var execution = ExecutionSettings()
-        public init() {}
+        public init(seed: UInt64 = 0, children: Int = 100, perUpdate: Int = 4, controllerLearningRate: Double = 0.01,
+                    entropyWeight: Double = 0, execution: ExecutionSettings = ExecutionSettings()) {
+            (self.seed, self.children, self.perUpdate) = (seed, children, perUpdate)
+            (self.controllerLearningRate, self.entropyWeight, self.execution) = (controllerLearningRate, entropyWeight, execution)
+        }
     }
 
     /// A fresh strategy of this kind over `space`.
