@@ -8,7 +8,7 @@ import NascTraining
 struct SearchCells: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search-cells",
-        abstract: "Search recurrent cells on Penn Treebank (the NAS-RL cell search).",
+        abstract: "Search recurrent cells on Penn Treebank (the NAS-RL cell search; nasc search --space rnn-cell).",
         discussion: """
             Each child is a cell of the NAS-RL recurrent space (a tree of \
             --base leaves; per node a combination, add or elem_mult, and an \
@@ -19,7 +19,9 @@ struct SearchCells: ParsableCommand {
             Trials go to RUN/trials.db (its val_accuracy column holds the \
             perplexity); running again on the same folder continues the search. \
             The best cell is written to RUN/best.nasir at --final-hidden units, \
-            ready for `nasc train-lm`.
+            ready for `nasc train-lm`. `nasc search --space rnn-cell` runs the \
+            same search (there the proxy's layers are --lm-layers and its \
+            text folder --text).
 
             Example:
               make ptb

@@ -12,8 +12,16 @@ import NascTraining
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search the NAS-RL CNN space: propose children, train each briefly, learn from their validation accuracy.",
+        abstract: "Search a space (NAS-RL's CNN layers, NASNet/ENAS cells, NAS-RL's recurrent cell): propose children, train each briefly, learn from their rewards.",
         discussion: """
+            --space picks the space: cnn (the default: NAS-RL's layers and \
+            skips), cells (NASNet/ENAS normal and reduction cells of --blocks \
+            blocks, stacked --cells per stage from --channels channels) or \
+            rnn-cell (NAS-RL's recurrent cell, each trained as a small \
+            language model on Penn Treebank and rewarded c / ppl^2; the \
+            rnn-cell flags below). Every strategy, ASHA and the workers work \
+            on each.
+
             With no options this is what `make search` runs: a real, small \
             search on Fashion-MNIST with the REINFORCE controller (about 11 \
             minutes on 2 cores): 100 children of 4 layers, each layer at half \
@@ -46,6 +54,8 @@ struct SearchCommand: ParsableCommand {
             Examples:
               nasc search
               nasc search --strategy evolution --children 200 --out runs/evo
+              nasc search --space cells --strategy evolution --children 140 --out runs/cells
+              nasc search --space rnn-cell --children 60 --out runs/rnn-cells
               nasc search --layers 6 --pool-every 2 --strides --children 300 --out runs/deep
               nasc search --layers 8 --pool-every 2 --grow-from 2 --grow-every 100 --children 400 --out runs/grow
               nasc search --storage postgresql://nasc@db:5432/nas --out runs/shared   # then, on other machines:
