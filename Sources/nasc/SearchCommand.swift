@@ -132,7 +132,7 @@ struct SearchCommand: ParsableCommand {
     var report = false
 
     func validate() throws {
-        guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.layers else {
+        guard (growFrom == 0) == (growEvery == 0), growFrom >= 0, growEvery >= 0, growFrom <= spaceFlags.cnn.layers else {
             throw ValidationError("--grow-from and --grow-every go together: --grow-from L (at most --layers) and --grow-every M, both at least 1")
         }
         if growFrom > 0 && spaceFlags.space != .cnn { throw ValidationError("--grow-from and --grow-every grow the cnn space's layers; --space \(spaceFlags.space.rawValue) has no layers to grow") }

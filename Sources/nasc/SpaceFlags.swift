@@ -10,14 +10,14 @@ struct SpaceFlags: ParsableArguments {
     @Option(help: "Search space: cnn (NAS-RL's layers and skips), cells (NASNet/ENAS normal and reduction cells of separable convolutions, pools and identities) or rnn-cell (NAS-RL's recurrent cell, on Penn Treebank).")
     var space: SpaceKind = .cnn
 
-    @Option(help: "cnn: layers per child.")
-    var layers = 4
+    @Option(help: "cnn: layers per child (default: 4).")
+    var layers: Int?
 
     @Flag(help: "cnn: let each layer choose a stride in {1, 2, 3}.")
     var strides = false
 
-    @Option(help: ArgumentHelp("cnn: halve the resolution (2x2 max pool) after every K layers; 0: never.", valueName: "K"))
-    var poolEvery = 1
+    @Option(help: ArgumentHelp("cnn: halve the resolution (2x2 max pool) after every K layers; 0: never (default: 1).", valueName: "K"))
+    var poolEvery: Int?
 
     @Flag(help: "cnn: a layer that chooses no skip input reads the layer before it (without --chain it reads the image, the paper's repair rule).")
     var chain = false
@@ -25,17 +25,17 @@ struct SpaceFlags: ParsableArguments {
     @Flag(help: "cnn: every layer is a separable convolution (ReLU, depthwise, pointwise 1x1, batch norm: NASNet's and ENAS's block), not conv + batch norm + ReLU.")
     var separable = false
 
-    @Option(help: ArgumentHelp("cells: blocks per cell (NASNet and ENAS: 5).", valueName: "B"))
-    var blocks = 5
+    @Option(help: ArgumentHelp("cells: blocks per cell (default: 5, as in NASNet and ENAS).", valueName: "B"))
+    var blocks: Int?
 
-    @Option(help: ArgumentHelp("cells: normal cells per stage (the network: stem, N normal, reduction, N normal, reduction, N normal).", valueName: "N"))
-    var cells = 1
+    @Option(help: ArgumentHelp("cells: normal cells per stage (the network: stem, N normal, reduction, N normal, reduction, N normal; default: 1).", valueName: "N"))
+    var cells: Int?
 
-    @Option(help: ArgumentHelp("cells: channels of each block in the first stage (doubled at each reduction).", valueName: "C"))
-    var channels = 8
+    @Option(help: ArgumentHelp("cells: channels of each block in the first stage, doubled at each reduction (default: 8).", valueName: "C"))
+    var channels: Int?
 
-    @Option(help: "rnn-cell: leaves of the cell's tree (a power of two; the paper: 8).")
-    var base = 8
+    @Option(help: "rnn-cell: leaves of the cell's tree, a power of two (default: 8, the paper's).")
+    var base: Int?
 
     func validate() throws {
         try FlagCheck.int(layers, "--layers", 1...24)
@@ -43,12 +43,20 @@ struct SpaceFlags: ParsableArguments {
         try FlagCheck.int(blocks, "--blocks", 1...12)
         try FlagCheck.int(cells, "--cells", 0...12)
         try FlagCheck.int(channels, "--channels", 1...1024)
-        guard base >= 2, base <= 64, base & (base - 1) == 0 else { throw ValidationError("--base must be a power of two from 2 to 64, got \(base)") }
+        if let base, !(2...64).contains(base) || base & (base - 1) != 0 { throw ValidationError("--base must be a power of two from 2 to 64, got \(base)") }
+        // A flag of another space would be silently ignored: say so instead.
+        let given: [(SpaceKind, String, Bool)] = [
+            (.cnn, "--layers", layers != nil), (.cnn, "--pool-every", poolEvery != nil), (.cnn, "--strides", strides), (.cnn, "--chain", chain),
+            (.cnn, "--separable", separable), (.cells, "--blocks", blocks != nil), (.cells, "--cells", cells != nil),
+            (.cells, "--channels", channels != nil), (.rnnCell, "--base", base != nil)]
+        if let (kind, flag, _) = given.first(where: { $0.2 && $0.0 != space }) {
+            throw ValidationError("\(flag) shapes the \(kind.rawValue) space, not --space \(space.rawValue) (add --space \(kind.rawValue), or leave \(flag) out)")
+        }
     }
 
-    var cnn: CNNSpace { CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable) }
-    var cellSpace: CellSpace { CellSpace(blocks: blocks, cellsPerStage: cells, channels: channels) }
-    var rnnCell: RNNCellSpace { RNNCellSpace(base: base) }
+    var cnn: CNNSpace { CNNSpace(layers: layers ?? 4, strides: strides, poolEvery: poolEvery ?? 1, chain: chain, separable: separable) }
+    var cellSpace: CellSpace { CellSpace(blocks: blocks ?? 5, cellsPerStage: cells ?? 1, channels: channels ?? 8) }
+    var rnnCell: RNNCellSpace { RNNCellSpace(base: base ?? 8) }
 
     /// The space `--space` names, built from its flags.
     var searchSpace: any SearchSpace {

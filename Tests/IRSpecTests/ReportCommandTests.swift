@@ -43,6 +43,11 @@ final class ReportCommandTests: XCTestCase {
                                                  "--train-words", "1000", "--validation-words", "1000", "--data", data, "--out", run], timeout: 300)
         XCTAssertEqual(search.status, 0, search.output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/best.nasir"), search.output)
+        // `search --space rnn-cell` is the same search: it continues the run.
+        let more = try MutatedSpecTests.nasc(["search", "--space", "rnn-cell", "--children", "3", "--base", "2", "--hidden", "4", "--final-hidden", "4",
+                                               "--train-words", "1000", "--validation-words", "1000", "--text", data, "--out", run], timeout: 300)
+        XCTAssertEqual(more.status, 0, more.output)
+        XCTAssertTrue(more.output.contains("resuming: 2 cells already trained") && more.output.contains("cell 3/3"), more.output)
         let status = try MutatedSpecTests.nasc(["status", run], timeout: 60)
         XCTAssertEqual(status.status, 0, status.output)
         XCTAssertTrue(status.output.contains("validation perplexity"), status.output)

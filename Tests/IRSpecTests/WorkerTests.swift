@@ -63,7 +63,9 @@ final class WorkerTests: XCTestCase {
     var run: String { dir.appendingPathComponent("run").path }
 
     func searchArguments(children: Int, _ extra: [String]) -> [String] {
-        ["search", "--children", String(children), "--layers", "1", "--train-images", "96", "--validation-images", "64", "--batch", "16",
+        // One layer for the cnn space (the default); another space's flags come in `extra`.
+        let layers = extra.contains("--space") ? [] : ["--layers", "1"]
+        return ["search", "--children", String(children)] + layers + ["--train-images", "96", "--validation-images", "64", "--batch", "16",
          "--data", dir.appendingPathComponent("data").path, "--threads", "1", "--out", run] + storageArguments + extra
     }
 
@@ -197,7 +199,8 @@ final class WorkerTests: XCTestCase {
         for (flags, message) in [(["--blocks", "0"], "--blocks must be an integer from 1 to 12, got 0"),
                                  (["--cells", "12", "--channels", "1024"], "cannot train at --batch 32 (--cells, --channels and --blocks size the network): its parameters and their gradients alone need"),
                                  (["--cells", "2", "--channels", "256", "--batch", "4096"], "cannot train at --batch 4096"),
-                                 (["--grow-from", "2", "--grow-every", "4"], "--space cells has no layers to grow")] {
+                                 (["--grow-from", "2", "--grow-every", "4"], "--space cells has no layers to grow"),
+                                 (["--layers", "3"], "--layers shapes the cnn space, not --space cells (add --space cnn, or leave --layers out)")] {
             let r = try MutatedSpecTests.nasc(["search", "--space", "cells", "--data", data, "--train-images", "96", "--validation-images", "64",
                                                "--out", badFolder] + flags, timeout: 120)
             XCTAssertEqual(r.status, message.hasPrefix("--") ? 64 : 1, r.output)
