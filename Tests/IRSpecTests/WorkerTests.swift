@@ -165,7 +165,9 @@ final class WorkerTests: XCTestCase {
     func testACellSearchSurvivesKill9DrawsItsCellsAndRetrainsScaled() throws {
         let children = 10
         let cells = ["--space", "cells", "--blocks", "2", "--cells", "0", "--channels", "3", "--reevaluate", "0"]
-        let arguments = searchArguments(children: children, cells + ["--workers", "1", "--lease-seconds", "2"])
+        // Leases long enough that a healthy worker on a loaded machine keeps
+        // its child, and attempts to spare: only the kill may cost one.
+        let arguments = searchArguments(children: children, cells + ["--workers", "1", "--lease-seconds", "5", "--max-attempts", "3"])
         var coordinator = try start(arguments, log: "coordinator-1.log", environment: ["NASC_INJECT_FAULT": "delay:0.5"])
         try wait("3 cell children") { trialCount() >= 3 }
         kill(coordinator.processIdentifier, SIGKILL)
