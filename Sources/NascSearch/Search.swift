@@ -356,7 +356,7 @@ public final class Search {
         guard options.reward.maxMFLOPs > 0 else { return proposals }
         var fit: [[Int]] = []
         for decisions in proposals {
-            let graph = try Verifier.parseAndVerify(Array(child(decisions, name: "proposal").utf8))
+            let graph = try options.space.graph(decisions, name: "proposal", image: shape.image)
             let stats = GraphStatistics(graph)
             guard let why = options.reward.refusal(flopsPerImage: stats.flopsPerExample) else {
                 fit.append(decisions)

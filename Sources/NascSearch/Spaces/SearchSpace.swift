@@ -74,20 +74,11 @@ public protocol ImageSpace: SearchSpace {
 }
 
 extension ImageSpace {
-    /// The child as a verified graph, and what it costs before it trains:
-    /// its parameters and FLOPs per image (GraphStatistics).
+    /// The child as a verified graph: what the search hashes (dedup) and
+    /// costs before it trains (GraphStatistics: parameters, FLOPs per
+    /// image, what --max-mflops screens by).
     public func graph(_ choices: [Int], name: String, image: ImageShape, width: Double = 1) throws -> Graph {
         try Verifier.parseAndVerify(Array(ir(choices, name: name, image: image, width: width).utf8))
-    }
-
-    public func cost(_ choices: [Int], image: ImageShape) throws -> GraphStatistics {
-        GraphStatistics(try graph(choices, name: "cost", image: image))
-    }
-
-    /// A random child's decisions, from stream `stream` of `seed`.
-    public func random(seed: UInt64, stream: Int = 0) -> [Int] {
-        var rng = SeededGenerator(seed: seed, stream: stream)
-        return decisionOptions.map { rng.index($0) }
     }
 }
 
