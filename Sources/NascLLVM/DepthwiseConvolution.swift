@@ -56,6 +56,10 @@ extension Lowering {
             offset(base, w.add(w.mul(img, i64(channels * plane)), w.mul(c, "\(plane)")))
         }
         func source(_ o: String) -> String { m == 1 ? o : w.sdiv(o, "\(m)") }
+        if FlatPlane.applies(ah, aw) {
+            lowerFlatDepthwise(n, pass, channels: C, filters: O, ah, aw, plane: plane, source: source)
+            return
+        }
 
         switch pass {
         case .forward:  // y[o] = sum over taps of w[o, tap] * x[o / m] shifted
@@ -103,6 +107,58 @@ extension Lowering {
                 w.loop(to: "\(OW)", "ow") { ow in accumulate(acc, w.loadF(row, ow)) }
                 w.storeF(read(acc), out, t)
             }
+        }
+    }
+}
+
+extension Lowering {
+    /// The three passes of a stride-1 depthwise convolution as FlatPlane loops.
+    func lowerFlatDepthwise(_ n: Node, _ pass: ConvolutionPass, channels C: Int, filters O: Int, _ ah: Axis, _ aw: Axis,
+                            plane: (String, String, Int, String, Int) -> String, source: (String) -> String) {
+        let x = n.operands, out = p(n.result)
+        let m = O / C, (KH, KW) = (ah.kernel, aw.kernel), taps = KH * KW
+        let (inPlane, outPlane) = (ah.size * aw.size, ah.outputs * aw.outputs)
+        switch pass {
+        case .forward:
+            let flat = FlatPlane(rows: ah, columns: aw)
+            let padded = scratch(floats: (0, flat.floats)), sums = scratch(floats: (0, flat.length))
+            w.loop(to: lead(x[0]), "img") { img in
+                w.loop(to: i64(O), "o") { o in
+                    fillPadded(flat, from: plane(p(x[0]), img, C, source(o), inPlane), into: padded)
+                    let filter = offset(p(x[1]), w.mul(o, "\(taps)"))
+                    flatCorrelate(flat, padded: padded, weight: { kh, kw in w.loadF(filter, w.add(w.mul(kh, "\(KW)"), kw)) },
+                                  into: plane(out, img, O, o, outPlane), adding: false, sums: sums)
+                }
+            }
+
+        case .inputGradient:  // the output gradient through the reversed taps; m filters of a channel add up
+            let flat = FlatPlane(rows: ah.reversed, columns: aw.reversed)
+            let padded = scratch(floats: (0, flat.floats)), sums = scratch(floats: (0, flat.length))
+            if m > 1 { zero(out, w.mul(lead(n.result), i64(C * inPlane))) }
+            w.loop(to: lead(n.result), "img") { img in
+                w.loop(to: i64(O), "o") { o in
+                    fillPadded(flat, from: plane(p(x[0]), img, O, o, outPlane), into: padded)
+                    let filter = offset(p(x[1]), w.mul(o, "\(taps)"))
+                    func reversedTap(_ kh: String, _ kw: String) -> String {
+                        w.loadF(filter, w.add(w.mul(w.sub("\(KH - 1)", kh), "\(KW)"), w.sub("\(KW - 1)", kw)))
+                    }
+                    flatCorrelate(flat, padded: padded, weight: reversedTap, into: plane(out, img, C, source(o), inPlane), adding: m > 1, sums: sums)
+                }
+            }
+
+        case .filterGradient:
+            let flat = FlatPlane(rows: ah, columns: aw), lanes = DirectConvolution.lanes
+            let padded = scratch(floats: (0, flat.floats)), spread = scratch(floats: (0, flat.length))
+            let sums = scratch(floats: (0, O * taps * lanes))
+            zero(sums, i64(O * taps * lanes))
+            w.loop(to: lead(x[0]), "img") { img in
+                w.loop(to: i64(O), "o") { o in
+                    fillPadded(flat, from: plane(p(x[0]), img, C, source(o), inPlane), into: padded)
+                    spreadRows(flat, from: plane(p(x[1]), img, O, o, outPlane), into: spread)
+                    flatFilterGradient(flat, padded: padded, spread: spread, sums: offset(sums, w.mul(o, "\(taps * lanes)")))
+                }
+            }
+            w.loop(to: i64(O * taps), "t") { t in w.storeF(laneSum(vectorLoad(sums, w.mul(t, "\(lanes)"))), out, t) }
         }
     }
 }

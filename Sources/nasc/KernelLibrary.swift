@@ -49,7 +49,8 @@ enum KernelLibrary {
         }
         var cellRng = SeededGenerator(seed: seed, stream: 1)
         let cells = (0..<(count / 6)).map { _ in
-            let space = CellSpace(blocks: 1 + cellRng.index(6), cellsPerStage: cellRng.index(3), channels: 4 + cellRng.index(13))
+            let space = CellSpace(blocks: 1 + cellRng.index(6), cellsPerStage: cellRng.index(3), channels: 4 + cellRng.index(13),
+                                  stemStride: 1 + cellRng.index(2))
             let image = [(1, 28), (3, 32)][cellRng.index(2)]
             return Child(space: space, choices: space.decisionOptions.map { cellRng.index($0) }, channels: image.0, size: image.1)
         }

@@ -16,6 +16,9 @@ struct FinalTrainingFlags: ParsableArguments {
     @Option(help: ArgumentHelp("A cell search's winner: C channels in the first stage instead of the search's (then scaled by --width).", valueName: "C"))
     var channels: Int?
 
+    @Option(help: ArgumentHelp("A cell search's winner: the stem convolution's stride instead of the search's (2: every cell at half the resolution).", valueName: "S"))
+    var stemStride: Int?
+
     @OptionGroup var flags: ImageTrainingFlags
 
     func validate() throws {
@@ -23,6 +26,7 @@ struct FinalTrainingFlags: ParsableArguments {
         guard width <= 16 else { throw ValidationError("--width must be at most 16, got \(width)") }
         try FlagCheck.int(cells, "--cells", 0...12)
         try FlagCheck.int(channels, "--channels", 1...1024)
+        try FlagCheck.int(stemStride, "--stem-stride", 1...2)
     }
 
     /// The scaling, as it names files and recipes ("" when none).
@@ -30,23 +34,26 @@ struct FinalTrainingFlags: ParsableArguments {
         var parts: [String] = []
         if let cells { parts.append("n\(cells)") }
         if let channels { parts.append("c\(channels)") }
+        if let stemStride { parts.append("s\(stemStride)") }
         if width != 1 { parts.append("x" + String(format: "%g", width).replacingOccurrences(of: ".", with: "_")) }
         return parts.joined(separator: "_")
     }
 
     /// The recipe, scaling included, as one line (see ImageTrainingFlags.key).
-    var key: String { "width \(width); " + (cells.map { "cells \($0); " } ?? "") + (channels.map { "channels \($0); " } ?? "") + flags.key }
+    var key: String { "width \(width); " + (cells.map { "cells \($0); " } ?? "") + (channels.map { "channels \($0); " } ?? "")
+        + (stemStride.map { "stem stride \($0); " } ?? "") + flags.key }
     var summary: String { key.replacingOccurrences(of: flags.key, with: flags.summary) }
 
     /// The search's space as the final training scales it: more cells per
     /// stage, more channels (a cell search only).
     func scaled(_ shape: ChildShape, folder: String) throws -> ChildShape {
-        guard cells != nil || channels != nil else { return shape }
+        guard cells != nil || channels != nil || stemStride != nil else { return shape }
         guard var space = shape.space as? CellSpace else {
-            throw CommandError("\(folder): error: --cells and --channels scale a cell search's winner; this run searched --space \(shape.space.kind.rawValue) (widen it with --width)")
+            throw CommandError("\(folder): error: --cells, --channels and --stem-stride scale a cell search's winner; this run searched --space \(shape.space.kind.rawValue) (widen it with --width)")
         }
         if let cells { space.cellsPerStage = cells }
         if let channels { space.channels = channels }
+        if let stemStride { space.stemStride = stemStride }
         var out = shape
         out.space = space
         return out

@@ -34,6 +34,9 @@ struct SpaceFlags: ParsableArguments {
     @Option(help: ArgumentHelp("cells: channels of each block in the first stage, doubled at each reduction (default: 8).", valueName: "C"))
     var channels: Int?
 
+    @Option(help: ArgumentHelp("cells: the stem convolution's stride: 2 runs every cell at half the image's resolution, about a quarter of the work (default: 1).", valueName: "S"))
+    var stemStride: Int?
+
     @Option(help: "rnn-cell: leaves of the cell's tree, a power of two (default: 8, the paper's).")
     var base: Int?
 
@@ -43,19 +46,20 @@ struct SpaceFlags: ParsableArguments {
         try FlagCheck.int(blocks, "--blocks", 1...12)
         try FlagCheck.int(cells, "--cells", 0...12)
         try FlagCheck.int(channels, "--channels", 1...1024)
+        try FlagCheck.int(stemStride, "--stem-stride", 1...2)
         if let base, !(2...64).contains(base) || base & (base - 1) != 0 { throw ValidationError("--base must be a power of two from 2 to 64, got \(base)") }
         // A flag of another space would be silently ignored: say so instead.
         let given: [(SpaceKind, String, Bool)] = [
             (.cnn, "--layers", layers != nil), (.cnn, "--pool-every", poolEvery != nil), (.cnn, "--strides", strides), (.cnn, "--chain", chain),
             (.cnn, "--separable", separable), (.cells, "--blocks", blocks != nil), (.cells, "--cells", cells != nil),
-            (.cells, "--channels", channels != nil), (.rnnCell, "--base", base != nil)]
+            (.cells, "--channels", channels != nil), (.cells, "--stem-stride", stemStride != nil), (.rnnCell, "--base", base != nil)]
         if let (kind, flag, _) = given.first(where: { $0.2 && $0.0 != space }) {
             throw ValidationError("\(flag) shapes the \(kind.rawValue) space, not --space \(space.rawValue) (add --space \(kind.rawValue), or leave \(flag) out)")
         }
     }
 
     var cnn: CNNSpace { CNNSpace(layers: layers ?? 4, strides: strides, poolEvery: poolEvery ?? 1, chain: chain, separable: separable) }
-    var cellSpace: CellSpace { CellSpace(blocks: blocks ?? 5, cellsPerStage: cells ?? 1, channels: channels ?? 8) }
+    var cellSpace: CellSpace { CellSpace(blocks: blocks ?? 5, cellsPerStage: cells ?? 1, channels: channels ?? 8, stemStride: stemStride ?? 1) }
     var rnnCell: RNNCellSpace { RNNCellSpace(base: base ?? 8) }
 
     /// The space `--space` names, built from its flags.

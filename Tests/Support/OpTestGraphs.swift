@@ -92,6 +92,20 @@ public enum SharedOpGraphs {
               %y = conv2d %f, %w4 {stride = [2, 2], pad = valid, groups = 2, dilation = [2, 1]}
               return %y
             """)),
+        // Stride-1 depthwise convolutions whose inputs need gradients (the
+        // ones above read the image): two filters per channel, "same"
+        // padding, a dilated 5x5 wider than the plane, a valid 2x2.
+        ("depthwise convolutions inside a network", graphText("%x: f32[N,2,5,4]", "y: f32[N,4,4,3]", """
+              %w0 = param {init = uniform, scale = 0.5} : f32[2,2,1,1]
+              %a = conv2d %x, %w0
+              %w1 = param {init = uniform, scale = 0.3} : f32[4,1,3,3]
+              %b = conv2d %a, %w1 {pad = same, groups = 2}
+              %w2 = param {init = uniform, scale = 0.3} : f32[4,1,5,5]
+              %c = conv2d %b, %w2 {pad = same, groups = 4, dilation = [2, 2]}
+              %w3 = param {init = uniform, scale = 0.3} : f32[4,1,2,2]
+              %y = conv2d %c, %w3 {pad = valid, groups = 4}
+              return %y
+            """)),
         ("batch norm train 4-D and 2-D", graphText("%x: f32[N,3,3,3]", "y: f32[N,3]", """
               %g = param {init = uniform, scale = 2.0} : f32[3]
               %b = param {init = uniform, scale = 1.0} : f32[3]

@@ -1,5 +1,5 @@
 /// A network of CellSpace cells as IR: stem (3x3 convolution to 3C
-/// channels, batch norm), then three stages of N normal cells with a
+/// channels, strided by the space's stem stride, batch norm), then three stages of N normal cells with a
 /// reduction cell between stages (channels doubling at each), then global
 /// average pool, dense layer, softmax cross-entropy.
 ///
@@ -98,7 +98,7 @@ struct CellNetwork {
     func ir(name: String) -> String {
         let w = Writer()
         var c = space.channels
-        let stem = w.batchNorm(w.conv(Value(name: "x", channels: image.channels, size: image.size), "stem.c", out: 3 * c, k: 3), "stem")
+        let stem = w.batchNorm(w.conv(Value(name: "x", channels: image.channels, size: image.size), "stem.c", out: 3 * c, k: 3, stride: space.stemStride), "stem")
         var (s0, s1) = (stem, stem)
         var index = 0
         for stage in 0..<3 {

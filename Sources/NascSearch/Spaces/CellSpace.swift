@@ -21,11 +21,16 @@ public struct CellSpace: Sendable, Equatable {
     public var cellsPerStage: Int
     /// Channels of every block output in the first stage (C).
     public var channels: Int
+    /// The stem convolution's stride: 2 puts the first stage at half the
+    /// image's resolution (a quarter of the work of every cell), as the
+    /// ImageNet networks' stems do; 1 (NASNet's CIFAR network) keeps it.
+    public var stemStride: Int
 
-    public init(blocks: Int = 5, cellsPerStage: Int = 2, channels: Int = 16) {
+    public init(blocks: Int = 5, cellsPerStage: Int = 2, channels: Int = 16, stemStride: Int = 1) {
         self.blocks = blocks
         self.cellsPerStage = cellsPerStage
         self.channels = channels
+        self.stemStride = stemStride
     }
 
     /// The two cells the search designs.
@@ -107,21 +112,26 @@ extension CellSpace: ImageSpace {
     }
 
     public var settings: [String: Any] {
-        ["space": "cells", "blocks": blocks, "cells_per_stage": cellsPerStage, "cell_channels": channels]
+        ["space": "cells", "blocks": blocks, "cells_per_stage": cellsPerStage, "cell_channels": channels, "stem_stride": stemStride]
     }
 
     public init?(json: [String: Any]) {
         guard json["space"] as? String == "cells", let b = json["blocks"] as? Int, let n = json["cells_per_stage"] as? Int,
               let c = json["cell_channels"] as? Int else { return nil }
-        self.init(blocks: b, cellsPerStage: n, channels: c)
+        // Runs recorded before the stem had a stride have none: 1.
+        let stride = json["stem_stride"] == nil ? 1 : json["stem_stride"] as? Int
+        guard let stride, [1, 2].contains(stride) else { return nil }
+        self.init(blocks: b, cellsPerStage: n, channels: c, stemStride: stride)
     }
 
-    public var summary: String { "cells of \(blocks) blocks, \(cellsPerStage) normal per stage, \(channels) channels" }
+    public var summary: String {
+        "cells of \(blocks) blocks, \(cellsPerStage) normal per stage, \(channels) channels" + (stemStride == 1 ? "" : ", stem stride \(stemStride)")
+    }
 
     public func difference(from now: any ImageSpace) -> String? {
         guard let now = now as? CellSpace else { return "--space cells, not \(now.kind.rawValue)" }
         let fields: [(String, Int, Int)] = [("--blocks", blocks, now.blocks), ("--cells", cellsPerStage, now.cellsPerStage),
-                                            ("--channels", channels, now.channels)]
+                                            ("--channels", channels, now.channels), ("--stem-stride", stemStride, now.stemStride)]
         return fields.first { $0.1 != $0.2 }.map { "\($0.0) \($0.1), not \($0.2)" }
     }
 
