@@ -225,6 +225,10 @@ extension Lowering {
         let (C, H, W) = (s(input, 1), s(input, 2), s(input, 3))
         let k = n.attrs.ints("window")
         let (ah, aw) = axes(n.attrs, h: H, w: W, kernel: k)
+        if ah.stride == 1 && aw.stride == 1 && FlatPlane.applies(ah, aw) {
+            lowerFlatPool(n, kind, ah, aw, planes: w.mul(lead(input), i64(C)))
+            return
+        }
         let grad = n.op == .maxPoolGrad || n.op == .avgPoolGrad
         let src = n.op == .maxPoolGrad ? p(x[1]) : (n.op == .avgPoolGrad ? "" : p(x[0]))
         w.loop(to: w.mul(lead(input), i64(C)), "plane") { plane in

@@ -41,13 +41,20 @@ struct FlatPlane {
 }
 
 extension Lowering {
-    /// Copies a [size x size] plane into the inside of a zeroed padded plane.
-    func fillPadded(_ plane: FlatPlane, from source: String, into padded: String) {
-        zero(padded, i64(plane.floats))
+    /// Copies a dense plane (nil: a plane of ones) into the inside of a
+    /// padded plane whose border is `border` (a float literal).
+    func fillPadded(_ plane: FlatPlane, from source: String?, into padded: String, border: String = "0.0") {
+        if border == "0.0" {
+            zero(padded, i64(plane.floats))
+        } else {
+            w.loop(to: i64(plane.floats), "j") { j in w.storeF(border, padded, j) }
+        }
         w.loop(to: "\(plane.copiedRows)", "ih") { ih in
             let from = w.mul(ih, "\(plane.columns.size)")
             let to = w.add(w.mul(w.add(ih, "\(plane.rows.padBefore)"), "\(plane.width)"), "\(plane.columns.padBefore)")
-            w.loop(to: "\(plane.copiedColumns)", "iw") { iw in w.storeF(w.loadF(source, w.add(from, iw)), padded, w.add(to, iw)) }
+            w.loop(to: "\(plane.copiedColumns)", "iw") { iw in
+                w.storeF(source.map { w.loadF($0, w.add(from, iw)) } ?? "1.0", padded, w.add(to, iw))
+            }
         }
     }
 

@@ -87,6 +87,31 @@ final class DifferentialTests: XCTestCase {
         print("differential: every op, forward, gradients and training steps: worst difference \(worst) of the bound")
     }
 
+    /// A maximum's gradient goes to the first greatest tap in (kh, kw)
+    /// order, in the interpreter and in both of the JIT's pool loops (over
+    /// each window; laid flat for stride 1, FlatPool.swift). %z starts all
+    /// zeros, so every window ties and %wz's first gradient depends on which
+    /// tap wins (%a keeps the loss's gradient off zero); the pools are 3x3
+    /// and 2x3, stride 1 and 2. Finite differences cannot check a tie, so
+    /// only the oracle does.
+    func testMaxPoolTiesSendTheGradientToTheFirstTap() throws {
+        for (window, stride) in [("[3, 3]", 1), ("[2, 3]", 1), ("[3, 3]", 2)] {
+            let size = stride == 1 ? "5,4" : "3,2"
+            let text = graphText("%x: f32[N,2,5,4]", "y: f32[N,2,\(size)]", """
+                  %wz = param {init = zeros} : f32[2,2,1,1]
+                  %z = conv2d %x, %wz
+                  %m = max_pool %z {window = \(window), stride = [\(stride), \(stride)], pad = same}
+                  %w0 = param {init = uniform, scale = 0.5} : f32[2,2,\(stride),\(stride)]
+                  %a = conv2d %x, %w0 {stride = [\(stride), \(stride)]}
+                  %y = add %m, %a
+                  return %y
+                """)
+            let forward = try GradientCheck.withScalarLoss(try Verifier.parseAndVerify(Array(text.utf8)), "y")
+            let g = try Pipeline.run(forward, upTo: .autodiff, TrainingOptions(loss: "y"))
+            try compare(g, "max pool \(window) stride \(stride) over ties", batch: 3)
+        }
+    }
+
     func testRandomGraphsAgreeWithTheInterpreter() throws {
         let env = ProcessInfo.processInfo.environment
         let cases = Int(env["NASC_GRAPH_CASES"] ?? "") ?? 150

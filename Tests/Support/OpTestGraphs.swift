@@ -106,6 +106,20 @@ public enum SharedOpGraphs {
               %y = conv2d %c, %w3 {pad = valid, groups = 4}
               return %y
             """)),
+        // Stride-1 pools with "same" padding, as cells use them (and an
+        // uneven 2x3 window). Ties, which finite differences cannot check:
+        // DifferentialTests.testMaxPoolTiesSendTheGradientToTheFirstTap.
+        ("stride-1 pools inside a network", graphText("%x: f32[N,2,5,4]", "y: f32[N,2,5,4]", """
+              %w0 = param {init = uniform, scale = 0.5} : f32[2,2,1,1]
+              %a = conv2d %x, %w0
+              %r = relu %a
+              %m = max_pool %r {window = [3, 3], stride = [1, 1], pad = same}
+              %v = avg_pool %m {window = [3, 3], stride = [1, 1], pad = same}
+              %u = max_pool %v {window = [2, 3], stride = [1, 1], pad = same}
+              %t = avg_pool %u {window = [2, 3], stride = [1, 1], pad = same}
+              %y = add %t, %a
+              return %y
+            """)),
         ("batch norm train 4-D and 2-D", graphText("%x: f32[N,3,3,3]", "y: f32[N,3]", """
               %g = param {init = uniform, scale = 2.0} : f32[3]
               %b = param {init = uniform, scale = 1.0} : f32[3]
