@@ -184,6 +184,10 @@ extension Lowering {
             }
 
         case .filterGradient:
+            if g == 1 && KH == 1 && KW == 1 && ah.stride == 1 && aw.stride == 1 && plane <= PackedPointwise.largestPlane {
+                filterGradientPacked(p(x[0]), channels: C, plane: plane, gradient: p(x[1]), count: O, images: lead(x[0]), into: out)
+                return
+            }
             if g == 1 && DirectConvolution.applies(ah, aw) {
                 filterGradientDirectly(p(x[0]), channels: C, ah, aw, gradient: p(x[1]), count: O, images: lead(x[0]), into: out)
                 return
@@ -217,6 +221,11 @@ extension Lowering {
         let plane = ah.outputs * aw.outputs, ckk = C * ah.kernel * aw.kernel
         let image = strides?.input ?? C * ah.size * aw.size, outputImage = strides?.output ?? O * plane
         if ah.kernel == 1 && aw.kernel == 1 && ah.stride == 1 && aw.stride == 1 {
+            if plane <= PackedPointwise.largestPlane {
+                convolvePacked(input, channels: C, plane: plane, filters: filters, count: O, transposed: transposed, images: images,
+                               into: out, strides: (image, outputImage))
+                return
+            }
             // The image is its own columns.
             w.loop(to: images, "img") { img in
                 sgemm(transA: transposed, transB: false, m: i64(O), n: i64(plane), k: i64(ckk), a: filters, lda: i64(transposed ? O : ckk),
