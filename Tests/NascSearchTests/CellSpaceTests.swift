@@ -125,5 +125,30 @@ final class CellSpaceTests: XCTestCase {
         XCTAssertEqual(shape.difference(from: other), "--cells 2, not 3")
         XCTAssertEqual(shape.difference(from: ChildShape(space: CNNSpace(layers: 2), channels: 1, size: 28, classes: 10)), "--space cells, not cnn")
         XCTAssertNil(ChildShape(json: ["space": "no-such-space", "layers": 2]))
+        // The stem's stride: recorded, compared, absent in runs from before it (1), refused if not 1 or 2.
+        let strided = ChildShape(space: CellSpace(blocks: 4, cellsPerStage: 2, channels: 12, stemStride: 2), channels: 1, size: 28, classes: 10)
+        XCTAssertEqual((ChildShape(json: strided.json)?.space as? CellSpace)?.stemStride, 2)
+        XCTAssertEqual(strided.difference(from: shape), "--stem-stride 2, not 1")
+        var old = shape.json, odd = strided.json
+        old["stem_stride"] = nil
+        odd["stem_stride"] = 3
+        XCTAssertEqual((ChildShape(json: old)?.space as? CellSpace)?.stemStride, 1)
+        XCTAssertNil(ChildShape(json: odd))
+    }
+
+    /// A strided stem puts every cell at half the resolution: 14x14, 7x7
+    /// and 4x4 for a 28x28 image, with the same parameters.
+    func testAStridedStemHalvesEveryPlane() throws {
+        let choices = CellSpace(blocks: 2).decisionOptions.map { $0 - 1 }
+        func graph(_ stride: Int) throws -> Graph {
+            try CellSpace(blocks: 2, cellsPerStage: 1, channels: 4, stemStride: stride).graph(choices, name: "c", image: image)
+        }
+        let (plain, strided) = (try graph(1), try graph(2))
+        func type(_ g: Graph, _ name: String) -> String? { g.nodes.first { $0.result == name }?.type?.description }
+        XCTAssertEqual(type(plain, "stem"), "f32[N,12,28,28]")
+        XCTAssertEqual(type(strided, "stem"), "f32[N,12,14,14]")
+        XCTAssertEqual(type(strided, "cell1.b1"), "f32[N,4,14,14]")
+        XCTAssertEqual(type(strided, "cell5.b1"), "f32[N,16,4,4]")
+        XCTAssertEqual(plain.nodes.filter { $0.op == .param }.map(\.type), strided.nodes.filter { $0.op == .param }.map(\.type))
     }
 }
