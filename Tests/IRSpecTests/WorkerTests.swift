@@ -197,6 +197,19 @@ final class WorkerTests: XCTestCase {
         let scaled = try String(contentsOfFile: "\(run)/trial1_n1_c4.nasir", encoding: .utf8)
         XCTAssertTrue(scaled.contains("%cell5.") && !scaled.contains("%cell6.") && scaled.contains("f32[12,1,3,3]"), "5 cells, a stem of 3 x 4 channels")
 
+        // Zero-cost proxies of the run's children, beside their rewards.
+        let score = try MutatedSpecTests.nasc(["score", run, "--children", "3", "--batch", "8", "--proxy", "naswot", "synflow",
+                                               "--data", data, "--threads", "1"], timeout: 300)
+        XCTAssertEqual(score.status, 0, score.output)
+        for part in ["trial\treward\tnaswot\tsynflow", "rank correlation with the search reward over 3 children", "  naswot: ", "  synflow: "] {
+            XCTAssertTrue(score.output.contains(part), "\(part)\n\(score.output)")
+        }
+        let both = try MutatedSpecTests.nasc(["score", run, "\(run)/trial1_n1_c4.nasir", "--data", data], timeout: 60)
+        XCTAssertTrue(both.status == 64 && both.output.contains("give one search run folder, or IR files, not both"), both.output)
+        // A strided stem: every cell at half the resolution.
+        let strided = try MutatedSpecTests.nasc(["sample", "--space", "cells", "--blocks", "2", "--channels", "4", "--stem-stride", "2"], timeout: 60)
+        XCTAssertTrue(strided.status == 0 && strided.output.contains("%stem.c = conv2d %x, %stem.c.w {stride = [2, 2], pad = same}"), strided.output)
+
         let badFolder = dir.appendingPathComponent("bad").path
         for (flags, message) in [(["--blocks", "0"], "--blocks must be an integer from 1 to 12, got 0"),
                                  (["--cells", "12", "--channels", "1024"], "cannot train at --batch 32 (--cells, --channels and --blocks size the network): its parameters and their gradients alone need"),
