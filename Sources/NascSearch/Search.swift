@@ -58,6 +58,8 @@ public final class Search {
         public var growEvery = 0
         public var trainImages = 8000
         public var validationImages = 1000
+        /// Score this many proposals by a zero-cost proxy per child trained (nil: train every proposal).
+        public var screening: Screening? = nil
         public var epochs = 1
         /// Multi-fidelity (ASHA) budgets instead of `epochs` for every child.
         public var fidelity: (any FidelitySchedule)? = nil
@@ -191,7 +193,8 @@ public final class Search {
             "per_update": options.perUpdate, "grow_from": options.growFrom, "grow_every": options.growEvery,
             "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages,
             "workers": options.inProcess ? 1 : max(options.workers, 1),
-            "storage": options.storage ?? ""] as [String: Any]) { a, _ in a }
+            "storage": options.storage ?? "",
+            "screen": options.screening?.proxy.rawValue ?? "", "screen_factor": options.screening?.factor ?? 1] as [String: Any]) { a, _ in a }
         try store.setSettings(config)
         // search.json: the same settings for a person (and older tools) to read.
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
@@ -207,7 +210,7 @@ public final class Search {
         // unlearned once an update's worth is in, as it would have without
         // the stop, and every strategy draws its next child from the
         // stream an uninterrupted search would have reached.
-        strategy.proposed = try store.proposals()
+        strategy.proposed = try store.proposals() + (try store.screenedProposals())
         let unobserved = try store.unobservedIDs()
         if let controller = strategy as? ReinforceController {
             let path = "\(options.directory)/controller.ckpt"
@@ -379,6 +382,42 @@ public final class Search {
         return fit
     }
 
+    /// The proxy's minibatch, drawn once.
+    var screeningBatch: ProxyBatch?
+
+    /// `n` proposals past the cost limit; with screening, the best `n` by
+    /// the proxy of `factor` times as many (the rest are only counted, so
+    /// a resumed search draws from the streams it would have reached).
+    func proposeScreened(_ n: Int) throws -> [[Int]] {
+        guard let s = options.screening, s.factor > 1 else { return try screen(try strategy.propose(n)) }
+        let candidates = try screen(try strategy.propose(n * s.factor))
+        guard candidates.count > n else { return candidates }
+        let start = Date()
+        let batch = screeningBatch ?? s.minibatch(of: train, seed: options.seed)
+        screeningBatch = batch
+        var failures = 0
+        let scores = candidates.map { decisions -> Double in
+            do {
+                let graph = try options.space.graph(decisions, name: "proposal", image: shape.image)
+                return try s.proxy.proxy.score(graph, on: batch, seed: options.seed, threads: options.execution.threads)
+            } catch {
+                failures += 1
+                return -.infinity
+            }
+        }
+        let kept = Screening.best(candidates, scores: scores, keep: n)
+        try store.setScreenedProposals(try store.screenedProposals() + candidates.count - kept.count)
+        let finite = scores.filter(\.isFinite).sorted()
+        let keptScores = scores.sorted(by: >).prefix(n)
+        say(String(format: "screened %d proposals by %@ in %.1f s: kept %d (scores %@ to %@ of %@ to %@)%@", candidates.count, s.proxy.rawValue,
+                   Date().timeIntervalSince(start), kept.count, Self.short(keptScores.last!), Self.short(keptScores.first!),
+                   Self.short(finite.first ?? -.infinity), Self.short(finite.last ?? -.infinity),
+                   failures > 0 ? ", \(failures) not scored (ranked last)" : ""))
+        return kept
+    }
+
+    static func short(_ v: Double) -> String { v.isFinite ? String(format: "%.4g", v) : (v < 0 ? "-inf" : "inf") }
+
     /// One line for the proposals refused since the last.
     func sayRefusals() {
         guard let first = refusedLately.first else { return }
@@ -464,7 +503,7 @@ public final class Search {
                 }
                 // Never straddle a growth step: proposals of one call share a length.
                 let n = options.growEvery > 0 ? min(wanted, options.growEvery - proposed % options.growEvery) : wanted
-                let fit = try screen(try strategy.propose(n))
+                let fit = try proposeScreened(n)
                 try store.enqueue(fit, strategy: strategy.name)
                 proposed += fit.count
                 wanted -= fit.count

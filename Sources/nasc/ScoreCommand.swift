@@ -126,3 +126,23 @@ struct Score: ParsableCommand {
               + "parameters: \(show(RankCorrelation.kendall(params, rewards))), \(show(RankCorrelation.spearman(params, rewards))))")
     }
 }
+
+/// `nasc search --screen`: proposals scored by a zero-cost proxy before training.
+struct ScreeningFlags: ParsableArguments {
+    @Option(help: "Screen proposals by this zero-cost proxy (\(ProxyKind.allCases.map(\.rawValue).joined(separator: ", ")); see nasc score): the strategy proposes --screen-factor times the children wanted and only the best by the proxy train. Image spaces only.")
+    var screen: ProxyKind?
+
+    @Option(help: ArgumentHelp("With --screen: proposals scored per child trained (default: 10).", valueName: "K"))
+    var screenFactor: Int?
+
+    @Option(help: "With --screen: training images in the proxy's minibatch.")
+    var screenBatch = 64
+
+    func validate() throws {
+        try FlagCheck.int(screenFactor, "--screen-factor", 1...1000)
+        try FlagCheck.int(screenBatch, "--screen-batch", 2...4096)
+        if screen == nil && screenFactor != nil { throw ValidationError("--screen-factor applies with --screen (a proxy to screen by)") }
+    }
+
+    var screening: Screening? { screen.map { Screening(proxy: $0, factor: screenFactor ?? 10, batch: screenBatch) } }
+}

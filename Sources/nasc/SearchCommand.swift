@@ -68,6 +68,8 @@ struct SearchCommand: ParsableCommand {
 
     @OptionGroup(title: "Strategy") var strategyFlags: StrategyFlags
 
+    @OptionGroup(title: "Screening") var screeningFlags: ScreeningFlags
+
     @Option(help: "Children to evaluate (default: 100; 60 for rnn-cell).")
     var children: Int?
 
@@ -161,6 +163,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         Interruption.install()
         if spaceFlags.space == .rnnCell {
+            if screeningFlags.screen != nil { throw ValidationError("--screen scores image classifiers; --space rnn-cell has no zero-cost proxy yet") }
             var o = CellSearch.Options()
             o.children = children ?? 60
             o.epochs = epochs
@@ -201,6 +204,7 @@ struct SearchCommand: ParsableCommand {
             o.batch = batch
             o.learningRate = lr ?? 0.1
             o.seed = strategyFlags.seed
+            o.screening = screeningFlags.screening
             o.execution = ExecutionSettings(threads: threads)
             o.directory = directory
             o.images = images

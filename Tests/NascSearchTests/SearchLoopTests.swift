@@ -325,6 +325,48 @@ final class SearchLoopTests: XCTestCase {
         }
     }
 
+    /// With --screen, each child trained is the proxy's best of the
+    /// proposals it was screened from: in process one child is wanted at a
+    /// time, so child k is the best by NASWOT of random proposals 3k..3k+2
+    /// (streams of the seed). The others are counted, not stored, and a
+    /// search stopped and continued screens and trains what one run
+    /// straight through does.
+    func testScreeningTrainsTheProxysBestProposals() throws {
+        let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))
+        let space = CellSpace(blocks: 2, cellsPerStage: 0, channels: 3)
+        func screened(_ dir: String) -> Search.Options {
+            var o = options(dir, strategy: "random", children: 4)
+            o.space = space
+            o.screening = Screening(proxy: .naswot, factor: 3, batch: 8)
+            return o
+        }
+        let straight = try directory()
+        try Search(options: screened(straight), train: train, validation: validation).run()
+        let store = try TrialStore(path: "\(straight)/trials.db")
+        XCTAssertEqual(try store.screenedProposals(), 8)
+        let trained = try store.all().sorted { $0.id < $1.id }.map { space.canonical($0.decisions) }
+        var random = RandomSearch(space: space, seed: 0)
+        let proposals = try random.propose(12)
+        let batch = Screening(proxy: .naswot, factor: 3, batch: 8).minibatch(of: train, seed: 0)
+        for k in 0..<4 {
+            let group = Array(proposals[(3 * k)..<(3 * k + 3)])
+            let scores = try group.map { try ProxyKind.naswot.proxy.score(try space.graph($0, name: "p", image: ImageShape(channels: 1, size: 8, classes: 4)),
+                                                                          on: batch, seed: 0, threads: 1) }
+            XCTAssertEqual(trained[k], space.canonical(Screening.best(group, scores: scores, keep: 1)[0]), "child \(k + 1): scores \(scores)")
+        }
+
+        let stopped = try directory()
+        do {  // the stopped search's lock goes with it
+            let search = try Search(options: screened(stopped), train: train, validation: validation)
+            search.onProgress = { [store = search.store] in if (try? store.count()) ?? 0 >= 2 { Interruption.simulate(SIGINT) } }
+            XCTAssertThrowsError(try search.run()) { XCTAssertTrue($0 is Interrupted, "\($0)") }
+            Interruption.simulate(0)
+        }
+        try Search(options: screened(stopped), train: train, validation: validation).run()
+        let rows = { (dir: String) in try TrialStore(path: "\(dir)/trials.db").all().map { "\($0.decisions) \($0.status) \($0.reward)" } }
+        XCTAssertEqual(try rows(stopped), try rows(straight))
+    }
+
     func testContinuingInAnotherSpaceIsAnError() throws {
         let dir = try directory()
         let (train, validation) = (Self.quadrants(32, seed: 5), Self.quadrants(16, seed: 6))

@@ -136,6 +136,16 @@ public final class TrialStore {
         try database.query("insert into settings (key, value) values ('search', ?) on conflict (key) do update set value = excluded.value", .text(text))
     }
 
+    /// Proposals a screened search scored and did not train (see
+    /// Screening): the strategy's streams a resumed search skips past.
+    public func screenedProposals() throws -> Int {
+        (try database.query("select value from settings where key = 'screened'").first?.first?.text).flatMap { Int($0) } ?? 0
+    }
+
+    public func setScreenedProposals(_ count: Int) throws {
+        try database.query("insert into settings (key, value) values ('screened', ?) on conflict (key) do update set value = excluded.value", .text(String(count)))
+    }
+
     // MARK: Trials
 
     static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created, eval_s, rung"
