@@ -32,6 +32,7 @@ public enum Report {
                 .p(.class("meta"), .text("Validation accuracy of every child that trained; the black line joins the children no other beats on both accuracy and cost (the Pareto front).")),
                 .div(.class("row"), costChart(runs, "MFLOP per image", { Double($0.flops) / 1e6 }, { $0.flops }),
                      costChart(runs, "parameters", { Double($0.parameters) }, { $0.parameters })),
+                latencyChart(runs),
                 .h2("What the strategy did"),
                 .div(.class("row"), .forEach(runs.enumerated()) { i, run in strategyChart(run, color: palette[i % palette.count]) }),
                 .h2("Where the time went"),
@@ -96,6 +97,27 @@ public enum Report {
         return chart.render()
     }
 
+    /// Accuracy against measured latency, for the children that have one
+    /// (ChildLatency: batch 1, one thread, measured by their worker).
+    static func latencyChart(_ runs: [RunData]) -> Body {
+        let measured = runs.map { run in run.succeeded.filter { $0.latencyMs != nil } }
+        guard measured.contains(where: { !$0.isEmpty }) else {
+            return .p(.class("meta"), .text("Measured latency: no child of these runs has one (their workers predate the measurement, or none finished)."))
+        }
+        var chart = Chart(title: "Accuracy against measured latency", xLabel: "batch-1 latency, one thread (ms)", yLabel: "validation accuracy", logX: true)
+        chart.width = 480
+        for (i, run) in runs.enumerated() {
+            chart.series.append(.init(name: run.name, color: color(i), points: measured[i].map {
+                Chart.Point(x: $0.latencyMs!, y: $0.validationAccuracy, tip: "trial \($0.id): accuracy \(fmt($0.validationAccuracy)), \(String(format: "%.3f", $0.latencyMs!)) ms",
+                            link: "#r\(i)-t\($0.id)")
+            }))
+        }
+        // Microseconds as the front's integer cost.
+        let front = RunData.paretoFront(measured.flatMap { $0 }, cost: { Int(($0.latencyMs! * 1000).rounded()) })
+        chart.series.append(.init(name: "Pareto front", color: "#222222", points: front.map { Chart.Point(x: $0.latencyMs!, y: $0.validationAccuracy) }, style: .steps))
+        return .div(.class("row"), chart.render())
+    }
+
     static func strategyChart(_ run: RunData, color: String) -> Body {
         let entropies = run.updates.compactMap { u in u.entropy.map { Chart.Point(x: Double(u.trials), y: $0, tip: "after \(u.trials) children: \(fmt($0)) nats") } }
         if !entropies.isEmpty {
@@ -138,14 +160,15 @@ public enum Report {
     static func leaderboard(_ runs: [RunData], top: Int) -> Body {
         .table(.class("sortable leaderboard"),
                .thead(.tr(.th("run"), .th("rank"), .th("trial"), .th("rung"), .th("reward"), .th("accuracy"), .th("95% interval"), .th("parameters"), .th("MFLOP/image"),
-                          .th("compile s"), .th("train s"), .th("evaluate s"), .th("status"), .th("worker"), .th("hash"))),
+                          .th("latency ms"), .th("compile s"), .th("train s"), .th("evaluate s"), .th("status"), .th("worker"), .th("hash"))),
                .tbody(.forEach(runs.enumerated()) { i, run in
                    .forEach(run.leaderboard.enumerated()) { rank, t in
                        .tr(.class(t.succeeded ? "" : "failed"), .td(.text(run.name)), .td(.text("\(rank + 1)")),
                                   .td(.a(.href("#r\(i)-t\(t.id)"), .text("\(t.id)"))),
                                   .td(.text("\(t.rung)")), .td(.text(fmt(t.reward))), .td(.text(fmt(t.validationAccuracy))),
                                   .td(.text(AccuracyInterval(accuracy: t.validationAccuracy, count: run.validationImages).description)), .td(.text("\(t.parameters)")),
-                                  .td(.text(String(format: "%.2f", Double(t.flops) / 1e6))), .td(.text(String(format: "%.2f", t.compileSeconds))),
+                                  .td(.text(String(format: "%.2f", Double(t.flops) / 1e6))), .td(.text(t.latencyMs.map { String(format: "%.3f", $0) } ?? "")),
+                                  .td(.text(String(format: "%.2f", t.compileSeconds))),
                                   .td(.text(String(format: "%.2f", t.trainSeconds))), .td(.text(String(format: "%.2f", t.evaluateSeconds))),
                                   .td(.attribute(named: "title", value: t.error), .text(t.status)), .td(.text(t.worker)), .td(.code(.text(String(t.hash.prefix(12))))))
                    }

@@ -259,10 +259,11 @@ struct SearchCommand: ParsableCommand {
             print("\nleaderboard (validation accuracy on \(validation.count) held-out images):")
             let rungs = o.fidelity != nil
             let interval = { (t: TrialStore.Trial) in AccuracyInterval(accuracy: t.validationAccuracy, count: validation.count) }
-            print(" rank  trial  \(rungs ? "rung  " : "")reward   accuracy  95% interval    params    MFLOP/img  hash")
+            print(" rank  trial  \(rungs ? "rung  " : "")reward   accuracy  95% interval    params    MFLOP/img  latency ms  hash")
             for (rank, t) in trials.prefix(5).enumerated() {
-                print(String(format: "%5d  %5d  %@%.4f   %.4f    %@  %-8d  %9.1f  %@", rank + 1, t.id, rungs ? String(format: "%4d  ", t.rung) : "",
-                             t.reward, t.validationAccuracy, interval(t).description, t.parameters, Double(t.flops) / 1e6, String(t.hash.prefix(16))))
+                let latency = t.latencyMs.map { String(format: "%10.3f", $0) } ?? String(repeating: " ", count: 9) + "-"
+                print(String(format: "%5d  %5d  %@%.4f   %.4f    %@  %-8d  %9.1f  %@  %@", rank + 1, t.id, rungs ? String(format: "%4d  ", t.rung) : "",
+                             t.reward, t.validationAccuracy, interval(t).description, t.parameters, Double(t.flops) / 1e6, latency, String(t.hash.prefix(16))))
             }
             // Children whose accuracy is within noise of the best's (at the best's rung).
             if let best = trials.first {

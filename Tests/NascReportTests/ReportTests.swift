@@ -172,6 +172,7 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(drawings, min(5, trials.filter(\.succeeded).count) + 5, "a drawing per top child of both runs")
         }
         XCTAssertTrue(dom.contains("the controller's entropy"))
+        XCTAssertTrue(dom.contains("Accuracy against measured latency"), "the real run's children have latencies")
         print("report in Chromium: \(charts) charts, \(drawings) drawings, \(trials.count + 40) leaderboard rows, no console message; screenshot \(shot)")
     }
 

@@ -92,6 +92,8 @@ final class SearchLoopTests: XCTestCase {
             XCTAssertEqual(try store().filter { $0.rung == 0 }.count, 6, strategy)
             XCTAssertEqual(trials.count, 6, "\(strategy): each child once in the ranking")
             for t in trials { XCTAssertTrue(t.succeeded, "\(strategy): \(t.status) \(t.error)") }
+            // Each child trained has its batch-1 latency, measured after training.
+            for t in try store() where t.status == "ok" { XCTAssertGreaterThan(t.latencyMs ?? 0, 0, "\(strategy): trial \(t.id)") }
             if asha { XCTAssertTrue(trials.contains { $0.rung > 0 }, "ASHA promoted a cell child") }
             let best = try String(contentsOfFile: "\(dir)/best.nasir", encoding: .utf8)
             XCTAssertTrue(best.contains("%cell1.b1 = add"), best)

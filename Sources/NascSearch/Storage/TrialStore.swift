@@ -39,6 +39,9 @@ public final class TrialStore {
         public var created: String = ""
         /// The multi-fidelity rung it was trained to (0 without multi-fidelity).
         public var rung = 0
+        /// Its inference latency at batch 1 on one thread, in milliseconds
+        /// (ChildLatency; nil if not measured: stores from before, or a child that did not train).
+        public var latencyMs: Double? = nil
 
         public init(id: Int, strategy: String, decisions: [Int], hash: String, reward: Double, validationAccuracy: Double, parameters: Int, flops: Int,
                     compileSeconds: Double, trainSeconds: Double, evaluateSeconds: Double = 0, status: String, error: String, job: Int? = nil, worker: String = "", created: String = "") {
@@ -105,6 +108,7 @@ public final class TrialStore {
         if !have.contains("worker") { try database.query("alter table trials add column worker text not null default ''") }
         if !have.contains("eval_s") { try database.define("alter table trials add column eval_s {real} not null default 0") }
         if !have.contains("rung") { try database.define("alter table trials add column rung {int} not null default 0") }
+        if !have.contains("latency_ms") { try database.define("alter table trials add column latency_ms {real}") }
         // One trial per job, whatever two workers racing on an expired lease do.
         try database.query("create unique index if not exists trials_job on trials(job)")
         // The strategy's state (the controller's weights and Adam moments),
@@ -148,7 +152,7 @@ public final class TrialStore {
 
     // MARK: Trials
 
-    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created, eval_s, rung"
+    static let trialColumns = "id, strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, status, error, job, worker, created, eval_s, rung, latency_ms"
 
     static func trial(_ row: [SQLValue]) -> Trial {
         var t = Trial(id: row[0].int ?? 0, strategy: row[1].text ?? "", decisions: (row[2].text ?? "").split(separator: ",").compactMap { Int($0) },
@@ -156,6 +160,7 @@ public final class TrialStore {
                       parameters: row[6].int ?? 0, flops: row[7].int ?? 0, compileSeconds: row[8].real ?? 0, trainSeconds: row[9].real ?? 0,
                       evaluateSeconds: row[15].real ?? 0, status: row[10].text ?? "", error: row[11].text ?? "", job: row[12].int, worker: row[13].text ?? "", created: row[14].text ?? "")
         t.rung = row[16].int ?? 0
+        t.latencyMs = row[17].real
         return t
     }
 
@@ -163,12 +168,13 @@ public final class TrialStore {
     @discardableResult
     public func insert(_ t: Trial) throws -> Int {
         let rows = try database.query("""
-            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, eval_s, status, error, job, worker, rung, observed)
-            values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
+            insert into trials (strategy, decisions, hash, reward, val_accuracy, params, flops, compile_s, train_s, eval_s, status, error, job, worker, rung, latency_ms, observed)
+            values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0) returning id
             """, [.text(t.strategy), .text(t.decisions.map(String.init).joined(separator: ",")), .text(t.hash), .real(t.reward),
                   .real(t.validationAccuracy), .int(Int64(t.parameters)), .int(Int64(t.flops)), .real(t.compileSeconds), .real(t.trainSeconds),
                   .real(t.evaluateSeconds),
-                  .text(t.status), .text(t.error), t.job.map { .int(Int64($0)) } ?? .null, .text(t.worker), .int(Int64(t.rung))])
+                  .text(t.status), .text(t.error), t.job.map { .int(Int64($0)) } ?? .null, .text(t.worker), .int(Int64(t.rung)),
+                  t.latencyMs.map { .real($0) } ?? .null])
         guard let id = rows.first?.first?.int else { throw SearchError(message: "the store gave the trial no id", file: path) }
         return id
     }

@@ -134,6 +134,11 @@ public struct ChildTrainer {
             trial.evaluateSeconds = max(0, Date().timeIntervalSince(start) - trial.trainSeconds)
             trial.validationAccuracy = best
             trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
+            // A measurement, not part of the reward: a failure leaves it unknown, not the child failed.
+            if validation.count > 0 {
+                trial.latencyMs = try? ChildLatency.measure(graph, weights: trainer.inference.sources(),
+                                                            image: Array(validation.pixels[0..<validation.imageSize]), label: validation.labels[0])
+            }
             if let fidelity = settings.fidelity, job.rung + 1 < fidelity.rungs { saved = try trainer.checkpoint().encoded() }
         } catch let stop as Interrupted {
             throw stop
