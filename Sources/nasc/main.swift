@@ -23,7 +23,7 @@ struct Nasc: ParsableCommand {
         version: NascVersion.string,
         groupedSubcommands: [
             CommandGroup(name: "Searching", subcommands: [SearchCommand.self, WorkerCommand.self, Status.self, ReportCommand.self, Retrain.self,
-                                                          Correlate.self, Score.self, Sample.self, SearchCells.self]),
+                                                          Correlate.self, Score.self, Latency.self, Sample.self, SearchCells.self]),
             CommandGroup(name: "Training", subcommands: [Train.self, Eval.self, TrainLM.self, EvalLM.self, Unroll.self]),
             CommandGroup(name: "Deploying", subcommands: [EmitC.self, ExportONNX.self, ExportPyTorch.self]),
             CommandGroup(name: "Compiler", subcommands: [Verify.self, DumpIR.self, Opt.self, Dot.self, Run.self, Gradcheck.self,

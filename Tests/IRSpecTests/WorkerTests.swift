@@ -206,6 +206,15 @@ final class WorkerTests: XCTestCase {
         }
         let both = try MutatedSpecTests.nasc(["score", run, "\(run)/trial1_n1_c4.nasir", "--data", data], timeout: 60)
         XCTAssertTrue(both.status == 64 && both.output.contains("give one search run folder, or IR files, not both"), both.output)
+        // Latency: the workers measured every child; --again measures them anew; a file by itself.
+        let trained = try sqlite("select count(*) from trials where status = 'ok'").first ?? "0"
+        XCTAssertNotEqual(trained, "0")
+        XCTAssertEqual(try sqlite("select count(*) from trials where status = 'ok' and latency_ms > 0").first, trained)
+        let latency = try MutatedSpecTests.nasc(["latency", run, "--again"], timeout: 300)
+        XCTAssertTrue(latency.status == 0 && latency.output.contains("latency: \(trained) child(ren) of \(run) to measure")
+                      && latency.output.contains("children measured:"), latency.output)
+        let one = try MutatedSpecTests.nasc(["latency", "\(run)/trial1_n1_c4.nasir"], timeout: 60)
+        XCTAssertTrue(one.status == 0 && one.output.contains("trial1_n1_c4.nasir: ") && one.output.contains(" ms"), one.output)
         // A strided stem: every cell at half the resolution.
         let strided = try MutatedSpecTests.nasc(["sample", "--space", "cells", "--blocks", "2", "--channels", "4", "--stem-stride", "2"], timeout: 60)
         XCTAssertTrue(strided.status == 0 && strided.output.contains("%stem.c = conv2d %x, %stem.c.w {stride = [2, 2], pad = same}"), strided.output)

@@ -188,6 +188,12 @@ public final class TrialStore {
         try database.query("select \(TrialStore.trialColumns) from trials where id > ? order by id", .int(Int64(id))).map(TrialStore.trial)
     }
 
+    /// Records a trial's measured latency (`nasc latency` on a run whose
+    /// workers did not measure it).
+    public func setLatency(trial: Int, milliseconds: Double) throws {
+        try database.query("update trials set latency_ms = ? where id = ?", .real(milliseconds), .int(Int64(trial)))
+    }
+
     /// Children recorded: trials of new children (rung 0), not promotions,
     /// nor proposals refused over the cost limit. The SQL twin of
     /// `Trial.isNewChild`; WorkQueue.newChildrenProposed counts the same
