@@ -33,22 +33,83 @@ struct Latency: ParsableCommand {
     @Flag(help: "With a run folder: measure again children that already have a latency.")
     var again = false
 
+    @Option(help: ArgumentHelp("Fit a latency model to the measured children of the run folders given, print its cross-validated error, and write it to FILE (JSON).", valueName: "FILE"))
+    var fit: String?
+
+    @Option(help: ArgumentHelp("A latency model (written by --fit): print its prediction beside each measurement, per op class for IR files.", valueName: "FILE"))
+    var model: String?
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give IR files or a search run folder") }
+        if fit != nil && model != nil { throw ValidationError("--fit writes a model and --model reads one: give one of them") }
+    }
+
+    static func isFolder(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     func run() throws {
         Interruption.install()
         try reportingErrors {
-            var isDirectory: ObjCBool = false
-            if inputs.count == 1, FileManager.default.fileExists(atPath: inputs[0], isDirectory: &isDirectory), isDirectory.boolValue {
-                return try measureRun(inputs[0])
+            let loaded = try model.map(loadModel)
+            if let fit {
+                if let file = inputs.first(where: { !Self.isFolder($0) }) {
+                    throw CommandError("\(file): error: --fit reads search run folders (their measured children), not IR files")
+                }
+                return try fitModel(fit)
             }
+            if inputs.count == 1, Self.isFolder(inputs[0]) { return try measureRun(inputs[0], model: loaded) }
             for path in inputs {
                 let graph = try IRInput.load(path)
-                print(String(format: "%@: %.3f ms", path, try measure(graph, name: path)))
+                let ms = try measure(graph, name: path)
+                guard let loaded else {
+                    print(String(format: "%@: %.3f ms", path, ms))
+                    continue
+                }
+                let (total, byClass) = loaded.predict(try LatencyModel.features(graph))
+                print(String(format: "%@: measured %.3f ms, predicted %.3f ms (%+.1f%%)", path, ms, total, (total - ms) / ms * 100))
+                print(String(format: "  %-18@ %10@", "op class", "predicted ms"))
+                print(String(format: "  %-18@ %10.3f", "(per run)", loaded.constant))
+                for (c, v) in byClass.sorted(by: { $0.value > $1.value }) {
+                    print(String(format: "  %-18@ %10.3f%@", c, v, loaded.table[c] == nil ? "  (a class the model never saw: 0)" : ""))
+                }
             }
         }
+    }
+
+    func loadModel(_ path: String) throws -> LatencyModel {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): error: cannot read the latency model") }
+        do { return try JSONDecoder().decode(LatencyModel.self, from: data) } catch {
+            throw CommandError("\(path): error: not a latency model written by nasc latency --fit (\(error))")
+        }
+    }
+
+    /// The measured children of a run folder and their features.
+    func samples(of folder: String) throws -> [(trial: Int, features: [String: [Double]], milliseconds: Double)] {
+        let shape = try FinalTrainingFlags.shape(of: folder, command: "latency")
+        let store = try StoreLocation.open(folder: folder, url: nil)
+        return try store.all().filter { $0.status == "ok" }.compactMap { t in
+            guard let ms = t.latencyMs, ms > 0 else { return nil }
+            return (t.id, try LatencyModel.features(try shape.space.graph(t.decisions, name: "trial\(t.id)", image: shape.image)), ms)
+        }
+    }
+
+    func fitModel(_ out: String) throws {
+        let all = try inputs.flatMap { try samples(of: $0).map { (features: $0.features, milliseconds: $0.milliseconds) } }
+        guard all.count >= 10 else {
+            throw CommandError("\(inputs.joined(separator: ", ")): error: \(all.count) measured children; a model needs at least 10 (measure a run's with nasc latency RUN)")
+        }
+        let model = LatencyModel.fit(all)
+        let check = LatencyModel.crossValidate(all)
+        let baseline = LatencyModel.crossValidate(all.map { (features: LatencyModel.flopsOnly($0.features), milliseconds: $0.milliseconds) })
+        func show(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "undefined" }
+        print("latency model: \(model.table.count) op classes fitted to \(all.count) children (\(String(format: "%.3f", all.map(\.milliseconds).min()!)) to \(String(format: "%.3f", all.map(\.milliseconds).max()!)) ms)")
+        print(String(format: "5-fold cross-validation: mean absolute error %.1f%%, Kendall tau-b %@ (latency from MFLOP alone: %.1f%%, %@)",
+                     check.mape * 100, show(check.tau), baseline.mape * 100, show(baseline.tau)))
+        let data = try JSONEncoder().encode(model)
+        do { try data.writeWhole(to: out) } catch { throw CommandError("\(out): error: cannot write the model: \(error)") }
+        print("model: \(out)")
     }
 
     /// One image of the graph's input shape (its values do not change the time).
@@ -63,7 +124,7 @@ struct Latency: ParsableCommand {
                                         image: (0..<pixels).map { _ in Float(rng.unit()) }, label: 0)
     }
 
-    func measureRun(_ folder: String) throws {
+    func measureRun(_ folder: String, model: LatencyModel?) throws {
         let shape = try FinalTrainingFlags.shape(of: folder, command: "latency")
         let store = try StoreLocation.open(folder: folder, url: nil)
         let todo = try store.all().filter { $0.status == "ok" && (again || $0.latencyMs == nil) }
@@ -74,6 +135,14 @@ struct Latency: ParsableCommand {
             try store.setLatency(trial: t.id, milliseconds: ms)
             let eta = Date().timeIntervalSince(start) / Double(k + 1) * Double(todo.count - k - 1)
             print(String(format: "[%d/%d] trial %d: %.3f ms (%.1f MFLOP per image); ETA %@", k + 1, todo.count, t.id, ms, Double(t.flops) / 1e6, Progress.clock(eta)))
+        }
+        if let model {
+            let measured = try samples(of: folder)
+            let predicted = measured.map { model.predict($0.features).total }
+            let mape = zip(predicted, measured).reduce(0) { $0 + abs($1.0 - $1.1.milliseconds) / $1.1.milliseconds } / Double(max(measured.count, 1))
+            let tau = RankCorrelation.kendall(predicted, measured.map(\.milliseconds))
+            print(String(format: "the model on %d measured children: mean absolute error %.1f%%, Kendall tau-b %@", measured.count, mape * 100,
+                         tau.map { String(format: "%.3f", $0) } ?? "undefined"))
         }
         let all = try store.all().filter { $0.status == "ok" && $0.latencyMs != nil }
         if all.count >= 2 {
