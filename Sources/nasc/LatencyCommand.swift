@@ -100,11 +100,12 @@ struct Latency: ParsableCommand {
         guard all.count >= 10 else {
             throw CommandError("\(inputs.joined(separator: ", ")): error: \(all.count) measured children; a model needs at least 10 (measure a run's with nasc latency RUN)")
         }
-        let model = LatencyModel.fit(all)
-        let check = LatencyModel.crossValidate(all)
+        // The ridge is chosen inside each fold too, so the error is of children no choice saw.
+        let model = LatencyModel.fitSelectingRidge(all)
+        let check = LatencyModel.crossValidate(all, fit: LatencyModel.fitSelectingRidge)
         let baseline = LatencyModel.crossValidate(all.map { (features: LatencyModel.flopsOnly($0.features), milliseconds: $0.milliseconds) })
         func show(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "undefined" }
-        print("latency model: \(model.table.count) op classes fitted to \(all.count) children (\(String(format: "%.3f", all.map(\.milliseconds).min()!)) to \(String(format: "%.3f", all.map(\.milliseconds).max()!)) ms)")
+        print("latency model: \(model.table.count) op classes fitted to \(all.count) children, ridge \(model.ridge.map { String($0) } ?? "?") (\(String(format: "%.3f", all.map(\.milliseconds).min()!)) to \(String(format: "%.3f", all.map(\.milliseconds).max()!)) ms)")
         print(String(format: "5-fold cross-validation: mean absolute error %.1f%%, Kendall tau-b %@ (latency from MFLOP alone: %.1f%%, %@)",
                      check.mape * 100, show(check.tau), baseline.mape * 100, show(baseline.tau)))
         let data = try JSONEncoder().encode(model)

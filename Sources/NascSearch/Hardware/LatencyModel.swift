@@ -18,6 +18,8 @@ public struct LatencyModel: Codable, Equatable, Sendable {
     public var constant: Double
     /// Children it was fitted to.
     public var samples: Int
+    /// The ridge it was fitted with.
+    public var ridge: Double? = nil
 
     /// The op class of a node (what the table is keyed by).
     static func opClass(_ node: Node, _ types: [String: TensorType]) -> String {
@@ -72,7 +74,7 @@ public struct LatencyModel: Codable, Equatable, Sendable {
         let w = zip(solve(a, b), scale).map { $0 / $1 }
         var table: [String: [Double]] = [:]
         for (k, c) in classes.enumerated() { table[c] = Array(w[(1 + 3 * k)..<(4 + 3 * k)]) }
-        return LatencyModel(table: table, constant: w[0], samples: samples.count)
+        return LatencyModel(table: table, constant: w[0], samples: samples.count, ridge: ridge)
     }
 
     /// Gaussian elimination with partial pivoting (a ridge system is never singular).
@@ -96,6 +98,22 @@ public struct LatencyModel: Codable, Equatable, Sendable {
             x[r] = m[r][r] == 0 ? 0 : s / m[r][r]
         }
         return x
+    }
+
+    /// Ridges tried by `fitSelectingRidge`.
+    public static let ridges = [1e-4, 1e-3, 1e-2, 1e-1, 1]
+
+    /// The fit whose ridge predicts best in a 5-fold cross-validation on
+    /// `samples` themselves (few children and many classes overfit a weak
+    /// ridge; many children afford a weak one).
+    public static func fitSelectingRidge(_ samples: [(features: [String: [Double]], milliseconds: Double)]) -> LatencyModel {
+        guard samples.count >= 10 else { return fit(samples, ridge: ridges.last!) }
+        let best = ridges.min { a, b in
+            crossValidate(samples, fit: { fit($0, ridge: a) }).mape < crossValidate(samples, fit: { fit($0, ridge: b) }).mape
+        }!
+        var model = fit(samples, ridge: best)
+        model.ridge = best
+        return model
     }
 
     /// How well a model fitted on the rest predicts each of `folds` parts:
