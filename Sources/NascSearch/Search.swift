@@ -60,6 +60,8 @@ public final class Search {
         public var validationImages = 1000
         /// Score this many proposals by a zero-cost proxy per child trained (nil: train every proposal).
         public var screening: Screening? = nil
+        /// Refuse, untrained, proposals the model predicts slower than this (ms at batch 1, one thread).
+        public var latencyLimit: (model: LatencyModel, milliseconds: Double)? = nil
         public var epochs = 1
         /// Multi-fidelity (ASHA) budgets instead of `epochs` for every child.
         public var fidelity: (any FidelitySchedule)? = nil
@@ -194,7 +196,8 @@ public final class Search {
             "children": options.children, "train_images": options.trainImages, "validation_images": options.validationImages,
             "workers": options.inProcess ? 1 : max(options.workers, 1),
             "storage": options.storage ?? "",
-            "screen": options.screening?.proxy.rawValue ?? "", "screen_factor": options.screening?.factor ?? 1] as [String: Any]) { a, _ in a }
+            "screen": options.screening?.proxy.rawValue ?? "", "screen_factor": options.screening?.factor ?? 1,
+            "max_latency_ms": options.latencyLimit?.milliseconds ?? 0] as [String: Any]) { a, _ in a }
         try store.setSettings(config)
         // search.json: the same settings for a person (and older tools) to read.
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
@@ -356,25 +359,34 @@ public final class Search {
     /// Of `proposals`, those under the cost limit; the others are recorded
     /// as over-limit, untrained, with their graded reward.
     func screen(_ proposals: [[Int]]) throws -> [[Int]] {
-        guard options.reward.maxMFLOPs > 0 else { return proposals }
+        guard options.reward.maxMFLOPs > 0 || options.latencyLimit != nil else { return proposals }
         var fit: [[Int]] = []
         for decisions in proposals {
             let graph = try options.space.graph(decisions, name: "proposal", image: shape.image)
             let stats = GraphStatistics(graph)
-            guard let why = options.reward.refusal(flopsPerImage: stats.flopsPerExample) else {
+            var why = options.reward.refusal(flopsPerImage: stats.flopsPerExample)
+            var reward = options.reward.overLimitReward(flopsPerImage: stats.flopsPerExample)
+            if why == nil, let limit = options.latencyLimit {
+                // Graded like the MFLOP limit: -(1 - limit / predicted).
+                let predicted = limit.model.predict(try LatencyModel.features(graph)).total
+                if predicted > limit.milliseconds {
+                    why = String(format: "predicted %.3f ms at batch 1, over --max-latency-ms %g", predicted, limit.milliseconds)
+                    reward = -(1 - limit.milliseconds / predicted)
+                }
+            }
+            guard let why else {
                 fit.append(decisions)
                 refusedInARow = 0
                 continue
             }
             let t = try store.recordOverLimit(strategy: strategy.name, decisions: decisions, hash: StructuralHash.hash(graph),
-                                              reward: options.reward.overLimitReward(flopsPerImage: stats.flopsPerExample),
-                                              parameters: stats.parameterElements, flops: stats.flopsPerExample, reason: why)
+                                              reward: reward, parameters: stats.parameterElements, flops: stats.flopsPerExample, reason: why)
             refusedLately.append(t)
             refusedInARow += 1
             if refusedInARow >= Search.maxRefusedInARow {
                 let cheapest = Double(refusedLately.map(\.flops).min() ?? 0) / 1e6
                 sayRefusals()
-                throw SearchError(message: "\(refusedInARow) proposals in a row cost more than --max-mflops \(options.reward.maxMFLOPs) "
+                throw SearchError(message: "\(refusedInARow) proposals in a row cost more than \(costLimits) "
                     + "(the cheapest of the last \(String(format: "%.1f", cheapest)) MFLOP per image): "
                     + "raise the limit, or search a smaller space (fewer --layers, a smaller --pool-every); the children trained so far are kept", file: store.path)
             }
@@ -418,12 +430,18 @@ public final class Search {
 
     static func short(_ v: Double) -> String { v.isFinite ? String(format: "%.4g", v) : (v < 0 ? "-inf" : "inf") }
 
+    /// The cost limits given, for messages.
+    var costLimits: String {
+        [options.reward.maxMFLOPs > 0 ? "--max-mflops \(options.reward.maxMFLOPs)" : nil,
+         options.latencyLimit.map { "--max-latency-ms \($0.milliseconds) (predicted)" }].compactMap { $0 }.joined(separator: " or ")
+    }
+
     /// One line for the proposals refused since the last.
     func sayRefusals() {
         guard let first = refusedLately.first else { return }
         let mflops = refusedLately.map { Double($0.flops) / 1e6 }
-        say(String(format: "refused %d proposal(s) over --max-mflops %g untrained (%.1f to %.1f MFLOP per image; rewards %.3f to %.3f), not counted as children%@",
-                   refusedLately.count, options.reward.maxMFLOPs, mflops.min()!, mflops.max()!,
+        say(String(format: "refused %d proposal(s) over %@ untrained (%.1f to %.1f MFLOP per image; rewards %.3f to %.3f), not counted as children%@",
+                   refusedLately.count, costLimits, mflops.min()!, mflops.max()!,
                    refusedLately.map(\.reward).min()!, refusedLately.map(\.reward).max()!,
                    refusedLately.count == 1 ? String(format: " (child %@)", String(first.hash.prefix(10))) : ""))
         refusedLately = []

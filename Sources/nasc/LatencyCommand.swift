@@ -52,7 +52,7 @@ struct Latency: ParsableCommand {
     func run() throws {
         Interruption.install()
         try reportingErrors {
-            let loaded = try model.map(loadModel)
+            let loaded = try model.map(Self.loadModel)
             if let fit {
                 if let file = inputs.first(where: { !Self.isFolder($0) }) {
                     throw CommandError("\(file): error: --fit reads search run folders (their measured children), not IR files")
@@ -78,7 +78,7 @@ struct Latency: ParsableCommand {
         }
     }
 
-    func loadModel(_ path: String) throws -> LatencyModel {
+    static func loadModel(_ path: String) throws -> LatencyModel {
         guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): error: cannot read the latency model") }
         do { return try JSONDecoder().decode(LatencyModel.self, from: data) } catch {
             throw CommandError("\(path): error: not a latency model written by nasc latency --fit (\(error))")

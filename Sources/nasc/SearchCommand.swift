@@ -88,6 +88,12 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Refuse, untrained, every proposal costing more MFLOP per image than this (a hard limit: the most accurate child that trains in a given time). Refusals are not counted among --children; REINFORCE learns from a reward graded by how far over they are. 0: none.")
     var maxMflops = 0.0
 
+    @Option(help: ArgumentHelp("Refuse, untrained, every proposal --latency-model predicts slower than this at batch 1 on one thread (ms), as --max-mflops refuses by MFLOP.", valueName: "MS"))
+    var maxLatencyMs: Double?
+
+    @Option(help: ArgumentHelp("The latency model for --max-latency-ms, written by nasc latency --fit from children measured on this machine.", valueName: "FILE"))
+    var latencyModel: String?
+
     @Option(help: "Training images per child (from the training split).")
     var trainImages = 8000
 
@@ -150,6 +156,10 @@ struct SearchCommand: ParsableCommand {
         try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
         try FlagCheck.real(costExponent, "--cost-exponent", atMost: 0)
         try FlagCheck.real(maxMflops, "--max-mflops", atLeast: 0)
+        if let maxLatencyMs { try FlagCheck.real(maxLatencyMs, "--max-latency-ms", above: 0) }
+        if (maxLatencyMs == nil) != (latencyModel == nil) {
+            throw ValidationError("--max-latency-ms and --latency-model go together: the limit, and the model that predicts each proposal's latency")
+        }
         try FlagCheck.int(workerFlags.workers, "--workers", 0...256)
         try FlagCheck.real(workerFlags.childTimeout, "--child-timeout", atLeast: 0)
         try FlagCheck.real(workerFlags.leaseSeconds, "--lease-seconds", atLeast: 0.5)
@@ -205,6 +215,7 @@ struct SearchCommand: ParsableCommand {
             o.learningRate = lr ?? 0.1
             o.seed = strategyFlags.seed
             o.screening = screeningFlags.screening
+            if let maxLatencyMs, let latencyModel { o.latencyLimit = (try Latency.loadModel(latencyModel), maxLatencyMs) }
             o.execution = ExecutionSettings(threads: threads)
             o.directory = directory
             o.images = images

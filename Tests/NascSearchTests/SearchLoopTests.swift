@@ -406,6 +406,32 @@ final class SearchLoopTests: XCTestCase {
         XCTAssertEqual(try Search(options: o, train: train, validation: validation).run().count, 8)
     }
 
+    /// --max-latency-ms refuses what the latency model predicts too slow,
+    /// with the graded reward of a cost limit. A model of 1000 ms per MFLOP
+    /// of convolution and a limit of 50 ms refuse exactly the children over
+    /// 0.05 MFLOP of convolution.
+    func testALatencyLimitRefusesWhatTheModelPredictsTooSlow() throws {
+        let (train, validation) = (Self.quadrants(32, seed: 9), Self.quadrants(16, seed: 10))
+        let dir = try directory()
+        var o = options(dir, strategy: "random", children: 6)
+        o.latencyLimit = (LatencyModel(table: ["conv2d": [0, 1000, 0]], constant: 0, samples: 0), 50)
+        let search = try Search(options: o, train: train, validation: validation)
+        let trials = try search.run()
+        func predicted(_ t: TrialStore.Trial) throws -> Double {
+            o.latencyLimit!.model.predict(try LatencyModel.features(try o.space.graph(t.decisions, name: "t", image: ImageShape(channels: 1, size: 8, classes: 4)))).total
+        }
+        let refused = trials.filter(\.isOverLimit)
+        XCTAssertFalse(refused.isEmpty, "no proposal over the limit")
+        XCTAssertEqual(trials.count - refused.count, 6)
+        for t in trials where !t.isOverLimit { XCTAssertLessThanOrEqual(try predicted(t), 50) }
+        for t in refused {
+            let ms = try predicted(t)
+            XCTAssertGreaterThan(ms, 50)
+            XCTAssertEqual(t.reward, -(1 - 50 / ms), accuracy: 1e-9)
+            XCTAssertTrue(t.error.contains("over --max-latency-ms 50"), t.error)
+        }
+    }
+
     /// A hard cost limit: every child above it is refused untrained with
     /// reward 0 and never promoted; every child at or below it trains.
     /// --max-mflops: a proposal above the limit is refused before it is

@@ -21,6 +21,10 @@ public struct LatencyModel: Codable, Equatable, Sendable {
     /// The ridge it was fitted with.
     public var ridge: Double? = nil
 
+    public init(table: [String: [Double]], constant: Double, samples: Int, ridge: Double? = nil) {
+        (self.table, self.constant, self.samples, self.ridge) = (table, constant, samples, ridge)
+    }
+
     /// The op class of a node (what the table is keyed by).
     static func opClass(_ node: Node, _ types: [String: TensorType]) -> String {
         guard node.op == .conv2d, let w = types[node.operands[1]]?.dims.compactMap(\.staticValue), w.count == 4 else { return node.op.name }
