@@ -9,7 +9,7 @@ struct Latency: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the batch-1 inference latency of children on one thread.",
         discussion: """
-            The measurement a search's workers make after training each \
+            The measurement a search's workers take after training each \
             child (see nasc report): the inference graph compiled for batch \
             1 on one thread, the median of \(ChildLatency.runs) runs on one \
             image after \(ChildLatency.warmUp) untimed ones. Latency does not \
