@@ -30,6 +30,9 @@ struct Latency: ParsableCommand {
     @Argument(help: "IR files of classifiers (inputs %x and %y, output logits), or one search run folder.")
     var inputs: [String]
 
+    @Option(help: "Timed runs per child (the median is its latency; a search's workers time \(ChildLatency.runs)).")
+    var runs = ChildLatency.runs
+
     @Flag(help: "With a run folder: measure again children that already have a latency.")
     var again = false
 
@@ -41,6 +44,7 @@ struct Latency: ParsableCommand {
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give IR files or a search run folder") }
+        try FlagCheck.int(runs, "--runs", 1...100_000)
         if fit != nil && model != nil { throw ValidationError("--fit writes a model and --model reads one: give one of them") }
     }
 
@@ -122,7 +126,7 @@ struct Latency: ParsableCommand {
         let pixels = x.type.bound(batch: 1).reduce(1, *)
         var rng = SeededGenerator(seed: 1)
         return try ChildLatency.measure(graph, weights: Initializers.initializeAll(graph, seed: 0),
-                                        image: (0..<pixels).map { _ in Float(rng.unit()) }, label: 0)
+                                        image: (0..<pixels).map { _ in Float(rng.unit()) }, label: 0, runs: runs)
     }
 
     func measureRun(_ folder: String, model: LatencyModel?) throws {

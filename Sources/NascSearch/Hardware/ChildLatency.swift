@@ -14,7 +14,7 @@ public enum ChildLatency {
     public static let runs = 25
 
     /// Milliseconds per image.
-    public static func measure(_ graph: Graph, weights: [String: Tensor], image: [Float], label: Int32) throws -> Double {
+    public static func measure(_ graph: Graph, weights: [String: Tensor], image: [Float], label: Int32, runs: Int = ChildLatency.runs) throws -> Double {
         let compiled = try CompiledGraph.compile(try InferenceGraph.run(graph), maxBatch: 1, settings: ExecutionSettings(threads: 1))
         try compiled.setSources(matching: weights)
         var times: [Double] = []

@@ -9,8 +9,8 @@ import NascPasses
 /// op, and for convolutions: depthwise, 1x1 or dense); each class has a
 /// cost per call, per MFLOP and per million output elements, and a child's
 /// latency is their sum over its ops plus a constant (the executor's own
-/// cost per run). The costs are a ridge least-squares fit to children
-/// measured on the machine that will run them.
+/// cost per run). The costs are a non-negative ridge least-squares fit to
+/// children measured on the machine that will run them.
 public struct LatencyModel: Codable, Equatable, Sendable {
     /// Class -> [ms per call, ms per MFLOP, ms per million output elements].
     public var table: [String: [Double]]
@@ -75,7 +75,18 @@ public struct LatencyModel: Codable, Equatable, Sendable {
             }
         }
         for i in 1..<width { a[i][i] += ridge * Double(rows.count) }  // not on the constant
-        let w = zip(solve(a, b), scale).map { $0 / $1 }
+        // No cost is negative (a negative one fits noise and predicts
+        // nonsense out of sample): the most negative is fixed at 0 and the
+        // rest fitted again, until none is.
+        var free = Array(0..<width), w = [Double](repeating: 0, count: width)
+        while true {
+            let solved = solve(free.map { i in free.map { a[i][$0] } }, free.map { b[$0] })
+            w = [Double](repeating: 0, count: width)
+            for (k, i) in free.enumerated() { w[i] = solved[k] }
+            guard let worst = free.filter({ $0 > 0 && w[$0] < 0 }).min(by: { w[$0] < w[$1] }) else { break }
+            free.removeAll { $0 == worst }
+        }
+        w = zip(w, scale).map { $0 / $1 }
         var table: [String: [Double]] = [:]
         for (k, c) in classes.enumerated() { table[c] = Array(w[(1 + 3 * k)..<(4 + 3 * k)]) }
         return LatencyModel(table: table, constant: w[0], samples: samples.count, ridge: ridge)
