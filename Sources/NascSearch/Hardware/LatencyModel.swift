@@ -9,8 +9,8 @@ import NascPasses
 /// op, and for convolutions: depthwise, 1x1 or dense); each class has a
 /// cost per call, per MFLOP and per million output elements, and a child's
 /// latency is their sum over its ops plus a constant (the executor's own
-/// cost per run). The costs are a non-negative ridge least-squares fit to
-/// children measured on the machine that will run them.
+/// cost per run). The costs are a non-negative ridge least-squares fit of
+/// relative errors to children measured on the machine that will run them.
 public struct LatencyModel: Codable, Equatable, Sendable {
     /// Class -> [ms per call, ms per MFLOP, ms per million output elements].
     public var table: [String: [Double]]
@@ -67,14 +67,17 @@ public struct LatencyModel: Codable, Equatable, Sendable {
         for r in rows { for j in 0..<width { scale[j] += r[j] * r[j] } }
         scale = scale.map { $0 > 0 ? ($0 / Double(max(rows.count, 1))).squareRoot() : 1 }
         var a = [[Double]](repeating: [Double](repeating: 0, count: width), count: width), b = [Double](repeating: 0, count: width)
+        // Each child weighed by 1 / its latency squared: the fit minimizes
+        // relative errors, so fast children count as much as slow ones.
         for (r, s) in zip(rows, samples) {
-            let x = zip(r, scale).map { $0 / $1 }
+            let x = zip(r, scale).map { $0 / $1 }, weight = 1 / max(s.milliseconds * s.milliseconds, 1e-12)
             for i in 0..<width {
-                b[i] += x[i] * s.milliseconds
-                for j in 0..<width { a[i][j] += x[i] * x[j] }
+                b[i] += weight * x[i] * s.milliseconds
+                for j in 0..<width { a[i][j] += weight * x[i] * x[j] }
             }
         }
-        for i in 1..<width { a[i][i] += ridge * Double(rows.count) }  // not on the constant
+        let meanWeight = samples.reduce(0) { $0 + 1 / max($1.milliseconds * $1.milliseconds, 1e-12) } / Double(max(samples.count, 1))
+        for i in 1..<width { a[i][i] += ridge * meanWeight * Double(rows.count) }  // not on the constant
         // No cost is negative (a negative one fits noise and predicts
         // nonsense out of sample): the most negative is fixed at 0 and the
         // rest fitted again, until none is.
