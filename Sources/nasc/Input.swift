@@ -46,6 +46,12 @@ enum IRInput {
 
 /// Refuses, before any work is done, an output path nasc could not write
 /// at the end of it (a missing or read-only folder, a directory in its place).
+/// Whether `path` names an existing folder (commands that take files or a run folder).
+func isFolder(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+}
+
 func checkWritable(_ path: String, flag: String) throws {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {

@@ -48,22 +48,17 @@ struct Latency: ParsableCommand {
         if fit != nil && model != nil { throw ValidationError("--fit writes a model and --model reads one: give one of them") }
     }
 
-    static func isFolder(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-    }
-
     func run() throws {
         Interruption.install()
         try reportingErrors {
             let loaded = try model.map(Self.loadModel)
             if let fit {
-                if let file = inputs.first(where: { !Self.isFolder($0) }) {
+                if let file = inputs.first(where: { !isFolder($0) }) {
                     throw CommandError("\(file): error: --fit reads search run folders (their measured children), not IR files")
                 }
                 return try fitModel(fit)
             }
-            if inputs.count == 1, Self.isFolder(inputs[0]) { return try measureRun(inputs[0], model: loaded) }
+            if inputs.count == 1, isFolder(inputs[0]) { return try measureRun(inputs[0], model: loaded) }
             for path in inputs {
                 let graph = try IRInput.load(path)
                 let ms = try measure(graph, name: path)

@@ -55,8 +55,7 @@ struct Score: ParsableCommand {
         guard !inputs.isEmpty else { throw ValidationError("give IR files or a search run folder") }
         try FlagCheck.int(batch, "--batch", 2...4096)
         try FlagCheck.int(children, "--children", 2...1_000_000)
-        var isDirectory: ObjCBool = false
-        if inputs.contains(where: { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue }) && inputs.count > 1 {
+        if inputs.contains(where: isFolder) && inputs.count > 1 {
             throw ValidationError("give one search run folder, or IR files, not both")
         }
     }
@@ -66,8 +65,7 @@ struct Score: ParsableCommand {
         try reportingErrors {
             let proxies = proxy.reduce(into: [ProxyKind]()) { if !$0.contains($1) { $0.append($1) } }
             let images = try minibatch()
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: inputs[0], isDirectory: &isDirectory), isDirectory.boolValue {
+            if isFolder(inputs[0]) {
                 try scoreRun(inputs[0], proxies, images)
                 return
             }
