@@ -47,7 +47,7 @@ let package = Package(
 
         // The search: the NAS-RL space, the REINFORCE controller (compiled by nasc),
         // regularized evolution, random search, the trial store.
-        .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "CSQLite"],
+        .target(name: "NascSearch", dependencies: ["NascIR", "NascPasses", "NascInterpreter", "NascLLVM", "NascRuntime", "NascData", "NascTraining", "NascCEmitter", "CSQLite"],
                 swiftSettings: llvmInclude),
 
         // The search store on a PostgreSQL server (`--storage postgresql://...`).

@@ -33,6 +33,7 @@ public enum Report {
                 .div(.class("row"), costChart(runs, "MFLOP per image", { Double($0.flops) / 1e6 }, { $0.flops }),
                      costChart(runs, "parameters", { Double($0.parameters) }, { $0.parameters })),
                 latencyChart(runs),
+                .if(runs.contains { !$0.front.isEmpty }, frontTable(runs)),
                 .h2("What the strategy did"),
                 .div(.class("row"), .forEach(runs.enumerated()) { i, run in strategyChart(run, color: palette[i % palette.count]) }),
                 .h2("Where the time went"),
@@ -116,6 +117,22 @@ public enum Report {
         let front = RunData.paretoFront(measured.flatMap { $0 }, cost: { Int(($0.latencyMs! * 1000).rounded()) })
         chart.series.append(.init(name: "Pareto front", color: "#222222", points: front.map { Chart.Point(x: $0.latencyMs!, y: $0.validationAccuracy) }, style: .steps))
         return .div(.class("row"), chart.render())
+    }
+
+    /// The fronts multi-objective searches ended with: their children, one IR file each in the run's front/.
+    static func frontTable(_ runs: [RunData]) -> Body {
+        .div(.h3("The searches' Pareto fronts"),
+             .p(.class("meta"), .text("Children no other beats on every objective at once, re-evaluated where the search re-evaluated them (accuracy on its larger split); each is RUN/front/trialK.nasir, retrained with nasc retrain RUN --trial K.")),
+             .table(.class("summary"),
+                    .tr(.th("run"), .th("objectives"), .th("trial"), .th("accuracy"), .th("latency ms"), .th("parameters"), .th("MFLOP/image"), .th("re-evaluated")),
+                    .forEach(runs.enumerated()) { i, run in
+                        .forEach(run.front) { m in
+                            .tr(.td(.text(run.name)), .td(.text(run.objectives.flag)), .td(.a(.href("#r\(i)-t\(m.trial.id)"), .text("\(m.trial.id)"))),
+                                .td(.text(fmt(m.accuracy))), .td(.text(m.trial.latencyMs.map { String(format: "%.3f", $0) } ?? "")),
+                                .td(.text("\(m.trial.parameters)")), .td(.text(String(format: "%.2f", Double(m.trial.flops) / 1e6))),
+                                .td(.text(m.reevaluated ? "yes" : "no")))
+                        }
+                    }))
     }
 
     static func strategyChart(_ run: RunData, color: String) -> Body {

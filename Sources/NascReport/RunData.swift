@@ -12,11 +12,18 @@ public struct RunData {
     public let shape: ChildShape?
     /// Best first; children without a finite reward last.
     public let leaderboard: [TrialStore.Trial]
+    /// What a multi-objective search traded off (accuracy alone otherwise).
+    public let objectives: [Objective]
+    /// A multi-objective search's Pareto front (TrialStore.front), cheapest first; empty otherwise.
+    public let front: [ParetoFront.Member]
 
     /// `promoted`: jobs whose child multi-fidelity trained on (their trials
     /// are superseded by the promotion's).
-    public init(name: String, settings: [String: Any], trials: [TrialStore.Trial], updates: [TrialStore.Update], promoted: Set<Int> = []) {
+    public init(name: String, settings: [String: Any], trials: [TrialStore.Trial], updates: [TrialStore.Update], promoted: Set<Int> = [],
+                reevaluated: [Int: Double] = [:]) {
         self.name = name
+        objectives = (settings["objectives"] as? String).flatMap { try? Objective.parse($0) } ?? [.accuracy]
+        front = objectives.count > 1 ? ParetoFront.of(trials, reevaluated: reevaluated, objectives: objectives) : []
         self.settings = settings
         self.trials = trials.sorted { $0.id < $1.id }
         self.updates = updates
@@ -28,7 +35,7 @@ public struct RunData {
     public init(name: String, store: TrialStore) throws {
         // Proposals refused over the cost limit never ran: not the search's children.
         self.init(name: name, settings: try store.settings() ?? [:], trials: try store.all().filter { !$0.isOverLimit }, updates: try store.updates(),
-                  promoted: try store.promotedJobs())
+                  promoted: try store.promotedJobs(), reevaluated: try store.reevaluations())
     }
 
     public var strategy: String { settings["strategy"] as? String ?? trials.first?.strategy ?? "?" }

@@ -13,10 +13,13 @@ public struct Reevaluation: Sendable {
     public var top: Int
     /// The images of the larger split.
     public var images: ImageDataset
+    /// Whether the children come in NSGA-II's order (front, then crowding), for messages.
+    public var pareto: Bool
 
-    public init(top: Int, images: ImageDataset) {
+    public init(top: Int, images: ImageDataset, pareto: Bool = false) {
         self.top = top
         self.images = images
+        self.pareto = pareto
     }
 
     /// A re-evaluated child: its trial, and its accuracy on the larger split.
@@ -47,7 +50,7 @@ public struct Reevaluation: Sendable {
         let trainer = ChildTrainer(settings: once, train: train, validation: images, execution: execution)
         let todo = candidates.filter { done[$0.id] == nil }
         if !todo.isEmpty {
-            say("re-evaluating the top \(candidates.count) children: each trained again (\(once.epochs) pass(es) over \(train.count) images, another seed) and measured on \(images.count) images no child saw")
+            say("re-evaluating the \(pareto ? "first \(candidates.count) children by Pareto front and crowding" : "top \(candidates.count) children"): each trained again (\(once.epochs) pass(es) over \(train.count) images, another seed) and measured on \(images.count) images no child saw")
         }
         for t in todo {
             // Another seed than the search's: its job ids count from 1.
@@ -63,7 +66,7 @@ public struct Reevaluation: Sendable {
         }
         return candidates.compactMap { t in
             done[t.id].map { Result(trial: t, accuracy: $0, interval: AccuracyInterval(accuracy: $0, count: images.count),
-                                    reward: settings.reward(accuracy: $0, flopsPerImage: t.flops)) }
+                                    reward: settings.reward(accuracy: $0, flopsPerImage: t.flops, latencyMs: t.latencyMs)) }
         }.sorted { ($0.reward, -$0.trial.id) > ($1.reward, -$1.trial.id) }
     }
 }
@@ -77,7 +80,7 @@ extension TrialStore {
         let ranked = try self.ranked()
         let again = try reevaluations()
         let reward = try settings().flatMap(SearchSettings.init(json:))?.reward ?? Reward()
-        let best = ranked.compactMap { t in again[t.id].map { (trial: t, reward: reward(accuracy: $0, flopsPerImage: t.flops)) } }
+        let best = ranked.compactMap { t in again[t.id].map { (trial: t, reward: reward(accuracy: $0, flopsPerImage: t.flops, latencyMs: t.latencyMs)) } }
             .max { ($0.reward, -$0.trial.id) < ($1.reward, -$1.trial.id) }
         return best?.trial ?? ranked.first(where: \.succeeded)
     }

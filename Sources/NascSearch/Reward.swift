@@ -13,6 +13,11 @@ import Foundation
 /// 1.6% more accuracy (cubed: 5% more reward) to rank level with one at the
 /// target; a smaller child gains as much.
 ///
+/// With a `targetLatencyMs` instead, the same factor weighs the child's
+/// measured latency (batch 1, one thread, see ChildLatency), as MnasNet
+/// weighs the latency measured on its phone: reward = accuracy^3 x
+/// (ms / target)^exponent.
+///
 /// A soft constraint also pays for being small, so its winners shrink below
 /// the target. `maxMFLOPs` is a hard one instead: a child costing more is
 /// refused before it is queued (status over-limit, see `overLimitReward`),
@@ -24,12 +29,19 @@ public struct Reward: Sendable, Equatable {
     public var exponent = -0.07
     /// MFLOP per image above which a child is refused untrained; 0: no limit.
     public var maxMFLOPs = 0.0
+    /// Measured milliseconds (batch 1, one thread) a child should take; 0:
+    /// latency is ignored. Exclusive with `targetMFLOPs`.
+    public var targetLatencyMs = 0.0
 
-    public init(targetMFLOPs: Double = 0, exponent: Double = -0.07, maxMFLOPs: Double = 0) {
+    public init(targetMFLOPs: Double = 0, exponent: Double = -0.07, maxMFLOPs: Double = 0, targetLatencyMs: Double = 0) {
         self.targetMFLOPs = targetMFLOPs
         self.exponent = exponent
         self.maxMFLOPs = maxMFLOPs
+        self.targetLatencyMs = targetLatencyMs
     }
+
+    /// Whether a child's reward needs its measured latency.
+    public var needsLatency: Bool { targetLatencyMs > 0 }
 
     /// Why a child costing `flopsPerImage` is refused, if it is.
     public func refusal(flopsPerImage: Int) -> String? {
@@ -49,24 +61,27 @@ public struct Reward: Sendable, Equatable {
         return -(1 - maxMFLOPs / mflops)
     }
 
-    /// The reward of a child of `accuracy` costing `flopsPerImage` FLOPs.
-    public func callAsFunction(accuracy: Double, flopsPerImage: Int) -> Double {
+    /// The reward of a child of `accuracy` costing `flopsPerImage` FLOPs
+    /// and measured at `latencyMs` (needed with a latency target; without
+    /// one, the factor is left out).
+    public func callAsFunction(accuracy: Double, flopsPerImage: Int, latencyMs: Double? = nil) -> Double {
         let cubed = pow(accuracy, 3)
+        if targetLatencyMs > 0, let latencyMs { return cubed * pow(max(latencyMs, 1e-6) / targetLatencyMs, exponent) }
         guard targetMFLOPs > 0 else { return cubed }
         return cubed * pow(max(Double(flopsPerImage) / 1e6, 1e-6) / targetMFLOPs, exponent)
     }
 
     /// The search.json fields (older folders lack them: cost ignored).
-    var json: [String: Any] { ["target_mflops": targetMFLOPs, "cost_exponent": exponent, "max_mflops": maxMFLOPs] }
+    var json: [String: Any] { ["target_mflops": targetMFLOPs, "cost_exponent": exponent, "max_mflops": maxMFLOPs, "target_latency_ms": targetLatencyMs] }
 
     init(json: [String: Any]) {
         self.init(targetMFLOPs: json["target_mflops"] as? Double ?? 0, exponent: json["cost_exponent"] as? Double ?? -0.07,
-                  maxMFLOPs: json["max_mflops"] as? Double ?? 0)
+                  maxMFLOPs: json["max_mflops"] as? Double ?? 0, targetLatencyMs: json["target_latency_ms"] as? Double ?? 0)
     }
 
     /// The flags that set this reward, for messages.
     var flags: String {
-        String(format: "--target-mflops %g --cost-exponent=%g --max-mflops %g", targetMFLOPs, exponent, maxMFLOPs)
+        String(format: "--target-mflops %g --target-latency-ms %g --cost-exponent=%g --max-mflops %g", targetMFLOPs, targetLatencyMs, exponent, maxMFLOPs)
     }
 }
 

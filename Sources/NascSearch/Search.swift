@@ -50,6 +50,12 @@ public final class Search {
         public var entropyWeight = 0.0
         /// How a child's accuracy (and cost, with a target) makes its reward.
         public var reward = Reward()
+        /// What the search trades off: with a cost besides accuracy, the
+        /// search ends with a Pareto front (`front/`), re-evaluates the
+        /// front's children, and NSGA-II ranks children by these.
+        public var objectives: [Objective] = [.accuracy]
+        /// How workers measure each child's latency.
+        public var latencyTarget = LatencyTarget.jit
         /// The paper's growing schedule: children start with `growFrom`
         /// layers and gain 2 every `growEvery` children, up to the space's
         /// layers (Zoph & Le: from 6, every 1,600). 0: children always have
@@ -189,6 +195,7 @@ public final class Search {
         settings.maxAttempts = options.maxAttempts
         settings.childTimeout = options.childTimeout
         settings.fidelity = options.fidelity
+        settings.latencyTarget = options.latencyTarget
         self.settings = settings
         let config = settings.json.merging([
             "strategy": options.strategy.rawValue, "controller_lr": options.controllerLearningRate, "entropy_weight": options.entropyWeight,
@@ -197,7 +204,7 @@ public final class Search {
             "workers": options.inProcess ? 1 : max(options.workers, 1),
             "storage": options.storage ?? "",
             "screen": options.screening?.proxy.rawValue ?? "", "screen_factor": options.screening?.factor ?? 1,
-            "max_latency_ms": options.latencyLimit?.milliseconds ?? 0] as [String: Any]) { a, _ in a }
+            "max_latency_ms": options.latencyLimit?.milliseconds ?? 0, "objectives": options.objectives.flag] as [String: Any]) { a, _ in a }
         try store.setSettings(config)
         // search.json: the same settings for a person (and older tools) to read.
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
@@ -226,7 +233,7 @@ public final class Search {
             try learn(final: false)
         } else if !previous.isEmpty {
             let informative = previous.filter { !$0.isOverLimit }
-            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward))
+            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward), costs: informative.map { options.objectives.costs(of: $0) })
             try store.commitRound(ids: unobserved.sorted(), state: nil)
         }
         try releaseDeadLocalWorkers()
@@ -247,6 +254,10 @@ public final class Search {
         let fidelity = fidelitySchedule(json: recorded)
         if fidelityFlags(fidelity) != fidelityFlags(options.fidelity) {
             throw SearchError(message: "this run holds a search with \(fidelityFlags(fidelity)), not \(fidelityFlags(options.fidelity)): its rewards would not compare; continue it with the same settings, or pass another --out")
+        }
+        let target = (recorded["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
+        if target != options.latencyTarget {
+            throw SearchError(message: "this run holds a search whose children's latency was measured with --latency-target \(target.rawValue), not \(options.latencyTarget.rawValue): their latencies would not compare; continue it with the same settings, or pass another --out")
         }
         if let then = SearchImages(json: recorded), let now = options.images, then.dataset != now.dataset {
             throw SearchError(message: "this run holds a search on --dataset \(then.dataset.rawValue), not \(now.dataset.rawValue): continue it with the same settings, or pass another --out")
@@ -316,7 +327,7 @@ public final class Search {
             // Evolution keeps only children that trained in its population: a
             // refused proposal would push one out and could become a parent.
             let informative = pending.filter { !$0.isOverLimit }
-            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward))
+            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward), costs: informative.map { options.objectives.costs(of: $0) })
             try store.commitRound(ids: pending.map(\.id), state: nil,
                                   update: TrialStore.Update(entropy: nil, meanReward: pending.map(\.reward).reduce(0, +) / Double(pending.count)))
         }
@@ -543,10 +554,14 @@ public final class Search {
         if options.fidelity != nil { try store.setFinished(true) }
         if let worker = inProcess { try store.release(worker: worker.id, reason: "the search ended", maxAttempts: options.maxAttempts) }
         let trials = try store.ranked()
+        let multiObjective = options.objectives.count > 1
         if let images = reevaluationImages, options.reevaluate > 0 {
-            reevaluated = try Reevaluation(top: options.reevaluate, images: images)
-                .run(trials, store: store, settings: settings, train: train, execution: options.execution, say: say)
+            // Several objectives: the front's children first (Pareto-aware), not the top by reward.
+            let order = multiObjective ? ParetoFront.ranked(trials, objectives: options.objectives) : trials
+            reevaluated = try Reevaluation(top: options.reevaluate, images: images, pareto: multiObjective)
+                .run(order, store: store, settings: settings, train: train, execution: options.execution, say: say)
         }
+        if multiObjective { try writeFront() }
         // One definition of the winner for best.nasir, the summary and `nasc retrain`.
         if let best = try store.winner() {
             try child(best.decisions, name: "best").writeWhole(to: "\(options.directory)/best.nasir")

@@ -5,6 +5,8 @@ import NascInterpreter
 import NascSearch
 import NascTraining
 
+extension LatencyTarget: ExpressibleByArgument {}
+
 struct Latency: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the batch-1 inference latency of children on one thread.",
@@ -32,6 +34,9 @@ struct Latency: ParsableCommand {
 
     @Option(help: "Timed runs per child (the median is its latency; a search's workers time \(ChildLatency.runs)).")
     var runs = ChildLatency.runs
+
+    @Option(help: "What to time: jit (nasc's inference) or emitted-c (the nasc emit-c source, built with $CC, default cc, -O3 -march=native). With a run folder, the search's own target unless given; another one is printed, not recorded.")
+    var target: LatencyTarget?
 
     @Flag(help: "With a run folder: measure again children that already have a latency.")
     var again = false
@@ -61,7 +66,7 @@ struct Latency: ParsableCommand {
             if inputs.count == 1, isFolder(inputs[0]) { return try measureRun(inputs[0], model: loaded) }
             for path in inputs {
                 let graph = try IRInput.load(path)
-                let ms = try measure(graph, name: path)
+                let ms = try measure(graph, name: path, target: target ?? .jit)
                 guard let loaded else {
                     print(String(format: "%@: %.3f ms", path, ms))
                     continue
@@ -113,26 +118,31 @@ struct Latency: ParsableCommand {
     }
 
     /// One image of the graph's input shape (its values do not change the time).
-    func measure(_ graph: Graph, name: String) throws -> Double {
+    func measure(_ graph: Graph, name: String, target: LatencyTarget) throws -> Double {
         guard let x = graph.inputs.first(where: { $0.name == "x" }), graph.inputs.contains(where: { $0.name == "y" }),
               graph.outputs.contains(where: { $0.label == "logits" }) else {
             throw CommandError("\(name): error: nasc latency measures a classifier's graph: inputs %x and %y, output logits (as nasc search and nasc sample write them)")
         }
         let pixels = x.type.bound(batch: 1).reduce(1, *)
         var rng = SeededGenerator(seed: 1)
-        return try ChildLatency.measure(graph, weights: Initializers.initializeAll(graph, seed: 0),
+        return try ChildLatency.measure(graph, weights: Initializers.initializeAll(graph, seed: 0), target: target,
                                         image: (0..<pixels).map { _ in Float(rng.unit()) }, label: 0, runs: runs)
     }
 
     func measureRun(_ folder: String, model: LatencyModel?) throws {
         let shape = try FinalTrainingFlags.shape(of: folder, command: "latency")
         let store = try StoreLocation.open(folder: folder, url: nil)
-        let todo = try store.all().filter { $0.status == "ok" && (again || $0.latencyMs == nil) }
-        print("latency: \(todo.count) child(ren) of \(folder) to measure (batch 1, one thread)")
+        let own = (try store.settings()?["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
+        let chosen = target ?? own
+        // Another target's figures would not compare with the store's: printed only.
+        let record = chosen == own
+        let todo = try store.all().filter { $0.status == "ok" && (again || !record || $0.latencyMs == nil) }
+        print("latency: \(todo.count) child(ren) of \(folder) to measure (batch 1, one thread, \(chosen.rawValue))"
+              + (record ? "" : "; printed, not recorded: the search measures \(own.rawValue)"))
         let start = Date()
         for (k, t) in todo.enumerated() {
-            let ms = try measure(try shape.space.graph(t.decisions, name: "trial\(t.id)", image: shape.image), name: "trial \(t.id)")
-            try store.setLatency(trial: t.id, milliseconds: ms)
+            let ms = try measure(try shape.space.graph(t.decisions, name: "trial\(t.id)", image: shape.image), name: "trial \(t.id)", target: chosen)
+            if record { try store.setLatency(trial: t.id, milliseconds: ms) }
             let eta = Date().timeIntervalSince(start) / Double(k + 1) * Double(todo.count - k - 1)
             print(String(format: "[%d/%d] trial %d: %.3f ms (%.1f MFLOP per image); ETA %@", k + 1, todo.count, t.id, ms, Double(t.flops) / 1e6, Progress.clock(eta)))
         }

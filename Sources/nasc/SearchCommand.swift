@@ -85,6 +85,15 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "The cost exponent with --target-mflops (MnasNet: -0.07; more negative weighs cost more).")
     var costExponent = -0.07
 
+    @Option(help: ArgumentHelp("Measured milliseconds (batch 1, one thread) a child should take: the reward becomes accuracy^3 x (ms / target)^exponent, MnasNet's reward with the latency each worker measures (instead of --target-mflops).", valueName: "MS"))
+    var targetLatencyMs = 0.0
+
+    @Option(help: ArgumentHelp("What the search trades off: accuracy and one or more of latency (measured, ms), params, mflops. With a cost, the search ends with its Pareto front in RUN/front/ (one IR file per child, and front.tsv), re-evaluates the front's children first, and --strategy nsga2 evolves the front.", valueName: "LIST"))
+    var objectives = "accuracy"
+
+    @Option(help: "Where workers measure each child's latency: jit (nasc's own inference) or emitted-c (the child's nasc emit-c source, built with $CC, default cc, -O3 -march=native).")
+    var latencyTarget: LatencyTarget = .jit
+
     @Option(help: "Refuse, untrained, every proposal costing more MFLOP per image than this (a hard limit: the most accurate child that trains in a given time). Refusals are not counted among --children; REINFORCE learns from a reward graded by how far over they are. 0: none.")
     var maxMflops = 0.0
 
@@ -154,6 +163,18 @@ struct SearchCommand: ParsableCommand {
         if let lr { try FlagCheck.real(lr, "--lr", above: 0) }
         if fidelityFlags.fidelity == .asha && epochs != 1 { throw ValidationError("--epochs does not apply with --fidelity asha: the rungs' --min-budget and --max-budget say what each child trains") }
         try FlagCheck.real(targetMflops, "--target-mflops", atLeast: 0)
+        try FlagCheck.real(targetLatencyMs, "--target-latency-ms", atLeast: 0)
+        if targetMflops > 0 && targetLatencyMs > 0 {
+            throw ValidationError("--target-mflops and --target-latency-ms are two costs for one reward factor: give one of them")
+        }
+        let parsed: [Objective]
+        do { parsed = try Objective.parse(objectives) } catch { throw ValidationError("\(error)") }
+        if strategyFlags.strategy == .nsga2 && parsed.count < 2 {
+            throw ValidationError("--strategy nsga2 trades accuracy against a cost: give --objectives accuracy,latency (or params, mflops)")
+        }
+        if spaceFlags.space == .rnnCell && (parsed.count > 1 || strategyFlags.strategy == .nsga2 || targetLatencyMs > 0 || latencyTarget != .jit) {
+            throw ValidationError("--objectives, --strategy nsga2, --target-latency-ms and --latency-target apply to image classifiers; --space rnn-cell has one objective, its perplexity reward")
+        }
         try FlagCheck.real(costExponent, "--cost-exponent", atMost: 0)
         try FlagCheck.real(maxMflops, "--max-mflops", atLeast: 0)
         if let maxLatencyMs { try FlagCheck.real(maxLatencyMs, "--max-latency-ms", above: 0) }
@@ -202,7 +223,9 @@ struct SearchCommand: ParsableCommand {
             o.perUpdate = strategyFlags.perUpdate ?? 4
             o.controllerLearningRate = strategyFlags.controllerLr
             o.entropyWeight = strategyFlags.entropyWeight
-            o.reward = Reward(targetMFLOPs: targetMflops, exponent: costExponent, maxMFLOPs: maxMflops)
+            o.reward = Reward(targetMFLOPs: targetMflops, exponent: costExponent, maxMFLOPs: maxMflops, targetLatencyMs: targetLatencyMs)
+            o.objectives = try Objective.parse(objectives)
+            o.latencyTarget = latencyTarget
             o.growFrom = growFrom
             o.growEvery = growEvery
             o.trainImages = trainImages
@@ -305,6 +328,17 @@ struct SearchCommand: ParsableCommand {
             guard try search.store.winner() != nil else {
                 print("\nno child trained successfully, so there is no best child (trials: \(directory)/trials.db; their errors are above)")
                 return
+            }
+            if o.objectives.count > 1 {
+                let front = try search.store.front()
+                print("\nPareto front (\(o.objectives.flag)\(front.contains { $0.reevaluated } ? "; accuracy re-evaluated" : "")): \(front.count) child(ren), one IR file each in \(directory)/front/")
+                print(" trial  " + o.objectives.map { $0.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined(separator: "  "))
+                for m in front {
+                    print(String(format: "%6d  ", m.trial.id) + zip(o.objectives, m.values).map { obj, v in
+                        (obj == .accuracy ? String(format: "%.4f", v) : obj == .params ? String(Int(v)) : String(format: "%.3f", v)).padding(toLength: 10, withPad: " ", startingAt: 0)
+                    }.joined(separator: "  "))
+                }
+                print("train one fully: nasc retrain \(directory) --trial K")
             }
             print("\nbest child: \(directory)/best.nasir   trials: \(directory)/trials.db")
             print("train it fully: nasc retrain \(directory)")

@@ -25,6 +25,9 @@ struct SpaceFlags: ParsableArguments {
     @Flag(help: "cnn: every layer is a separable convolution (ReLU, depthwise, pointwise 1x1, batch norm: NASNet's and ENAS's block), not conv + batch norm + ReLU.")
     var separable = false
 
+    @Option(help: ArgumentHelp("cnn: the filter counts a layer picks from, comma-separated (default: 24,36,48,64, the paper's); smaller ones reach smaller, faster children.", valueName: "LIST"))
+    var filters: String?
+
     @Option(help: ArgumentHelp("cells: blocks per cell (default: 5, as in NASNet and ENAS).", valueName: "B"))
     var blocks: Int?
 
@@ -47,18 +50,36 @@ struct SpaceFlags: ParsableArguments {
         try FlagCheck.int(cells, "--cells", 0...12)
         try FlagCheck.int(channels, "--channels", 1...1024)
         try FlagCheck.int(stemStride, "--stem-stride", 1...2)
+        if filters != nil { _ = try filterCounts() }
         if let base, !(2...64).contains(base) || base & (base - 1) != 0 { throw ValidationError("--base must be a power of two from 2 to 64, got \(base)") }
         // A flag of another space would be silently ignored: say so instead.
         let given: [(SpaceKind, String, Bool)] = [
             (.cnn, "--layers", layers != nil), (.cnn, "--pool-every", poolEvery != nil), (.cnn, "--strides", strides), (.cnn, "--chain", chain),
-            (.cnn, "--separable", separable), (.cells, "--blocks", blocks != nil), (.cells, "--cells", cells != nil),
+            (.cnn, "--separable", separable), (.cnn, "--filters", filters != nil), (.cells, "--blocks", blocks != nil), (.cells, "--cells", cells != nil),
             (.cells, "--channels", channels != nil), (.cells, "--stem-stride", stemStride != nil), (.rnnCell, "--base", base != nil)]
         if let (kind, flag, _) = given.first(where: { $0.2 && $0.0 != space }) {
             throw ValidationError("\(flag) shapes the \(kind.rawValue) space, not --space \(space.rawValue) (add --space \(kind.rawValue), or leave \(flag) out)")
         }
     }
 
-    var cnn: CNNSpace { CNNSpace(layers: layers ?? 4, strides: strides, poolEvery: poolEvery ?? 1, chain: chain, separable: separable) }
+    var cnn: CNNSpace {
+        CNNSpace(layers: layers ?? 4, strides: strides, poolEvery: poolEvery ?? 1, chain: chain, separable: separable,
+                 filters: (try? filterCounts()) ?? CNNSpace.filterCounts)
+    }
+
+    /// --filters as numbers: 2 to 16 distinct counts from 1 to 1024.
+    func filterCounts() throws -> [Int] {
+        guard let filters else { return CNNSpace.filterCounts }
+        let parts = filters.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let counts = parts.compactMap { Int($0) }
+        guard counts.count == parts.count, counts.allSatisfy({ (1...1024).contains($0) }) else {
+            throw ValidationError("--filters takes filter counts from 1 to 1024 separated by commas (e.g. 8,16,24,36), got '\(filters)'")
+        }
+        guard (2...16).contains(counts.count), Set(counts).count == counts.count else {
+            throw ValidationError("--filters takes 2 to 16 different counts, got '\(filters)'")
+        }
+        return counts
+    }
     var cellSpace: CellSpace { CellSpace(blocks: blocks ?? 5, cellsPerStage: cells ?? 1, channels: channels ?? 8, stemStride: stemStride ?? 1) }
     var rnnCell: RNNCellSpace { RNNCellSpace(base: base ?? 8) }
 
@@ -83,7 +104,7 @@ struct SpaceFlags: ParsableArguments {
 
 /// How a strategy learns, for every space (`search`, and `search-cells`).
 struct StrategyFlags: ParsableArguments {
-    @Option(help: "Strategy: reinforce (the NAS-RL controller), evolution (regularized evolution: mutates one decision of a good recent child) or random.")
+    @Option(help: "Strategy: reinforce (the NAS-RL controller), evolution (regularized evolution: mutates one decision of a good recent child), random, or nsga2 (NSGA-II over --objectives: crosses and mutates children of the Pareto front).")
     var strategy: StrategyKind = .reinforce
 
     @Option(help: "Children per controller update (default: 4; 5 for rnn-cell).")

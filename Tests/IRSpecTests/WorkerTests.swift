@@ -579,6 +579,34 @@ final class WorkerTests: XCTestCase {
         XCTAssertTrue(output("again.log").contains(String(winner)), output("again.log"))
     }
 
+    /// A multi-objective search from the command line, children trained by
+    /// worker processes and timed as emitted C: NSGA-II's children each
+    /// have a latency, the front's are re-evaluated first and written to
+    /// front/ (an IR file each, front.tsv), the output lists the front,
+    /// and `nasc retrain --trial` takes one of them.
+    func testAMultiObjectiveSearchWritesItsFrontAndTimesTheEmittedC() throws {
+        let search = try start(searchArguments(children: 8, ["--strategy", "nsga2", "--objectives", "accuracy,latency", "--latency-target", "emitted-c",
+                                                             "--reevaluate", "3", "--workers", "2"]), log: "search.log")
+        finish(search)
+        let out = output("search.log")
+        XCTAssertEqual(search.terminationStatus, 0, out)
+        XCTAssertTrue(out.contains("re-evaluating the first 3 children by Pareto front and crowding"), out)
+        XCTAssertEqual(try sqlite("select count(*) from trials where status = 'ok' and (latency_ms is null or latency_ms <= 0)"), ["0"], out)
+        XCTAssertEqual(try sqlite("select distinct strategy from trials"), ["nsga2"], out)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(run)/front").filter { $0.hasSuffix(".nasir") }
+        XCTAssertFalse(files.isEmpty, out)
+        let tsv = try String(contentsOfFile: "\(run)/front/front.tsv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(tsv.count, files.count + 1)
+        XCTAssertTrue(out.contains("Pareto front (accuracy,latency; accuracy re-evaluated): \(files.count) child(ren)"), out)
+        for line in tsv.dropFirst() { XCTAssertEqual(line.split(separator: "\t")[3], "yes", "re-evaluated: \(line)") }
+        XCTAssertTrue(try String(contentsOfFile: "\(run)/search.json", encoding: .utf8).contains("emitted-c"))
+        // Continuing with another latency target is refused: the latencies would not compare.
+        let again = try start(searchArguments(children: 9, ["--strategy", "nsga2", "--objectives", "accuracy,latency", "--workers", "2"]), log: "again.log")
+        finish(again)
+        XCTAssertNotEqual(again.terminationStatus, 0)
+        XCTAssertTrue(output("again.log").contains("--latency-target emitted-c, not jit"), output("again.log"))
+    }
+
     /// `nasc correlate`: a sample of a search's children trained with a
     /// final recipe, each result recorded as it finishes; run again, it
     /// trains nothing and prints the same correlation.

@@ -72,6 +72,26 @@ final class ReportTests: XCTestCase {
         for (a, b) in zip(front, front.dropFirst()) { XCTAssertTrue(a.flops <= b.flops && a.validationAccuracy < b.validationAccuracy) }
     }
 
+    /// A multi-objective run's front is listed (its children, linked);
+    /// a single-objective run has no such table.
+    func testAMultiObjectiveRunListsItsFront() {
+        let base = Self.syntheticRun(60)
+        let trials = base.trials.map { t -> TrialStore.Trial in
+            var t = t
+            t.latencyMs = Double(t.flops) / 1e6
+            return t
+        }
+        var settings = Self.settings
+        settings["objectives"] = "accuracy,latency"
+        let run = RunData(name: "mo", settings: settings, trials: trials, updates: [])
+        XCTAssertFalse(run.front.isEmpty)
+        let html = Report.html([run])
+        XCTAssertTrue(html.contains("The searches' Pareto fronts"))
+        for m in run.front { XCTAssertTrue(html.contains("href=\"#r0-t\(m.trial.id)\""), "front trial \(m.trial.id)") }
+        XCTAssertEqual(run.front.map(\.trial.id), ParetoFront.of(trials, reevaluated: [:], objectives: [.accuracy, .latency]).map(\.trial.id))
+        XCTAssertFalse(Report.html([base]).contains("The searches' Pareto fronts"))
+    }
+
     // MARK: In a browser
 
     static var chromium: String? {

@@ -23,6 +23,9 @@
 /// NASNet and ENAS: ReLU, a depthwise convolution with the layer's filter
 /// shape and stride, a 1x1 pointwise convolution to its filter count, batch
 /// norm (`separableLayer`); a fraction of the multiply-adds of a dense layer.
+///
+/// `filters` replaces the paper's filter counts: smaller ones let a
+/// latency-aware search reach networks as small as hand-made ones.
 public struct CNNSpace: Sendable, Equatable {
     public var layers: Int
     public var strides: Bool
@@ -32,11 +35,15 @@ public struct CNNSpace: Sendable, Equatable {
     public var chain: Bool
     /// Whether every layer is a separable convolution (not conv + batch norm + ReLU).
     public var separable: Bool
+    /// The filter counts a layer picks from (default: the paper's).
+    public var filters: [Int]
     public static let kernelSizes = [1, 3, 5, 7]
     public static let filterCounts = [24, 36, 48, 64]
     public static let strideValues = [1, 2, 3]
 
-    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0, chain: Bool = false, separable: Bool = false) {
+    public init(layers: Int, strides: Bool = false, poolEvery: Int = 0, chain: Bool = false, separable: Bool = false,
+                filters: [Int] = CNNSpace.filterCounts) {
+        self.filters = filters
         self.layers = layers
         self.strides = strides
         self.poolEvery = poolEvery
@@ -48,7 +55,7 @@ public struct CNNSpace: Sendable, Equatable {
     /// this space's (decisions come layer by layer), which is what lets the
     /// paper's schedule grow children during a search.
     public func withLayers(_ layers: Int) -> CNNSpace {
-        CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable)
+        CNNSpace(layers: layers, strides: strides, poolEvery: poolEvery, chain: chain, separable: separable, filters: filters)
     }
 
     /// The number of layers whose decisions number `count`, if any.
@@ -78,7 +85,7 @@ public struct CNNSpace: Sendable, Equatable {
         for i in 0..<layers {
             out.append(Decision(layer: i, kind: .height, options: 4))
             out.append(Decision(layer: i, kind: .width, options: 4))
-            out.append(Decision(layer: i, kind: .filters, options: 4))
+            out.append(Decision(layer: i, kind: .filters, options: filters.count))
             if strides { out.append(Decision(layer: i, kind: .stride, options: 3)) }
             for j in 0..<i { out.append(Decision(layer: i, kind: .skip(from: j, to: i), options: 2)) }
         }
@@ -107,7 +114,7 @@ public struct CNNSpace: Sendable, Equatable {
             switch d.kind {
             case .height: out[d.layer].kernel.0 = CNNSpace.kernelSizes[c]
             case .width: out[d.layer].kernel.1 = CNNSpace.kernelSizes[c]
-            case .filters: out[d.layer].filters = CNNSpace.filterCounts[c]
+            case .filters: out[d.layer].filters = filters[c]
             case .stride: out[d.layer].stride = CNNSpace.strideValues[c]
             case .skip(let from, _): if c == 1 { out[d.layer].inputs.append(from) }
             }
@@ -235,7 +242,10 @@ extension CNNSpace: ImageSpace {
     public var decisionOptions: [Int] { decisions.map(\.options) }
     public var controller: ControllerGraph { ControllerGraph(space: self) }
     public func makesChild(decisions count: Int) -> Bool { layers(forDecisions: count) != nil }
-    public var summary: String { "\(layers) layers\(chain ? " in a chain" : "")\(separable ? ", separable" : "")" }
+    public var summary: String {
+        "\(layers) layers\(chain ? " in a chain" : "")\(separable ? ", separable" : "")"
+            + (filters == CNNSpace.filterCounts ? "" : ", filters \(filters.map(String.init).joined(separator: "/"))")
+    }
 
     public func ir(_ choices: [Int], name: String, image: ImageShape, width: Double) -> String {
         ir(choices, name: name, channels: image.channels, size: image.size, classes: image.classes, width: width)
@@ -244,13 +254,14 @@ extension CNNSpace: ImageSpace {
     /// The search.json fields. Folders from before a field existed read as
     /// its old behaviour: no pooling, no strides.
     public var settings: [String: Any] {
-        ["space": "cnn", "layers": layers, "strides": strides, "pool_every": poolEvery, "chain": chain, "separable": separable]
+        ["space": "cnn", "layers": layers, "strides": strides, "pool_every": poolEvery, "chain": chain, "separable": separable, "filters": filters]
     }
 
     public init?(json: [String: Any]) {
         guard let layers = json["layers"] as? Int else { return nil }
         self.init(layers: layers, strides: json["strides"] as? Bool ?? false, poolEvery: json["pool_every"] as? Int ?? 0,
-                  chain: json["chain"] as? Bool ?? false, separable: json["separable"] as? Bool ?? false)
+                  chain: json["chain"] as? Bool ?? false, separable: json["separable"] as? Bool ?? false,
+                  filters: (json["filters"] as? [Int]).flatMap { $0.count >= 2 && $0.allSatisfy { $0 > 0 } ? $0 : nil } ?? CNNSpace.filterCounts)
     }
 
     public func difference(from now: any ImageSpace) -> String? {
@@ -259,6 +270,8 @@ extension CNNSpace: ImageSpace {
             ("--layers", layers, now.layers), ("--pool-every", poolEvery, now.poolEvery),
             ("--strides", strides ? 1 : 0, now.strides ? 1 : 0), ("--chain", chain ? 1 : 0, now.chain ? 1 : 0),
             ("--separable", separable ? 1 : 0, now.separable ? 1 : 0)]
-        return fields.first { $0.1 != $0.2 }.map { "\($0.0) \($0.1), not \($0.2)" }
+        if let changed = fields.first(where: { $0.1 != $0.2 }) { return "\(changed.0) \(changed.1), not \(changed.2)" }
+        func list(_ f: [Int]) -> String { f.map(String.init).joined(separator: ",") }
+        return filters == now.filters ? nil : "--filters " + list(filters) + ", not " + list(now.filters)
     }
 }

@@ -226,12 +226,12 @@ public final class TrialStore {
 
     /// What an earlier successful training of a child with the same
     /// structural hash measured: a repeat is recorded with it, not trained.
-    public typealias Earlier = (reward: Double, accuracy: Double, parameters: Int)
+    public typealias Earlier = (reward: Double, accuracy: Double, parameters: Int, latencyMs: Double?)
 
     /// The earlier training of a child with this structural hash, if any.
     public func known(hash: String) throws -> Earlier? {
-        guard let row = try database.query("select reward, val_accuracy, params from trials where hash = ? and status = 'ok' and rung = 0 order by id limit 1", .text(hash)).first else { return nil }
-        return (row[0].real ?? 0, row[1].real ?? 0, row[2].int ?? 0)
+        guard let row = try database.query("select reward, val_accuracy, params, latency_ms from trials where hash = ? and status = 'ok' and rung = 0 order by id limit 1", .text(hash)).first else { return nil }
+        return (row[0].real ?? 0, row[1].real ?? 0, row[2].int ?? 0, row[3].real)
     }
 
     // MARK: The strategy's state

@@ -17,6 +17,9 @@ public protocol SearchStrategy {
     mutating func propose(_ count: Int) throws -> [[Int]]
     /// Rewards of children proposed earlier (in the same order).
     mutating func observe(_ children: [[Int]], rewards: [Double]) throws
+    /// The same with each child's costs under the search's objectives
+    /// (nil where one is unknown); only a multi-objective strategy reads them.
+    mutating func observe(_ children: [[Int]], rewards: [Double], costs: [[Double]?]) throws
     /// Children proposed so far in this search. The k-th child's random
     /// choices come from stream k of the seed (SeededGenerator), so a
     /// search resumed from its store, which sets this to the proposals it
@@ -24,14 +27,20 @@ public protocol SearchStrategy {
     var proposed: Int { get set }
 }
 
+extension SearchStrategy {
+    public mutating func observe(_ children: [[Int]], rewards: [Double], costs: [[Double]?]) throws {
+        try observe(children, rewards: rewards)
+    }
+}
+
 /// The strategies `nasc search --strategy` offers.
 public enum StrategyKind: String, CaseIterable, Sendable {
-    case reinforce, evolution, random
+    case reinforce, evolution, random, nsga2
 
     /// What a strategy of this kind needs besides the space.
     public struct Settings: Sendable {
         public var seed: UInt64 = 0
-        /// Children the search will evaluate (evolution keeps a quarter of them, at least 4).
+        /// Children the search will evaluate (evolution and NSGA-II keep a quarter of them, at least 4).
         public var children = 100
         /// Children per controller update (REINFORCE's batch).
         public var perUpdate = 4
@@ -50,6 +59,7 @@ public enum StrategyKind: String, CaseIterable, Sendable {
         switch self {
         case .random: return RandomSearch(space: space, seed: s.seed)
         case .evolution: return RegularizedEvolution(space: space, population: max(s.children / 4, 4), sample: 3, seed: s.seed)
+        case .nsga2: return NSGA2(space: space, population: max(s.children / 4, 4), seed: s.seed)
         case .reinforce:
             let controller = try ReinforceController(space: space, seed: s.seed, maxBatch: max(s.perUpdate, 1), execution: s.execution)
             controller.learningRate = s.controllerLearningRate

@@ -28,13 +28,16 @@ public struct SearchSettings: Sendable {
     public var childTimeout = 1800.0
     /// Multi-fidelity (ASHA) budgets; nil: every child trains `epochs` once.
     public var fidelity: (any FidelitySchedule)?
+    /// How each child's latency is measured.
+    public var latencyTarget = LatencyTarget.jit
 
     public init(shape: ChildShape) { self.shape = shape }
 
     public var json: [String: Any] {
         var out = shape.json.merging(reward.json) { a, _ in a }
         out.merge(["epochs": epochs, "batch": batch, "lr": learningRate, "seed": Int64(bitPattern: seed),
-                   "lease_s": leaseSeconds, "max_attempts": maxAttempts, "child_timeout_s": childTimeout] as [String: Any]) { a, _ in a }
+                   "lease_s": leaseSeconds, "max_attempts": maxAttempts, "child_timeout_s": childTimeout,
+                   "latency_target": latencyTarget.rawValue] as [String: Any]) { a, _ in a }
         if let images { out.merge(images.json) { a, _ in a } }
         if let fidelity { out.merge(fidelity.json) { a, _ in a } }
         return out
@@ -53,6 +56,7 @@ public struct SearchSettings: Sendable {
         maxAttempts = json["max_attempts"] as? Int ?? maxAttempts
         childTimeout = json["child_timeout_s"] as? Double ?? childTimeout
         fidelity = fidelitySchedule(json: json)
+        latencyTarget = (json["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
     }
 }
 
@@ -95,6 +99,8 @@ public struct ChildTrainer {
                 trial.status = "cached"
                 trial.reward = seen.reward
                 trial.validationAccuracy = seen.accuracy
+                // The same network runs as fast: its twin's measurement stands.
+                trial.latencyMs = seen.latencyMs
                 return (trial, nil)
             }
             // What this rung trains: with multi-fidelity, its images in
@@ -133,12 +139,14 @@ public struct ChildTrainer {
             // The rest of the loop was the validation passes.
             trial.evaluateSeconds = max(0, Date().timeIntervalSince(start) - trial.trainSeconds)
             trial.validationAccuracy = best
-            trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops)
-            // A measurement, not part of the reward: a failure leaves it unknown, not the child failed.
-            if validation.count > 0 {
-                trial.latencyMs = try? ChildLatency.measure(graph, weights: trainer.inference.sources(),
-                                                            image: Array(validation.pixels[0..<validation.imageSize]), label: validation.labels[0])
-            }
+            // Unless the reward weighs it (--target-latency-ms), a measurement
+            // only: a failure leaves it unknown, not the child failed.
+            let images = validation.count > 0 ? validation : train
+            do {
+                trial.latencyMs = try ChildLatency.measure(graph, weights: trainer.inference.sources(), target: settings.latencyTarget,
+                                                           image: Array(images.pixels[0..<images.imageSize]), label: images.labels[0])
+            } catch where !settings.reward.needsLatency {}
+            trial.reward = settings.reward(accuracy: best, flopsPerImage: trial.flops, latencyMs: trial.latencyMs)
             if let fidelity = settings.fidelity, job.rung + 1 < fidelity.rungs { saved = try trainer.checkpoint().encoded() }
         } catch let stop as Interrupted {
             throw stop
