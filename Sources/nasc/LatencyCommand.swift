@@ -27,6 +27,7 @@ struct Latency: ParsableCommand {
             Examples:
               nasc latency best.nasir ir-specs/models/small_cnn.nasir
               nasc latency nasc-run
+              nasc latency runs/front/front/*.nasir --target emitted-c
             """)
 
     @Argument(help: "IR files of classifiers (inputs %x and %y, output logits), or one search run folder.")

@@ -55,6 +55,7 @@ struct SearchCommand: ParsableCommand {
               nasc search
               nasc search --strategy evolution --children 200 --out runs/evo
               nasc search --space cells --strategy evolution --children 140 --out runs/cells
+              nasc search --strategy nsga2 --objectives accuracy,latency --filters 8,16,32,64 --out runs/front
               nasc search --space rnn-cell --children 60 --out runs/rnn-cells
               nasc search --layers 6 --pool-every 2 --strides --children 300 --out runs/deep
               nasc search --layers 8 --pool-every 2 --grow-from 2 --grow-every 100 --children 400 --out runs/grow

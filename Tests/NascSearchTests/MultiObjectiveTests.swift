@@ -193,6 +193,32 @@ final class MultiObjectiveTests: XCTestCase {
         XCTAssertFalse(Reward(targetMFLOPs: 3).needsLatency)
     }
 
+    /// A search with a latency target rewards every child by its own
+    /// measured latency, and stays with that target when continued.
+    func testASearchWithALatencyTargetRewardsTheMeasuredLatency() throws {
+        let (train, validation) = (SearchLoopTests.quadrants(32, seed: 9), SearchLoopTests.quadrants(16, seed: 10))
+        let dir = NSTemporaryDirectory() + "nasc-mnas-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        var o = Search.Options()
+        o.space = CNNSpace(layers: 1)
+        o.strategy = .reinforce
+        o.children = 6
+        o.batch = 16
+        o.directory = dir
+        o.verbose = false
+        o.reward = Reward(exponent: -0.3, targetLatencyMs: 0.01)
+        let trials = try Search(options: o, train: train, validation: validation).run()
+        for t in trials where t.succeeded {
+            let ms = try XCTUnwrap(t.latencyMs, "trial \(t.id)")
+            XCTAssertEqual(t.reward, pow(t.validationAccuracy, 3) * pow(ms / 0.01, -0.3), accuracy: 1e-12)
+        }
+        o.reward = Reward(exponent: -0.3, targetLatencyMs: 0.02)
+        o.children = 8
+        XCTAssertThrowsError(try Search(options: o, train: train, validation: validation)) {
+            XCTAssertTrue("\($0)".contains("--target-latency-ms 0.01"), "\($0)")
+        }
+    }
+
     /// The emitted C's latency: positive, and of the same order as the JIT's;
     /// a compiler that is not there is an error that names it.
     func testLatencyOfTheEmittedC() throws {
