@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Accuracy against batch-1 latency as an SVG (no dependencies): a
 searched front beside hand-made networks, from a TSV of
-`name<TAB>kind<TAB>latency_ms<TAB>accuracy` lines, kind `front` (joined by
+`name<TAB>kind<TAB>latency_ms<TAB>accuracy[<TAB>below]` lines, kind `front` (joined by
 the front's staircase) or anything else (a labelled point).
 
     python3 Tests/Benchmarks/front_plot.py points.tsv docs/images/front.svg --title "..."
@@ -21,8 +21,8 @@ def main():
     for line in open(args.points):
         if not line.strip() or line.startswith("#"):
             continue
-        name, kind, ms, acc = line.rstrip("\n").split("\t")
-        rows.append((name, kind, float(ms), float(acc)))
+        name, kind, ms, acc, *where = line.rstrip("\n").split("\t")
+        rows.append((name, kind, float(ms), float(acc), where[0] if where else "above"))
     xs = [math.log10(r[2]) for r in rows]
     ys = [r[3] for r in rows]
     x0, x1 = math.floor(min(xs) * 4) / 4, math.ceil(max(xs) * 4) / 4
@@ -51,19 +51,25 @@ def main():
     front = sorted((r for r in rows if r[1] == "front"), key=lambda r: r[2])
     if front:
         path, best = [], -1.0
-        for name, _, ms, acc in front:
+        for name, _, ms, acc, _ in front:
+            if acc <= best:
+                continue  # dominated in this measurement: not a step
             if path:
                 path.append(f"L{sx(ms):.1f},{sy(best):.1f}")
             best = max(best, acc)
             path.append(("M" if not path else "L") + f"{sx(ms):.1f},{sy(best):.1f}")
         out.append(f'<path d="{" ".join(path)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
-    for name, kind, ms, acc in rows:
+    for name, kind, ms, acc, where in rows:
         if kind == "front":
             out.append(f'<circle cx="{sx(ms):.1f}" cy="{sy(acc):.1f}" r="4" fill="#1f77b4"><title>{name}: {acc:.4f}, {ms:.3f} ms</title></circle>')
             out.append(f'<text x="{sx(ms) + 6:.1f}" y="{sy(acc) + 12:.1f}" fill="#1f77b4">{name}</text>')
         else:
             out.append(f'<rect x="{sx(ms) - 4:.1f}" y="{sy(acc) - 4:.1f}" width="8" height="8" fill="#d62728"><title>{name}: {acc:.4f}, {ms:.3f} ms</title></rect>')
-            out.append(f'<text x="{sx(ms) + 7:.1f}" y="{sy(acc) - 6:.1f}" fill="#d62728">{name}</text>')
+            right = sx(ms) > W - 160
+            anchor = ' text-anchor="end"' if right else ""
+            # A fifth column "below" puts the label under its point; near the right edge labels go left of it.
+            dy = 16 if where == "below" else -6
+            out.append(f'<text x="{sx(ms) + (-7 if right else 7):.1f}" y="{sy(acc) + dy:.1f}" fill="#d62728"{anchor}>{name}</text>')
     out.append("</svg>")
     open(args.out, "w").write("\n".join(out) + "\n")
 
