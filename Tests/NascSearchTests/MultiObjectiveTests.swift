@@ -154,6 +154,33 @@ final class MultiObjectiveTests: XCTestCase {
         XCTAssertEqual(try search.store.objectives(), [.accuracy, .latency])
     }
 
+    /// A front that cannot be written (front/ is a file) is an error that
+    /// names it, after every trial is stored; the same search run again
+    /// trains nothing more and writes the front.
+    func testAFrontThatCannotBeWrittenIsAnErrorAndTheSameSearchWritesItLater() throws {
+        let (train, validation) = (SearchLoopTests.quadrants(32, seed: 5), SearchLoopTests.quadrants(16, seed: 6))
+        let dir = NSTemporaryDirectory() + "nasc-front-file-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/front", contents: Data("in the way".utf8)))
+        var o = Search.Options()
+        o.space = CNNSpace(layers: 1)
+        o.strategy = .nsga2
+        o.objectives = [.accuracy, .params]
+        o.children = 4
+        o.batch = 16
+        o.directory = dir
+        o.verbose = false
+        XCTAssertThrowsError(try Search(options: o, train: train, validation: validation).run()) {
+            XCTAssertTrue("\($0)".contains("\(dir)/front: error: cannot write the Pareto front"), "\($0)")
+        }
+        XCTAssertEqual(try TrialStore(path: "\(dir)/trials.db").count(), 4, "the trials are kept")
+        try FileManager.default.removeItem(atPath: "\(dir)/front")
+        let trials = try Search(options: o, train: train, validation: validation).run()
+        XCTAssertEqual(trials.count, 4, "nothing trained again")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/front/front.tsv"))
+    }
+
     /// NSGA-II resumes as regularized evolution does: a search stopped and
     /// continued proposes and trains what one run straight through does
     /// (over accuracy and parameters, both deterministic).

@@ -81,7 +81,9 @@ extension Search {
         let objectives = options.objectives
         let front = try store.front(objectives: objectives)
         let folder = "\(options.directory)/front"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw SearchError(message: "cannot write the Pareto front there (\(error.localizedDescription)); every trial is in the store: move it away and run the same command again to write the front", file: folder)
+        }
         let names = Set(front.map { "trial\($0.trial.id).nasir" })
         for old in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where old.hasSuffix(".nasir") && !names.contains(old) {
             try? FileManager.default.removeItem(atPath: "\(folder)/\(old)")
