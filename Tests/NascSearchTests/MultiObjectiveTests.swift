@@ -10,6 +10,20 @@ import XCTest
 /// Several objectives: Pareto ranking as NSGA-II defines it, the NSGA-II
 /// strategy, the front a search writes, and latency measured as emitted C.
 final class MultiObjectiveTests: XCTestCase {
+    /// A quiet in-process search of `children` over a small CNN space.
+    func options(_ dir: String, strategy: StrategyKind = .nsga2, objectives: [Objective] = [.accuracy, .params], children: Int,
+                 space: CNNSpace = CNNSpace(layers: 1)) -> Search.Options {
+        var o = Search.Options()
+        o.space = space
+        o.strategy = strategy
+        o.objectives = objectives
+        o.children = children
+        o.batch = 16
+        o.directory = dir
+        o.verbose = false
+        return o
+    }
+
     /// Random points with repeats and ties, in `dims` costs.
     func points(_ count: Int, dims: Int, seed: UInt64) -> [[Double]] {
         var rng = SeededGenerator(seed: seed)
@@ -118,15 +132,8 @@ final class MultiObjectiveTests: XCTestCase {
         let spare = SearchLoopTests.quadrants(48, seed: 3)
         let dir = NSTemporaryDirectory() + "nasc-front-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        var o = Search.Options()
-        o.space = CNNSpace(layers: 2, filters: [2, 4, 8])
-        o.strategy = .nsga2
-        o.objectives = [.accuracy, .latency]
-        o.children = 12
-        o.batch = 16
+        var o = options(dir, objectives: [.accuracy, .latency], children: 12, space: CNNSpace(layers: 2, filters: [2, 4, 8]))
         o.reevaluate = 4
-        o.directory = dir
-        o.verbose = false
         let search = try Search(options: o, train: train, validation: validation, reevaluation: spare)
         let trials = try search.run()
         for t in trials where t.status == "ok" {
@@ -163,14 +170,7 @@ final class MultiObjectiveTests: XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/front", contents: Data("in the way".utf8)))
-        var o = Search.Options()
-        o.space = CNNSpace(layers: 1)
-        o.strategy = .nsga2
-        o.objectives = [.accuracy, .params]
-        o.children = 4
-        o.batch = 16
-        o.directory = dir
-        o.verbose = false
+        let o = options(dir, children: 4)
         XCTAssertThrowsError(try Search(options: o, train: train, validation: validation).run()) {
             XCTAssertTrue("\($0)".contains("\(dir)/front: error: cannot write the Pareto front"), "\($0)")
         }
@@ -186,28 +186,17 @@ final class MultiObjectiveTests: XCTestCase {
     /// (over accuracy and parameters, both deterministic).
     func testAStoppedNSGA2SearchContinuesAsIfUninterrupted() throws {
         let (train, validation) = (SearchLoopTests.quadrants(32, seed: 5), SearchLoopTests.quadrants(16, seed: 6))
-        func options(_ dir: String) -> Search.Options {
-            var o = Search.Options()
-            o.space = CNNSpace(layers: 1)
-            o.strategy = .nsga2
-            o.objectives = [.accuracy, .params]
-            o.children = 9
-            o.batch = 16
-            o.directory = dir
-            o.verbose = false
-            return o
-        }
         let straight = NSTemporaryDirectory() + "nasc-nsga-\(UUID().uuidString)", stopped = straight + "-stopped"
         addTeardownBlock { for d in [straight, stopped] { try? FileManager.default.removeItem(atPath: d) } }
         let rows = { (dir: String) in try TrialStore(path: "\(dir)/trials.db").all().map { "\($0.job ?? 0) \($0.decisions) \($0.status) \($0.reward)" } }
-        try Search(options: options(straight), train: train, validation: validation).run()
+        try Search(options: options(straight, children: 9), train: train, validation: validation).run()
         for stopAt in [3, 6] {
-            let search = try Search(options: options(stopped), train: train, validation: validation)
+            let search = try Search(options: options(stopped, children: 9), train: train, validation: validation)
             search.onProgress = { [store = search.store] in if (try? store.count()) ?? 0 >= stopAt { Interruption.simulate(SIGINT) } }
             XCTAssertThrowsError(try search.run()) { XCTAssertTrue($0 is Interrupted, "\($0)") }
             Interruption.simulate(0)
         }
-        try Search(options: options(stopped), train: train, validation: validation).run()
+        try Search(options: options(stopped, children: 9), train: train, validation: validation).run()
         XCTAssertEqual(try rows(stopped), try rows(straight))
     }
 
@@ -226,13 +215,7 @@ final class MultiObjectiveTests: XCTestCase {
         let (train, validation) = (SearchLoopTests.quadrants(32, seed: 9), SearchLoopTests.quadrants(16, seed: 10))
         let dir = NSTemporaryDirectory() + "nasc-mnas-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        var o = Search.Options()
-        o.space = CNNSpace(layers: 1)
-        o.strategy = .reinforce
-        o.children = 6
-        o.batch = 16
-        o.directory = dir
-        o.verbose = false
+        var o = options(dir, strategy: .reinforce, objectives: [.accuracy], children: 6)
         o.reward = Reward(exponent: -0.3, targetLatencyMs: 0.01)
         let trials = try Search(options: o, train: train, validation: validation).run()
         for t in trials where t.succeeded {
