@@ -232,8 +232,7 @@ public final class Search {
             }
             try learn(final: false)
         } else if !previous.isEmpty {
-            let informative = previous.filter { !$0.isOverLimit }
-            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward), costs: informative.map { options.objectives.costs(of: $0) })
+            try observe(previous)
             try store.commitRound(ids: unobserved.sorted(), state: nil)
         }
         try releaseDeadLocalWorkers()
@@ -255,7 +254,7 @@ public final class Search {
         if fidelityFlags(fidelity) != fidelityFlags(options.fidelity) {
             throw SearchError(message: "this run holds a search with \(fidelityFlags(fidelity)), not \(fidelityFlags(options.fidelity)): its rewards would not compare; continue it with the same settings, or pass another --out")
         }
-        let target = (recorded["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
+        let target = LatencyTarget(recordedIn: recorded)
         if target != options.latencyTarget {
             throw SearchError(message: "this run holds a search whose children's latency was measured with --latency-target \(target.rawValue), not \(options.latencyTarget.rawValue): their latencies would not compare; continue it with the same settings, or pass another --out")
         }
@@ -324,13 +323,20 @@ public final class Search {
                 }
             }
         } else if !pending.isEmpty {
-            // Evolution keeps only children that trained in its population: a
-            // refused proposal would push one out and could become a parent.
-            let informative = pending.filter { !$0.isOverLimit }
-            try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward), costs: informative.map { options.objectives.costs(of: $0) })
+            try observe(pending)
             try store.commitRound(ids: pending.map(\.id), state: nil,
                                   update: TrialStore.Update(entropy: nil, meanReward: pending.map(\.reward).reduce(0, +) / Double(pending.count)))
         }
+    }
+
+    /// Lets a strategy without a state of its own (evolution, NSGA-II,
+    /// random) learn from `trials`: their rewards and their costs under the
+    /// search's objectives. Only children that trained join a population: a
+    /// refused proposal would push one out and could become a parent.
+    func observe(_ trials: [TrialStore.Trial]) throws {
+        let informative = trials.filter { !$0.isOverLimit }
+        try strategy.observe(informative.map(\.decisions), rewards: informative.map(\.reward),
+                             costs: informative.map { options.objectives.costs(of: $0) })
     }
 
     /// The schedule's promotions due now, at most `limit`, the highest rung

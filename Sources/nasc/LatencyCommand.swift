@@ -133,7 +133,7 @@ struct Latency: ParsableCommand {
     func measureRun(_ folder: String, model: LatencyModel?) throws {
         let shape = try FinalTrainingFlags.shape(of: folder, command: "latency")
         let store = try StoreLocation.open(folder: folder, url: nil)
-        let own = (try store.settings()?["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
+        let own = LatencyTarget(recordedIn: try store.settings() ?? [:])
         let chosen = target ?? own
         // Another target's figures would not compare with the store's: printed only.
         let record = chosen == own

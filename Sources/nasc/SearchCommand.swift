@@ -336,7 +336,7 @@ struct SearchCommand: ParsableCommand {
                 print(" trial  " + o.objectives.map { $0.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined(separator: "  "))
                 for m in front {
                     print(String(format: "%6d  ", m.trial.id) + zip(o.objectives, m.values).map { obj, v in
-                        (obj == .accuracy ? String(format: "%.4f", v) : obj == .params ? String(Int(v)) : String(format: "%.3f", v)).padding(toLength: 10, withPad: " ", startingAt: 0)
+                        obj.format(v).padding(toLength: 10, withPad: " ", startingAt: 0)
                     }.joined(separator: "  "))
                 }
                 print("train one fully: nasc retrain \(directory) --trial K")

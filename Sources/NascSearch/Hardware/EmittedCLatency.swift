@@ -8,6 +8,11 @@ import NascIR
 public enum LatencyTarget: String, CaseIterable, Sendable {
     case jit
     case emittedC = "emitted-c"
+
+    /// The target a search's settings record (`latency_target`); runs from before it was recorded measured the JIT.
+    public init(recordedIn settings: [String: Any]) {
+        self = (settings["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
+    }
 }
 
 /// A child's latency as emitted C: its `emit-c` source beside a small

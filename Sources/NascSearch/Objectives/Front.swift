@@ -28,15 +28,15 @@ public enum ParetoFront {
     /// crowded): the order in which a multi-objective search re-evaluates
     /// them. Children missing an objective (no latency) come last.
     public static func ranked(_ trials: [TrialStore.Trial], objectives: [Objective]) -> [TrialStore.Trial] {
-        let all = children(trials)
-        let known = all.filter { objectives.costs(of: $0) != nil }
-        let points = known.map { objectives.costs(of: $0)! }
+        let scored = children(trials).map { (trial: $0, costs: objectives.costs(of: $0)) }
+        let known = scored.filter { $0.costs != nil }
+        let points = known.map { $0.costs! }
         var order: [TrialStore.Trial] = []
         for front in Pareto.fronts(points) {
             let crowding = Pareto.crowding(points, front: front)
-            order += zip(front, crowding).sorted { ($0.1, -$0.0) > ($1.1, -$1.0) }.map { known[$0.0] }
+            order += zip(front, crowding).sorted { ($0.1, -$0.0) > ($1.1, -$1.0) }.map { known[$0.0].trial }
         }
-        return order + all.filter { objectives.costs(of: $0) == nil }
+        return order + scored.filter { $0.costs == nil }.map(\.trial)
     }
 
     /// The front of a search's trials under `objectives`. Once children
@@ -99,7 +99,7 @@ extension Search {
         say("Pareto front (\(objectives.flag)): \(front.count) child(ren) in \(folder)/" + (front.contains { $0.reevaluated } ? ", accuracies re-evaluated" : ""))
         for m in front {
             say("  trial \(m.trial.id): " + zip(objectives, m.values).map { o, v in
-                o == .accuracy ? String(format: "accuracy %.4f", v) : o == .params ? "\(Int(v)) parameters" : String(format: "%.3f %@", v, o.unit)
+                o == .accuracy ? "accuracy " + o.format(v) : o.format(v) + " " + o.unit
             }.joined(separator: ", "))
         }
     }

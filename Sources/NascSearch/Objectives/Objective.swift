@@ -43,6 +43,16 @@ public enum Objective: String, CaseIterable, Sendable {
         }
     }
 
+    /// A value of this objective for a table: accuracy to 4 places, a
+    /// parameter count whole, the others to 3.
+    public func format(_ value: Double) -> String {
+        switch self {
+        case .accuracy: return String(format: "%.4f", value)
+        case .params: return String(Int(value))
+        case .latency, .mflops: return String(format: "%.3f", value)
+        }
+    }
+
     /// The value as a cost to minimise (accuracy negated).
     public func cost(_ value: Double) -> Double { maximised ? -value : value }
 

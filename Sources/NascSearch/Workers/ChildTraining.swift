@@ -56,7 +56,7 @@ public struct SearchSettings: Sendable {
         maxAttempts = json["max_attempts"] as? Int ?? maxAttempts
         childTimeout = json["child_timeout_s"] as? Double ?? childTimeout
         fidelity = fidelitySchedule(json: json)
-        latencyTarget = (json["latency_target"] as? String).flatMap(LatencyTarget.init(rawValue:)) ?? .jit
+        latencyTarget = LatencyTarget(recordedIn: json)
     }
 }
 
